@@ -1,0 +1,102 @@
+use super::EmbeddedStore;
+use crate::model::chain::ChainTail;
+use crate::model::time;
+use crate::ports::{AuditLog, AuditQuery, RawEvent, Result, SealedEvent, StoreError};
+use rusqlite::{params, OptionalExtension, ToSql};
+use std::collections::HashMap;
+
+impl AuditLog for EmbeddedStore {
+    fn append(&self, events: &[SealedEvent]) -> Result<()> {
+        if events.is_empty() {
+            return Ok(());
+        }
+        self.write(|tx| {
+            let mut tails: HashMap<&str, ChainTail> = HashMap::new();
+            let mut tail_q = tx
+                .prepare_cached("SELECT seq, hash FROM audit WHERE chain = ?1 ORDER BY id DESC LIMIT 1")
+                .map_err(|e| self.err(e))?;
+            let mut insert = tx
+                .prepare_cached(
+                    "INSERT INTO audit (chain, seq, time_us, kind, body, hash) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                )
+                .map_err(|e| self.err(e))?;
+            for sealed in events {
+                let ev = &sealed.event;
+                let chain = ev.body.session_id.as_str();
+                let tail = match tails.get(chain) {
+                    Some(t) => t.clone(),
+                    None => tail_q
+                        .query_row([chain], |r| Ok(ChainTail { seq: r.get::<_, i64>(0)? as u64, hash: r.get(1)? }))
+                        .optional()
+                        .map_err(|e| self.err(e))?
+                        .unwrap_or_else(ChainTail::genesis),
+                };
+                if ev.seq != tail.seq + 1 || ev.prev_hash != tail.hash {
+                    return Err(StoreError::Conflict(format!(
+                        "audit chain {chain}: event seq {} does not continue the stored chain (at seq {})",
+                        ev.seq, tail.seq
+                    )));
+                }
+                insert
+                    .execute(params![
+                        chain,
+                        ev.seq as i64,
+                        time::to_micros(&ev.body.time),
+                        ev.body.kind.as_str(),
+                        sealed.canonical,
+                        ev.hash
+                    ])
+                    .map_err(|e| self.err(e))?;
+                tails.insert(chain, ev.tail());
+            }
+            Ok(())
+        })
+    }
+
+    fn tail(&self, chain: &str) -> Result<Option<ChainTail>> {
+        let conn = self.reader();
+        conn.query_row("SELECT seq, hash FROM audit WHERE chain = ?1 ORDER BY id DESC LIMIT 1", [chain], |r| {
+            Ok(ChainTail { seq: r.get::<_, i64>(0)? as u64, hash: r.get(1)? })
+        })
+        .optional()
+        .map_err(|e| self.err(e))
+    }
+
+    fn scan(&self, q: &AuditQuery, sink: &mut dyn FnMut(RawEvent<'_>) -> Result<()>) -> Result<()> {
+        let mut clauses = Vec::new();
+        let mut binds: Vec<Box<dyn ToSql>> = Vec::new();
+        if let Some(chain) = &q.chain {
+            binds.push(Box::new(chain.clone()));
+            clauses.push(format!("chain = ?{}", binds.len()));
+        }
+        if let Some(since) = &q.since {
+            binds.push(Box::new(time::to_micros(since)));
+            clauses.push(format!("time_us >= ?{}", binds.len()));
+        }
+        if let Some(until) = &q.until {
+            binds.push(Box::new(time::to_micros(until)));
+            clauses.push(format!("time_us <= ?{}", binds.len()));
+        }
+        if !q.kinds.is_empty() {
+            let list: Vec<String> = q.kinds.iter().map(|k| format!("'{}'", k.as_str())).collect();
+            clauses.push(format!("kind IN ({})", list.join(",")));
+        }
+        let filter = if clauses.is_empty() { String::new() } else { format!("WHERE {}", clauses.join(" AND ")) };
+        let sql = format!("SELECT id, body, hash FROM audit {filter} ORDER BY id");
+        let conn = self.reader();
+        let mut st = conn.prepare(&sql).map_err(|e| self.err(e))?;
+        let params: Vec<&dyn ToSql> = binds.iter().map(|b| b.as_ref()).collect();
+        let mut rows = st.query(params.as_slice()).map_err(|e| self.err(e))?;
+        let mut position = String::new();
+        while let Some(row) = rows.next().map_err(|e| self.err(e))? {
+            let id: i64 = row.get(0).map_err(|e| self.err(e))?;
+            let body = row.get_ref(1).map_err(|e| self.err(e))?.as_str().map_err(|e| self.err(e.into()))?;
+            let hash = row.get_ref(2).map_err(|e| self.err(e))?.as_str().map_err(|e| self.err(e.into()))?;
+            position.clear();
+            use std::fmt::Write as _;
+            let _ = write!(position, "row {id}");
+            sink(RawEvent { position: &position, json: body, hash: Some(hash) })?;
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,105 @@
+use super::{bad_doc, EmbeddedStore};
+use crate::model::checkpoint::Checkpoint;
+use crate::model::session::Session;
+use crate::model::time;
+use crate::ports::{Result, SessionStore};
+use rusqlite::{params, OptionalExtension};
+
+impl SessionStore for EmbeddedStore {
+    fn put_sessions(&self, sessions: &[Session]) -> Result<()> {
+        if sessions.is_empty() {
+            return Ok(());
+        }
+        self.write(|tx| {
+            let mut st = tx
+                .prepare_cached(
+                    "INSERT INTO sessions (id, state, last_seen_us, ack_generation, doc) VALUES (?1, ?2, ?3, ?4, ?5)
+                     ON CONFLICT (id) DO UPDATE SET state = ?2, last_seen_us = ?3, ack_generation = ?4, doc = ?5",
+                )
+                .map_err(|e| self.err(e))?;
+            for s in sessions {
+                let doc = serde_json::to_string(s).map_err(|e| bad_doc(&self.path, "session", e))?;
+                st.execute(params![
+                    s.id,
+                    s.state.as_str(),
+                    time::to_micros(&s.last_seen),
+                    s.ack_generation as i64,
+                    doc
+                ])
+                .map_err(|e| self.err(e))?;
+            }
+            Ok(())
+        })
+    }
+
+    fn session(&self, id: &str) -> Result<Option<Session>> {
+        let conn = self.reader();
+        let doc: Option<String> = conn
+            .query_row("SELECT doc FROM sessions WHERE id = ?1", [id], |r| r.get(0))
+            .optional()
+            .map_err(|e| self.err(e))?;
+        doc.map(|d| serde_json::from_str(&d).map_err(|e| bad_doc(&self.path, "session", e))).transpose()
+    }
+
+    fn sessions(&self) -> Result<Vec<Session>> {
+        let conn = self.reader();
+        let mut st = conn.prepare_cached("SELECT id, doc FROM sessions ORDER BY id").map_err(|e| self.err(e))?;
+        let mut rows = st.query([]).map_err(|e| self.err(e))?;
+        let mut out = Vec::new();
+        while let Some(row) = rows.next().map_err(|e| self.err(e))? {
+            let id: String = row.get(0).map_err(|e| self.err(e))?;
+            let doc: String = row.get(1).map_err(|e| self.err(e))?;
+            out.push(serde_json::from_str(&doc).unwrap_or_else(|e| {
+                let mut s = Session::new(id, "?", time::from_micros(0));
+                s.unreadable = Some(format!("session record is not readable: {e}"));
+                s
+            }));
+        }
+        Ok(out)
+    }
+
+    fn save_checkpoint(&self, cp: &Checkpoint) -> Result<()> {
+        self.write(|tx| {
+            tx.execute(
+                "INSERT OR REPLACE INTO checkpoints (session_id, step, doc) VALUES (?1, ?2, ?3)",
+                params![cp.session_id, cp.step as i64, cp.to_json()],
+            )
+            .map_err(|e| self.err(e))?;
+            Ok(())
+        })
+    }
+
+    fn checkpoints(&self, session_id: &str) -> Result<Vec<Checkpoint>> {
+        let conn = self.reader();
+        let mut st = conn
+            .prepare_cached("SELECT step, doc FROM checkpoints WHERE session_id = ?1 ORDER BY step")
+            .map_err(|e| self.err(e))?;
+        let rows: Vec<(i64, String)> = st
+            .query_map([session_id], |r| Ok((r.get(0)?, r.get(1)?)))
+            .and_then(|it| it.collect())
+            .map_err(|e| self.err(e))?;
+        rows.into_iter()
+            .map(|(step, doc)| {
+                Checkpoint::from_stored(session_id, step as u64, &doc)
+                    .map_err(|e| bad_doc(&self.path, &format!("checkpoint {session_id} step {step}"), e))
+            })
+            .collect()
+    }
+
+    fn latest_checkpoint(&self, session_id: &str) -> Result<Option<Checkpoint>> {
+        let conn = self.reader();
+        let row: Option<(i64, String)> = conn
+            .query_row(
+                "SELECT step, doc FROM checkpoints WHERE session_id = ?1 ORDER BY step DESC LIMIT 1",
+                [session_id],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .optional()
+            .map_err(|e| self.err(e))?;
+        row.map(|(step, doc)| {
+            Checkpoint::from_stored(session_id, step as u64, &doc)
+                .map_err(|e| bad_doc(&self.path, &format!("checkpoint {session_id} step {step}"), e))
+        })
+        .transpose()
+    }
+}

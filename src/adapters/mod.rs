@@ -1,0 +1,3 @@
+//! Backends behind the storage ports.
+
+pub mod embedded;

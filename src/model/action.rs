@@ -1,0 +1,225 @@
+//! Every destructive or deciding thing an operator can do is a value of one type, so that one
+//! confirmation path, one validation and one audit record serve them all.
+
+use super::audit::{EventBody, EventKind};
+use super::control::Desired;
+use serde::Serialize;
+use std::collections::BTreeSet;
+use std::fmt;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ActionKind {
+    Pause,
+    Resume,
+    Kill,
+    HardStop,
+    Quarantine,
+    Release,
+    Approve,
+    Reject,
+}
+
+impl ActionKind {
+    pub fn verb(self) -> &'static str {
+        match self {
+            ActionKind::Pause => "pause",
+            ActionKind::Resume => "resume",
+            ActionKind::Kill => "kill",
+            ActionKind::HardStop => "hard-stop",
+            ActionKind::Quarantine => "quarantine",
+            ActionKind::Release => "release",
+            ActionKind::Approve => "approve",
+            ActionKind::Reject => "reject",
+        }
+    }
+
+    /// The control state this action asks sessions to reach, for the actions that are control.
+    pub fn desired(self) -> Option<Desired> {
+        match self {
+            ActionKind::Pause => Some(Desired::Pause),
+            ActionKind::Resume => Some(Desired::Run),
+            ActionKind::Kill => Some(Desired::Kill),
+            _ => None,
+        }
+    }
+
+    /// Cannot be undone from quell.
+    pub fn is_irreversible(self) -> bool {
+        matches!(self, ActionKind::Kill | ActionKind::Approve | ActionKind::Reject)
+    }
+}
+
+impl fmt::Display for ActionKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.verb())
+    }
+}
+
+/// What an action applies to, resolved to exact session ids before confirmation.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(rename_all = "snake_case", tag = "type")]
+pub enum Scope {
+    /// The whole fleet, including sessions that start later (pause and resume only).
+    Fleet {
+        sessions: Vec<String>,
+        namespaces: BTreeSet<String>,
+    },
+    /// Explicit sessions, chosen by id, by marking rows or by a selector.
+    Sessions {
+        sessions: Vec<String>,
+        namespaces: BTreeSet<String>,
+        selector: Option<String>,
+    },
+    Approval {
+        id: String,
+        session_id: String,
+    },
+}
+
+impl Scope {
+    pub fn session_ids(&self) -> &[String] {
+        match self {
+            Scope::Fleet { sessions, .. } | Scope::Sessions { sessions, .. } => sessions,
+            Scope::Approval { .. } => &[],
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct OperatorAction {
+    pub kind: ActionKind,
+    pub scope: Scope,
+    pub reason: String,
+    pub operator: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum ActionError {
+    #[error("{0} needs a reason (--reason TEXT): it is written to the audit log")]
+    NoReason(ActionKind),
+    #[error("{0} matches no session")]
+    EmptyScope(ActionKind),
+    #[error("{0} cannot apply to the whole fleet")]
+    NotFleetWide(ActionKind),
+}
+
+fn thousands(n: usize) -> String {
+    let digits = n.to_string();
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+impl OperatorAction {
+    pub fn new(kind: ActionKind, scope: Scope, reason: &str, operator: &str) -> Result<Self, ActionError> {
+        if reason.trim().is_empty() {
+            return Err(ActionError::NoReason(kind));
+        }
+        match &scope {
+            Scope::Fleet { .. } if !matches!(kind, ActionKind::Pause | ActionKind::Resume) => {
+                return Err(ActionError::NotFleetWide(kind))
+            }
+            Scope::Sessions { sessions, .. } if sessions.is_empty() => return Err(ActionError::EmptyScope(kind)),
+            _ => {}
+        }
+        Ok(OperatorAction { kind, scope, reason: reason.trim().to_owned(), operator: operator.to_owned() })
+    }
+
+    /// The exact scope in words, as the confirmation shows it:
+    /// "pause 1,204 sessions in 3 namespaces".
+    pub fn describe(&self) -> String {
+        let verb = self.kind.verb();
+        match &self.scope {
+            Scope::Approval { id, session_id } => format!("{verb} approval {id} of session {session_id}"),
+            Scope::Fleet { sessions, namespaces } => format!(
+                "{verb} the whole fleet ({} live session{}{}, and any that start while it holds)",
+                thousands(sessions.len()),
+                if sessions.len() == 1 { "" } else { "s" },
+                in_namespaces(namespaces)
+            ),
+            Scope::Sessions { sessions, namespaces, selector } => {
+                let what = if sessions.len() == 1 {
+                    format!("session {}", sessions[0])
+                } else {
+                    format!("{} sessions", thousands(sessions.len()))
+                };
+                let sel = selector.as_ref().map(|s| format!(" matching {s}")).unwrap_or_default();
+                format!("{verb} {what}{sel}{}", in_namespaces(namespaces))
+            }
+        }
+    }
+
+    /// The audit record of this action, on the operator's chain.
+    pub fn audit_body(&self, outcome: &str) -> EventBody {
+        let scope = serde_json::to_value(&self.scope).unwrap_or_default();
+        EventBody::new(
+            operator_chain(&self.operator),
+            0,
+            EventKind::OperatorAction,
+            format!("operator:{}", self.operator),
+        )
+        .attr("quell.action", self.kind.verb())
+        .attr("quell.reason", self.reason.clone())
+        .attr("quell.scope", scope)
+        .attr("quell.scope.summary", self.describe())
+        .attr("quell.outcome", outcome)
+    }
+}
+
+fn in_namespaces(namespaces: &BTreeSet<String>) -> String {
+    match namespaces.len() {
+        0 => String::new(),
+        1 => format!(" in namespace {}", namespaces.iter().next().map(String::as_str).unwrap_or("")),
+        n => format!(" in {n} namespaces"),
+    }
+}
+
+/// Operator actions are chained per operator identity.
+pub fn operator_chain(operator: &str) -> String {
+    format!("operator:{operator}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sessions(n: usize, ns: &[&str]) -> Scope {
+        Scope::Sessions {
+            sessions: (0..n).map(|i| format!("s{i}")).collect(),
+            namespaces: ns.iter().map(|s| s.to_string()).collect(),
+            selector: None,
+        }
+    }
+
+    #[test]
+    fn scope_is_described_exactly() {
+        let a =
+            OperatorAction::new(ActionKind::Pause, sessions(1204, &["a", "b", "c"]), "incident 42", "alice").unwrap();
+        assert_eq!(a.describe(), "pause 1,204 sessions in 3 namespaces");
+        let one = OperatorAction::new(ActionKind::Kill, sessions(1, &["genai-prod"]), "r", "alice").unwrap();
+        assert_eq!(one.describe(), "kill session s0 in namespace genai-prod");
+    }
+
+    #[test]
+    fn reason_and_scope_are_required() {
+        assert_eq!(
+            OperatorAction::new(ActionKind::Kill, sessions(1, &[]), "  ", "a"),
+            Err(ActionError::NoReason(ActionKind::Kill))
+        );
+        assert_eq!(
+            OperatorAction::new(ActionKind::Pause, sessions(0, &[]), "r", "a"),
+            Err(ActionError::EmptyScope(ActionKind::Pause))
+        );
+        let fleet = Scope::Fleet { sessions: vec![], namespaces: BTreeSet::new() };
+        assert_eq!(
+            OperatorAction::new(ActionKind::Kill, fleet, "r", "a"),
+            Err(ActionError::NotFleetWide(ActionKind::Kill))
+        );
+    }
+}

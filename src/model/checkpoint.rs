@@ -1,0 +1,109 @@
+//! The seed's checkpoint, field for field (`AgentCheckpoint` in the article).
+
+use super::untrusted::UntrustedJson;
+use serde::{Deserialize, Serialize};
+
+/// Exactly the seed's JSON: `session_id`, `step`, `messages`, `tool_results`, `plan`,
+/// `created_at` (a string as the agent wrote it, e.g. Python's `isoformat()`).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Checkpoint {
+    pub session_id: String,
+    pub step: u64,
+    pub messages: Vec<UntrustedJson>,
+    pub tool_results: Vec<UntrustedJson>,
+    pub plan: UntrustedJson,
+    pub created_at: String,
+}
+
+#[derive(Debug, thiserror::Error, PartialEq)]
+pub enum CheckpointError {
+    #[error("checkpoint is not JSON: {0}")]
+    NotJson(String),
+    #[error("checkpoint JSON does not have the seed's shape: {0}")]
+    Shape(String),
+    #[error("checkpoint says session {inner:?} step {inner_step} but is stored as {outer:?} step {outer_step}")]
+    Mismatch { inner: String, inner_step: u64, outer: String, outer_step: u64 },
+}
+
+impl Checkpoint {
+    pub fn to_json(&self) -> String {
+        serde_json::to_string(self).unwrap_or_default()
+    }
+
+    pub fn from_json(text: &str) -> Result<Self, CheckpointError> {
+        let value: serde_json::Value =
+            serde_json::from_str(text).map_err(|e| CheckpointError::NotJson(e.to_string()))?;
+        serde_json::from_value(value).map_err(|e| CheckpointError::Shape(e.to_string()))
+    }
+
+    /// Parses and checks that the content agrees with where it was stored.
+    pub fn from_stored(session_id: &str, step: u64, text: &str) -> Result<Self, CheckpointError> {
+        let cp = Self::from_json(text)?;
+        if cp.session_id != session_id || cp.step != step {
+            return Err(CheckpointError::Mismatch {
+                inner: cp.session_id,
+                inner_step: cp.step,
+                outer: session_id.to_owned(),
+                outer_step: step,
+            });
+        }
+        Ok(cp)
+    }
+}
+
+/// The latest checkpoint is the highest *numeric* step. The seed sorts key strings, which puts
+/// `checkpoint:s:9` after `checkpoint:s:10`; this does not.
+pub fn latest_step<I: IntoIterator<Item = u64>>(steps: I) -> Option<u64> {
+    steps.into_iter().max()
+}
+
+/// Parses the step out of a seed key `checkpoint:{session_id}:{step}`.
+pub fn parse_seed_key(key: &str) -> Option<(&str, u64)> {
+    let rest = key.strip_prefix("checkpoint:")?;
+    let (session, step) = rest.rsplit_once(':')?;
+    if session.is_empty() || step.is_empty() || !step.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    Some((session, step.parse().ok()?))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SEED_JSON: &str = r#"{"session_id": "s-1", "step": 10, "messages": [{"role": "user", "content": "hi"}], "tool_results": [], "plan": {"goal": "x"}, "created_at": "2026-02-20T10:00:00.123456"}"#;
+
+    #[test]
+    fn reads_python_json_dumps_output() {
+        let cp = Checkpoint::from_stored("s-1", 10, SEED_JSON).unwrap();
+        assert_eq!(cp.step, 10);
+        assert_eq!(cp.created_at, "2026-02-20T10:00:00.123456");
+        assert_eq!(cp.messages.len(), 1);
+    }
+
+    #[test]
+    fn numeric_latest_beats_string_sort() {
+        let keys = ["checkpoint:s:9", "checkpoint:s:10", "checkpoint:s:2"];
+        let mut sorted = keys.to_vec();
+        sorted.sort();
+        assert_eq!(sorted.last(), Some(&"checkpoint:s:9")); // the seed's bug
+        let latest = latest_step(keys.iter().filter_map(|k| parse_seed_key(k)).map(|(_, s)| s));
+        assert_eq!(latest, Some(10));
+    }
+
+    #[test]
+    fn seed_keys_with_colons_in_session_ids() {
+        assert_eq!(parse_seed_key("checkpoint:a:b:12"), Some(("a:b", 12)));
+        assert_eq!(parse_seed_key("checkpoint:a:"), None);
+        assert_eq!(parse_seed_key("checkpoint::3"), None);
+        assert_eq!(parse_seed_key("checkpoint:a:-1"), None);
+        assert_eq!(parse_seed_key("other:a:1"), None);
+    }
+
+    #[test]
+    fn bad_checkpoints_say_why() {
+        assert!(matches!(Checkpoint::from_json("{"), Err(CheckpointError::NotJson(_))));
+        assert!(matches!(Checkpoint::from_json(r#"{"session_id":"s","step":"x"}"#), Err(CheckpointError::Shape(_))));
+        assert!(matches!(Checkpoint::from_stored("other", 10, SEED_JSON), Err(CheckpointError::Mismatch { .. })));
+    }
+}

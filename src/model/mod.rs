@@ -1,0 +1,14 @@
+//! The domain model: pure types and rules, no I/O. Everything else depends on this; this depends
+//! on nothing else in the crate.
+
+pub mod action;
+pub mod approval;
+pub mod audit;
+pub mod canonical;
+pub mod chain;
+pub mod checkpoint;
+pub mod control;
+pub mod selector;
+pub mod session;
+pub mod time;
+pub mod untrusted;

@@ -1,0 +1,295 @@
+//! Kubernetes label-selector syntax over session fields:
+//! `state=running,model=gpt-4.1,tool in (send_email,payments.execute),!pod`.
+//!
+//! Operators: `=`/`==`, `!=`, `in (…)`, `notin (…)`, `field` (has a value), `!field` (has none).
+//! `tool` is multi-valued (every tool the session called): `tool=x` means "called x",
+//! `tool!=x` means "never called x".
+
+use super::session::Session;
+use super::time::Timestamp;
+use std::fmt;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Field {
+    Id,
+    Agent,
+    Namespace,
+    Pod,
+    Model,
+    State,
+    Tool,
+}
+
+impl Field {
+    pub const ALL: [(&'static str, Field); 7] = [
+        ("id", Field::Id),
+        ("agent", Field::Agent),
+        ("namespace", Field::Namespace),
+        ("pod", Field::Pod),
+        ("model", Field::Model),
+        ("state", Field::State),
+        ("tool", Field::Tool),
+    ];
+
+    fn parse(name: &str) -> Option<Field> {
+        Self::ALL.iter().find(|(n, _)| *n == name).map(|(_, f)| *f)
+    }
+
+    fn name(self) -> &'static str {
+        Self::ALL.iter().find(|(_, f)| *f == self).map(|(n, _)| *n).unwrap_or("?")
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum Op {
+    Eq(String),
+    NotEq(String),
+    In(Vec<String>),
+    NotIn(Vec<String>),
+    Exists,
+    NotExists,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct Requirement {
+    field: Field,
+    op: Op,
+}
+
+/// A parsed selector. The empty selector matches everything.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Selector {
+    requirements: Vec<Requirement>,
+    source: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("selector {text:?}: {message}")]
+pub struct SelectorError {
+    pub text: String,
+    pub message: String,
+}
+
+impl fmt::Display for Selector {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.source)
+    }
+}
+
+impl Selector {
+    pub fn parse(text: &str) -> Result<Selector, SelectorError> {
+        let err = |message: String| SelectorError { text: text.to_owned(), message };
+        let mut requirements = Vec::new();
+        let mut p = Parser { s: text, pos: 0 };
+        p.skip_ws();
+        if p.at_end() {
+            return Ok(Selector { requirements, source: String::new() });
+        }
+        loop {
+            requirements.push(p.requirement().map_err(err)?);
+            p.skip_ws();
+            if p.at_end() {
+                break;
+            }
+            if !p.eat(",") {
+                return Err(err(format!("expected ',' at position {}", p.pos + 1)));
+            }
+        }
+        Ok(Selector { requirements, source: text.trim().to_owned() })
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.requirements.is_empty()
+    }
+
+    pub fn matches(&self, session: &Session, now: Timestamp) -> bool {
+        self.requirements.iter().all(|r| r.matches(session, now))
+    }
+}
+
+impl Requirement {
+    fn matches(&self, s: &Session, now: Timestamp) -> bool {
+        let state;
+        let values: Vec<&str> = match self.field {
+            Field::Id => vec![s.id.as_str()],
+            Field::Agent => vec![s.agent.raw()],
+            Field::Namespace => s.namespace.as_deref().into_iter().collect(),
+            Field::Pod => s.pod.as_deref().into_iter().collect(),
+            Field::Model => s.model.as_deref().into_iter().collect(),
+            Field::State => {
+                state = s.effective_state(now);
+                vec![state.as_str()]
+            }
+            Field::Tool => s.tools.iter().map(String::as_str).collect(),
+        };
+        match &self.op {
+            Op::Eq(v) => values.iter().any(|x| x == v),
+            Op::NotEq(v) => !values.iter().any(|x| x == v),
+            Op::In(set) => values.iter().any(|x| set.iter().any(|v| v == x)),
+            Op::NotIn(set) => !values.iter().any(|x| set.iter().any(|v| v == x)),
+            Op::Exists => values.iter().any(|x| !x.is_empty()),
+            Op::NotExists => values.iter().all(|x| x.is_empty()),
+        }
+    }
+}
+
+struct Parser<'a> {
+    s: &'a str,
+    pos: usize,
+}
+
+impl Parser<'_> {
+    fn rest(&self) -> &str {
+        &self.s[self.pos..]
+    }
+
+    fn at_end(&self) -> bool {
+        self.pos >= self.s.len()
+    }
+
+    fn skip_ws(&mut self) {
+        let trimmed = self.rest().trim_start();
+        self.pos = self.s.len() - trimmed.len();
+    }
+
+    fn eat(&mut self, token: &str) -> bool {
+        if self.rest().starts_with(token) {
+            self.pos += token.len();
+            true
+        } else {
+            false
+        }
+    }
+
+    fn word(&mut self) -> &str {
+        let start = self.pos;
+        let len = self
+            .rest()
+            .find(|c: char| c.is_whitespace() || matches!(c, ',' | '(' | ')' | '=' | '!'))
+            .unwrap_or(self.rest().len());
+        self.pos += len;
+        &self.s[start..self.pos]
+    }
+
+    fn field(&mut self) -> Result<Field, String> {
+        let at = self.pos + 1;
+        let name = self.word().to_owned();
+        if name.is_empty() {
+            return Err(format!("expected a field name at position {at}"));
+        }
+        Field::parse(&name).ok_or_else(|| {
+            let known: Vec<&str> = Field::ALL.iter().map(|(n, _)| *n).collect();
+            format!("unknown field '{name}' (known: {})", known.join(", "))
+        })
+    }
+
+    fn value(&mut self) -> Result<String, String> {
+        self.skip_ws();
+        let at = self.pos + 1;
+        let v = self.word().to_owned();
+        if v.is_empty() {
+            return Err(format!("expected a value at position {at}"));
+        }
+        Ok(v)
+    }
+
+    fn requirement(&mut self) -> Result<Requirement, String> {
+        self.skip_ws();
+        if self.eat("!") {
+            self.skip_ws();
+            let field = self.field()?;
+            return Ok(Requirement { field, op: Op::NotExists });
+        }
+        let field = self.field()?;
+        self.skip_ws();
+        let op = if self.eat("==") || self.eat("=") {
+            Op::Eq(self.value()?)
+        } else if self.eat("!=") {
+            Op::NotEq(self.value()?)
+        } else if self.rest().starts_with("notin") && !self.rest()[5..].starts_with(|c: char| c.is_alphanumeric()) {
+            self.pos += 5;
+            Op::NotIn(self.set()?)
+        } else if self.rest().starts_with("in") && !self.rest()[2..].starts_with(|c: char| c.is_alphanumeric()) {
+            self.pos += 2;
+            Op::In(self.set()?)
+        } else if self.at_end() || self.rest().starts_with(',') {
+            Op::Exists
+        } else {
+            return Err(format!("expected =, !=, in or notin after '{}' at position {}", field.name(), self.pos + 1));
+        };
+        Ok(Requirement { field, op })
+    }
+
+    fn set(&mut self) -> Result<Vec<String>, String> {
+        self.skip_ws();
+        if !self.eat("(") {
+            return Err(format!("expected '(' at position {}", self.pos + 1));
+        }
+        let mut values = Vec::new();
+        loop {
+            values.push(self.value()?);
+            self.skip_ws();
+            if self.eat(")") {
+                return Ok(values);
+            }
+            if !self.eat(",") {
+                return Err(format!("expected ',' or ')' at position {}", self.pos + 1));
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::session::SessionState;
+    use crate::model::time;
+
+    fn session() -> Session {
+        let mut s = Session::new("s-1", "billing-agent", time::now());
+        s.model = Some("gpt-4.1".into());
+        s.namespace = Some("genai-prod".into());
+        s.tools = vec!["web_search".into(), "send_email".into()];
+        s
+    }
+
+    fn m(sel: &str) -> bool {
+        Selector::parse(sel).unwrap().matches(&session(), time::now())
+    }
+
+    #[test]
+    fn equality_sets_and_existence() {
+        assert!(m(""));
+        assert!(m("state=running,model=gpt-4.1"));
+        assert!(m("state==running"));
+        assert!(!m("state!=running"));
+        assert!(m("tool in (send_email, payments.execute)"));
+        assert!(!m("tool notin (send_email)"));
+        assert!(m("tool=web_search"));
+        assert!(!m("tool!=web_search"));
+        assert!(m("namespace"));
+        assert!(m("!pod"));
+        assert!(!m("pod"));
+        assert!(m(" agent = billing-agent , namespace in (genai-prod,x) "));
+    }
+
+    #[test]
+    fn stale_state_is_matchable() {
+        let mut s = session();
+        s.last_seen = time::now() - chrono::Duration::seconds(120);
+        assert!(Selector::parse("state=stale").unwrap().matches(&s, time::now()));
+        assert_eq!(s.effective_state(time::now()), SessionState::Stale);
+    }
+
+    #[test]
+    fn errors_name_what_is_wrong() {
+        let e = Selector::parse("colour=red").unwrap_err();
+        assert!(e.message.contains("unknown field 'colour'"), "{e}");
+        assert!(Selector::parse("state=").unwrap_err().message.contains("expected a value"));
+        assert!(Selector::parse("tool in (a,b").unwrap_err().message.contains("expected ',' or ')'"));
+        assert!(Selector::parse("tool in a").unwrap_err().message.contains("expected '('"));
+        assert!(Selector::parse("state=running model=x").unwrap_err().message.contains("expected ','"));
+        assert!(Selector::parse("state > 3").is_err());
+        assert!(Selector::parse(",").is_err());
+    }
+}

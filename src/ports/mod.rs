@@ -1,0 +1,196 @@
+//! Storage ports: the contract every backend (embedded SQLite, Redis, Kafka) implements and the
+//! conformance suite (`tests/conformance/`) checks. Synchronous on purpose: callers that must not
+//! block (the console) call them from background threads.
+
+use crate::model::approval::{Approval, DecideError, Decision};
+use crate::model::audit::{AuditEvent, EventKind};
+use crate::model::chain::{self, ChainTail, Link};
+use crate::model::checkpoint::Checkpoint;
+use crate::model::control::{ControlRecord, ControlTarget, Desired};
+use crate::model::session::Session;
+use crate::model::time::Timestamp;
+use std::sync::Arc;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("{0}")]
+    NotFound(String),
+    #[error("{0}")]
+    Conflict(String),
+    #[error(transparent)]
+    Decide(#[from] DecideError),
+    /// The backend cannot be reached or refused service.
+    #[error("{0}")]
+    Unavailable(String),
+    /// The backend holds something that is not (or no longer) what quell wrote.
+    #[error("{0}")]
+    Corrupt(String),
+    #[error("{0}")]
+    Invalid(String),
+}
+
+pub type Result<T, E = StoreError> = std::result::Result<T, E>;
+
+/// Live session state and the seed's checkpoints.
+pub trait SessionStore: Send + Sync {
+    /// Inserts or replaces session records (agents report their own state, batched).
+    fn put_sessions(&self, sessions: &[Session]) -> Result<()>;
+    fn session(&self, id: &str) -> Result<Option<Session>>;
+    fn sessions(&self) -> Result<Vec<Session>>;
+
+    fn save_checkpoint(&self, checkpoint: &Checkpoint) -> Result<()>;
+    /// Checkpoints of a session, in numeric step order.
+    fn checkpoints(&self, session_id: &str) -> Result<Vec<Checkpoint>>;
+    /// The highest numeric step's checkpoint.
+    fn latest_checkpoint(&self, session_id: &str) -> Result<Option<Checkpoint>>;
+}
+
+/// Desired state. Every change bumps one store-wide generation.
+pub trait ControlStore: Send + Sync {
+    /// Writes one desired state for all `targets` atomically; returns the new generation.
+    fn set_control(
+        &self,
+        targets: &[ControlTarget],
+        desired: Desired,
+        operator: &str,
+        reason: &str,
+        at: Timestamp,
+    ) -> Result<u64>;
+    /// Records with a generation above `since`, oldest first (`since = 0`: everything).
+    fn control_changes(&self, since: u64) -> Result<Vec<ControlRecord>>;
+    /// The fleet-wide record, if any was ever set.
+    fn fleet_control(&self) -> Result<Option<ControlRecord>>;
+    fn session_control(&self, session_id: &str) -> Result<Option<ControlRecord>>;
+}
+
+pub trait ApprovalStore: Send + Sync {
+    fn request_approval(&self, approval: &Approval) -> Result<()>;
+    fn approval(&self, id: &str) -> Result<Option<Approval>>;
+    /// All approvals, newest first; `pending_only` keeps those still pending at `now`.
+    fn approvals(&self, pending_only: bool, now: Timestamp) -> Result<Vec<Approval>>;
+    /// Applies a decision atomically: under any number of concurrent deciders exactly one final
+    /// decision is recorded; the others get [`DecideError::AlreadyDecided`] naming it.
+    fn decide(&self, id: &str, decision: Decision) -> Result<Approval>;
+}
+
+/// A sealed event ready to append, with the canonical text its hash covers.
+#[derive(Clone, Debug)]
+pub struct SealedEvent {
+    pub event: AuditEvent,
+    pub canonical: String,
+}
+
+impl SealedEvent {
+    pub fn seal(body: crate::model::audit::EventBody, tail: &ChainTail) -> Result<Self> {
+        let (event, canonical) = chain::seal(body, tail).map_err(|e| StoreError::Invalid(e.to_string()))?;
+        Ok(SealedEvent { event, canonical })
+    }
+}
+
+/// One stored event as the backend holds it, before any trust is placed in it.
+#[derive(Clone, Copy, Debug)]
+pub struct RawEvent<'a> {
+    /// Where it is in the backend (row id, or partition/offset), for error reports.
+    pub position: &'a str,
+    /// The event JSON. With `hash` given: the canonical text without `hash`.
+    /// Without: the whole record as received, `hash` inside.
+    pub json: &'a str,
+    pub hash: Option<&'a str>,
+}
+
+#[derive(serde::Deserialize)]
+struct LinkFields<'a> {
+    seq: u64,
+    #[serde(borrow)]
+    prev_hash: std::borrow::Cow<'a, str>,
+    #[serde(rename = "gen_ai.conversation.id", borrow)]
+    chain: std::borrow::Cow<'a, str>,
+}
+
+impl RawEvent<'_> {
+    /// The chain id and link, checking the content against its hash.
+    pub fn link(&self) -> std::result::Result<(String, Link), String> {
+        match self.hash {
+            Some(hash) => {
+                let f: LinkFields = serde_json::from_str(self.json).map_err(|e| e.to_string())?;
+                let intact = chain::sha256_hex(self.json.as_bytes()) == hash;
+                Ok((
+                    f.chain.into_owned(),
+                    Link { seq: f.seq, prev_hash: f.prev_hash.into_owned(), hash: hash.to_owned(), intact },
+                ))
+            }
+            None => {
+                let value: serde_json::Value = serde_json::from_str(self.json).map_err(|e| e.to_string())?;
+                let f: LinkFields = serde_json::from_str(self.json).map_err(|e| e.to_string())?;
+                let (claimed, computed) = chain::rehash_value(value).map_err(|e| e.to_string())?;
+                let claimed = claimed.ok_or("record has no hash")?;
+                let intact = claimed == computed;
+                Ok((
+                    f.chain.into_owned(),
+                    Link { seq: f.seq, prev_hash: f.prev_hash.into_owned(), hash: claimed, intact },
+                ))
+            }
+        }
+    }
+
+    /// The typed event.
+    pub fn event(&self) -> std::result::Result<AuditEvent, String> {
+        match self.hash {
+            Some(hash) => {
+                let mut value: serde_json::Value = serde_json::from_str(self.json).map_err(|e| e.to_string())?;
+                if let Some(o) = value.as_object_mut() {
+                    o.insert("hash".into(), hash.into());
+                }
+                serde_json::from_value(value).map_err(|e| e.to_string())
+            }
+            None => serde_json::from_str(self.json).map_err(|e| e.to_string()),
+        }
+    }
+
+    /// The whole event as one JSON object (with `hash`), without re-encoding the content.
+    pub fn to_json(&self) -> String {
+        match self.hash {
+            Some(hash) if self.json.ends_with('}') && self.json.len() > 2 => {
+                format!("{},\"hash\":\"{hash}\"}}", &self.json[..self.json.len() - 1])
+            }
+            _ => self.json.to_owned(),
+        }
+    }
+}
+
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct AuditQuery {
+    pub chain: Option<String>,
+    pub since: Option<Timestamp>,
+    pub until: Option<Timestamp>,
+    pub kinds: Vec<EventKind>,
+}
+
+/// The append-only, tamper-evident audit log.
+pub trait AuditLog: Send + Sync {
+    /// Appends sealed events. Stores that can check continuity refuse an event whose
+    /// `seq`/`prev_hash` does not continue the stored chain with [`StoreError::Conflict`].
+    fn append(&self, events: &[SealedEvent]) -> Result<()>;
+    /// The last stored event of a chain.
+    fn tail(&self, chain: &str) -> Result<Option<ChainTail>>;
+    /// Streams matching events in stored order (per chain, append order).
+    fn scan(&self, query: &AuditQuery, sink: &mut dyn FnMut(RawEvent<'_>) -> Result<()>) -> Result<()>;
+    /// Matching events, typed. Events that cannot be read are an error naming their position.
+    fn read(&self, query: &AuditQuery) -> Result<Vec<AuditEvent>> {
+        let mut out = Vec::new();
+        self.scan(query, &mut |raw| {
+            out.push(raw.event().map_err(|e| StoreError::Corrupt(format!("audit event at {}: {e}", raw.position)))?);
+            Ok(())
+        })?;
+        Ok(out)
+    }
+}
+
+/// The backends quell runs on, combined (e.g. state in Redis, audit in Kafka).
+#[derive(Clone)]
+pub struct Stores {
+    pub sessions: Arc<dyn SessionStore>,
+    pub control: Arc<dyn ControlStore>,
+    pub approvals: Arc<dyn ApprovalStore>,
+    pub audit: Arc<dyn AuditLog>,
+}
