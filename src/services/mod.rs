@@ -1,1 +1,9 @@
-//! Services
+//! Services: what operators do, built on the ports. Interfaces (CLI, console, plugin) call these
+//! and nothing below them.
+
+pub mod approvals;
+pub mod control;
+pub mod forensics;
+pub mod operator_log;
+
+pub use crate::ports::{Result, StoreError};

@@ -1,0 +1,43 @@
+//! Deciding approvals: exactly once, with a reason, recorded in the audit log.
+
+use super::operator_log;
+use crate::model::action::{ActionKind, OperatorAction, Scope};
+use crate::model::approval::{Approval, Decision, Verdict};
+use crate::model::time;
+use crate::ports::{Result, StoreError, Stores};
+
+pub fn pending(stores: &Stores) -> Result<Vec<Approval>> {
+    stores.approvals.approvals(true, time::now())
+}
+
+pub fn get(stores: &Stores, id: &str) -> Result<Approval> {
+    stores.approvals.approval(id)?.ok_or_else(|| StoreError::NotFound(format!("no approval with id {id}")))
+}
+
+/// The action value for the confirmation path, before anything is written.
+pub fn plan(stores: &Stores, id: &str, verdict: Verdict, reason: &str, operator: &str) -> Result<OperatorAction> {
+    let approval = get(stores, id)?;
+    let kind = match verdict {
+        Verdict::Approve => ActionKind::Approve,
+        Verdict::Reject => ActionKind::Reject,
+    };
+    let scope = Scope::Approval { id: approval.id, session_id: approval.session_id };
+    OperatorAction::new(kind, scope, reason, operator).map_err(|e| StoreError::Invalid(e.to_string()))
+}
+
+/// Decides; the store guarantees one decision wins. The audit record follows the decision.
+pub fn decide(stores: &Stores, action: &OperatorAction) -> Result<Approval> {
+    let Scope::Approval { id, .. } = &action.scope else {
+        return Err(StoreError::Invalid(format!("{} is not an approval decision", action.kind)));
+    };
+    let verdict = match action.kind {
+        ActionKind::Approve => Verdict::Approve,
+        ActionKind::Reject => Verdict::Reject,
+        other => return Err(StoreError::Invalid(format!("{other} is not an approval decision"))),
+    };
+    let decision =
+        Decision { approver: action.operator.clone(), verdict, reason: action.reason.clone(), at: time::now() };
+    let approval = stores.approvals.decide(id, decision)?;
+    operator_log::record(stores, action, approval.status.as_str())?;
+    Ok(approval)
+}

@@ -1,0 +1,24 @@
+//! Writes operator actions to the audit log, on the operator's own chain.
+
+use crate::model::action::OperatorAction;
+use crate::model::audit::AuditEvent;
+use crate::model::chain::ChainTail;
+use crate::ports::{Result, SealedEvent, StoreError, Stores};
+
+/// Appends one operator event, retrying when another process of the same operator appended
+/// first (the store refuses a non-continuing event rather than forking the chain).
+pub fn record(stores: &Stores, action: &OperatorAction, outcome: &str) -> Result<AuditEvent> {
+    let body = action.audit_body(outcome);
+    let chain = body.session_id.clone();
+    let mut last_err = None;
+    for _ in 0..20 {
+        let tail = stores.audit.tail(&chain)?.unwrap_or_else(ChainTail::genesis);
+        let sealed = SealedEvent::seal(body.clone(), &tail)?;
+        match stores.audit.append(std::slice::from_ref(&sealed)) {
+            Ok(()) => return Ok(sealed.event),
+            Err(StoreError::Conflict(e)) => last_err = Some(e),
+            Err(e) => return Err(e),
+        }
+    }
+    Err(StoreError::Conflict(last_err.unwrap_or_else(|| format!("could not append to audit chain {chain}"))))
+}
