@@ -91,8 +91,14 @@ apt_install() {
 # kcat is for benchmarks only: try to install it, never fail for it.
 ensure_kcat() {
 	command -v kcat >/dev/null && return 0
+	local marker="$STATE_ROOT/.kcat-unavailable"
+	if [[ -e "$marker" ]]; then
+		say "warning: kcat is not installed (an earlier install failed; remove $marker to retry)"
+		return 0
+	fi
 	say "installing Debian's kcat package (used by benchmarks)"
-	if ! apt_install kcat; then
+	if ! apt_install kcat || ! command -v kcat >/dev/null; then
+		touch "$marker"
 		say "warning: could not install kcat (see $STATE_ROOT/apt.log); benchmarks that need it will not run"
 	fi
 	return 0
