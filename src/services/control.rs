@@ -29,7 +29,13 @@ fn namespaces<'a>(sessions: impl Iterator<Item = &'a Session>) -> BTreeSet<Strin
 }
 
 /// Resolves the target to exact sessions and validates the action. Nothing is written.
-pub fn plan(stores: &Stores, kind: ActionKind, target: &Target, reason: &str, operator: &str) -> Result<OperatorAction> {
+pub fn plan(
+    stores: &Stores,
+    kind: ActionKind,
+    target: &Target,
+    reason: &str,
+    operator: &str,
+) -> Result<OperatorAction> {
     if kind.desired().is_none() {
         return Err(StoreError::Invalid(format!("{kind} is not a control action")));
     }

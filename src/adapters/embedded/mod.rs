@@ -123,7 +123,10 @@ fn init_schema(conn: &Connection, path: &Path, existed: bool) -> Result<()> {
             tables.join(", ")
         )));
     }
-    conn.execute_batch(&format!("BEGIN IMMEDIATE; {SCHEMA} COMMIT;")).map_err(|e| sql_error(path, e))
+    conn.execute_batch(&format!("BEGIN IMMEDIATE; {SCHEMA} COMMIT;")).map_err(|e| {
+        let _ = conn.execute_batch("ROLLBACK");
+        sql_error(path, e)
+    })
 }
 
 fn sql_error(path: &Path, e: rusqlite::Error) -> StoreError {

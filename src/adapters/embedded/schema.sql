@@ -27,7 +27,7 @@ CREATE TABLE IF NOT EXISTS control (
     at_us INTEGER NOT NULL,
     generation INTEGER NOT NULL
 );
-CREATE INDEX IF NOT EXISTS control_generation ON control (generation);
+CREATE INDEX IF NOT EXISTS control_by_generation ON control (generation);
 CREATE TABLE IF NOT EXISTS control_generation (id INTEGER PRIMARY KEY CHECK (id = 1), value INTEGER NOT NULL);
 INSERT OR IGNORE INTO control_generation (id, value) VALUES (1, 0);
 

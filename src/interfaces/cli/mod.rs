@@ -1,3 +1,164 @@
+//! The scripted CLI: runbook steps with stable flags, JSON output and documented exit codes.
+
+mod agent;
+mod approvals;
+pub mod args;
+pub mod config;
+mod control;
+mod demo;
+mod forensics;
+mod sessions;
+mod table;
+
+use crate::adapters::embedded::EmbeddedStore;
+use crate::ports::{StoreError, Stores};
+use args::{Cli, Command};
+use clap::Parser;
+use std::io::Write;
+use std::path::PathBuf;
+
+/// Documented exit codes.
+pub mod exit {
+    pub const OK: i32 = 0;
+    pub const INTERNAL: i32 = 1;
+    pub const USAGE: i32 = 2;
+    pub const NOT_FOUND: i32 = 3;
+    pub const CONFLICT: i32 = 4;
+    pub const INTEGRITY: i32 = 5;
+    pub const UNAVAILABLE: i32 = 6;
+    pub const NOT_ACKNOWLEDGED: i32 = 7;
+}
+
+/// A failure: one line for stderr and the exit code.
+#[derive(Debug)]
+pub struct Failure {
+    pub code: i32,
+    pub message: String,
+}
+
+impl Failure {
+    pub fn usage(message: impl Into<String>) -> Self {
+        Failure { code: exit::USAGE, message: message.into() }
+    }
+}
+
+impl From<StoreError> for Failure {
+    fn from(e: StoreError) -> Self {
+        let code = match &e {
+            StoreError::NotFound(_) => exit::NOT_FOUND,
+            StoreError::Conflict(_) | StoreError::Decide(_) => exit::CONFLICT,
+            StoreError::Unavailable(_) | StoreError::Corrupt(_) => exit::UNAVAILABLE,
+            StoreError::Invalid(_) => exit::USAGE,
+        };
+        Failure { code, message: e.to_string() }
+    }
+}
+
+impl From<std::io::Error> for Failure {
+    fn from(e: std::io::Error) -> Self {
+        Failure {
+            code: if e.kind() == std::io::ErrorKind::BrokenPipe { exit::OK } else { exit::INTERNAL },
+            message: e.to_string(),
+        }
+    }
+}
+
+pub type CliResult = Result<i32, Failure>;
+
+/// Everything a command needs, resolved from flags, environment and config file.
+pub struct Context {
+    pub store_path: PathBuf,
+    pub operator: String,
+    pub readonly: bool,
+    pub theme: Option<String>,
+    pub keys: Option<toml::Table>,
+    stores: Option<Stores>,
+}
+
+impl Context {
+    pub fn stores(&mut self) -> Result<Stores, Failure> {
+        if let Some(s) = &self.stores {
+            return Ok(s.clone());
+        }
+        let stores = EmbeddedStore::open(&self.store_path)?.stores();
+        self.stores = Some(stores.clone());
+        Ok(stores)
+    }
+
+    pub fn writable(&self, what: &str) -> Result<(), Failure> {
+        if self.readonly {
+            return Err(Failure { code: exit::USAGE, message: format!("{what} refused: quell is in read-only mode") });
+        }
+        Ok(())
+    }
+}
+
+fn context(cli: &Cli) -> Result<Context, Failure> {
+    let file = config::load(cli.global.config.as_deref()).map_err(Failure::usage)?;
+    let operator = cli.global.operator.clone().or(file.operator).unwrap_or_else(config::default_operator);
+    if operator.trim().is_empty() || operator.chars().any(char::is_control) {
+        return Err(Failure::usage("--as: the operator identity must be a non-empty name without control characters"));
+    }
+    Ok(Context {
+        store_path: cli.global.store.clone().or(file.store).unwrap_or_else(config::default_store),
+        operator,
+        readonly: cli.global.readonly || file.readonly.unwrap_or(false),
+        theme: cli.global.theme.clone().or(file.theme),
+        keys: file.keys,
+        stores: None,
+    })
+}
+
+fn run(cli: Cli) -> CliResult {
+    let mut ctx = context(&cli)?;
+    let mut out = std::io::stdout().lock();
+    let code = match cli.command {
+        None => demo::console(&mut ctx),
+        Some(Command::Demo { agents, headless, duration, step_ms, steps, approval_ttl }) => {
+            let opts = demo::DemoOptions { agents, headless, duration, step_ms, steps, approval_ttl };
+            demo::run(&mut ctx, opts, &mut out)
+        }
+        Some(Command::Sessions { selector, output }) => sessions::list(&mut ctx, selector.as_deref(), output, &mut out),
+        Some(Command::Show { session, output }) => forensics::show(&mut ctx, &session, output, &mut out),
+        Some(Command::Replay { session, since, until, kind, output }) => {
+            forensics::replay(&mut ctx, session.as_deref(), since.as_deref(), until.as_deref(), &kind, output, &mut out)
+        }
+        Some(Command::Verify { session, output }) => forensics::verify(&mut ctx, session.as_deref(), output, &mut out),
+        Some(Command::Pause(a)) => control::run(&mut ctx, crate::model::action::ActionKind::Pause, a, &mut out),
+        Some(Command::Resume(a)) => control::run(&mut ctx, crate::model::action::ActionKind::Resume, a, &mut out),
+        Some(Command::Kill(a)) => control::run(&mut ctx, crate::model::action::ActionKind::Kill, a, &mut out),
+        Some(Command::Approvals { all, output }) => approvals::list(&mut ctx, all, output, &mut out),
+        Some(Command::Approve(a)) => approvals::decide(&mut ctx, crate::model::approval::Verdict::Approve, a, &mut out),
+        Some(Command::Reject(a)) => approvals::decide(&mut ctx, crate::model::approval::Verdict::Reject, a, &mut out),
+        Some(Command::Agent { session, steps, step_ms, agent }) => {
+            agent::run(&mut ctx, &session, steps, step_ms, &agent, &mut out)
+        }
+    };
+    out.flush()?;
+    code
+}
+
+/// Entry point of the `quell` binary; returns the exit code.
 pub fn main() -> i32 {
-    0
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let code = if e.use_stderr() { exit::USAGE } else { exit::OK };
+            let _ = e.print();
+            return code;
+        }
+    };
+    match run(cli) {
+        Ok(code) => code,
+        Err(f) if f.code == exit::OK => exit::OK,
+        Err(f) => {
+            let line = f.message.lines().next().unwrap_or("error").to_owned();
+            let _ = writeln!(
+                std::io::stderr(),
+                "quell: {}",
+                crate::model::untrusted::neutralize(&line, crate::model::untrusted::Lines::Escape)
+            );
+            f.code
+        }
+    }
 }

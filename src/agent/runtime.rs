@@ -1,0 +1,579 @@
+//! Agent runtime. One [`AgentRuntime`] per process hosts any number of sessions:
+//!
+//! - a control watcher polls the store for control changes (one query for every hosted session);
+//! - one ordered writer commits audit events, checkpoints and session reports in batches (group
+//!   commit), so a crash loses at most the last few milliseconds and never leaves a session's
+//!   reported chain head ahead of the stored events;
+//! - each [`AgentSession`] keeps its own chain tail and obeys control at step boundaries.
+
+use crate::model::approval::{Approval, ApprovalStatus, Risk};
+use crate::model::audit::{AuditEvent, EventBody, EventKind};
+use crate::model::chain::ChainTail;
+use crate::model::checkpoint::Checkpoint;
+use crate::model::control::{self, ControlRecord, ControlTarget, Desired};
+use crate::model::session::{validate_session_id, Session, SessionState};
+use crate::model::time;
+use crate::model::untrusted::{Untrusted, UntrustedJson};
+use crate::ports::{Result, SealedEvent, StoreError, Stores};
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, RwLock};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+const CONTROL_POLL: Duration = Duration::from_millis(10);
+const FLUSH_EVERY: Duration = Duration::from_millis(5);
+const HEARTBEAT_EVERY: Duration = Duration::from_secs(5);
+
+#[derive(Default)]
+struct ControlCache {
+    generation: u64,
+    fleet: Option<ControlRecord>,
+    sessions: HashMap<String, ControlRecord>,
+}
+
+#[derive(Default)]
+struct Outbox {
+    events: Vec<SealedEvent>,
+    checkpoints: Vec<Checkpoint>,
+    /// Latest record of every hosted session, and whether it needs writing.
+    sessions: HashMap<String, (Session, bool)>,
+    /// Bumped after every successful flush; `emit` waits for it.
+    flushed: u64,
+    /// Bumped when a batch is taken; a waiter's items are committed once `flushed` reaches the
+    /// `taken` value seen after it queued.
+    taken: u64,
+    last_error: Option<String>,
+}
+
+struct Shared {
+    stores: Stores,
+    control: RwLock<ControlCache>,
+    control_changed: AtomicU64,
+    outbox: Mutex<Outbox>,
+    outbox_cv: Condvar,
+    flushed_cv: Condvar,
+    stop: AtomicBool,
+    wake: Mutex<Option<Box<dyn Fn() + Send + Sync>>>,
+}
+
+/// One per process. Dropping it (or calling [`AgentRuntime::shutdown`]) flushes what is queued.
+pub struct AgentRuntime {
+    shared: Arc<Shared>,
+    threads: Mutex<Vec<JoinHandle<()>>>,
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+impl AgentRuntime {
+    pub fn start(stores: Stores) -> Result<Arc<AgentRuntime>> {
+        let shared = Arc::new(Shared {
+            stores,
+            control: RwLock::new(ControlCache::default()),
+            control_changed: AtomicU64::new(0),
+            outbox: Mutex::new(Outbox::default()),
+            outbox_cv: Condvar::new(),
+            flushed_cv: Condvar::new(),
+            stop: AtomicBool::new(false),
+            wake: Mutex::new(None),
+        });
+        poll_control(&shared)?;
+        let w = shared.clone();
+        let watcher = std::thread::Builder::new()
+            .name("quell-control".into())
+            .spawn(move || control_loop(&w))
+            .map_err(|e| StoreError::Unavailable(format!("cannot start control watcher: {e}")))?;
+        let f = shared.clone();
+        let writer = std::thread::Builder::new()
+            .name("quell-writer".into())
+            .spawn(move || writer_loop(&f))
+            .map_err(|e| StoreError::Unavailable(format!("cannot start writer: {e}")))?;
+        Ok(Arc::new(AgentRuntime { shared, threads: Mutex::new(vec![watcher, writer]) }))
+    }
+
+    pub fn stores(&self) -> &Stores {
+        &self.shared.stores
+    }
+
+    /// Called (from the watcher thread) whenever control changes: a host scheduling many
+    /// sessions uses it to wake them so they acknowledge at once.
+    pub fn on_control_change(&self, f: impl Fn() + Send + Sync + 'static) {
+        *lock(&self.shared.wake) = Some(Box::new(f));
+    }
+
+    /// Increases on every control change seen.
+    pub fn control_version(&self) -> u64 {
+        self.shared.control_changed.load(Ordering::Acquire)
+    }
+
+    /// Blocks until everything queued so far is committed.
+    pub fn flush(&self) -> Result<()> {
+        wait_flushed(&self.shared)
+    }
+
+    pub fn shutdown(&self) -> Result<()> {
+        let flushed = self.flush();
+        self.shared.stop.store(true, Ordering::Release);
+        self.shared.outbox_cv.notify_all();
+        for t in lock(&self.threads).drain(..) {
+            let _ = t.join();
+        }
+        flushed
+    }
+}
+
+impl Drop for AgentRuntime {
+    fn drop(&mut self) {
+        let _ = self.shutdown();
+    }
+}
+
+fn poll_control(shared: &Shared) -> Result<bool> {
+    let since = shared.control.read().map(|c| c.generation).unwrap_or(0);
+    let changes = shared.stores.control.control_changes(since)?;
+    if changes.is_empty() {
+        return Ok(false);
+    }
+    let mut cache = shared.control.write().unwrap_or_else(|p| p.into_inner());
+    for rec in changes {
+        cache.generation = cache.generation.max(rec.generation);
+        match rec.target.clone() {
+            ControlTarget::Fleet => cache.fleet = Some(rec),
+            ControlTarget::Session(id) => {
+                cache.sessions.insert(id, rec);
+            }
+        }
+    }
+    drop(cache);
+    shared.control_changed.fetch_add(1, Ordering::AcqRel);
+    Ok(true)
+}
+
+fn control_loop(shared: &Shared) {
+    let mut backoff = CONTROL_POLL;
+    while !shared.stop.load(Ordering::Acquire) {
+        match poll_control(shared) {
+            Ok(changed) => {
+                backoff = CONTROL_POLL;
+                if changed {
+                    if let Some(wake) = lock(&shared.wake).as_ref() {
+                        wake();
+                    }
+                }
+            }
+            // Store unavailable: keep the last known control, retry with capped backoff.
+            Err(_) => backoff = (backoff * 2).min(Duration::from_secs(1)),
+        }
+        std::thread::sleep(backoff);
+    }
+}
+
+fn writer_loop(shared: &Shared) {
+    let mut last_heartbeat = Instant::now();
+    loop {
+        let mut out = lock(&shared.outbox);
+        let idle = out.events.is_empty() && out.checkpoints.is_empty() && !out.sessions.values().any(|(_, d)| *d);
+        if idle && !shared.stop.load(Ordering::Acquire) {
+            out = shared.outbox_cv.wait_timeout(out, FLUSH_EVERY).map(|(g, _)| g).unwrap_or_else(|p| p.into_inner().0);
+        }
+        if last_heartbeat.elapsed() >= HEARTBEAT_EVERY {
+            let now = time::now();
+            for (s, dirty) in out.sessions.values_mut() {
+                if !s.state.is_terminal() {
+                    s.last_seen = now;
+                    *dirty = true;
+                }
+            }
+            last_heartbeat = Instant::now();
+        }
+        let events = std::mem::take(&mut out.events);
+        let checkpoints = std::mem::take(&mut out.checkpoints);
+        let sessions: Vec<Session> = out
+            .sessions
+            .values_mut()
+            .filter(|(_, d)| *d)
+            .map(|(s, d)| {
+                *d = false;
+                s.clone()
+            })
+            .collect();
+        out.sessions.retain(|_, (s, _)| !s.state.is_terminal());
+        out.taken += 1;
+        let batch = out.taken;
+        let stopping = shared.stop.load(Ordering::Acquire);
+        drop(out);
+
+        let result = write_batch(&shared.stores, &events, &checkpoints, &sessions);
+        let mut out = lock(&shared.outbox);
+        out.flushed = batch;
+        out.last_error = result.err().map(|e| e.to_string());
+        drop(out);
+        shared.flushed_cv.notify_all();
+        if stopping {
+            return;
+        }
+    }
+}
+
+fn write_batch(
+    stores: &Stores,
+    events: &[SealedEvent],
+    checkpoints: &[Checkpoint],
+    sessions: &[Session],
+) -> Result<()> {
+    stores.audit.append(events)?;
+    for cp in checkpoints {
+        stores.sessions.save_checkpoint(cp)?;
+    }
+    stores.sessions.put_sessions(sessions)
+}
+
+fn wait_flushed(shared: &Shared) -> Result<()> {
+    let mut out = lock(&shared.outbox);
+    let target = out.taken + 1;
+    shared.outbox_cv.notify_all();
+    while out.flushed < target {
+        if shared.stop.load(Ordering::Acquire) && out.flushed >= out.taken {
+            break;
+        }
+        out = shared
+            .flushed_cv
+            .wait_timeout(out, Duration::from_millis(50))
+            .map(|(g, _)| g)
+            .unwrap_or_else(|p| p.into_inner().0);
+    }
+    match out.last_error.clone() {
+        Some(e) => Err(StoreError::Unavailable(e)),
+        None => Ok(()),
+    }
+}
+
+/// What an agent declares about itself when it starts a session.
+#[derive(Clone, Debug, Default)]
+pub struct SessionSpec {
+    pub id: Option<String>,
+    pub agent: String,
+    pub model: Option<String>,
+    pub namespace: Option<String>,
+    pub pod: Option<String>,
+    /// The tools this agent is meant to call; the console flags any other as an anomaly.
+    pub allowed_tools: Vec<String>,
+}
+
+/// The answer of the control gate at a step boundary.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Gate {
+    Proceed,
+    Paused,
+    Killed,
+}
+
+/// One agent session. Not shared between threads: one agent loop owns it.
+pub struct AgentSession {
+    rt: Arc<AgentRuntime>,
+    session: Session,
+    tail: ChainTail,
+    identity: String,
+    applied: Desired,
+}
+
+pub fn new_id(prefix: &str) -> String {
+    let mut bytes = [0u8; 8];
+    if getrandom::fill(&mut bytes).is_err() {
+        let n = time::to_micros(&time::now()) as u64 ^ u64::from(std::process::id());
+        bytes = n.to_le_bytes();
+    }
+    format!("{prefix}-{}", hex::encode(bytes))
+}
+
+impl AgentSession {
+    /// Registers a new session and queues `session_started` (call [`AgentSession::commit`] to
+    /// wait until it is stored).
+    pub fn start(rt: &Arc<AgentRuntime>, spec: SessionSpec) -> Result<AgentSession> {
+        let id = spec.id.clone().unwrap_or_else(|| new_id("s"));
+        validate_session_id(&id).map_err(StoreError::Invalid)?;
+        if rt.stores().sessions.session(&id)?.is_some() {
+            return Err(StoreError::Conflict(format!("session {id} already exists; resume it instead")));
+        }
+        let mut session = Session::new(id.clone(), spec.agent.as_str(), time::now());
+        session.model = spec.model.clone();
+        session.namespace = spec.namespace.clone();
+        session.pod = spec.pod.clone();
+        let tail = rt.stores().audit.tail(&id)?.unwrap_or_else(ChainTail::genesis);
+        let mut s = AgentSession {
+            rt: rt.clone(),
+            identity: format!("agent:{}", spec.agent),
+            session,
+            tail,
+            applied: Desired::Run,
+        };
+        let body = s
+            .body(EventKind::SessionStarted)
+            .attr("quell.agent", spec.agent)
+            .attr("quell.allowed_tools", spec.allowed_tools);
+        s.emit(body)?;
+        Ok(s)
+    }
+
+    /// Picks a session up after a crash: its record, its chain tail from the audit log, and its
+    /// latest checkpoint (the highest numeric step).
+    pub fn resume(rt: &Arc<AgentRuntime>, id: &str) -> Result<(AgentSession, Option<Checkpoint>)> {
+        let mut session =
+            rt.stores().sessions.session(id)?.ok_or_else(|| StoreError::NotFound(format!("no session {id}")))?;
+        if session.state == SessionState::Killed {
+            return Err(StoreError::Conflict(format!("session {id} was killed; it cannot resume")));
+        }
+        let tail = rt.stores().audit.tail(id)?.unwrap_or_else(ChainTail::genesis);
+        let latest = rt.stores().sessions.latest_checkpoint(id)?;
+        session.step = latest.as_ref().map(|c| c.step).unwrap_or(0);
+        session.state = SessionState::Running;
+        session.last_seen = time::now();
+        let identity = format!("agent:{}", session.agent.raw());
+        let mut s = AgentSession { rt: rt.clone(), session, tail, identity, applied: Desired::Run };
+        let body = s.body(EventKind::SessionStarted).attr("quell.resumed_from_step", s.session.step);
+        s.emit(body)?;
+        Ok((s, latest))
+    }
+
+    pub fn id(&self) -> &str {
+        &self.session.id
+    }
+
+    pub fn step(&self) -> u64 {
+        self.session.step
+    }
+
+    pub fn session(&self) -> &Session {
+        &self.session
+    }
+
+    pub fn state(&self) -> SessionState {
+        self.session.state
+    }
+
+    /// A body for this session's next event, with the current step, identity and model.
+    pub fn body(&self, kind: EventKind) -> EventBody {
+        let mut b = EventBody::new(self.session.id.clone(), self.session.step, kind, self.identity.clone());
+        b.model = self.session.model.clone();
+        b
+    }
+
+    /// Seals and queues an event; returns once it is queued. Use [`AgentSession::commit`] before
+    /// an irreversible action to be sure it is stored.
+    pub fn emit(&mut self, body: EventBody) -> Result<AuditEvent> {
+        if let Some(t) = body.tool.as_ref() {
+            let name = t.raw().to_owned();
+            if !self.session.tools.contains(&name) {
+                self.session.tools.push(name);
+            }
+        }
+        if let (Some(i), Some(o)) = (body.input_tokens, body.output_tokens) {
+            self.session.input_tokens += i;
+            self.session.output_tokens += o;
+        }
+        let sealed = SealedEvent::seal(body, &self.tail)?;
+        self.tail = sealed.event.tail();
+        self.session.audit_seq = self.tail.seq;
+        self.session.audit_head = Some(self.tail.hash.clone());
+        let event = sealed.event.clone();
+        let mut out = lock(&self.rt.shared.outbox);
+        out.events.push(sealed);
+        out.sessions.insert(self.session.id.clone(), (self.session.clone(), true));
+        drop(out);
+        Ok(event)
+    }
+
+    /// Blocks until everything this runtime queued is stored.
+    pub fn commit(&self) -> Result<()> {
+        self.rt.flush()
+    }
+
+    fn report(&mut self) {
+        self.session.last_seen = time::now();
+        let mut out = lock(&self.rt.shared.outbox);
+        out.sessions.insert(self.session.id.clone(), (self.session.clone(), true));
+    }
+
+    pub fn add_cost(&mut self, usd: f64) {
+        self.session.cost_usd += usd;
+    }
+
+    /// Starts the next step (after the gate said proceed).
+    pub fn begin_step(&mut self) -> u64 {
+        self.session.step += 1;
+        self.report();
+        self.session.step
+    }
+
+    /// Saves the seed-shaped checkpoint for the current step (ordered after queued events).
+    pub fn checkpoint(
+        &mut self,
+        messages: Vec<serde_json::Value>,
+        tool_results: Vec<serde_json::Value>,
+        plan: serde_json::Value,
+    ) -> Result<Checkpoint> {
+        let cp = Checkpoint {
+            session_id: self.session.id.clone(),
+            step: self.session.step,
+            messages: messages.into_iter().map(UntrustedJson::new).collect(),
+            tool_results: tool_results.into_iter().map(UntrustedJson::new).collect(),
+            plan: UntrustedJson::new(plan),
+            created_at: time::format(&time::now()),
+        };
+        let body = self.body(EventKind::Checkpoint).attr("quell.checkpoint.step", cp.step);
+        self.emit(body)?;
+        lock(&self.rt.shared.outbox).checkpoints.push(cp.clone());
+        Ok(cp)
+    }
+
+    /// Reads the desired state (no I/O: the watcher keeps it current), acknowledges it, and
+    /// records a control event when it changes what the session does.
+    pub fn observe(&mut self) -> Result<Gate> {
+        let (generation, desired, record) = {
+            let cache = self.rt.shared.control.read().unwrap_or_else(|p| p.into_inner());
+            let own = cache.sessions.get(&self.session.id);
+            let desired = control::effective(cache.fleet.as_ref(), own);
+            let record = [cache.fleet.as_ref(), own]
+                .into_iter()
+                .flatten()
+                .filter(|r| r.desired == desired)
+                .max_by_key(|r| r.generation)
+                .cloned();
+            (cache.generation, desired, record)
+        };
+        let mut changed = false;
+        if generation > self.session.ack_generation {
+            self.session.ack_generation = generation;
+            changed = true;
+        }
+        if desired != self.applied && self.session.state != SessionState::Killed {
+            self.applied = desired;
+            self.session.state = match desired {
+                Desired::Run => SessionState::Running,
+                Desired::Pause => SessionState::Paused,
+                Desired::Kill => SessionState::Killed,
+            };
+            let mut body = self.body(EventKind::Control).attr("quell.control.desired", desired.as_str());
+            if let Some(r) = record {
+                body = body
+                    .attr("quell.control.operator", r.operator)
+                    .attr("quell.control.reason", r.reason)
+                    .attr("quell.control.generation", r.generation);
+            }
+            if desired == Desired::Kill {
+                self.session.detail = Some(Untrusted::new("killed by operator"));
+            }
+            self.emit(body)?;
+            changed = false;
+        }
+        if changed {
+            self.report();
+        }
+        Ok(match self.session.state {
+            SessionState::Killed => Gate::Killed,
+            SessionState::Paused => Gate::Paused,
+            _ => Gate::Proceed,
+        })
+    }
+
+    /// Blocks while paused; returns `Proceed` or `Killed`.
+    pub fn gate(&mut self) -> Result<Gate> {
+        loop {
+            match self.observe()? {
+                Gate::Paused => std::thread::sleep(CONTROL_POLL),
+                other => return Ok(other),
+            }
+        }
+    }
+
+    /// Asks a human; the session waits in `waiting_approval`.
+    pub fn request_approval(
+        &mut self,
+        tool: &str,
+        arguments: serde_json::Value,
+        risk: Risk,
+        ttl: Duration,
+        required_approvers: u8,
+    ) -> Result<Approval> {
+        let now = time::now();
+        let approval = Approval {
+            id: new_id("ap"),
+            session_id: self.session.id.clone(),
+            step: self.session.step,
+            tool: Untrusted::new(tool),
+            arguments: UntrustedJson::new(arguments),
+            risk,
+            requested_at: now,
+            expires_at: now + chrono::Duration::from_std(ttl).unwrap_or(chrono::Duration::seconds(300)),
+            required_approvers: required_approvers.clamp(1, 2),
+            decisions: vec![],
+            status: ApprovalStatus::Pending,
+        };
+        let body = self
+            .body(EventKind::ApprovalRequested)
+            .attr("quell.approval.id", approval.id.clone())
+            .attr("quell.approval.risk", risk.as_str())
+            .attr("quell.approval.required_approvers", approval.required_approvers);
+        let mut body = body;
+        body.tool = Some(Untrusted::new(tool));
+        self.emit(body)?;
+        self.rt.shared.stores.approvals.request_approval(&approval)?;
+        self.session.state = SessionState::WaitingApproval;
+        self.report();
+        Ok(approval)
+    }
+
+    /// The approval's status now (expiry counts as rejection). Once final, records
+    /// `approval_decided` and returns the session to running.
+    pub fn approval_outcome(&mut self, id: &str) -> Result<ApprovalStatus> {
+        let approval = self
+            .rt
+            .shared
+            .stores
+            .approvals
+            .approval(id)?
+            .ok_or_else(|| StoreError::NotFound(format!("no approval {id}")))?;
+        let status = approval.status_at(time::now());
+        if status.is_final() {
+            let approvers: Vec<String> = approval.decisions.iter().map(|d| d.approver.clone()).collect();
+            let body = self
+                .body(EventKind::ApprovalDecided)
+                .attr("quell.approval.id", id)
+                .attr("quell.approval.status", status.as_str())
+                .attr("quell.approval.approvers", approvers);
+            self.emit(body)?;
+            if self.session.state == SessionState::WaitingApproval {
+                self.session.state = SessionState::Running;
+            }
+            self.report();
+        }
+        Ok(status)
+    }
+
+    /// Blocks until the approval is decided or expires, honouring kill meanwhile.
+    pub fn wait_approval(&mut self, id: &str, poll: Duration) -> Result<ApprovalStatus> {
+        loop {
+            if self.observe()? == Gate::Killed {
+                return Ok(ApprovalStatus::Rejected);
+            }
+            let status = self.approval_outcome(id)?;
+            if status.is_final() {
+                return Ok(status);
+            }
+            std::thread::sleep(poll);
+        }
+    }
+
+    /// Ends the session as finished or failed (kill is ended by control, not here).
+    pub fn end(&mut self, state: SessionState, detail: Option<&str>) -> Result<()> {
+        if self.session.state != SessionState::Killed {
+            self.session.state = state;
+        }
+        self.session.detail = detail.map(Untrusted::new).or(self.session.detail.take());
+        let body = self.body(EventKind::SessionEnded).attr("quell.final_state", self.session.state.as_str());
+        self.emit(body)?;
+        self.rt.flush()
+    }
+}

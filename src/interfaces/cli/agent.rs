@@ -1,0 +1,68 @@
+//! `quell agent`: one simulated agent in its own process, on the runtime library. Used to show
+//! (and test) crash recovery: kill the process, start it again, it resumes from its latest
+//! checkpoint.
+
+use super::{exit, CliResult, Context, Failure};
+use crate::agent::runtime::{AgentRuntime, AgentSession, Gate, SessionSpec};
+use crate::model::audit::{hash_input, EventKind};
+use crate::model::session::SessionState;
+use crate::model::untrusted::Untrusted;
+use serde_json::json;
+use std::io::Write;
+use std::time::Duration;
+
+pub fn run(ctx: &mut Context, id: &str, steps: u64, step_ms: u64, agent: &str, out: &mut dyn Write) -> CliResult {
+    crate::model::session::validate_session_id(id).map_err(|e| Failure::usage(format!("--session: {e}")))?;
+    let stores = ctx.stores()?;
+    let rt = AgentRuntime::start(stores.clone())?;
+    let mut session = if stores.sessions.session(id)?.is_some() {
+        let (s, latest) = AgentSession::resume(&rt, id)?;
+        writeln!(out, "resumed session {id} from step {}", latest.map(|c| c.step).unwrap_or(0))?;
+        s
+    } else {
+        let spec = SessionSpec {
+            id: Some(id.to_owned()),
+            agent: agent.to_owned(),
+            model: Some("gpt-4.1".into()),
+            allowed_tools: vec!["web_search".into()],
+            ..Default::default()
+        };
+        let s = AgentSession::start(&rt, spec)?;
+        writeln!(out, "started session {id}")?;
+        s
+    };
+    out.flush()?;
+    while session.step() < steps {
+        if session.gate()? == Gate::Killed {
+            rt.flush()?;
+            writeln!(out, "killed at step {}", session.step())?;
+            return Ok(exit::OK);
+        }
+        let step = session.begin_step();
+        let mut llm = session.body(EventKind::LlmCall);
+        llm.input_hash = Some(hash_input(format!("step {step}").as_bytes()));
+        llm.output_summary = Some(Untrusted::new(format!("search for item {step}")));
+        llm.input_tokens = Some(100);
+        llm.output_tokens = Some(20);
+        session.emit(llm)?;
+        let mut call = session.body(EventKind::ToolCall);
+        call.tool = Some(Untrusted::new("web_search"));
+        session.emit(call)?;
+        let mut result = session.body(EventKind::ToolResult);
+        result.tool = Some(Untrusted::new("web_search"));
+        result.output_summary = Some(Untrusted::new(format!("result {step}")));
+        session.emit(result)?;
+        session.checkpoint(
+            vec![json!({"role": "assistant", "content": format!("step {step}")})],
+            vec![json!({"tool": "web_search", "output": format!("result {step}")})],
+            json!({"next_step": step + 1}),
+        )?;
+        session.commit()?;
+        writeln!(out, "step {step}")?;
+        out.flush()?;
+        std::thread::sleep(Duration::from_millis(step_ms));
+    }
+    session.end(SessionState::Finished, None)?;
+    writeln!(out, "finished at step {}", session.step())?;
+    Ok(exit::OK)
+}

@@ -1,0 +1,89 @@
+use super::args::{DecideArgs, ListFormat, TextFormat};
+use super::{exit, table, CliResult, Context, Failure};
+use crate::model::approval::{Approval, ApprovalStatus, Verdict};
+use crate::model::time;
+use crate::services::approvals;
+use std::io::Write;
+
+pub fn list(ctx: &mut Context, all: bool, format: ListFormat, out: &mut dyn Write) -> CliResult {
+    let stores = ctx.stores()?;
+    let now = time::now();
+    let items: Vec<Approval> = stores.approvals.approvals(!all, now)?;
+    match format {
+        ListFormat::Json => {
+            let docs: Vec<serde_json::Value> = items
+                .iter()
+                .map(|a| {
+                    let mut v = serde_json::to_value(a).unwrap_or_default();
+                    if let Some(o) = v.as_object_mut() {
+                        o.insert("status".into(), a.status_at(now).as_str().into());
+                    }
+                    v
+                })
+                .collect();
+            serde_json::to_writer_pretty(&mut *out, &docs)
+                .map_err(|e| Failure { code: exit::INTERNAL, message: e.to_string() })?;
+            writeln!(out)?;
+        }
+        ListFormat::Table => {
+            let rows: Vec<Vec<String>> = items
+                .iter()
+                .map(|a| {
+                    let left = (a.expires_at - now).num_seconds();
+                    vec![
+                        a.id.clone(),
+                        a.session_id.clone(),
+                        table::clip(&a.tool.shown_line(), 20),
+                        a.risk.to_string(),
+                        a.status_at(now).to_string(),
+                        time::age(&a.requested_at, &now),
+                        if left > 0 { format!("{left}s") } else { "-".into() },
+                        format!("{}/{}", a.approvals(), a.required_approvers),
+                        table::clip(&a.arguments.shown_line(), 60),
+                    ]
+                })
+                .collect();
+            table::print(
+                out,
+                &["ID", "SESSION", "TOOL", "RISK", "STATUS", "AGE", "EXPIRES", "APPROVED", "ARGUMENTS"],
+                &rows,
+            )?;
+        }
+    }
+    Ok(exit::OK)
+}
+
+pub fn decide(ctx: &mut Context, verdict: Verdict, args: DecideArgs, out: &mut dyn Write) -> CliResult {
+    let verb = if verdict == Verdict::Approve { "approve" } else { "reject" };
+    ctx.writable(verb)?;
+    let reason = args.reason.as_deref().unwrap_or("");
+    if reason.trim().is_empty() {
+        return Err(Failure::usage(format!("{verb} needs --reason TEXT: it is written to the audit log")));
+    }
+    let stores = ctx.stores()?;
+    let action = approvals::plan(&stores, &args.id, verdict, reason, &ctx.operator)?;
+    let decided = approvals::decide(&stores, &action)?;
+    let message = match decided.status {
+        ApprovalStatus::Pending => format!(
+            "recorded {}'s approval of {} ({} of {} approvers); another, different approver is needed",
+            ctx.operator,
+            decided.id,
+            decided.approvals(),
+            decided.required_approvers
+        ),
+        status => format!("{} {status} by {} (session {})", decided.id, ctx.operator, decided.session_id),
+    };
+    match args.output {
+        TextFormat::Json => {
+            let mut v = serde_json::to_value(&decided).unwrap_or_default();
+            if let Some(o) = v.as_object_mut() {
+                o.insert("message".into(), message.into());
+            }
+            serde_json::to_writer_pretty(&mut *out, &v)
+                .map_err(|e| Failure { code: exit::INTERNAL, message: e.to_string() })?;
+            writeln!(out)?;
+        }
+        TextFormat::Text => writeln!(out, "{message}")?,
+    }
+    Ok(exit::OK)
+}

@@ -1,0 +1,186 @@
+//! Command-line grammar. Global options are accepted before or after the subcommand and also
+//! come from `QUELL_*` environment variables and the config file (flag > env > file > default).
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use std::path::PathBuf;
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "quell",
+    version,
+    about = "The console for AI agents misbehaving in production",
+    long_about = "Lists live agent sessions, rebuilds reasoning chains from checkpoints and a tamper-evident \
+audit log, pauses or kills agents from one session to the whole fleet, and decides pending approvals exactly once.\n\n\
+Run without a command to open the console.",
+    after_help = "Exit codes: 0 ok, 1 internal error, 2 usage error, 3 not found, 4 conflict, \
+5 integrity failure, 6 backend unavailable, 7 not acknowledged within --wait."
+)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: Global,
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+#[derive(Args, Debug, Clone, Default)]
+pub struct Global {
+    /// The embedded store file [default: $XDG_DATA_HOME/quell/quell.db]
+    #[arg(long, global = true, env = "QUELL_STORE", value_name = "PATH")]
+    pub store: Option<PathBuf>,
+    /// Operator identity written to the audit log [default: your user name]
+    #[arg(long = "as", global = true, env = "QUELL_AS", value_name = "NAME")]
+    pub operator: Option<String>,
+    /// Config file [default: $XDG_CONFIG_HOME/quell/config.toml]
+    #[arg(long, global = true, env = "QUELL_CONFIG", value_name = "PATH")]
+    pub config: Option<PathBuf>,
+    /// Refuse every action (pause, kill, approve, ...): look, don't touch
+    #[arg(long, global = true, env = "QUELL_READONLY")]
+    pub readonly: bool,
+    /// Console theme: a name from themes/ or a path to a theme file
+    #[arg(long, global = true, env = "QUELL_THEME", value_name = "NAME")]
+    pub theme: Option<String>,
+}
+
+#[derive(Copy, Clone, Debug, PartialEq, Eq, ValueEnum, Default)]
+pub enum ListFormat {
+    #[default]
+    Table,
+    Json,
+}
+
+#[derive(Copy, Clone, Debug, PartialEq, Eq, ValueEnum, Default)]
+pub enum TextFormat {
+    #[default]
+    Text,
+    Json,
+}
+
+#[derive(Args, Debug, Clone)]
+#[group(required = true, multiple = false)]
+pub struct Targets {
+    /// Session ids
+    #[arg(value_name = "SESSION")]
+    pub sessions: Vec<String>,
+    /// Every session: pause/resume hold the whole fleet, including sessions that start later;
+    /// kill kills every live session
+    #[arg(long)]
+    pub all: bool,
+    /// Sessions matching a selector, e.g. 'state=running,tool in (send_email)'
+    #[arg(long = "where", value_name = "SELECTOR")]
+    pub selector: Option<String>,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct ControlArgs {
+    #[command(flatten)]
+    pub targets: Targets,
+    /// Why (required; written to the audit log)
+    #[arg(long)]
+    pub reason: Option<String>,
+    /// Seconds to wait for every session to acknowledge (0: don't wait)
+    #[arg(long, default_value_t = 5.0, value_name = "SECS")]
+    pub wait: f64,
+    #[arg(short = 'o', long = "output", value_enum, default_value_t)]
+    pub output: TextFormat,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct DecideArgs {
+    /// Approval id (see `quell approvals`)
+    pub id: String,
+    /// Why (required; written to the audit log)
+    #[arg(long)]
+    pub reason: Option<String>,
+    #[arg(short = 'o', long = "output", value_enum, default_value_t)]
+    pub output: TextFormat,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Run a simulated fleet on the configured store (and open the console on it)
+    Demo {
+        /// Number of simulated agents
+        #[arg(long, default_value_t = 24)]
+        agents: usize,
+        /// No console: print a one-line live summary every second
+        #[arg(long)]
+        headless: bool,
+        /// Stop after this many seconds (default: until quit / Ctrl-C)
+        #[arg(long, value_name = "SECS")]
+        duration: Option<u64>,
+        /// Simulated thinking time per step, in milliseconds: MIN-MAX
+        #[arg(long, default_value = "700-2500", value_name = "MIN-MAX")]
+        step_ms: String,
+        /// Agents end after this many steps (0: run until stopped)
+        #[arg(long, default_value_t = 40)]
+        steps: u64,
+        /// Seconds before an unanswered approval expires (counts as rejected)
+        #[arg(long, default_value_t = 180)]
+        approval_ttl: u64,
+    },
+    /// List sessions
+    Sessions {
+        /// Only sessions matching a selector, e.g. 'state=running,model=gpt-4.1'
+        #[arg(long = "where", value_name = "SELECTOR")]
+        selector: Option<String>,
+        #[arg(short = 'o', long = "output", value_enum, default_value_t)]
+        output: ListFormat,
+    },
+    /// The reasoning chain of a session: checkpoints and audit events in order
+    Show {
+        session: String,
+        #[arg(short = 'o', long = "output", value_enum, default_value_t)]
+        output: TextFormat,
+    },
+    /// Audit events of one session or all, in stored order
+    Replay {
+        session: Option<String>,
+        /// From this time: RFC 3339 or an age (90s, 15m, 2h, 1d)
+        #[arg(long, value_name = "T")]
+        since: Option<String>,
+        /// Up to this time: RFC 3339 or an age
+        #[arg(long, value_name = "T")]
+        until: Option<String>,
+        /// Only these kinds (comma-separated), e.g. tool_call,operator_action
+        #[arg(long, value_delimiter = ',', value_name = "KIND")]
+        kind: Vec<String>,
+        #[arg(short = 'o', long = "output", value_enum, default_value_t)]
+        output: TextFormat,
+    },
+    /// Verify the audit hash chains (exit 5 and the first broken link when one is broken)
+    Verify {
+        session: Option<String>,
+        #[arg(short = 'o', long = "output", value_enum, default_value_t)]
+        output: TextFormat,
+    },
+    /// Pause sessions before their next step
+    Pause(ControlArgs),
+    /// Resume paused sessions
+    Resume(ControlArgs),
+    /// Stop sessions at their next step, for good (audit history is kept)
+    Kill(ControlArgs),
+    /// Approvals waiting for a human
+    Approvals {
+        /// Include decided and expired ones
+        #[arg(long)]
+        all: bool,
+        #[arg(short = 'o', long = "output", value_enum, default_value_t)]
+        output: ListFormat,
+    },
+    /// Approve a pending action
+    Approve(DecideArgs),
+    /// Reject a pending action
+    Reject(DecideArgs),
+    /// Run one simulated agent in this process (resumes the session when it exists)
+    #[command(hide = true)]
+    Agent {
+        #[arg(long)]
+        session: String,
+        #[arg(long, default_value_t = 20)]
+        steps: u64,
+        #[arg(long, default_value_t = 100)]
+        step_ms: u64,
+        #[arg(long, default_value = "solo-agent")]
+        agent: String,
+    },
+}

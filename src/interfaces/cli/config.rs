@@ -1,0 +1,60 @@
+//! The config file (TOML). Flags and `QUELL_*` variables win over it.
+
+use serde::Deserialize;
+use std::path::{Path, PathBuf};
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileConfig {
+    pub store: Option<PathBuf>,
+    #[serde(rename = "as")]
+    pub operator: Option<String>,
+    pub readonly: Option<bool>,
+    pub theme: Option<String>,
+    /// Key remapping for the console: action name = key(s).
+    pub keys: Option<toml::Table>,
+}
+
+fn home() -> Option<PathBuf> {
+    std::env::var_os("HOME").filter(|h| !h.is_empty()).map(PathBuf::from)
+}
+
+fn xdg(var: &str, fallback: &str) -> Option<PathBuf> {
+    std::env::var_os(var).filter(|v| !v.is_empty()).map(PathBuf::from).or_else(|| home().map(|h| h.join(fallback)))
+}
+
+pub fn default_store() -> PathBuf {
+    xdg("XDG_DATA_HOME", ".local/share").unwrap_or_else(|| PathBuf::from(".")).join("quell").join("quell.db")
+}
+
+pub fn default_config() -> Option<PathBuf> {
+    xdg("XDG_CONFIG_HOME", ".config").map(|d| d.join("quell").join("config.toml"))
+}
+
+/// Reads the config file; a missing default file is fine, a missing named one is not.
+pub fn load(explicit: Option<&Path>) -> Result<FileConfig, String> {
+    let (path, required) = match explicit {
+        Some(p) => (p.to_owned(), true),
+        None => match default_config() {
+            Some(p) => (p, false),
+            None => return Ok(FileConfig::default()),
+        },
+    };
+    let text = match std::fs::read_to_string(&path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound && !required => return Ok(FileConfig::default()),
+        Err(e) => return Err(format!("config file {}: {e}", path.display())),
+    };
+    toml::from_str(&text).map_err(|e| {
+        let first = e.to_string().lines().next().unwrap_or_default().to_owned();
+        format!("config file {}: {first}: {}", path.display(), e.message())
+    })
+}
+
+pub fn default_operator() -> String {
+    ["QUELL_OPERATOR_FALLBACK", "USER", "LOGNAME", "USERNAME"]
+        .iter()
+        .filter_map(|v| std::env::var(v).ok())
+        .find(|v| !v.is_empty())
+        .unwrap_or_else(|| "unknown".into())
+}

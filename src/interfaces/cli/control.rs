@@ -1,0 +1,72 @@
+use super::args::{ControlArgs, TextFormat};
+use super::{exit, table, CliResult, Context, Failure};
+use crate::model::action::ActionKind;
+use crate::model::selector::Selector;
+use crate::services::control::{self, Target};
+use std::io::Write;
+use std::time::Duration;
+
+pub fn run(ctx: &mut Context, kind: ActionKind, args: ControlArgs, out: &mut dyn Write) -> CliResult {
+    ctx.writable(kind.verb())?;
+    let reason = args.reason.as_deref().unwrap_or("");
+    if reason.trim().is_empty() {
+        return Err(Failure::usage(format!("{kind} needs --reason TEXT: it is written to the audit log")));
+    }
+    if !(args.wait.is_finite() && args.wait >= 0.0 && args.wait <= 3600.0) {
+        return Err(Failure::usage("--wait takes seconds from 0 to 3600"));
+    }
+    let target = if args.targets.all {
+        Target::All
+    } else if let Some(sel) = &args.targets.selector {
+        Target::Selector(Selector::parse(sel).map_err(|e| Failure::usage(e.to_string()))?)
+    } else {
+        for id in &args.targets.sessions {
+            crate::model::session::validate_session_id(id).map_err(|e| Failure::usage(format!("{id:?}: {e}")))?;
+        }
+        Target::Sessions(args.targets.sessions.clone())
+    };
+    let stores = ctx.stores()?;
+    let action = control::plan(&stores, kind, &target, reason, &ctx.operator)?;
+    let issued = control::execute(&stores, &action)?;
+    let report = control::await_ack(&stores, &issued, Duration::from_secs_f64(args.wait))?;
+    let waited = args.wait > 0.0;
+    match args.output {
+        TextFormat::Json => {
+            serde_json::to_writer_pretty(
+                &mut *out,
+                &serde_json::json!({
+                    "action": kind.verb(),
+                    "scope": action.describe(),
+                    "operator": action.operator,
+                    "reason": action.reason,
+                    "generation": issued.generation,
+                    "sessions": issued.sessions.len(),
+                    "acknowledged": report.acknowledged,
+                    "outstanding": report.outstanding,
+                    "ended": report.ended,
+                }),
+            )
+            .map_err(|e| Failure { code: exit::INTERNAL, message: e.to_string() })?;
+            writeln!(out)?;
+        }
+        TextFormat::Text => {
+            writeln!(out, "{} (by {}: {})", action.describe(), action.operator, action.reason)?;
+            writeln!(
+                out,
+                "{} acknowledged, {} outstanding{}",
+                table::thousands(report.acknowledged.len() as u64),
+                table::thousands(report.outstanding.len() as u64),
+                if report.ended.is_empty() { String::new() } else { format!(", {} already ended", report.ended.len()) }
+            )?;
+            if waited {
+                for id in report.outstanding.iter().take(50) {
+                    writeln!(out, "not acknowledged within {}s: {id}", args.wait)?;
+                }
+                if report.outstanding.len() > 50 {
+                    writeln!(out, "… and {} more", report.outstanding.len() - 50)?;
+                }
+            }
+        }
+    }
+    Ok(if waited && !report.complete() { exit::NOT_ACKNOWLEDGED } else { exit::OK })
+}

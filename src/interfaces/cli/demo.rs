@@ -1,0 +1,121 @@
+//! `quell demo`: the simulated fleet on the configured store, with the console or a one-line
+//! live summary.
+
+use super::{exit, table, CliResult, Context, Failure};
+use crate::agent::sim::{Fleet, FleetConfig};
+use crate::model::session::SessionState;
+use crate::model::time;
+use crate::ports::Stores;
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::time::{Duration, Instant};
+
+pub struct DemoOptions {
+    pub agents: usize,
+    pub headless: bool,
+    pub duration: Option<u64>,
+    pub step_ms: String,
+    pub steps: u64,
+    pub approval_ttl: u64,
+}
+
+fn parse_range(text: &str) -> Result<(u64, u64), Failure> {
+    let bad = || Failure::usage(format!("--step-ms: expected MIN-MAX in milliseconds, e.g. 700-2500, got {text:?}"));
+    let (lo, hi) = text.split_once('-').ok_or_else(bad)?;
+    let lo: u64 = lo.trim().parse().map_err(|_| bad())?;
+    let hi: u64 = hi.trim().parse().map_err(|_| bad())?;
+    if lo > hi || hi > 600_000 {
+        return Err(bad());
+    }
+    Ok((lo, hi))
+}
+
+/// One line: what the fleet is doing now.
+pub fn summary(stores: &Stores, started: Instant) -> Result<String, Failure> {
+    let now = time::now();
+    let sessions = stores.sessions.sessions()?;
+    let mut counts: BTreeMap<&'static str, usize> = BTreeMap::new();
+    let mut events = 0u64;
+    for s in &sessions {
+        *counts.entry(s.effective_state(now).as_str()).or_default() += 1;
+        events += s.audit_seq;
+    }
+    let pending = stores.approvals.approvals(true, now)?.len();
+    let fleet_pause = stores
+        .control
+        .fleet_control()?
+        .filter(|r| r.desired == crate::model::control::Desired::Pause)
+        .map(|r| format!(" | FLEET PAUSED by {} ({})", r.operator, r.reason))
+        .unwrap_or_default();
+    let states: Vec<String> = SessionState::ALL
+        .iter()
+        .map(|s| format!("{} {}", s.as_str(), counts.get(s.as_str()).copied().unwrap_or(0)))
+        .collect();
+    Ok(format!(
+        "t={}s sessions {} | {} | pending approvals {} | audit events {}{}",
+        started.elapsed().as_secs(),
+        sessions.len(),
+        states.join(" "),
+        pending,
+        table::thousands(events),
+        crate::model::untrusted::neutralize(&fleet_pause, crate::model::untrusted::Lines::Escape)
+    ))
+}
+
+pub fn run(ctx: &mut Context, opts: DemoOptions, out: &mut dyn Write) -> CliResult {
+    if opts.agents == 0 || opts.agents > 100_000 {
+        return Err(Failure::usage("--agents takes 1 to 100000"));
+    }
+    let step_ms = parse_range(&opts.step_ms)?;
+    let stores = ctx.stores()?;
+    let config = FleetConfig {
+        agents: opts.agents,
+        step_ms,
+        max_steps: (opts.steps > 0).then_some(opts.steps),
+        approval_ttl: Duration::from_secs(opts.approval_ttl.max(1)),
+        workers: 2,
+        ..FleetConfig::default()
+    };
+    let fleet = Fleet::start(stores.clone(), config)?;
+    writeln!(
+        out,
+        "demo: {} simulated agents on {} (operator {})",
+        opts.agents,
+        ctx.store_path.display(),
+        ctx.operator
+    )?;
+    out.flush()?;
+    let started = Instant::now();
+    let deadline = opts.duration.map(|d| started + Duration::from_secs(d));
+    let code = if opts.headless || !console_available() {
+        loop {
+            std::thread::sleep(Duration::from_secs(1));
+            writeln!(out, "{}", summary(&stores, started)?)?;
+            out.flush()?;
+            if deadline.is_some_and(|d| Instant::now() >= d) {
+                break exit::OK;
+            }
+        }
+    } else {
+        open_console(ctx, stores.clone())?
+    };
+    let stats = fleet.stop()?;
+    if !stats.errors.is_empty() {
+        writeln!(out, "demo: {} agent errors, first: {}", stats.errors.len(), stats.errors[0])?;
+    }
+    Ok(code)
+}
+
+fn console_available() -> bool {
+    false
+}
+
+fn open_console(_ctx: &mut Context, _stores: Stores) -> CliResult {
+    Err(Failure { code: exit::USAGE, message: "the console is not available in this build; use --headless".into() })
+}
+
+/// `quell` with no command: the console on the configured backend.
+pub fn console(ctx: &mut Context) -> CliResult {
+    let stores = ctx.stores()?;
+    open_console(ctx, stores)
+}

@@ -1,0 +1,226 @@
+use super::args::TextFormat;
+use super::{exit, table, CliResult, Context, Failure};
+use crate::model::audit::{AuditEvent, EventKind};
+use crate::model::time;
+use crate::ports::{AuditQuery, StoreError};
+use crate::services::forensics::{self, Entry};
+use std::io::Write;
+
+fn json_err(e: serde_json::Error) -> Failure {
+    Failure { code: exit::INTERNAL, message: e.to_string() }
+}
+
+/// One line for an event; every agent-produced field neutralised.
+pub fn event_line(e: &AuditEvent) -> String {
+    let b = &e.body;
+    let mut line = format!(
+        "{}  {}  #{:<4} step {:<3} {:<18}",
+        time::format(&b.time),
+        b.session_id,
+        e.seq,
+        b.step,
+        b.kind.as_str()
+    );
+    if let Some(model) = &b.model {
+        if matches!(b.kind, EventKind::LlmCall) {
+            line.push_str(&format!(" {model}"));
+        }
+    }
+    if let Some(tool) = &b.tool {
+        line.push_str(&format!(" {}", tool.shown_line()));
+    }
+    for call in &b.tool_calls {
+        if b.kind == EventKind::LlmCall {
+            line.push_str(&format!(" → {}({})", call.name.shown_line(), table::clip(&call.arguments.shown_line(), 80)));
+        }
+    }
+    if let Some(summary) = &b.output_summary {
+        line.push_str(&format!(" \"{}\"", table::clip(&summary.shown_line(), 120)));
+    }
+    if let (Some(i), Some(o)) = (b.input_tokens, b.output_tokens) {
+        line.push_str(&format!(" tokens {i}/{o}"));
+    }
+    for key in ["quell.action", "quell.control.desired", "quell.approval.status", "quell.approval.id"] {
+        if let Some(v) = b.attr_str(key) {
+            line.push_str(&format!(
+                " {}={}",
+                key.trim_start_matches("quell."),
+                table::clip(&crate::model::untrusted::neutralize(v, crate::model::untrusted::Lines::Escape), 60)
+            ));
+        }
+    }
+    if let Some(reason) = b.attr_str("quell.reason").or(b.attr_str("quell.control.reason")) {
+        line.push_str(&format!(
+            " reason=\"{}\"",
+            crate::model::untrusted::neutralize(reason, crate::model::untrusted::Lines::Escape)
+        ));
+    }
+    line
+}
+
+pub fn show(ctx: &mut Context, session: &str, format: TextFormat, out: &mut dyn Write) -> CliResult {
+    let stores = ctx.stores()?;
+    let tl = forensics::timeline(&stores, session)?;
+    if format == TextFormat::Json {
+        let integrity = match &tl.integrity {
+            Ok(n) => serde_json::json!({"intact": true, "events": n}),
+            Err(b) => serde_json::json!({"intact": false, "break": b}),
+        };
+        let doc = serde_json::json!({
+            "session": tl.session,
+            "integrity": integrity,
+            "entries": tl.entries,
+            "operator_actions": tl.operator_actions,
+        });
+        serde_json::to_writer_pretty(&mut *out, &doc).map_err(json_err)?;
+        writeln!(out)?;
+        return Ok(if tl.integrity.is_ok() { exit::OK } else { exit::INTEGRITY });
+    }
+    let now = time::now();
+    match &tl.session {
+        Some(s) => writeln!(
+            out,
+            "session {}  agent {}  {}/{}  model {}  state {}  step {}  tokens {}  cost ${:.4}",
+            s.id,
+            s.agent.shown_line(),
+            s.namespace.as_deref().unwrap_or("-"),
+            s.pod.as_deref().unwrap_or("-"),
+            s.model.as_deref().unwrap_or("-"),
+            s.effective_state(now),
+            s.step,
+            table::thousands(s.input_tokens + s.output_tokens),
+            s.cost_usd
+        )?,
+        None => writeln!(out, "session {session} (no live record; rebuilt from checkpoints and audit)")?,
+    }
+    match &tl.integrity {
+        Ok(n) => writeln!(out, "integrity: chain verified ({n} events)")?,
+        Err(b) => writeln!(out, "integrity: BROKEN at seq {}: {} ({})", b.seq, b.kind, b.detail)?,
+    }
+    writeln!(out)?;
+    for entry in &tl.entries {
+        match entry {
+            Entry::Event(e) => writeln!(out, "{}", event_line(e))?,
+            Entry::Checkpoint(c) => writeln!(
+                out,
+                "{}  checkpoint step {}: {} messages, {} tool results, plan {}",
+                c.created_at,
+                c.step,
+                c.messages.len(),
+                c.tool_results.len(),
+                table::clip(&c.plan.shown_line(), 100)
+            )?,
+        }
+    }
+    if !tl.operator_actions.is_empty() {
+        writeln!(out, "\noperator actions on this session:")?;
+        for e in &tl.operator_actions {
+            writeln!(out, "{}", event_line(e))?;
+        }
+    }
+    Ok(if tl.integrity.is_ok() { exit::OK } else { exit::INTEGRITY })
+}
+
+pub fn replay(
+    ctx: &mut Context,
+    session: Option<&str>,
+    since: Option<&str>,
+    until: Option<&str>,
+    kinds: &[String],
+    format: TextFormat,
+    out: &mut dyn Write,
+) -> CliResult {
+    let now = time::now();
+    let parse = |t: Option<&str>, flag: &str| {
+        t.map(|t| time::parse_time(t, now)).transpose().map_err(|e| Failure::usage(format!("{flag}: {e}")))
+    };
+    let query = AuditQuery {
+        chain: session.map(str::to_owned),
+        since: parse(since, "--since")?,
+        until: parse(until, "--until")?,
+        kinds: kinds
+            .iter()
+            .map(|k| {
+                EventKind::parse(k.trim()).ok_or_else(|| {
+                    let known: Vec<&str> = EventKind::ALL.iter().map(|k| k.as_str()).collect();
+                    Failure::usage(format!("--kind: unknown event kind '{k}' (known: {})", known.join(", ")))
+                })
+            })
+            .collect::<Result<_, _>>()?,
+    };
+    let stores = ctx.stores()?;
+    let mut count = 0u64;
+    let mut io_err: Option<std::io::Error> = None;
+    let result = stores.audit.scan(&query, &mut |raw| {
+        count += 1;
+        let written = match format {
+            TextFormat::Json => out.write_all(raw.to_json().as_bytes()).and_then(|_| out.write_all(b"\n")),
+            TextFormat::Text => {
+                let ev =
+                    raw.event().map_err(|e| StoreError::Corrupt(format!("audit event at {}: {e}", raw.position)))?;
+                writeln!(out, "{}", event_line(&ev))
+            }
+        };
+        written.map_err(|e| {
+            io_err = Some(e);
+            StoreError::Unavailable("output closed".into())
+        })
+    });
+    if let Some(e) = io_err {
+        return Err(e.into());
+    }
+    result?;
+    if count == 0 {
+        if let Some(s) = session {
+            if stores.sessions.session(s)?.is_none() && stores.audit.tail(s)?.is_none() {
+                return Err(StoreError::NotFound(format!("no session or audit chain {s}")).into());
+            }
+        }
+    }
+    Ok(exit::OK)
+}
+
+pub fn verify(ctx: &mut Context, session: Option<&str>, format: TextFormat, out: &mut dyn Write) -> CliResult {
+    let stores = ctx.stores()?;
+    let report = forensics::verify(&stores, session)?;
+    match format {
+        TextFormat::Json => {
+            serde_json::to_writer_pretty(
+                &mut *out,
+                &serde_json::json!({
+                    "intact": report.intact(),
+                    "chains": report.chains,
+                    "events": report.events,
+                    "breaks": report.breaks,
+                }),
+            )
+            .map_err(json_err)?;
+            writeln!(out)?;
+        }
+        TextFormat::Text if report.intact() => writeln!(
+            out,
+            "ok: {} events in {} chains, every chain intact",
+            table::thousands(report.events),
+            table::thousands(report.chains as u64)
+        )?,
+        TextFormat::Text => {
+            for b in &report.breaks {
+                writeln!(out, "BROKEN {b}")?;
+            }
+            writeln!(
+                out,
+                "{} of {} chains broken ({} events read)",
+                report.breaks.len(),
+                report.chains,
+                table::thousands(report.events)
+            )?;
+        }
+    }
+    if report.intact() {
+        Ok(exit::OK)
+    } else {
+        let first = &report.breaks[0];
+        // The first broken link also goes to stderr, so a runbook sees it even with -o json.
+        Err(Failure { code: exit::INTEGRITY, message: first.to_string() })
+    }
+}

@@ -1,0 +1,114 @@
+use super::args::ListFormat;
+use super::{table, CliResult, Context, Failure};
+use crate::model::selector::Selector;
+use crate::model::session::{Session, SessionState};
+use crate::model::time::{self, Timestamp};
+use crate::services::approvals;
+use serde::Serialize;
+use std::collections::HashMap;
+use std::io::Write;
+
+/// The JSON shape of a session in `quell sessions -o json` (stable field names).
+#[derive(Serialize)]
+pub struct SessionOut<'a> {
+    pub id: &'a str,
+    pub agent: &'a str,
+    pub namespace: Option<&'a str>,
+    pub pod: Option<&'a str>,
+    pub model: Option<&'a str>,
+    /// Effective state: `stale` when the heartbeat stopped.
+    pub state: SessionState,
+    pub step: u64,
+    pub started_at: String,
+    pub last_seen: String,
+    pub input_tokens: u64,
+    pub output_tokens: u64,
+    pub cost_usd: f64,
+    pub tools: &'a [String],
+    pub pending_approvals: usize,
+    pub ack_generation: u64,
+    pub audit_seq: u64,
+    pub detail: Option<&'a str>,
+    pub unreadable: Option<&'a str>,
+}
+
+impl<'a> SessionOut<'a> {
+    pub fn new(s: &'a Session, pending: usize, now: Timestamp) -> Self {
+        SessionOut {
+            id: &s.id,
+            agent: s.agent.raw(),
+            namespace: s.namespace.as_deref(),
+            pod: s.pod.as_deref(),
+            model: s.model.as_deref(),
+            state: s.effective_state(now),
+            step: s.step,
+            started_at: time::format(&s.started_at),
+            last_seen: time::format(&s.last_seen),
+            input_tokens: s.input_tokens,
+            output_tokens: s.output_tokens,
+            cost_usd: (s.cost_usd * 1e6).round() / 1e6,
+            tools: &s.tools,
+            pending_approvals: pending,
+            ack_generation: s.ack_generation,
+            audit_seq: s.audit_seq,
+            detail: s.detail.as_ref().map(|d| d.raw()),
+            unreadable: s.unreadable.as_deref(),
+        }
+    }
+}
+
+pub fn list(ctx: &mut Context, selector: Option<&str>, format: ListFormat, out: &mut dyn Write) -> CliResult {
+    let selector = selector.map(Selector::parse).transpose().map_err(|e| Failure::usage(e.to_string()))?;
+    let stores = ctx.stores()?;
+    let now = time::now();
+    let mut pending: HashMap<String, usize> = HashMap::new();
+    for a in approvals::pending(&stores)? {
+        *pending.entry(a.session_id).or_default() += 1;
+    }
+    let sessions: Vec<Session> = stores
+        .sessions
+        .sessions()?
+        .into_iter()
+        .filter(|s| selector.as_ref().is_none_or(|sel| sel.matches(s, now)))
+        .collect();
+    let rows: Vec<SessionOut> =
+        sessions.iter().map(|s| SessionOut::new(s, pending.get(&s.id).copied().unwrap_or(0), now)).collect();
+    match format {
+        ListFormat::Json => {
+            serde_json::to_writer_pretty(&mut *out, &rows).map_err(|e| Failure { code: 1, message: e.to_string() })?;
+            writeln!(out)?;
+        }
+        ListFormat::Table => {
+            let cells: Vec<Vec<String>> = sessions
+                .iter()
+                .zip(&rows)
+                .map(|(s, r)| {
+                    vec![
+                        r.id.to_owned(),
+                        table::clip(&s.agent.shown_line(), 24),
+                        format!("{}/{}", r.namespace.unwrap_or("-"), r.pod.unwrap_or("-")),
+                        r.model.unwrap_or("-").to_owned(),
+                        match &s.unreadable {
+                            Some(_) => "unreadable".to_owned(),
+                            None => r.state.to_string(),
+                        },
+                        r.step.to_string(),
+                        time::age(&s.last_seen, &now),
+                        table::thousands(r.input_tokens + r.output_tokens),
+                        format!("${:.4}", r.cost_usd),
+                        r.pending_approvals.to_string(),
+                    ]
+                })
+                .collect();
+            table::print(
+                out,
+                &["ID", "AGENT", "NAMESPACE/POD", "MODEL", "STATE", "STEP", "SEEN", "TOKENS", "COST", "APPROVALS"],
+                &cells,
+            )?;
+            for s in sessions.iter().filter(|s| s.unreadable.is_some()) {
+                writeln!(out, "{}: {}", s.id, s.unreadable.as_deref().unwrap_or_default())?;
+            }
+        }
+    }
+    Ok(0)
+}

@@ -1,0 +1,422 @@
+//! Fleet view state: the session table, its order, filters, marks and cursor. Pure.
+//!
+//! Rows are built once per snapshot on the feed thread (cell text already neutralised);
+//! sorting happens when data or the sort key changes; filtering is one pass over the sorted
+//! order; drawing touches only the visible window.
+
+use super::text::safe;
+use crate::model::approval::Approval;
+use crate::model::control::ControlRecord;
+use crate::model::selector::Selector;
+use crate::model::session::{Session, SessionState};
+use crate::model::time::Timestamp;
+use std::cmp::Ordering;
+use std::collections::{BTreeSet, HashMap};
+
+/// One table row, display text ready.
+#[derive(Clone, Debug)]
+pub struct FleetRow {
+    pub session: Session,
+    pub id: String,
+    pub agent: String,
+    pub place: String,
+    pub model: String,
+    /// Effective state when the snapshot was taken (a silent session is stale).
+    pub state: SessionState,
+    pub pending: u32,
+    /// Lower-case text the `/` filter searches.
+    haystack: String,
+}
+
+impl FleetRow {
+    pub fn build(session: Session, pending: u32, now: Timestamp) -> FleetRow {
+        let id = safe(&session.id).into_owned();
+        let agent = session.agent.shown_line();
+        let place = match (&session.namespace, &session.pod) {
+            (Some(ns), Some(pod)) => format!("{}/{}", safe(ns), safe(pod)),
+            (Some(ns), None) => safe(ns).into_owned(),
+            (None, Some(pod)) => safe(pod).into_owned(),
+            (None, None) => String::new(),
+        };
+        let model = session.model.as_deref().map(|m| safe(m).into_owned()).unwrap_or_default();
+        let state = session.effective_state(now);
+        let haystack = format!("{id} {agent} {place} {model} {}", state.as_str()).to_lowercase();
+        FleetRow { session, id, agent, place, model, state, pending, haystack }
+    }
+
+    pub fn tokens(&self) -> u64 {
+        self.session.input_tokens.saturating_add(self.session.output_tokens)
+    }
+}
+
+/// What the feed delivers every refresh.
+#[derive(Clone, Debug, Default)]
+pub struct Snapshot {
+    pub rows: Vec<FleetRow>,
+    pub fleet_control: Option<ControlRecord>,
+    pub approvals: Vec<Approval>,
+    pub taken_at: Timestamp,
+}
+
+impl Snapshot {
+    /// Builds rows from store data (runs on the feed thread).
+    pub fn build(
+        sessions: Vec<Session>,
+        fleet_control: Option<ControlRecord>,
+        approvals: Vec<Approval>,
+        now: Timestamp,
+    ) -> Snapshot {
+        let mut pending: HashMap<&str, u32> = HashMap::new();
+        for a in &approvals {
+            *pending.entry(a.session_id.as_str()).or_default() += 1;
+        }
+        let pending: HashMap<String, u32> = pending.into_iter().map(|(k, v)| (k.to_owned(), v)).collect();
+        let rows = sessions
+            .into_iter()
+            .map(|s| {
+                let p = pending.get(&s.id).copied().unwrap_or(0);
+                FleetRow::build(s, p, now)
+            })
+            .collect();
+        Snapshot { rows, fleet_control, approvals, taken_at: now }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SortKey {
+    Id,
+    Agent,
+    Place,
+    Model,
+    State,
+    Step,
+    LastSeen,
+    Tokens,
+    Cost,
+    Pending,
+}
+
+impl SortKey {
+    pub const ALL: [SortKey; 10] = [
+        SortKey::Id,
+        SortKey::Agent,
+        SortKey::Place,
+        SortKey::Model,
+        SortKey::State,
+        SortKey::Step,
+        SortKey::LastSeen,
+        SortKey::Tokens,
+        SortKey::Cost,
+        SortKey::Pending,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            SortKey::Id => "id",
+            SortKey::Agent => "agent",
+            SortKey::Place => "namespace/pod",
+            SortKey::Model => "model",
+            SortKey::State => "state",
+            SortKey::Step => "step",
+            SortKey::LastSeen => "seen",
+            SortKey::Tokens => "tokens",
+            SortKey::Cost => "cost",
+            SortKey::Pending => "approvals",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<SortKey> {
+        Self::ALL.into_iter().find(|k| k.name() == text || (text == "namespace" && *k == SortKey::Place))
+    }
+
+    fn next(self) -> SortKey {
+        let i = Self::ALL.iter().position(|k| *k == self).unwrap_or(0);
+        Self::ALL[(i + 1) % Self::ALL.len()]
+    }
+
+    fn compare(self, a: &FleetRow, b: &FleetRow) -> Ordering {
+        match self {
+            SortKey::Id => a.session.id.cmp(&b.session.id),
+            SortKey::Agent => a.agent.cmp(&b.agent),
+            SortKey::Place => a.place.cmp(&b.place),
+            SortKey::Model => a.model.cmp(&b.model),
+            SortKey::State => a.state.cmp(&b.state),
+            SortKey::Step => a.session.step.cmp(&b.session.step),
+            // Most recently seen first reads naturally; reverse flips it.
+            SortKey::LastSeen => b.session.last_seen.cmp(&a.session.last_seen),
+            SortKey::Tokens => b.tokens().cmp(&a.tokens()),
+            SortKey::Cost => b.session.cost_usd.total_cmp(&a.session.cost_usd),
+            SortKey::Pending => b.pending.cmp(&a.pending),
+        }
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct FleetState {
+    pub rows: Vec<FleetRow>,
+    /// Every row, in sort order (indices into `rows`).
+    order: Vec<u32>,
+    /// The rows that pass the filters, in sort order.
+    pub visible: Vec<u32>,
+    pub selected: usize,
+    pub offset: usize,
+    pub marked: BTreeSet<String>,
+    pub filter: String,
+    pub selector: Option<Selector>,
+    pub sort: SortKey,
+    pub descending: bool,
+    /// Sessions per effective state, over the whole fleet (not just the filtered rows).
+    pub counts: Vec<(SessionState, usize)>,
+    pub fleet_control: Option<ControlRecord>,
+    pub loaded: bool,
+    pub taken_at: Option<Timestamp>,
+}
+
+impl Default for FleetState {
+    fn default() -> Self {
+        FleetState {
+            rows: Vec::new(),
+            order: Vec::new(),
+            visible: Vec::new(),
+            selected: 0,
+            offset: 0,
+            marked: BTreeSet::new(),
+            filter: String::new(),
+            selector: None,
+            sort: SortKey::Id,
+            descending: false,
+            counts: Vec::new(),
+            fleet_control: None,
+            loaded: false,
+            taken_at: None,
+        }
+    }
+}
+
+impl FleetState {
+    pub fn selected_row(&self) -> Option<&FleetRow> {
+        self.visible.get(self.selected).and_then(|&i| self.rows.get(i as usize))
+    }
+
+    pub fn selected_id(&self) -> Option<String> {
+        self.selected_row().map(|r| r.session.id.clone())
+    }
+
+    pub fn row_at(&self, visible_index: usize) -> Option<&FleetRow> {
+        self.visible.get(visible_index).and_then(|&i| self.rows.get(i as usize))
+    }
+
+    /// Replaces the data, keeping the cursor on the same session when it still exists.
+    pub fn apply(&mut self, snapshot: Snapshot, now: Timestamp) {
+        let keep = self.selected_id();
+        let mut counts: Vec<(SessionState, usize)> = SessionState::ALL.iter().map(|s| (*s, 0)).collect();
+        for r in &snapshot.rows {
+            if let Some(c) = counts.iter_mut().find(|(s, _)| *s == r.state) {
+                c.1 += 1;
+            }
+        }
+        self.counts = counts;
+        self.rows = snapshot.rows;
+        self.fleet_control = snapshot.fleet_control;
+        self.taken_at = Some(snapshot.taken_at);
+        self.loaded = true;
+        let live: BTreeSet<&str> = self.rows.iter().map(|r| r.session.id.as_str()).collect();
+        self.marked.retain(|id| live.contains(id.as_str()));
+        self.resort();
+        self.refilter(now);
+        self.reselect(keep.as_deref());
+    }
+
+    pub fn resort(&mut self) {
+        let rows = &self.rows;
+        let mut order: Vec<u32> = (0..rows.len() as u32).collect();
+        let key = self.sort;
+        // Rows arrive in id order; the index breaks ties so the order is total and stable.
+        let already = key == SortKey::Id && rows.windows(2).all(|w| w[0].session.id <= w[1].session.id);
+        if !already {
+            order.sort_unstable_by(|&a, &b| {
+                key.compare(&rows[a as usize], &rows[b as usize]).then_with(|| a.cmp(&b))
+            });
+        }
+        if self.descending {
+            order.reverse();
+        }
+        self.order = order;
+    }
+
+    pub fn refilter(&mut self, now: Timestamp) {
+        let needle = self.filter.to_lowercase();
+        let rows = &self.rows;
+        let sel = self.selector.as_ref();
+        self.visible = self
+            .order
+            .iter()
+            .copied()
+            .filter(|&i| {
+                let r = &rows[i as usize];
+                (needle.is_empty() || r.haystack.contains(&needle)) && sel.is_none_or(|s| s.matches(&r.session, now))
+            })
+            .collect();
+    }
+
+    fn reselect(&mut self, id: Option<&str>) {
+        if let Some(id) = id {
+            if let Some(pos) = self.visible.iter().position(|&i| self.rows[i as usize].session.id == id) {
+                self.selected = pos;
+                return;
+            }
+        }
+        self.selected = self.selected.min(self.visible.len().saturating_sub(1));
+    }
+
+    /// Re-sorts or re-filters keeping the cursor on the same session.
+    pub fn keep_cursor(&mut self, f: impl FnOnce(&mut Self)) {
+        let keep = self.selected_id();
+        f(self);
+        self.reselect(keep.as_deref());
+    }
+
+    pub fn cycle_sort(&mut self, now: Timestamp) {
+        self.keep_cursor(|s| {
+            s.sort = s.sort.next();
+            s.resort();
+            s.refilter(now);
+        });
+    }
+
+    pub fn set_sort(&mut self, key: SortKey, now: Timestamp) {
+        self.keep_cursor(|s| {
+            s.sort = key;
+            s.resort();
+            s.refilter(now);
+        });
+    }
+
+    pub fn reverse(&mut self, now: Timestamp) {
+        self.keep_cursor(|s| {
+            s.descending = !s.descending;
+            s.resort();
+            s.refilter(now);
+        });
+    }
+
+    pub fn set_filter(&mut self, text: &str, now: Timestamp) {
+        self.keep_cursor(|s| {
+            s.filter = text.to_owned();
+            s.refilter(now);
+        });
+    }
+
+    pub fn set_selector(&mut self, selector: Option<Selector>, now: Timestamp) {
+        self.keep_cursor(|s| {
+            s.selector = selector;
+            s.refilter(now);
+        });
+    }
+
+    pub fn toggle_mark(&mut self) {
+        if let Some(id) = self.selected_id() {
+            if !self.marked.remove(&id) {
+                self.marked.insert(id);
+            }
+        }
+    }
+
+    /// The namespaces that the whole fleet spans (for the header).
+    pub fn total(&self) -> usize {
+        self.rows.len()
+    }
+}
+
+/// Moves a cursor within `len` rows, keeping it inside a window of `height` rows.
+pub fn move_cursor(selected: &mut usize, offset: &mut usize, len: usize, delta: isize, height: usize) {
+    if len == 0 {
+        *selected = 0;
+        *offset = 0;
+        return;
+    }
+    let target = (*selected as isize + delta).clamp(0, len as isize - 1);
+    *selected = target as usize;
+    scroll_into_view(*selected, offset, height.max(1));
+}
+
+pub fn scroll_into_view(selected: usize, offset: &mut usize, height: usize) {
+    if selected < *offset {
+        *offset = selected;
+    } else if selected >= *offset + height {
+        *offset = selected + 1 - height;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::time;
+
+    fn session(id: &str, state: SessionState, step: u64, ns: &str) -> Session {
+        let now = time::now();
+        let mut s = Session::new(id, format!("agent-{id}"), now);
+        s.state = state;
+        s.step = step;
+        s.namespace = Some(ns.into());
+        s
+    }
+
+    fn fleet() -> FleetState {
+        let now = time::now();
+        let sessions = vec![
+            session("a", SessionState::Running, 5, "prod"),
+            session("b", SessionState::Paused, 9, "prod"),
+            session("c", SessionState::Running, 1, "staging"),
+        ];
+        let mut f = FleetState::default();
+        f.apply(Snapshot::build(sessions, None, vec![], now), now);
+        f
+    }
+
+    fn ids(f: &FleetState) -> Vec<&str> {
+        f.visible.iter().map(|&i| f.rows[i as usize].session.id.as_str()).collect()
+    }
+
+    #[test]
+    fn sorts_filters_and_keeps_the_cursor_on_its_session() {
+        let now = time::now();
+        let mut f = fleet();
+        assert_eq!(ids(&f), ["a", "b", "c"]);
+        f.selected = 1; // b
+        f.set_sort(SortKey::Step, now);
+        assert_eq!(ids(&f), ["c", "a", "b"]);
+        assert_eq!(f.selected_id().as_deref(), Some("b"));
+        f.reverse(now);
+        assert_eq!(ids(&f), ["b", "a", "c"]);
+        f.set_filter("STAGING", now);
+        assert_eq!(ids(&f), ["c"]);
+        f.set_filter("", now);
+        f.set_selector(Some(Selector::parse("state=running").unwrap()), now);
+        assert_eq!(ids(&f), ["a", "c"]);
+        assert_eq!(f.counts.iter().find(|(s, _)| *s == SessionState::Running).map(|c| c.1), Some(2));
+    }
+
+    #[test]
+    fn cursor_stays_in_the_window() {
+        let (mut sel, mut off) = (0, 0);
+        move_cursor(&mut sel, &mut off, 100, 30, 10);
+        assert_eq!((sel, off), (30, 21));
+        move_cursor(&mut sel, &mut off, 100, -25, 10);
+        assert_eq!((sel, off), (5, 5));
+        move_cursor(&mut sel, &mut off, 100, 1000, 10);
+        assert_eq!((sel, off), (99, 90));
+        move_cursor(&mut sel, &mut off, 0, 1, 10);
+        assert_eq!((sel, off), (0, 0));
+    }
+
+    #[test]
+    fn marks_of_vanished_sessions_are_dropped() {
+        let now = time::now();
+        let mut f = fleet();
+        f.toggle_mark();
+        assert!(f.marked.contains("a"));
+        f.apply(Snapshot::build(vec![session("b", SessionState::Running, 1, "x")], None, vec![], now), now);
+        assert!(f.marked.is_empty());
+    }
+}

@@ -1,0 +1,388 @@
+//! Keys are data: one table of commands with their default keys, remappable from the config
+//! file's `[keys]` section. Help and the bottom key bar are generated from it.
+
+use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+use std::fmt;
+
+/// Where a command applies. View contexts are looked up before `Global`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Context {
+    Global,
+    Fleet,
+    Session,
+    Approvals,
+    Replay,
+}
+
+impl Context {
+    pub const ALL: [Context; 5] = [Context::Global, Context::Fleet, Context::Session, Context::Approvals, Context::Replay];
+
+    pub fn title(self) -> &'static str {
+        match self {
+            Context::Global => "everywhere",
+            Context::Fleet => "fleet",
+            Context::Session => "session",
+            Context::Approvals => "approvals",
+            Context::Replay => "replay",
+        }
+    }
+}
+
+/// Everything a key can ask for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Cmd {
+    Quit,
+    Help,
+    Command,
+    Back,
+    Open,
+    Up,
+    Down,
+    PageUp,
+    PageDown,
+    Top,
+    Bottom,
+    ViewFleet,
+    ViewApprovals,
+    Filter,
+    SelectorFilter,
+    Sort,
+    SortReverse,
+    Mark,
+    ClearMarks,
+    Pause,
+    Resume,
+    Kill,
+    PauseFleet,
+    ResumeFleet,
+    Approve,
+    Reject,
+    Raw,
+    Diff,
+    Replay,
+    Play,
+    StepForward,
+    StepBack,
+    Faster,
+    Slower,
+    Anomaly,
+    KindFilter,
+}
+
+struct Spec {
+    cmd: Cmd,
+    name: &'static str,
+    context: Context,
+    help: &'static str,
+    /// Shown in the bottom bar (space is short at 80 columns).
+    bar: Option<&'static str>,
+    /// Starts a destructive action (hidden and refused with `--readonly`).
+    destructive: bool,
+    keys: &'static [&'static str],
+}
+
+const fn spec(
+    cmd: Cmd,
+    name: &'static str,
+    context: Context,
+    keys: &'static [&'static str],
+    help: &'static str,
+    bar: Option<&'static str>,
+) -> Spec {
+    Spec { cmd, name, context, help, bar, destructive: false, keys }
+}
+
+const fn destructive(mut s: Spec) -> Spec {
+    s.destructive = true;
+    s
+}
+
+use Context as C;
+
+/// The one key list. Order is the order of help and of the key bar.
+const SPECS: &[Spec] = &[
+    spec(Cmd::Help, "help", C::Global, &["?"], "show this help", Some("help")),
+    spec(Cmd::Command, "command", C::Global, &[":"], "command mode (:fleet :approvals :replay ID :theme NAME :quit)", Some("cmd")),
+    spec(Cmd::Quit, "quit", C::Global, &["q"], "quit", Some("quit")),
+    spec(Cmd::Back, "back", C::Global, &["esc"], "back to the previous view", None),
+    spec(Cmd::Open, "open", C::Global, &["enter"], "open the selected row", None),
+    spec(Cmd::Up, "up", C::Global, &["up", "k"], "move up", None),
+    spec(Cmd::Down, "down", C::Global, &["down", "j"], "move down", None),
+    spec(Cmd::PageUp, "page_up", C::Global, &["pageup", "ctrl-b"], "page up", None),
+    spec(Cmd::PageDown, "page_down", C::Global, &["pagedown", "ctrl-f"], "page down", None),
+    spec(Cmd::Top, "top", C::Global, &["home", "g"], "first row", None),
+    spec(Cmd::Bottom, "bottom", C::Global, &["end", "G"], "last row", None),
+    spec(Cmd::ViewFleet, "view_fleet", C::Global, &["F"], "fleet view", None),
+    spec(Cmd::ViewApprovals, "view_approvals", C::Global, &["A"], "approvals queue", Some("approvals")),
+    spec(Cmd::Filter, "filter", C::Fleet, &["/"], "filter by text", Some("filter")),
+    spec(Cmd::SelectorFilter, "selector", C::Fleet, &["s"], "filter by selector (state=running,tool in (send_email))", Some("selector")),
+    spec(Cmd::Sort, "sort", C::Fleet, &["o"], "sort by the next column", None),
+    spec(Cmd::SortReverse, "sort_reverse", C::Fleet, &["O"], "reverse the sort order", None),
+    spec(Cmd::Mark, "mark", C::Fleet, &["space"], "mark or unmark the row", Some("mark")),
+    spec(Cmd::ClearMarks, "clear_marks", C::Fleet, &["u"], "clear all marks", None),
+    destructive(spec(Cmd::Pause, "pause", C::Fleet, &["p"], "pause marked rows, else the selected session", Some("pause"))),
+    destructive(spec(Cmd::Resume, "resume", C::Fleet, &["r"], "resume marked rows, else the selected session", Some("resume"))),
+    destructive(spec(Cmd::Kill, "kill", C::Fleet, &["x"], "kill marked rows, else the selected session", Some("kill"))),
+    destructive(spec(Cmd::PauseFleet, "pause_fleet", C::Fleet, &["P"], "pause the whole fleet", Some("pause all"))),
+    destructive(spec(Cmd::ResumeFleet, "resume_fleet", C::Fleet, &["R"], "resume the whole fleet", None)),
+    destructive(spec(Cmd::Approve, "approve", C::Approvals, &["y"], "approve the selected request", Some("approve"))),
+    destructive(spec(Cmd::Reject, "reject", C::Approvals, &["n"], "reject the selected request", Some("reject"))),
+    spec(Cmd::Raw, "raw", C::Session, &["v"], "show the selected entry whole (raw event)", Some("raw")),
+    spec(Cmd::Diff, "diff", C::Session, &["d"], "diff this checkpoint against the previous one", Some("diff")),
+    spec(Cmd::Replay, "replay", C::Session, &["R"], "replay this session", Some("replay")),
+    spec(Cmd::Play, "play", C::Replay, &["space"], "play or pause", Some("play")),
+    spec(Cmd::StepForward, "step_forward", C::Replay, &["right", "l"], "one step forward", Some("step")),
+    spec(Cmd::StepBack, "step_back", C::Replay, &["left", "h"], "one step back", None),
+    spec(Cmd::Faster, "faster", C::Replay, &["+"], "play faster", None),
+    spec(Cmd::Slower, "slower", C::Replay, &["-"], "play slower", None),
+    spec(Cmd::Anomaly, "anomaly", C::Replay, &["a"], "jump to the next anomaly", Some("anomaly")),
+    spec(Cmd::KindFilter, "kind_filter", C::Replay, &["f"], "cycle the event-kind filter", Some("kind")),
+];
+
+/// A key with its modifiers, normalised (shift is part of the character).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Key {
+    pub code: KeyCode,
+    pub ctrl: bool,
+    pub alt: bool,
+}
+
+impl Key {
+    pub fn from_event(ev: &KeyEvent) -> Key {
+        Key {
+            code: ev.code, ctrl: ev.modifiers.contains(KeyModifiers::CONTROL), alt: ev.modifiers.contains(KeyModifiers::ALT) }
+    }
+
+    pub fn parse(text: &str) -> Result<Key, String> {
+        let mut rest = text.trim();
+        let (mut ctrl, mut alt) = (false, false);
+        loop {
+            if let Some(r) = rest.strip_prefix("ctrl-").or_else(|| rest.strip_prefix("C-")) {
+                ctrl = true;
+                rest = r;
+            } else if let Some(r) = rest.strip_prefix("alt-").or_else(|| rest.strip_prefix("M-")) {
+                alt = true;
+                rest = r;
+            } else {
+                break;
+            }
+        }
+        let code = match rest {
+            "enter" | "return" => KeyCode::Enter,
+            "esc" | "escape" => KeyCode::Esc,
+            "space" => KeyCode::Char(' '),
+            "tab" => KeyCode::Tab,
+            "backtab" | "shift-tab" => KeyCode::BackTab,
+            "backspace" => KeyCode::Backspace,
+            "delete" | "del" => KeyCode::Delete,
+            "up" => KeyCode::Up,
+            "down" => KeyCode::Down,
+            "left" => KeyCode::Left,
+            "right" => KeyCode::Right,
+            "home" => KeyCode::Home,
+            "end" => KeyCode::End,
+            "pageup" | "pgup" => KeyCode::PageUp,
+            "pagedown" | "pgdn" => KeyCode::PageDown,
+            f if f.len() > 1 && f.starts_with('f') && f[1..].parse::<u8>().is_ok_and(|n| (1..=12).contains(&n)) => {
+                KeyCode::F(f[1..].parse().unwrap_or(1))
+            }
+            s => {
+                let mut chars = s.chars();
+                match (chars.next(), chars.next()) {
+                    (Some(c), None) if !c.is_control() => KeyCode::Char(c),
+                    _ => return Err(format!("'{text}' is not a key (examples: p, P, ctrl-p, space, enter, f1)")),
+                }
+            }
+        };
+        Ok(Key { code, ctrl, alt })
+    }
+}
+
+impl fmt::Display for Key {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.ctrl {
+            f.write_str("ctrl-")?;
+        }
+        if self.alt {
+            f.write_str("alt-")?;
+        }
+        match self.code {
+            KeyCode::Enter => f.write_str("enter"),
+            KeyCode::Esc => f.write_str("esc"),
+            KeyCode::Char(' ') => f.write_str("space"),
+            KeyCode::Char(c) => write!(f, "{c}"),
+            KeyCode::Tab => f.write_str("tab"),
+            KeyCode::BackTab => f.write_str("shift-tab"),
+            KeyCode::Backspace => f.write_str("backspace"),
+            KeyCode::Delete => f.write_str("del"),
+            KeyCode::Up => f.write_str("↑"),
+            KeyCode::Down => f.write_str("↓"),
+            KeyCode::Left => f.write_str("←"),
+            KeyCode::Right => f.write_str("→"),
+            KeyCode::Home => f.write_str("home"),
+            KeyCode::End => f.write_str("end"),
+            KeyCode::PageUp => f.write_str("pgup"),
+            KeyCode::PageDown => f.write_str("pgdn"),
+            KeyCode::F(n) => write!(f, "f{n}"),
+            _ => f.write_str("?"),
+        }
+    }
+}
+
+/// One binding as help shows it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Binding {
+    pub cmd: Cmd,
+    pub name: &'static str,
+    pub context: Context,
+    pub help: &'static str,
+    pub bar: Option<&'static str>,
+    pub destructive: bool,
+    pub keys: Vec<Key>,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Keymap {
+    bindings: Vec<Binding>,
+}
+
+impl Default for Keymap {
+    fn default() -> Self {
+        let bindings = SPECS
+            .iter()
+            .map(|s| Binding {
+                cmd: s.cmd,
+                name: s.name,
+                context: s.context,
+                help: s.help,
+                bar: s.bar,
+                destructive: s.destructive,
+                // The defaults are constants checked by a test.
+                keys: s.keys.iter().filter_map(|k| Key::parse(k).ok()).collect(),
+            })
+            .collect();
+        Keymap { bindings }
+    }
+}
+
+impl Keymap {
+    /// The defaults with the config file's `[keys]` applied: `pause = "p"` or
+    /// `pause = ["p", "ctrl-p"]`. Unknown commands, bad keys and clashes are errors.
+    pub fn with_overrides(table: &toml::Table) -> Result<Keymap, String> {
+        let mut map = Keymap::default();
+        for (name, value) in table {
+            let binding = map.bindings.iter_mut().find(|b| b.name == name.as_str()).ok_or_else(|| {
+                let known: Vec<&str> = SPECS.iter().map(|s| s.name).collect();
+                format!("[keys] {name}: no such command (known: {})", known.join(", "))
+            })?;
+            let texts: Vec<&str> = match value {
+                toml::Value::String(s) => vec![s.as_str()],
+                toml::Value::Array(items) => items
+                    .iter()
+                    .map(|v| v.as_str().ok_or_else(|| format!("[keys] {name}: keys must be strings")))
+                    .collect::<Result<_, _>>()?,
+                _ => return Err(format!("[keys] {name}: expected a key like \"p\" or a list [\"p\", \"ctrl-p\"]")),
+            };
+            if texts.is_empty() {
+                return Err(format!("[keys] {name}: needs at least one key"));
+            }
+            binding.keys = texts.iter().map(|t| Key::parse(t).map_err(|e| format!("[keys] {name}: {e}"))).collect::<Result<_, _>>()?;
+        }
+        map.check_clashes()?;
+        Ok(map)
+    }
+
+    /// A key may mean one thing per view: a view's key may not also be a global key.
+    fn check_clashes(&self) -> Result<(), String> {
+        for (i, a) in self.bindings.iter().enumerate() {
+            for b in &self.bindings[i + 1..] {
+                let overlap = a.context == b.context || a.context == Context::Global || b.context == Context::Global;
+                if !overlap {
+                    continue;
+                }
+                if let Some(k) = a.keys.iter().find(|k| b.keys.contains(k)) {
+                    return Err(format!("[keys] '{k}' is bound to both {} and {}", a.name, b.name));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The command a key means in a view.
+    pub fn lookup(&self, context: Context, key: &Key) -> Option<Cmd> {
+        let find = |ctx: Context| self.bindings.iter().find(|b| b.context == ctx && b.keys.contains(key)).map(|b| b.cmd);
+        find(context).or_else(|| find(Context::Global))
+    }
+
+    pub fn bindings(&self) -> &[Binding] {
+        &self.bindings
+    }
+
+    pub fn binding(&self, cmd: Cmd) -> Option<&Binding> {
+        self.bindings.iter().find(|b| b.cmd == cmd)
+    }
+
+    /// The first key of a command, for hints ("press P to pause the fleet").
+    pub fn key_of(&self, cmd: Cmd) -> String {
+        self.binding(cmd).and_then(|b| b.keys.first()).map(ToString::to_string).unwrap_or_else(|| "?".into())
+    }
+
+    /// What the bottom bar shows in a view: (key, label), view commands first.
+    pub fn bar(&self, context: Context, readonly: bool) -> Vec<(String, &'static str)> {
+        let pick = |ctx: Context| {
+            self.bindings
+                .iter()
+                .filter(move |b| b.context == ctx && !(readonly && b.destructive))
+                .filter_map(|b| Some((b.keys.first()?.to_string(), b.bar?)))
+        };
+        pick(context).chain(pick(Context::Global)).collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_parse_and_do_not_clash() {
+        for s in SPECS {
+            for k in s.keys {
+                assert!(Key::parse(k).is_ok(), "{k}");
+            }
+        }
+        let map = Keymap::default();
+        assert!(map.check_clashes().is_ok());
+        assert_eq!(map.lookup(Context::Fleet, &Key::parse("P").unwrap()), Some(Cmd::PauseFleet));
+        assert_eq!(map.lookup(Context::Session, &Key::parse("R").unwrap()), Some(Cmd::Replay));
+        assert_eq!(map.lookup(Context::Replay, &Key::parse("space").unwrap()), Some(Cmd::Play));
+        assert_eq!(map.lookup(Context::Fleet, &Key::parse("space").unwrap()), Some(Cmd::Mark));
+        assert_eq!(map.lookup(Context::Approvals, &Key::parse("j").unwrap()), Some(Cmd::Down));
+    }
+
+    #[test]
+    fn overrides_remap_and_errors_say_why() {
+        let table: toml::Table = toml::from_str("pause_fleet = \"ctrl-p\"\nquit = [\"q\", \"f10\"]").unwrap();
+        let map = Keymap::with_overrides(&table).unwrap();
+        assert_eq!(map.lookup(Context::Fleet, &Key::parse("ctrl-p").unwrap()), Some(Cmd::PauseFleet));
+        assert_eq!(map.lookup(Context::Fleet, &Key::parse("P").unwrap()), None);
+        assert_eq!(map.lookup(Context::Replay, &Key::parse("f10").unwrap()), Some(Cmd::Quit));
+        assert_eq!(map.key_of(Cmd::PauseFleet), "ctrl-p");
+
+        let bad: toml::Table = toml::from_str("paws = \"p\"").unwrap();
+        assert!(Keymap::with_overrides(&bad).unwrap_err().contains("no such command"));
+        let clash: toml::Table = toml::from_str("kill = \"q\"").unwrap();
+        assert!(Keymap::with_overrides(&clash).unwrap_err().contains("bound to both"));
+        let badkey: toml::Table = toml::from_str("kill = \"ctrl-\"").unwrap();
+        assert!(Keymap::with_overrides(&badkey).unwrap_err().contains("not a key"));
+    }
+
+    #[test]
+    fn readonly_bar_hides_destructive_commands() {
+        let map = Keymap::default();
+        let labels = |ro| map.bar(Context::Fleet, ro).into_iter().map(|(_, l)| l).collect::<Vec<_>>();
+        assert!(labels(false).contains(&"pause all"));
+        assert!(!labels(true).contains(&"pause all"));
+        assert!(!labels(true).contains(&"kill"));
+        assert!(labels(true).contains(&"filter"));
+    }
+}
