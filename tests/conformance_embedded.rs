@@ -1,0 +1,17 @@
+//! The conformance suite on the embedded SQLite store.
+
+#[macro_use]
+mod conformance;
+
+use quell::adapters::embedded::EmbeddedStore;
+use quell::ports::Stores;
+
+fn fresh() -> Stores {
+    let dir = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).expect("tempdir").keep();
+    EmbeddedStore::open(&dir.join("quell.db")).expect("open store").stores()
+}
+
+session_suite!(fresh);
+control_suite!(fresh);
+approval_suite!(fresh);
+audit_suite!(fresh);
