@@ -1,0 +1,63 @@
+#!/usr/bin/env bash
+# The whole test suite, from a fresh clone on a fresh Debian machine:
+#   installs what the build and the tests need (Debian packages, redis-py),
+#   starts the real services on loopback (Redis, Kafka, kube-apiserver + etcd),
+#   runs formatting and lint checks and every test, and stops the services after.
+#
+#   scripts/test.sh            # everything
+#   scripts/test.sh -- ARGS    # extra arguments for `cargo test`
+set -Eeuo pipefail
+
+REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$REPO"
+export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
+
+say() { printf '== %s\n' "$*"; }
+
+# --- Debian packages the build and the tests need ---------------------------------------
+NEEDED=(build-essential pkg-config cmake libssl-dev zlib1g-dev libsasl2-dev redis-server etcd-server kcat jq python3-venv openssl)
+missing=()
+for p in "${NEEDED[@]}"; do
+	dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
+done
+if ((${#missing[@]})); then
+	say "installing Debian packages: ${missing[*]}"
+	SUDO=""
+	[ "$(id -u)" -eq 0 ] || SUDO="sudo"
+	$SUDO apt-get update -qq
+	DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${missing[@]}" >/dev/null
+fi
+
+# --- Python client used to write checkpoints exactly as the seed's agents do -------------
+VENV="$REPO/target/pyenv"
+if [ ! -x "$VENV/bin/python" ] || ! "$VENV/bin/python" -c 'import redis' 2>/dev/null; then
+	say "installing redis-py into target/pyenv"
+	python3 -m venv "$VENV"
+	"$VENV/bin/pip" install -q 'redis>=5,<7'
+fi
+export QUELL_TEST_PYTHON="$VENV/bin/python"
+
+# --- services ------------------------------------------------------------------------------
+say "starting test services (Redis, Kafka, kube-apiserver) on loopback"
+stop_services() { scripts/services/all.sh down >/dev/null 2>&1 || true; }
+trap stop_services EXIT
+scripts/services/all.sh up
+set -a
+# shellcheck disable=SC1091
+. "${QUELL_TEST_STATE:-$REPO/target/test-services}/services.env"
+set +a
+
+# --- checks and tests ------------------------------------------------------------------------
+say "cargo fmt --check"
+cargo fmt --all -- --check
+say "cargo clippy"
+cargo clippy --all-targets --quiet -- -D warnings
+say "cargo test"
+extra=()
+if [ "${1:-}" = "--" ]; then
+	shift
+	extra=("$@")
+fi
+cargo test --all-targets "${extra[@]}" 2>&1 | tee target/test-output.txt
+# Doc tests are not part of --all-targets.
+cargo test --doc --quiet 2>&1 | tail -3
