@@ -1,3 +1,4 @@
 //! Backends behind the storage ports.
 
 pub mod embedded;
+pub mod redis;

@@ -1,0 +1,145 @@
+//! Approvals, decided exactly once.
+//!
+//! One approval is one string key `quell:a:{<id>}` holding its JSON. A decision is
+//! compare-and-set: read the record, apply the pure rule [`Approval::decide`] (expiry, distinct
+//! approvers, already decided), and write the result with a Lua script that replaces the value
+//! only if it is still byte-for-byte what was read. Under any number of concurrent deciders (in
+//! any number of processes) exactly one swap succeeds per state; the others re-read, and the
+//! rule then tells them who decided. The rule lives in one place (the domain model), the atomic
+//! step in one single-key script (valid on Redis Cluster).
+
+use super::{reply, RedisStore, Reply};
+use crate::model::approval::{Approval, ApprovalStatus, Decision};
+use crate::model::session::validate_session_id;
+use crate::model::time::{self, Timestamp};
+use crate::ports::{ApprovalStore, Result, StoreError};
+use std::sync::LazyLock;
+
+/// Concurrent deciders each lose at most once per decision that lands, so a handful suffices;
+/// the bound only stops a livelock against a writer that keeps changing the record.
+const MAX_ATTEMPTS: usize = 64;
+
+/// KEYS[1]: the approval. ARGV[1]: the value read, ARGV[2]: the new value. 1 when swapped.
+static COMPARE_AND_SET: LazyLock<redis::Script> = LazyLock::new(|| {
+    redis::Script::new(
+        r"
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  redis.call('SET', KEYS[1], ARGV[2])
+  return 1
+end
+return 0
+",
+    )
+});
+
+impl RedisStore {
+    fn approval_doc(&self, id: &str) -> Result<Option<(String, Approval)>> {
+        let key = self.keys().approval(id);
+        let value: redis::Value = self.run(|c, _| redis::cmd("GET").arg(&key).query(c))?;
+        match reply(value) {
+            Reply::Missing => Ok(None),
+            Reply::Bad(why) => Err(self.corrupt(&key, why)),
+            Reply::Text(doc) => {
+                let a: Approval = serde_json::from_str(&doc)
+                    .map_err(|e| self.corrupt(&key, format!("approval record is not readable: {e}")))?;
+                if a.id != id {
+                    return Err(self.corrupt(&key, format!("record says it is approval {:?}", a.id)));
+                }
+                Ok(Some((doc, a)))
+            }
+        }
+    }
+}
+
+fn check_id(id: &str) -> Result<()> {
+    validate_session_id(id).map_err(|e| StoreError::Invalid(format!("approval id: {e}")))
+}
+
+impl ApprovalStore for RedisStore {
+    fn request_approval(&self, a: &Approval) -> Result<()> {
+        check_id(&a.id)?;
+        let key = self.keys().approval(&a.id);
+        let index = self.keys().approvals_index();
+        let doc = serde_json::to_string(a).map_err(|e| StoreError::Invalid(format!("approval {}: {e}", a.id)))?;
+        let stored: bool = self.run(|c, retried| {
+            let set: Option<String> = redis::cmd("SET").arg(&key).arg(&doc).arg("NX").query(c)?;
+            // A retry whose first attempt landed finds its own record: that is success.
+            let created = set.is_some()
+                || (retried && redis::cmd("GET").arg(&key).query::<Option<String>>(c)? == Some(doc.clone()));
+            if created {
+                redis::cmd("ZADD").arg(&index).arg(time::to_micros(&a.requested_at)).arg(&a.id).query::<()>(c)?;
+            }
+            Ok(created)
+        })?;
+        if !stored {
+            return Err(StoreError::Conflict(format!("approval {} already exists", a.id)));
+        }
+        Ok(())
+    }
+
+    fn approval(&self, id: &str) -> Result<Option<Approval>> {
+        if check_id(id).is_err() {
+            return Ok(None);
+        }
+        Ok(self.approval_doc(id)?.map(|(_, a)| a))
+    }
+
+    fn approvals(&self, pending_only: bool, now: Timestamp) -> Result<Vec<Approval>> {
+        let index = self.keys().approvals_index();
+        let ids: Vec<String> = self.run(|c, _| redis::cmd("ZRANGE").arg(&index).arg(0).arg(-1).query(c))?;
+        let keys: Vec<String> = ids.iter().map(|id| self.keys().approval(id)).collect();
+        let values: Vec<redis::Value> = if keys.is_empty() {
+            Vec::new()
+        } else {
+            self.run(|c, _| {
+                let mut pipe = redis::pipe();
+                pipe.ignore_errors();
+                for k in &keys {
+                    pipe.cmd("GET").arg(k);
+                }
+                pipe.query(c)
+            })?
+        };
+        let mut out = Vec::with_capacity(ids.len());
+        for ((id, key), value) in ids.iter().zip(&keys).zip(values) {
+            let a: Approval = match reply(value) {
+                Reply::Missing => continue,
+                Reply::Bad(why) => return Err(self.corrupt(key, why)),
+                Reply::Text(doc) => serde_json::from_str(&doc)
+                    .map_err(|e| self.corrupt(key, format!("approval {id} is not readable: {e}")))?,
+            };
+            if !pending_only || a.status_at(now) == ApprovalStatus::Pending {
+                out.push(a);
+            }
+        }
+        out.sort_by(|a, b| b.requested_at.cmp(&a.requested_at).then_with(|| a.id.cmp(&b.id)));
+        Ok(out)
+    }
+
+    fn decide(&self, id: &str, decision: Decision) -> Result<Approval> {
+        check_id(id).map_err(|_| StoreError::NotFound(format!("no approval with id {id}")))?;
+        let key = self.keys().approval(id);
+        let mut lost_reply = false;
+        for _ in 0..MAX_ATTEMPTS {
+            let (old_doc, mut approval) =
+                self.approval_doc(id)?.ok_or_else(|| StoreError::NotFound(format!("no approval with id {id}")))?;
+            if lost_reply && approval.decisions.contains(&decision) {
+                // Our swap landed but its reply was lost with the connection.
+                return Ok(approval);
+            }
+            approval.decide(decision.clone()).map_err(StoreError::from)?;
+            let new_doc =
+                serde_json::to_string(&approval).map_err(|e| StoreError::Invalid(format!("approval {id}: {e}")))?;
+            let swapped: i64 = self.run(|c, retried| {
+                lost_reply |= retried;
+                COMPARE_AND_SET.key(&key).arg(&old_doc).arg(&new_doc).invoke(c)
+            })?;
+            if swapped == 1 {
+                return Ok(approval);
+            }
+        }
+        Err(StoreError::Conflict(format!(
+            "approval {id}: the record kept changing under {MAX_ATTEMPTS} attempts to decide it; try again"
+        )))
+    }
+}

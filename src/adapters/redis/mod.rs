@@ -1,0 +1,339 @@
+//! The Redis store: live sessions and the seed's checkpoints, control and approvals for a fleet
+//! (the audit log stays in the embedded store or Kafka; [`RedisStore::stores`] mixes them).
+//!
+//! # Keys
+//!
+//! Everything below is prefixed by an optional namespace (empty in production; tests use one
+//! per store so they can share a server).
+//!
+//! | key | type | written by |
+//! | --- | --- | --- |
+//! | `checkpoint:{session_id}:{step}` | string, the seed's JSON, `SETEX 86400` | the seed's Python agents and the quell agent library alike |
+//! | `quell:s:{<session>}:doc` | string, the [`Session`](crate::model::session::Session) as JSON, 24 h TTL renewed by heartbeats | quell agent library |
+//! | `quell:s:{<session>}:steps` | sorted set of checkpoint steps (the index that spares a `SCAN`) | quell agent library |
+//! | `quell:sessions` | sorted set: session id scored by last-seen µs | quell agent library |
+//! | `quell:c:{control}:gen` / `:rec` / `:chg` | counter / hash target → record / sorted set target by generation | operators |
+//! | `quell:a:{<approval>}` | string, the approval as JSON | agents request, operators decide |
+//! | `quell:approvals` | sorted set: approval id scored by request time | agents |
+//!
+//! The seed's key is `checkpoint:` + session id + `:` + step, literally (its `{}` are Python
+//! f-string fields, not hash tags): quell reads and writes exactly that. Every key quell adds
+//! carries a hash tag, and every multi-key script touches one tag only — a session's keys, one
+//! approval's keys, or the control keys — so the same layout is valid on Redis Cluster. (The
+//! connection here is a single-node one; a Cluster client is not wired up yet.)
+//!
+//! Never `KEYS`: sessions come from the `quell:sessions` index plus an incremental `SCAN` for
+//! sessions that only have seed checkpoints (written by agents that do not use the library).
+//!
+//! # Failures
+//!
+//! Every error names the server by its URL with the password replaced by `***`; the password is
+//! also scrubbed from any text the client library produces. A connection that fails is dropped
+//! and the command retried once on a fresh one (this is what carries a client across a server
+//! restart); writes that are not naturally idempotent check on the retry whether their first
+//! attempt landed.
+
+mod approvals;
+mod control;
+mod sessions;
+
+use crate::ports::{AuditLog, Result, StoreError, Stores};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
+const IO_TIMEOUT: Duration = Duration::from_secs(10);
+const MAX_IDLE: usize = 16;
+
+/// The seed's checkpoint TTL (`SETEX … 86400`), also used for session records and the index.
+pub const TTL_SECS: u64 = 86_400;
+
+/// One Redis server. Cheap to share (`Arc`); holds a small pool of connections.
+pub struct RedisStore {
+    client: redis::Client,
+    idle: Mutex<Vec<redis::Connection>>,
+    shown: String,
+    secret: Option<String>,
+    keys: Keys,
+}
+
+/// Key names. See the module docs.
+#[derive(Clone, Debug)]
+pub(crate) struct Keys {
+    ns: String,
+}
+
+impl Keys {
+    pub(crate) fn checkpoint(&self, session_id: &str, step: u64) -> String {
+        format!("{}checkpoint:{session_id}:{step}", self.ns)
+    }
+    pub(crate) fn checkpoint_prefix(&self) -> String {
+        format!("{}checkpoint:", self.ns)
+    }
+    pub(crate) fn session(&self, id: &str) -> String {
+        format!("{}quell:s:{{{id}}}:doc", self.ns)
+    }
+    pub(crate) fn steps(&self, id: &str) -> String {
+        format!("{}quell:s:{{{id}}}:steps", self.ns)
+    }
+    pub(crate) fn sessions_index(&self) -> String {
+        format!("{}quell:sessions", self.ns)
+    }
+    pub(crate) fn control_generation(&self) -> String {
+        format!("{}quell:c:{{control}}:gen", self.ns)
+    }
+    pub(crate) fn control_records(&self) -> String {
+        format!("{}quell:c:{{control}}:rec", self.ns)
+    }
+    pub(crate) fn control_changes(&self) -> String {
+        format!("{}quell:c:{{control}}:chg", self.ns)
+    }
+    pub(crate) fn approval(&self, id: &str) -> String {
+        format!("{}quell:a:{{{id}}}", self.ns)
+    }
+    pub(crate) fn approvals_index(&self) -> String {
+        format!("{}quell:approvals", self.ns)
+    }
+}
+
+/// Splits `scheme://userinfo@rest` at the LAST `@` (a password may contain `/`, `?` or `@`).
+fn split_url(url: &str) -> Option<(&str, Option<&str>, &str)> {
+    let (scheme, rest) = url.split_once("://")?;
+    Some(match rest.rfind('@') {
+        Some(at) => (scheme, Some(&rest[..at]), &rest[at + 1..]),
+        None => (scheme, None, rest),
+    })
+}
+
+/// The password of a Redis URL (or the lone userinfo, which the server would take as one).
+fn url_secret(url: &str) -> Option<String> {
+    let (_, userinfo, _) = split_url(url)?;
+    let userinfo = userinfo?;
+    let secret = userinfo.split_once(':').map(|(_, p)| p).unwrap_or(userinfo);
+    (!secret.is_empty()).then(|| secret.to_owned())
+}
+
+/// `redis://user:secret@host:6379/0` → `redis://user:***@host:6379/0`. Query strings (which may
+/// carry a password) are elided; anything that does not look like a URL is shown as
+/// `<redis url>` rather than risk echoing a secret.
+pub fn redact_url(url: &str) -> String {
+    let Some((scheme, userinfo, rest)) = split_url(url) else {
+        return "<redis url>".into();
+    };
+    let rest = match rest.split_once('?') {
+        Some((p, _)) => format!("{p}?…"),
+        None => rest.to_owned(),
+    };
+    match userinfo {
+        Some(u) if u.contains(':') => {
+            let user = u.split_once(':').map(|(user, _)| user).unwrap_or_default();
+            format!("{scheme}://{user}:***@{rest}")
+        }
+        Some("") => format!("{scheme}://{rest}"),
+        Some(_) => format!("{scheme}://:***@{rest}"),
+        None => format!("{scheme}://{rest}"),
+    }
+}
+
+fn is_connection_error(e: &redis::RedisError) -> bool {
+    e.is_io_error()
+        || e.is_connection_dropped()
+        || e.is_connection_refusal()
+        || e.is_timeout()
+        || e.is_unrecoverable_error()
+}
+
+impl RedisStore {
+    /// Connects to `url` (`redis://[user:password@]host:port[/db]`, or `rediss://` for TLS when
+    /// built with TLS support). Fails with a one-line error naming the (redacted) address.
+    pub fn open(url: &str) -> Result<Self> {
+        Self::open_namespaced(url, "")
+    }
+
+    /// Like [`RedisStore::open`], with every key prefixed by `namespace` (tests, or several
+    /// quell installations on one server).
+    pub fn open_namespaced(url: &str, namespace: &str) -> Result<Self> {
+        let shown = redact_url(url);
+        if namespace.contains(['{', '}']) {
+            return Err(StoreError::Invalid(format!("redis namespace {namespace:?} must not contain '{{' or '}}'")));
+        }
+        let secret = url_secret(url);
+        let scrub = |text: String| match &secret {
+            Some(s) => text.replace(s.as_str(), "***"),
+            None => text,
+        };
+        let client = redis::Client::open(url)
+            .map_err(|e| StoreError::Invalid(scrub(format!("redis {shown}: not a usable Redis URL: {e}"))))?;
+        let store =
+            RedisStore { client, idle: Mutex::new(Vec::new()), shown, secret, keys: Keys { ns: namespace.to_owned() } };
+        let conn = store.connect()?;
+        store.put_back(conn);
+        Ok(store)
+    }
+
+    /// The server address with the password hidden.
+    pub fn address(&self) -> &str {
+        &self.shown
+    }
+
+    /// Sessions, control and approvals here; the audit log from `audit`.
+    pub fn stores(self, audit: Arc<dyn AuditLog>) -> Stores {
+        let this = Arc::new(self);
+        Stores { sessions: this.clone(), control: this.clone(), approvals: this, audit }
+    }
+
+    pub(crate) fn keys(&self) -> &Keys {
+        &self.keys
+    }
+
+    fn idle(&self) -> MutexGuard<'_, Vec<redis::Connection>> {
+        self.idle.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn connect(&self) -> Result<redis::Connection> {
+        let conn = self.client.get_connection_with_timeout(CONNECT_TIMEOUT).map_err(|e| self.unavailable(&e))?;
+        conn.set_read_timeout(Some(IO_TIMEOUT)).map_err(|e| self.unavailable(&e))?;
+        conn.set_write_timeout(Some(IO_TIMEOUT)).map_err(|e| self.unavailable(&e))?;
+        Ok(conn)
+    }
+
+    fn put_back(&self, conn: redis::Connection) {
+        let mut idle = self.idle();
+        if idle.len() < MAX_IDLE {
+            idle.push(conn);
+        }
+    }
+
+    /// Runs `f` on a pooled connection. On a connection failure every pooled connection is
+    /// dropped (they are most likely dead too, e.g. after a server restart) and `f` runs once
+    /// more on a fresh connection; `retried` tells `f` it is the second attempt.
+    pub(crate) fn run<T>(&self, mut f: impl FnMut(&mut redis::Connection, bool) -> redis::RedisResult<T>) -> Result<T> {
+        let mut retried = false;
+        loop {
+            let pooled = self.idle().pop();
+            let mut conn = match pooled {
+                Some(c) => c,
+                None => self.connect()?,
+            };
+            match f(&mut conn, retried) {
+                Ok(v) => {
+                    self.put_back(conn);
+                    return Ok(v);
+                }
+                Err(e) if is_connection_error(&e) => {
+                    self.idle().clear();
+                    if retried {
+                        return Err(self.unavailable(&e));
+                    }
+                    retried = true;
+                }
+                Err(e) => {
+                    self.put_back(conn);
+                    return Err(self.server_error(&e));
+                }
+            }
+        }
+    }
+
+    pub(crate) fn scrub(&self, text: String) -> String {
+        match &self.secret {
+            Some(s) => text.replace(s.as_str(), "***"),
+            None => text,
+        }
+    }
+
+    fn unavailable(&self, e: &redis::RedisError) -> StoreError {
+        let what = if e.is_connection_refusal() {
+            "cannot connect".to_owned()
+        } else if e.is_timeout() {
+            "timed out".to_owned()
+        } else {
+            "connection failed".to_owned()
+        };
+        StoreError::Unavailable(self.scrub(format!("redis {}: {what}: {}", self.shown, one_line(&e.to_string()))))
+    }
+
+    fn server_error(&self, e: &redis::RedisError) -> StoreError {
+        let text = self.scrub(format!("redis {}: {}", self.shown, one_line(&e.to_string())));
+        if e.code() == Some("WRONGTYPE") || text.contains("WRONGTYPE") {
+            StoreError::Corrupt(text)
+        } else {
+            StoreError::Unavailable(text)
+        }
+    }
+
+    /// A stored value that is not what quell wrote.
+    pub(crate) fn corrupt(&self, key: &str, what: impl std::fmt::Display) -> StoreError {
+        StoreError::Corrupt(self.scrub(format!("redis {}: key {}: {what}", self.shown, shown_key(key))))
+    }
+}
+
+fn one_line(text: &str) -> String {
+    text.split(['\n', '\r']).filter(|l| !l.trim().is_empty()).collect::<Vec<_>>().join(" ")
+}
+
+/// A key for messages: keys may come from other writers, so neutralise them.
+pub(crate) fn shown_key(key: &str) -> String {
+    crate::model::untrusted::neutralize(key, crate::model::untrusted::Lines::Escape)
+}
+
+/// Escapes `*?[]\` for a `SCAN … MATCH` pattern.
+pub(crate) fn glob_escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        if matches!(c, '*' | '?' | '[' | ']' | '\\') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// One reply of a pipeline run with `ignore_errors`: a string, nothing, or the reason it is not
+/// a string.
+pub(crate) enum Reply {
+    Text(String),
+    Missing,
+    Bad(String),
+}
+
+pub(crate) fn reply(value: redis::Value) -> Reply {
+    match value {
+        redis::Value::Nil => Reply::Missing,
+        redis::Value::BulkString(bytes) => match String::from_utf8(bytes) {
+            Ok(s) => Reply::Text(s),
+            Err(e) => Reply::Bad(format!("value is not UTF-8: {e}")),
+        },
+        redis::Value::SimpleString(s) => Reply::Text(s),
+        redis::Value::VerbatimString { text, .. } => Reply::Text(text),
+        redis::Value::ServerError(e) if e.code() == "WRONGTYPE" => {
+            Reply::Bad("holds a value of the wrong type (not a string)".into())
+        }
+        redis::Value::ServerError(e) => Reply::Bad(format!("server error: {e}")),
+        other => Reply::Bad(format!("unexpected reply {other:?}")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls_are_redacted() {
+        assert_eq!(redact_url("redis://127.0.0.1:6379"), "redis://127.0.0.1:6379");
+        assert_eq!(redact_url("redis://:hunter2@h:1/3"), "redis://:***@h:1/3");
+        assert_eq!(redact_url("rediss://alice:hunter2@h:1"), "rediss://alice:***@h:1");
+        assert_eq!(redact_url("redis://hunter2@h:1"), "redis://:***@h:1");
+        assert_eq!(redact_url("redis://h:1/0?password=hunter2"), "redis://h:1/0?…");
+        assert_eq!(redact_url("hunter2"), "<redis url>");
+        assert_eq!(redact_url("redis://a:p@ss@h:1"), "redis://a:***@h:1");
+        assert_eq!(redact_url("redis://a:p/w?x@h:1/2"), "redis://a:***@h:1/2");
+        assert_eq!(url_secret("redis://a:p/w?x@h:1/2").as_deref(), Some("p/w?x"));
+        assert_eq!(url_secret("redis://h:1"), None);
+    }
+
+    #[test]
+    fn glob_is_escaped() {
+        assert_eq!(glob_escape("a*b?[c]\\"), "a\\*b\\?\\[c\\]\\\\");
+    }
+}
