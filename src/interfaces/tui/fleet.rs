@@ -234,9 +234,7 @@ impl FleetState {
         // Rows arrive in id order; the index breaks ties so the order is total and stable.
         let already = key == SortKey::Id && rows.windows(2).all(|w| w[0].session.id <= w[1].session.id);
         if !already {
-            order.sort_unstable_by(|&a, &b| {
-                key.compare(&rows[a as usize], &rows[b as usize]).then_with(|| a.cmp(&b))
-            });
+            order.sort_unstable_by(|&a, &b| key.compare(&rows[a as usize], &rows[b as usize]).then_with(|| a.cmp(&b)));
         }
         if self.descending {
             order.reverse();

@@ -15,7 +15,8 @@ pub enum Context {
 }
 
 impl Context {
-    pub const ALL: [Context; 5] = [Context::Global, Context::Fleet, Context::Session, Context::Approvals, Context::Replay];
+    pub const ALL: [Context; 5] =
+        [Context::Global, Context::Fleet, Context::Session, Context::Approvals, Context::Replay];
 
     pub fn title(self) -> &'static str {
         match self {
@@ -102,7 +103,14 @@ use Context as C;
 /// The one key list. Order is the order of help and of the key bar.
 const SPECS: &[Spec] = &[
     spec(Cmd::Help, "help", C::Global, &["?"], "show this help", Some("help")),
-    spec(Cmd::Command, "command", C::Global, &[":"], "command mode (:fleet :approvals :replay ID :theme NAME :quit)", Some("cmd")),
+    spec(
+        Cmd::Command,
+        "command",
+        C::Global,
+        &[":"],
+        "command mode (:fleet :approvals :replay ID :theme NAME :quit)",
+        Some("cmd"),
+    ),
     spec(Cmd::Quit, "quit", C::Global, &["q"], "quit", Some("quit")),
     spec(Cmd::Back, "back", C::Global, &["esc"], "back to the previous view", None),
     spec(Cmd::Open, "open", C::Global, &["enter"], "open the selected row", None),
@@ -115,13 +123,34 @@ const SPECS: &[Spec] = &[
     spec(Cmd::ViewFleet, "view_fleet", C::Global, &["F"], "fleet view", None),
     spec(Cmd::ViewApprovals, "view_approvals", C::Global, &["A"], "approvals queue", Some("approvals")),
     spec(Cmd::Filter, "filter", C::Fleet, &["/"], "filter by text", Some("filter")),
-    spec(Cmd::SelectorFilter, "selector", C::Fleet, &["s"], "filter by selector (state=running,tool in (send_email))", Some("selector")),
+    spec(
+        Cmd::SelectorFilter,
+        "selector",
+        C::Fleet,
+        &["s"],
+        "filter by selector (state=running,tool in (send_email))",
+        Some("selector"),
+    ),
     spec(Cmd::Sort, "sort", C::Fleet, &["o"], "sort by the next column", None),
     spec(Cmd::SortReverse, "sort_reverse", C::Fleet, &["O"], "reverse the sort order", None),
     spec(Cmd::Mark, "mark", C::Fleet, &["space"], "mark or unmark the row", Some("mark")),
     spec(Cmd::ClearMarks, "clear_marks", C::Fleet, &["u"], "clear all marks", None),
-    destructive(spec(Cmd::Pause, "pause", C::Fleet, &["p"], "pause marked rows, else the selected session", Some("pause"))),
-    destructive(spec(Cmd::Resume, "resume", C::Fleet, &["r"], "resume marked rows, else the selected session", Some("resume"))),
+    destructive(spec(
+        Cmd::Pause,
+        "pause",
+        C::Fleet,
+        &["p"],
+        "pause marked rows, else the selected session",
+        Some("pause"),
+    )),
+    destructive(spec(
+        Cmd::Resume,
+        "resume",
+        C::Fleet,
+        &["r"],
+        "resume marked rows, else the selected session",
+        Some("resume"),
+    )),
     destructive(spec(Cmd::Kill, "kill", C::Fleet, &["x"], "kill marked rows, else the selected session", Some("kill"))),
     destructive(spec(Cmd::PauseFleet, "pause_fleet", C::Fleet, &["P"], "pause the whole fleet", Some("pause all"))),
     destructive(spec(Cmd::ResumeFleet, "resume_fleet", C::Fleet, &["R"], "resume the whole fleet", None)),
@@ -150,7 +179,10 @@ pub struct Key {
 impl Key {
     pub fn from_event(ev: &KeyEvent) -> Key {
         Key {
-            code: ev.code, ctrl: ev.modifiers.contains(KeyModifiers::CONTROL), alt: ev.modifiers.contains(KeyModifiers::ALT) }
+            code: ev.code,
+            ctrl: ev.modifiers.contains(KeyModifiers::CONTROL),
+            alt: ev.modifiers.contains(KeyModifiers::ALT),
+        }
     }
 
     pub fn parse(text: &str) -> Result<Key, String> {
@@ -286,7 +318,10 @@ impl Keymap {
             if texts.is_empty() {
                 return Err(format!("[keys] {name}: needs at least one key"));
             }
-            binding.keys = texts.iter().map(|t| Key::parse(t).map_err(|e| format!("[keys] {name}: {e}"))).collect::<Result<_, _>>()?;
+            binding.keys = texts
+                .iter()
+                .map(|t| Key::parse(t).map_err(|e| format!("[keys] {name}: {e}")))
+                .collect::<Result<_, _>>()?;
         }
         map.check_clashes()?;
         Ok(map)
@@ -310,7 +345,8 @@ impl Keymap {
 
     /// The command a key means in a view.
     pub fn lookup(&self, context: Context, key: &Key) -> Option<Cmd> {
-        let find = |ctx: Context| self.bindings.iter().find(|b| b.context == ctx && b.keys.contains(key)).map(|b| b.cmd);
+        let find =
+            |ctx: Context| self.bindings.iter().find(|b| b.context == ctx && b.keys.contains(key)).map(|b| b.cmd);
         find(context).or_else(|| find(Context::Global))
     }
 

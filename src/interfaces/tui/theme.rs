@@ -100,7 +100,9 @@ struct StyleSpec {
 
 fn color(role: &str, text: &Option<String>) -> Result<Option<Color>, String> {
     text.as_deref()
-        .map(|t| Color::from_str(t).map_err(|_| format!("style {role}: '{t}' is not a colour (a name, #rrggbb or 0-255)")))
+        .map(|t| {
+            Color::from_str(t).map_err(|_| format!("style {role}: '{t}' is not a colour (a name, #rrggbb or 0-255)"))
+        })
         .transpose()
 }
 
@@ -226,7 +228,9 @@ mod tests {
 
     #[test]
     fn bad_theme_files_say_why() {
-        assert!(Theme::parse("x", "[styles]\nselectd = { fg = \"red\" }").unwrap_err().contains("unknown style 'selectd'"));
+        assert!(Theme::parse("x", "[styles]\nselectd = { fg = \"red\" }")
+            .unwrap_err()
+            .contains("unknown style 'selectd'"));
         assert!(Theme::parse("x", "[styles]\nbase = { fg = \"reddish\" }").unwrap_err().contains("not a colour"));
         assert!(Theme::load("../etc/passwd", None).is_err());
         assert!(Theme::load("nope", None).unwrap_err().contains("built in: dark"));

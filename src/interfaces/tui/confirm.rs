@@ -1,0 +1,272 @@
+//! The one confirmation dialog. Every destructive action (pause, resume, kill, approve, reject)
+//! passes through here: the exact scope from `OperatorAction::describe()`, a required reason,
+//! and Cancel focused by default. Nothing else in the console can start such an action.
+
+use super::theme::{Role, Theme};
+use crate::model::action::{ActionKind, OperatorAction};
+use crate::model::untrusted::Untrusted;
+use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+use ratatui::layout::{Constraint, Flex, Layout, Rect};
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Block, BorderType, Clear, Paragraph, Wrap};
+use ratatui::Frame;
+
+/// The scope is resolved on a background thread; until then the dialog says so.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Plan {
+    Resolving,
+    Ready(OperatorAction),
+    Failed(String),
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Focus {
+    Cancel,
+    Reason,
+    Confirm,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct ConfirmDialog {
+    pub kind: ActionKind,
+    pub plan: Plan,
+    pub reason: String,
+    pub focus: Focus,
+    pub error: Option<String>,
+    pub operator: String,
+}
+
+/// What a key did to the dialog.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Outcome {
+    Open,
+    Cancelled,
+    /// The action with the operator's reason, validated by `OperatorAction::new`.
+    Confirmed(OperatorAction),
+}
+
+const MAX_REASON: usize = 500;
+
+impl ConfirmDialog {
+    pub fn new(kind: ActionKind, operator: &str) -> ConfirmDialog {
+        ConfirmDialog {
+            kind,
+            plan: Plan::Resolving,
+            reason: String::new(),
+            focus: Focus::Cancel,
+            error: None,
+            operator: operator.to_owned(),
+        }
+    }
+
+    pub fn planned(&mut self, plan: Result<OperatorAction, String>) {
+        self.plan = match plan {
+            Ok(a) => Plan::Ready(a),
+            Err(e) => Plan::Failed(e),
+        };
+    }
+
+    pub fn handle(&mut self, key: &KeyEvent) -> Outcome {
+        let ctrl = key.modifiers.contains(KeyModifiers::CONTROL);
+        match key.code {
+            KeyCode::Esc => return Outcome::Cancelled,
+            KeyCode::Char('c') if ctrl => return Outcome::Cancelled,
+            KeyCode::Tab => self.focus = next(self.focus),
+            KeyCode::BackTab => self.focus = prev(self.focus),
+            KeyCode::Left | KeyCode::Right if self.focus != Focus::Reason => {
+                self.focus = if self.focus == Focus::Cancel { Focus::Confirm } else { Focus::Cancel };
+            }
+            KeyCode::Enter => match self.focus {
+                Focus::Cancel => return Outcome::Cancelled,
+                Focus::Reason => self.focus = Focus::Confirm,
+                Focus::Confirm => return self.confirm(),
+            },
+            KeyCode::Backspace if self.focus == Focus::Reason => {
+                self.reason.pop();
+            }
+            KeyCode::Char('u') if ctrl && self.focus == Focus::Reason => self.reason.clear(),
+            KeyCode::Char(c) if !ctrl && !c.is_control() => {
+                // Typing goes to the reason wherever the focus was: it can never confirm.
+                self.focus = Focus::Reason;
+                if self.reason.chars().count() < MAX_REASON {
+                    self.reason.push(c);
+                }
+                self.error = None;
+            }
+            _ => {}
+        }
+        Outcome::Open
+    }
+
+    fn confirm(&mut self) -> Outcome {
+        let Plan::Ready(planned) = &self.plan else {
+            self.error = Some(match &self.plan {
+                Plan::Failed(_) => "nothing to confirm: the scope could not be resolved".into(),
+                _ => "still resolving the scope…".into(),
+            });
+            self.focus = Focus::Cancel;
+            return Outcome::Open;
+        };
+        match OperatorAction::new(planned.kind, planned.scope.clone(), &self.reason, &self.operator) {
+            Ok(action) => Outcome::Confirmed(action),
+            Err(e) => {
+                self.error = Some(e.to_string().replace(" (--reason TEXT)", ""));
+                self.focus = Focus::Reason;
+                Outcome::Open
+            }
+        }
+    }
+
+    /// The scope in words, neutralised: it names namespaces and selectors that agents reported.
+    pub fn scope_text(&self) -> String {
+        match &self.plan {
+            Plan::Resolving => format!("{}: resolving the exact scope…", self.kind),
+            Plan::Ready(a) => Untrusted::new(a.describe()).shown_line(),
+            Plan::Failed(e) => format!("cannot {}: {}", self.kind, Untrusted::new(e.as_str()).shown_line()),
+        }
+    }
+
+    pub fn render(&self, f: &mut Frame<'_>, area: Rect, theme: &Theme) {
+        let width = area.width.saturating_sub(4).clamp(20, 72);
+        let [_, mid, _] = Layout::horizontal([Constraint::Fill(1), Constraint::Length(width), Constraint::Fill(1)])
+            .flex(Flex::Center)
+            .areas(area);
+        let height = 11.min(area.height);
+        let [box_area] = Layout::vertical([Constraint::Length(height)]).flex(Flex::Center).areas(mid);
+        f.render_widget(Clear, box_area);
+        let title = if self.kind.is_irreversible() {
+            format!(" confirm {} — cannot be undone ", self.kind)
+        } else {
+            format!(" confirm {} ", self.kind)
+        };
+        let block = Block::bordered()
+            .border_type(BorderType::Double)
+            .title(Span::styled(title, theme.style(Role::Error)))
+            .style(theme.style(Role::Dialog));
+        let inner = block.inner(box_area);
+        f.render_widget(block, box_area);
+
+        let [scope, reason_label, reason, err, buttons] = Layout::vertical([
+            Constraint::Min(2),
+            Constraint::Length(1),
+            Constraint::Length(1),
+            Constraint::Length(1),
+            Constraint::Length(1),
+        ])
+        .areas(inner);
+        let scope_style = match self.plan {
+            Plan::Failed(_) => theme.style(Role::Error),
+            _ => theme.style(Role::Dialog),
+        };
+        f.render_widget(Paragraph::new(Span::styled(self.scope_text(), scope_style)).wrap(Wrap { trim: false }), scope);
+        f.render_widget(
+            Paragraph::new("Reason (required, written to the audit log):").style(theme.style(Role::Dialog)),
+            reason_label,
+        );
+        let shown = Untrusted::new(self.reason.as_str()).shown_line();
+        let room = usize::from(reason.width.saturating_sub(3));
+        let tail: String = {
+            let chars: Vec<char> = shown.chars().collect();
+            chars[chars.len().saturating_sub(room)..].iter().collect()
+        };
+        let cursor = if self.focus == Focus::Reason { "▏" } else { "" };
+        let marker = if self.focus == Focus::Reason { "> " } else { "  " };
+        f.render_widget(
+            Paragraph::new(Line::from(vec![
+                Span::styled(marker, theme.style(Role::Dialog)),
+                Span::styled(format!("{tail}{cursor}"), theme.style(Role::Input)),
+            ])),
+            reason,
+        );
+        if let Some(e) = &self.error {
+            f.render_widget(Paragraph::new(Span::styled(e.as_str(), theme.style(Role::Error))), err);
+        }
+        let button = |label: &str, focused: bool| {
+            let style = if focused { theme.style(Role::ButtonFocus) } else { theme.style(Role::Button) };
+            let text = if focused { format!("[▸{label}◂]") } else { format!("[ {label} ]") };
+            Span::styled(text, style)
+        };
+        let confirm_label = format!("{} ", self.kind.verb().to_uppercase());
+        let line = Line::from(vec![
+            button("Cancel", self.focus == Focus::Cancel),
+            Span::raw("   "),
+            button(&confirm_label, self.focus == Focus::Confirm),
+            Span::styled("   tab: next · esc: cancel", theme.style(Role::Dim)),
+        ]);
+        f.render_widget(Paragraph::new(line).centered(), buttons);
+    }
+}
+
+fn next(f: Focus) -> Focus {
+    match f {
+        Focus::Cancel => Focus::Reason,
+        Focus::Reason => Focus::Confirm,
+        Focus::Confirm => Focus::Cancel,
+    }
+}
+
+fn prev(f: Focus) -> Focus {
+    match f {
+        Focus::Cancel => Focus::Confirm,
+        Focus::Reason => Focus::Cancel,
+        Focus::Confirm => Focus::Reason,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::action::Scope;
+
+    fn key(code: KeyCode) -> KeyEvent {
+        KeyEvent::new(code, KeyModifiers::NONE)
+    }
+
+    fn ready() -> ConfirmDialog {
+        let mut d = ConfirmDialog::new(ActionKind::Pause, "alice");
+        let scope = Scope::Sessions { sessions: vec!["s1".into()], namespaces: Default::default(), selector: None };
+        d.planned(Ok(OperatorAction::new(ActionKind::Pause, scope, "placeholder", "alice").unwrap()));
+        d
+    }
+
+    #[test]
+    fn cancel_is_the_default_and_enter_cancels() {
+        let mut d = ready();
+        assert_eq!(d.focus, Focus::Cancel);
+        assert_eq!(d.handle(&key(KeyCode::Enter)), Outcome::Cancelled);
+    }
+
+    #[test]
+    fn a_reason_is_required_and_typing_never_confirms() {
+        let mut d = ready();
+        d.focus = Focus::Confirm;
+        assert_eq!(d.handle(&key(KeyCode::Enter)), Outcome::Open);
+        assert!(d.error.as_deref().unwrap_or("").contains("needs a reason"));
+        assert_eq!(d.focus, Focus::Reason);
+        for c in "runaway  ".chars() {
+            assert_eq!(d.handle(&key(KeyCode::Char(c))), Outcome::Open);
+        }
+        assert_eq!(d.handle(&key(KeyCode::Enter)), Outcome::Open, "enter in the reason moves to the button");
+        assert_eq!(d.focus, Focus::Confirm);
+        match d.handle(&key(KeyCode::Enter)) {
+            Outcome::Confirmed(a) => {
+                assert_eq!(a.reason, "runaway");
+                assert_eq!(a.operator, "alice");
+                assert_eq!(a.describe(), "pause session s1");
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn cannot_confirm_before_the_scope_is_known() {
+        let mut d = ConfirmDialog::new(ActionKind::Kill, "alice");
+        d.reason = "x".into();
+        d.focus = Focus::Confirm;
+        assert_eq!(d.handle(&key(KeyCode::Enter)), Outcome::Open);
+        d.planned(Err("no session s9".into()));
+        d.focus = Focus::Confirm;
+        assert_eq!(d.handle(&key(KeyCode::Enter)), Outcome::Open);
+        assert!(d.scope_text().contains("no session s9"));
+    }
+}

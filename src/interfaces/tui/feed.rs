@@ -1,0 +1,191 @@
+//! Background threads: the only place the console touches the backend. A poller refreshes the
+//! fleet (adaptive interval, capped reconnect backoff) and watches acknowledgements; two workers
+//! carry out effects (actions on one, reads on the other, so a slow timeline never delays a
+//! pause). Everything comes back to the UI as a [`Msg`]; when the UI is gone the threads end.
+
+use super::app::{Effect, Msg};
+use super::fleet::Snapshot;
+use super::session::TimelineData;
+use super::theme::Theme;
+use crate::model::time;
+use crate::ports::Stores;
+use crate::services::{approvals, control, forensics};
+use std::path::PathBuf;
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
+use std::thread;
+use std::time::{Duration, Instant};
+
+/// Planning needs a reason to build an `OperatorAction`; the dialog replaces it with the
+/// operator's own before anything is executed, so this text is never written anywhere.
+const PLANNING_REASON: &str = "(reason not yet given)";
+
+const MIN_REFRESH: Duration = Duration::from_millis(1000);
+const PROGRESS_EVERY: Duration = Duration::from_millis(100);
+const FIRST_BACKOFF: Duration = Duration::from_millis(250);
+const MAX_BACKOFF: Duration = Duration::from_secs(5);
+/// How many context lines the approvals view shows.
+const CONTEXT_STEPS: usize = 6;
+
+pub struct Feed {
+    actions: Sender<Effect>,
+    reads: Sender<Effect>,
+}
+
+impl Feed {
+    /// Hands an effect to its worker. Never blocks.
+    pub fn run(&self, effect: Effect) {
+        let to = match effect {
+            Effect::PlanControl { .. } | Effect::PlanDecision { .. } | Effect::Execute(_) | Effect::Decide(_) => {
+                &self.actions
+            }
+            Effect::LoadTimeline(_) | Effect::LoadContext(_) | Effect::LoadTheme(_) => &self.reads,
+        };
+        // A worker only stops when the UI is gone.
+        let _ = to.send(effect);
+    }
+}
+
+pub fn start(stores: Stores, tx: Sender<Msg>, operator: String, theme_dir: Option<PathBuf>) -> std::io::Result<Feed> {
+    let (watch_tx, watch_rx) = mpsc::channel();
+    let (actions_tx, actions_rx) = mpsc::channel();
+    let (reads_tx, reads_rx) = mpsc::channel();
+    {
+        let (stores, tx) = (stores.clone(), tx.clone());
+        thread::Builder::new().name("quell-poller".into()).spawn(move || poller(stores, tx, watch_rx))?;
+    }
+    {
+        let (stores, tx) = (stores.clone(), tx.clone());
+        thread::Builder::new()
+            .name("quell-actions".into())
+            .spawn(move || actions(stores, tx, actions_rx, watch_tx, operator))?;
+    }
+    thread::Builder::new().name("quell-reads".into()).spawn(move || reads(stores, tx, reads_rx, theme_dir))?;
+    Ok(Feed { actions: actions_tx, reads: reads_tx })
+}
+
+/// Reads everything the fleet and approvals views show.
+pub fn snapshot(stores: &Stores) -> Result<Snapshot, String> {
+    let sessions = stores.sessions.sessions().map_err(|e| e.to_string())?;
+    let fleet = stores.control.fleet_control().map_err(|e| e.to_string())?;
+    let pending = approvals::pending(stores).map_err(|e| e.to_string())?;
+    Ok(Snapshot::build(sessions, fleet, pending, time::now()))
+}
+
+fn poller(stores: Stores, tx: Sender<Msg>, watch: Receiver<(control::Issued, Instant)>) {
+    let mut next_snapshot = Instant::now();
+    let mut backoff = FIRST_BACKOFF;
+    let mut watching: Option<(control::Issued, Instant)> = None;
+    let mut watch_open = true;
+    loop {
+        let now = Instant::now();
+        let mut wake = next_snapshot;
+        if watching.is_some() {
+            wake = wake.min(now + PROGRESS_EVERY);
+        }
+        let wait = wake.saturating_duration_since(now);
+        if watch_open {
+            match watch.recv_timeout(wait) {
+                Ok(w) => {
+                    watching = Some(w);
+                    next_snapshot = Instant::now(); // show the new states at once
+                }
+                Err(RecvTimeoutError::Timeout) => {}
+                Err(RecvTimeoutError::Disconnected) => watch_open = false,
+            }
+        } else {
+            thread::sleep(wait);
+        }
+        if let Some((issued, started)) = &watching {
+            let report = control::progress(&stores, issued).map_err(|e| e.to_string());
+            let done = report.as_ref().is_ok_and(|r| r.complete());
+            if tx.send(Msg::Progress { report, elapsed: started.elapsed() }).is_err() {
+                return;
+            }
+            if done {
+                watching = None;
+            }
+        }
+        if Instant::now() >= next_snapshot {
+            let began = Instant::now();
+            let msg = match snapshot(&stores) {
+                Ok(s) => {
+                    backoff = FIRST_BACKOFF;
+                    // Never spend more than a third of the time reading.
+                    next_snapshot = Instant::now() + MIN_REFRESH.max(began.elapsed() * 2);
+                    Msg::Snapshot(Box::new(s))
+                }
+                Err(error) => {
+                    next_snapshot = Instant::now() + backoff;
+                    let retry = backoff;
+                    backoff = (backoff * 2).min(MAX_BACKOFF);
+                    Msg::FeedDown { error, retry }
+                }
+            };
+            if tx.send(msg).is_err() {
+                return;
+            }
+        }
+    }
+}
+
+fn actions(
+    stores: Stores,
+    tx: Sender<Msg>,
+    rx: Receiver<Effect>,
+    watch: Sender<(control::Issued, Instant)>,
+    operator: String,
+) {
+    while let Ok(effect) = rx.recv() {
+        let msg = match effect {
+            Effect::PlanControl { kind, target } => Msg::Planned(
+                control::plan(&stores, kind, &target, PLANNING_REASON, &operator).map_err(|e| e.to_string()),
+            ),
+            Effect::PlanDecision { id, verdict } => Msg::Planned(
+                approvals::plan(&stores, &id, verdict, PLANNING_REASON, &operator).map_err(|e| e.to_string()),
+            ),
+            Effect::Execute(action) => {
+                let started = Instant::now();
+                let result = control::execute(&stores, &action).map_err(|e| e.to_string());
+                if let Ok(issued) = &result {
+                    let _ = watch.send((issued.clone(), started));
+                }
+                Msg::Executed(result)
+            }
+            Effect::Decide(action) => Msg::Decided(approvals::decide(&stores, &action).map_err(|e| e.to_string())),
+            _ => continue,
+        };
+        if tx.send(msg).is_err() {
+            return;
+        }
+    }
+}
+
+pub fn load_timeline(stores: &Stores, id: &str) -> Result<TimelineData, String> {
+    forensics::timeline(stores, id).map(TimelineData::from_timeline).map_err(|e| e.to_string())
+}
+
+fn reads(stores: Stores, tx: Sender<Msg>, rx: Receiver<Effect>, theme_dir: Option<PathBuf>) {
+    while let Ok(effect) = rx.recv() {
+        let msg = match effect {
+            Effect::LoadTimeline(id) => {
+                let data = Box::new(load_timeline(&stores, &id));
+                Msg::Timeline { id, data }
+            }
+            Effect::LoadContext(session_id) => {
+                let lines = load_timeline(&stores, &session_id).map(|d| {
+                    let skip = d.items.len().saturating_sub(CONTEXT_STEPS);
+                    d.items[skip..]
+                        .iter()
+                        .map(|i| format!("step {:>3} {:<17} {}", i.step, i.kind.label(), i.summary))
+                        .collect()
+                });
+                Msg::Context { session_id, lines }
+            }
+            Effect::LoadTheme(name) => Msg::Theme(Theme::load(&name, theme_dir.as_deref())),
+            _ => continue,
+        };
+        if tx.send(msg).is_err() {
+            return;
+        }
+    }
+}

@@ -1,0 +1,155 @@
+//! The incident console (ratatui + crossterm), in the Elm style:
+//!
+//! - [`feed`] threads read the backend and carry out effects, sending [`app::Msg`]s;
+//! - [`app::update`] turns each message into new state and effects, with no I/O;
+//! - [`view::draw`] draws the state on a frame tick, only when something changed, building only
+//!   the visible rows;
+//! - [`terminal`] guarantees the terminal is restored on quit, panic and termination signals.
+//!
+//! Destructive actions all pass through [`confirm::ConfirmDialog`]; agent text is shown only
+//! through the sanitiser in `model::untrusted`.
+
+pub mod app;
+pub mod confirm;
+pub mod feed;
+pub mod fleet;
+pub mod keymap;
+pub mod replay;
+pub mod session;
+pub mod terminal;
+pub mod text;
+pub mod theme;
+pub mod view;
+pub mod views;
+
+use crate::model::time;
+use crate::ports::Stores;
+use app::{update, App, Msg};
+use crossterm::event::{self, Event};
+use ratatui::backend::CrosstermBackend;
+use ratatui::Terminal;
+use std::io;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{self, RecvTimeoutError, Sender};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// How the console is opened. `Default` is an interactive console for operator "operator".
+#[derive(Clone, Debug, Default)]
+pub struct TuiOptions {
+    /// Who is acting: written to the audit log with every action.
+    pub operator: String,
+    /// Hide and refuse every action.
+    pub readonly: bool,
+    /// Theme name: a file `NAME.toml` in `theme_dir`, or a built-in (dark, light, high-contrast,
+    /// colorblind). `None`: dark.
+    pub theme: Option<String>,
+    pub theme_dir: Option<PathBuf>,
+    /// The config file's `[keys]` table: command name → key or list of keys.
+    pub keys: toml::Table,
+    /// Monochrome. The `NO_COLOR` environment variable (non-empty) also turns it on.
+    pub no_color: bool,
+}
+
+/// Frames are drawn at most this often, and only when something changed.
+pub const FRAME: Duration = Duration::from_millis(16);
+/// How often the clock message is sent (ages, countdowns, replay playback).
+const CLOCK: Duration = Duration::from_millis(100);
+
+/// Builds the initial state from the options (keymap, theme); errors are one line.
+pub fn initial_state(opts: &TuiOptions) -> Result<App, String> {
+    let keymap = keymap::Keymap::with_overrides(&opts.keys)?;
+    let no_color = opts.no_color || std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
+    let theme = if no_color {
+        theme::Theme::mono()
+    } else {
+        theme::Theme::load(opts.theme.as_deref().unwrap_or("dark"), opts.theme_dir.as_deref())?
+    };
+    let operator = if opts.operator.trim().is_empty() { "operator" } else { opts.operator.trim() };
+    let mut app = App::new(operator, opts.readonly, keymap, theme, time::now());
+    app.no_color = no_color;
+    Ok(app)
+}
+
+/// Opens the console on `stores` until the operator quits. Returns the exit code: 0 on quit,
+/// 128 + N when signal N ended it.
+pub fn run(stores: Stores, opts: TuiOptions) -> io::Result<i32> {
+    let mut app = initial_state(&opts).map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
+    let (tx, rx) = mpsc::channel();
+    let feed = feed::start(stores, tx.clone(), app.operator.clone(), opts.theme_dir.clone())?;
+    let signals = terminal::Signals::register()?;
+    let guard = terminal::TerminalGuard::enter()?;
+    let stop = Arc::new(AtomicBool::new(false));
+    spawn_input(tx, stop.clone())?;
+    let result = main_loop(&mut app, &rx, &feed, &signals);
+    stop.store(true, Ordering::SeqCst);
+    drop(guard);
+    result
+}
+
+fn main_loop(
+    app: &mut App,
+    rx: &mpsc::Receiver<Msg>,
+    feed: &feed::Feed,
+    signals: &terminal::Signals,
+) -> io::Result<i32> {
+    let mut terminal = Terminal::new(CrosstermBackend::new(io::stdout()))?;
+    let size = terminal.size()?;
+    app.size = (size.width, size.height);
+    let mut last_draw = Instant::now() - FRAME;
+    let mut last_clock = Instant::now();
+    loop {
+        let next_draw = if app.dirty { last_draw + FRAME } else { Instant::now() + CLOCK };
+        let wait = next_draw.min(last_clock + CLOCK).saturating_duration_since(Instant::now());
+        let mut msgs = Vec::new();
+        match rx.recv_timeout(wait) {
+            Ok(m) => msgs.push(m),
+            Err(RecvTimeoutError::Timeout) => {}
+            Err(RecvTimeoutError::Disconnected) => return Ok(0),
+        }
+        msgs.extend(rx.try_iter().take(256));
+        if last_clock.elapsed() >= CLOCK {
+            last_clock = Instant::now();
+            msgs.push(Msg::Tick(time::now()));
+        }
+        for m in msgs {
+            for effect in update(app, m) {
+                feed.run(effect);
+            }
+        }
+        if let Some(sig) = signals.pending() {
+            return Ok(128 + sig);
+        }
+        if app.quit {
+            return Ok(0);
+        }
+        if app.dirty && last_draw.elapsed() >= FRAME {
+            terminal.draw(|f| view::draw(f, app))?;
+            app.dirty = false;
+            last_draw = Instant::now();
+        }
+    }
+}
+
+fn spawn_input(tx: Sender<Msg>, stop: Arc<AtomicBool>) -> io::Result<()> {
+    std::thread::Builder::new().name("quell-input".into()).spawn(move || {
+        while !stop.load(Ordering::SeqCst) {
+            match event::poll(Duration::from_millis(50)) {
+                Ok(true) => {}
+                Ok(false) => continue,
+                Err(_) => return,
+            }
+            let msg = match event::read() {
+                Ok(Event::Key(k)) => Msg::Key(k),
+                Ok(Event::Resize(w, h)) => Msg::Resize(w, h),
+                Ok(_) => continue,
+                Err(_) => return,
+            };
+            if tx.send(msg).is_err() {
+                return;
+            }
+        }
+    })?;
+    Ok(())
+}

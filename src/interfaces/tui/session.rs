@@ -1,0 +1,312 @@
+//! Session view state: the reasoning chain rebuilt by `services::forensics::timeline`, turned
+//! into display items (neutralised text, anomalies marked) on the feed thread. Pure.
+
+use super::text::safe;
+use crate::model::audit::{AuditEvent, EventKind};
+use crate::model::chain::ChainBreak;
+use crate::model::checkpoint::Checkpoint;
+use crate::model::session::Session;
+use crate::model::time::{self, Timestamp};
+use crate::model::untrusted::{Untrusted, UntrustedJson};
+use crate::services::forensics::{Entry, Timeline};
+use serde_json::Value;
+
+/// What an item is, for the replay's kind filter.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ItemKind {
+    Checkpoint,
+    Event(EventKind),
+}
+
+impl ItemKind {
+    pub fn label(self) -> &'static str {
+        match self {
+            ItemKind::Checkpoint => "checkpoint",
+            ItemKind::Event(k) => k.as_str(),
+        }
+    }
+}
+
+/// One line of the reasoning chain.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Item {
+    pub kind: ItemKind,
+    pub seq: Option<u64>,
+    pub step: u64,
+    pub time: Option<Timestamp>,
+    /// Neutralised one-line summary.
+    pub summary: String,
+    /// Why this is suspicious, if it is.
+    pub anomaly: Option<String>,
+    /// The whole entry, for the raw view (neutralised only when shown).
+    pub raw: UntrustedJson,
+    /// The checkpoint's content, for diffs.
+    pub checkpoint: Option<UntrustedJson>,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct TimelineData {
+    pub session: Option<Session>,
+    pub items: Vec<Item>,
+    pub integrity: Result<u64, ChainBreak>,
+}
+
+fn attr(e: &AuditEvent, key: &str) -> String {
+    match e.body.attributes.get(key) {
+        Some(Value::String(s)) => Untrusted::new(s.as_str()).shown_line(),
+        Some(v) => UntrustedJson::new(v.clone()).shown_line(),
+        None => String::new(),
+    }
+}
+
+fn opt(u: &Option<Untrusted>) -> String {
+    u.as_ref().map(Untrusted::shown_line).unwrap_or_default()
+}
+
+fn summarize_event(e: &AuditEvent) -> String {
+    let b = &e.body;
+    match b.kind {
+        EventKind::SessionStarted => format!("started by {}", safe(&b.identity)),
+        EventKind::LlmCall => {
+            let model = b.model.as_deref().map(safe).unwrap_or_default();
+            let tokens = match (b.input_tokens, b.output_tokens) {
+                (Some(i), Some(o)) => format!(" · {i}→{o} tok"),
+                _ => String::new(),
+            };
+            format!("{model}{tokens} · {}", opt(&b.output_summary))
+        }
+        EventKind::ToolCall => {
+            let calls: Vec<String> =
+                b.tool_calls.iter().map(|c| format!("{}({})", c.name.shown_line(), c.arguments.shown_line())).collect();
+            if calls.is_empty() {
+                opt(&b.tool)
+            } else {
+                calls.join(", ")
+            }
+        }
+        EventKind::ToolResult => format!("{} → {}", opt(&b.tool), opt(&b.output_summary)),
+        EventKind::ApprovalRequested => format!(
+            "approval {} · {} risk · {}",
+            attr(e, "quell.approval.id"),
+            attr(e, "quell.approval.risk"),
+            opt(&b.tool)
+        ),
+        EventKind::ApprovalDecided => format!(
+            "approval {} {} by {}",
+            attr(e, "quell.approval.id"),
+            attr(e, "quell.approval.status"),
+            attr(e, "quell.approval.approvers")
+        ),
+        EventKind::Control => format!(
+            "obeyed {} (by {}: {})",
+            attr(e, "quell.control.desired"),
+            attr(e, "quell.control.operator"),
+            attr(e, "quell.control.reason")
+        ),
+        EventKind::Checkpoint => format!("checkpoint written (step {})", attr(e, "quell.checkpoint.step")),
+        EventKind::Error => format!("error: {}", opt(&b.output_summary)),
+        EventKind::SessionEnded => format!("ended: {}", attr(e, "quell.final_state")),
+        EventKind::OperatorAction => format!(
+            "{} · {} · reason: {} · {}",
+            safe(&b.identity),
+            attr(e, "quell.scope.summary"),
+            attr(e, "quell.reason"),
+            attr(e, "quell.outcome")
+        ),
+    }
+}
+
+fn summarize_checkpoint(c: &Checkpoint) -> String {
+    format!("{} messages · {} tool results · plan {}", c.messages.len(), c.tool_results.len(), c.plan.shown_line())
+}
+
+fn to_raw<T: serde::Serialize>(value: &T) -> UntrustedJson {
+    UntrustedJson::new(serde_json::to_value(value).unwrap_or(Value::Null))
+}
+
+fn event_item(e: &AuditEvent, allowed: Option<&[String]>, broken: Option<&ChainBreak>) -> Item {
+    let mut anomaly = None;
+    if let Some(b) = broken.filter(|b| b.seq == e.seq) {
+        anomaly = Some(format!("chain broken here ({}): {}", b.kind, safe(&b.detail)));
+    } else if !e.is_intact() {
+        anomaly = Some("content does not match its hash".into());
+    } else if e.body.kind == EventKind::Error {
+        anomaly = Some("error".into());
+    } else if e.body.kind == EventKind::ToolCall {
+        if let Some(allowed) = allowed {
+            let names = e.body.tool_calls.iter().map(|c| c.name.raw()).chain(e.body.tool.as_ref().map(|t| t.raw()));
+            if let Some(bad) = names.into_iter().find(|n| !allowed.iter().any(|a| a == n)) {
+                anomaly = Some(format!("unexpected tool {}", Untrusted::new(bad).shown_line()));
+            }
+        }
+    }
+    Item {
+        kind: ItemKind::Event(e.body.kind),
+        seq: (!e.body.session_id.starts_with("operator:")).then_some(e.seq),
+        step: e.body.step,
+        time: Some(e.body.time),
+        summary: summarize_event(e),
+        anomaly,
+        raw: to_raw(e),
+        checkpoint: None,
+    }
+}
+
+impl TimelineData {
+    /// Display items from the service's timeline; operator actions are placed by time.
+    pub fn from_timeline(t: Timeline) -> TimelineData {
+        let broken = t.integrity.as_ref().err();
+        let allowed: Option<Vec<String>> = t.entries.iter().find_map(|e| match e {
+            Entry::Event(ev) if ev.body.kind == EventKind::SessionStarted => ev
+                .body
+                .attributes
+                .get("quell.allowed_tools")
+                .and_then(Value::as_array)
+                .map(|a| a.iter().filter_map(|v| v.as_str().map(str::to_owned)).collect()),
+            _ => None,
+        });
+        let mut items: Vec<Item> = Vec::with_capacity(t.entries.len() + t.operator_actions.len());
+        for entry in &t.entries {
+            items.push(match entry {
+                Entry::Event(e) => event_item(e, allowed.as_deref(), broken),
+                Entry::Checkpoint(c) => Item {
+                    kind: ItemKind::Checkpoint,
+                    seq: None,
+                    step: c.step,
+                    time: None,
+                    summary: summarize_checkpoint(c),
+                    anomaly: None,
+                    raw: to_raw(c),
+                    checkpoint: Some(to_raw(c)),
+                },
+            });
+        }
+        for op in &t.operator_actions {
+            let item = event_item(op, None, None);
+            let at = items.iter().position(|i| i.time.is_some_and(|t| t > op.body.time)).unwrap_or(items.len());
+            items.insert(at, item);
+        }
+        TimelineData { session: t.session, items, integrity: t.integrity }
+    }
+
+    pub fn badge(&self) -> (bool, String) {
+        match &self.integrity {
+            Ok(n) => (true, format!("✔ chain verified ({n} events)")),
+            Err(b) => (false, format!("✘ chain broken at seq {} ({})", b.seq, b.kind)),
+        }
+    }
+}
+
+/// A line of a checkpoint diff.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum DiffLine {
+    Same(String),
+    Added(String),
+    Removed(String),
+}
+
+/// Line diff (longest common subsequence) of two neutralised texts. Inputs are capped so a
+/// huge checkpoint cannot stall the console.
+pub fn diff_lines(old: &str, new: &str) -> Vec<DiffLine> {
+    const CAP: usize = 600;
+    let a: Vec<&str> = old.lines().take(CAP).collect();
+    let b: Vec<&str> = new.lines().take(CAP).collect();
+    let (n, m) = (a.len(), b.len());
+    let mut lcs = vec![vec![0u16; m + 1]; n + 1];
+    for i in (0..n).rev() {
+        for j in (0..m).rev() {
+            lcs[i][j] = if a[i] == b[j] { lcs[i + 1][j + 1] + 1 } else { lcs[i + 1][j].max(lcs[i][j + 1]) };
+        }
+    }
+    let (mut i, mut j) = (0, 0);
+    let mut out = Vec::new();
+    while i < n && j < m {
+        if a[i] == b[j] {
+            out.push(DiffLine::Same(a[i].to_owned()));
+            i += 1;
+            j += 1;
+        } else if lcs[i + 1][j] >= lcs[i][j + 1] {
+            out.push(DiffLine::Removed(a[i].to_owned()));
+            i += 1;
+        } else {
+            out.push(DiffLine::Added(b[j].to_owned()));
+            j += 1;
+        }
+    }
+    out.extend(a[i..].iter().map(|l| DiffLine::Removed((*l).to_owned())));
+    out.extend(b[j..].iter().map(|l| DiffLine::Added((*l).to_owned())));
+    out
+}
+
+/// What the lower pane of the session view shows.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Detail {
+    None,
+    Raw,
+    Diff { from_step: u64, to_step: u64, lines: Vec<DiffLine> },
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct SessionView {
+    pub id: String,
+    pub data: Option<Result<TimelineData, String>>,
+    pub selected: usize,
+    pub offset: usize,
+    pub detail: Detail,
+    pub detail_scroll: usize,
+}
+
+impl SessionView {
+    pub fn new(id: &str) -> SessionView {
+        SessionView { id: id.to_owned(), data: None, selected: 0, offset: 0, detail: Detail::None, detail_scroll: 0 }
+    }
+
+    pub fn items(&self) -> &[Item] {
+        match &self.data {
+            Some(Ok(d)) => &d.items,
+            _ => &[],
+        }
+    }
+
+    pub fn selected_item(&self) -> Option<&Item> {
+        self.items().get(self.selected)
+    }
+
+    /// Diff of the selected checkpoint against the previous checkpoint.
+    pub fn diff_selected(&self) -> Result<Detail, String> {
+        let items = self.items();
+        let cur = items.get(self.selected).ok_or("nothing selected")?;
+        let new = cur.checkpoint.as_ref().ok_or("select a checkpoint to diff it against the previous one")?;
+        let prev = items[..self.selected]
+            .iter()
+            .rev()
+            .find(|i| i.checkpoint.is_some())
+            .ok_or("this is the first checkpoint: nothing to diff against")?;
+        let old = prev.checkpoint.as_ref().map(UntrustedJson::shown_pretty).unwrap_or_default();
+        Ok(Detail::Diff { from_step: prev.step, to_step: cur.step, lines: diff_lines(&old, &new.shown_pretty()) })
+    }
+}
+
+/// `HH:MM:SS` of a time, for compact columns.
+pub fn clock(t: &Timestamp) -> String {
+    time::format(t).get(11..19).unwrap_or("").to_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn diff_marks_added_and_removed_lines() {
+        let d = diff_lines("a\nb\nc", "a\nc\nd");
+        assert_eq!(
+            d,
+            vec![
+                DiffLine::Same("a".into()),
+                DiffLine::Removed("b".into()),
+                DiffLine::Same("c".into()),
+                DiffLine::Added("d".into())
+            ]
+        );
+    }
+}

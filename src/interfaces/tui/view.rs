@@ -1,0 +1,169 @@
+//! Draws the state. Pure with respect to the app: reads `App`, writes only the frame. The
+//! chrome (header, banners, status, key bar, input line, dialog) is here; each view's body is
+//! in `views/`.
+
+use super::app::{App, InputKind, Level, View};
+use super::text::{thousands, truncate, width};
+use super::theme::Role;
+use super::views;
+use crate::model::session::SessionState;
+use ratatui::layout::{Constraint, Layout, Rect};
+use ratatui::style::Style;
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Block, Paragraph};
+use ratatui::Frame;
+
+/// Below this the console shows only a request for a bigger window.
+pub const MIN_SIZE: (u16, u16) = (40, 10);
+
+pub fn state_symbol(state: SessionState) -> (&'static str, Role) {
+    match state {
+        SessionState::Running => ("▶", Role::Running),
+        SessionState::Paused => ("‖", Role::Paused),
+        SessionState::WaitingApproval => ("?", Role::Waiting),
+        SessionState::Killed => ("✖", Role::Killed),
+        SessionState::Finished => ("✔", Role::Finished),
+        SessionState::Failed => ("!", Role::Failed),
+        SessionState::Stale => ("~", Role::Stale),
+    }
+}
+
+pub fn state_label(state: SessionState) -> &'static str {
+    match state {
+        SessionState::WaitingApproval => "waiting",
+        s => s.as_str(),
+    }
+}
+
+pub fn draw(f: &mut Frame<'_>, app: &App) {
+    let area = f.area();
+    let theme = &app.theme;
+    f.render_widget(Block::default().style(theme.style(Role::Base)), area);
+    if area.width < MIN_SIZE.0 || area.height < MIN_SIZE.1 {
+        let msg = format!("quell needs at least {}×{} (now {}×{})", MIN_SIZE.0, MIN_SIZE.1, area.width, area.height);
+        f.render_widget(Paragraph::new(msg).style(theme.style(Role::Error)).wrap(Default::default()), area);
+        return;
+    }
+    let banner = app.banner();
+    let rows = Layout::vertical([
+        Constraint::Length(1),
+        Constraint::Length(u16::from(banner.is_some())),
+        Constraint::Length(u16::from(app.degraded.is_some())),
+        Constraint::Fill(1),
+        Constraint::Length(1),
+        Constraint::Length(1),
+    ])
+    .split(area);
+    header(f, app, rows[0]);
+    if let Some(b) = banner {
+        line(f, rows[1], &format!(" ‖ {b}"), theme.style(Role::Banner));
+    }
+    if let Some(d) = &app.degraded {
+        line(f, rows[2], &format!(" ⚠ {d}"), theme.style(Role::Degraded));
+    }
+    let body = rows[3];
+    match app.view {
+        View::Fleet => views::fleet::draw(f, app, body),
+        View::Session => views::session::draw(f, app, body),
+        View::Approvals => views::approvals::draw(f, app, body),
+        View::Replay => views::replay::draw(f, app, body),
+        View::Help => views::help::draw(f, app, body),
+    }
+    status(f, app, rows[4]);
+    bottom(f, app, rows[5]);
+    if let Some(d) = &app.dialog {
+        d.render(f, area, theme);
+    }
+}
+
+/// One line of text, cut to the area, filling the row with the style.
+pub fn line(f: &mut Frame<'_>, area: Rect, text: &str, style: Style) {
+    let cut = truncate(text, usize::from(area.width));
+    f.render_widget(Paragraph::new(cut.into_owned()).style(style), area);
+}
+
+fn header(f: &mut Frame<'_>, app: &App, area: Rect) {
+    let theme = &app.theme;
+    let hs = theme.style(Role::Header);
+    let mut spans = vec![Span::styled(format!(" quell · {} ", app.view.name()), hs)];
+    let total = app.fleet.total();
+    let mut counts = format!(" {} sessions ", thousands(total as u64));
+    if !app.fleet.loaded {
+        counts = " loading… ".into();
+    }
+    spans.push(Span::styled(counts, hs));
+    for (state, n) in &app.fleet.counts {
+        if *n > 0 {
+            let (sym, _) = state_symbol(*state);
+            spans.push(Span::styled(format!("{sym}{} ", thousands(*n as u64)), hs));
+        }
+    }
+    let pending = app.approvals.items.len();
+    if pending > 0 {
+        spans.push(Span::styled(format!("· {pending} pending approval{} ", if pending == 1 { "" } else { "s" }), hs));
+    }
+    let right = format!("{}{} ", if app.readonly { "[READ-ONLY] " } else { "" }, super::text::safe(&app.operator));
+    let used: usize = spans.iter().map(|s| s.width()).sum();
+    let room = usize::from(area.width).saturating_sub(used);
+    if room > width(&right) {
+        spans.push(Span::styled(format!("{right:>room$}"), hs));
+    } else {
+        spans.push(Span::styled(" ".repeat(room), hs));
+    }
+    f.render_widget(Paragraph::new(Line::from(spans)).style(hs), area);
+}
+
+fn status(f: &mut Frame<'_>, app: &App, area: Rect) {
+    let theme = &app.theme;
+    if let Some(p) = &app.progress {
+        let (text, role) = super::views::progress_line(p);
+        let extra = match &app.status {
+            Some((Level::Error, s)) => format!("  ·  {s}"),
+            _ => String::new(),
+        };
+        line(f, area, &format!(" {text}{extra}"), theme.style(role));
+        return;
+    }
+    match &app.status {
+        Some((level, text)) => {
+            let role = match level {
+                Level::Info => Role::Status,
+                Level::Ok => Role::Ok,
+                Level::Error => Role::Error,
+            };
+            line(f, area, &format!(" {text}"), theme.style(role));
+        }
+        None => line(f, area, "", theme.style(Role::Status)),
+    }
+}
+
+fn bottom(f: &mut Frame<'_>, app: &App, area: Rect) {
+    let theme = &app.theme;
+    if let Some(input) = &app.input {
+        let (prompt, hint) = match input.kind {
+            InputKind::Filter => ("/", "  enter: keep · esc: clear"),
+            InputKind::Selector => ("selector: ", "  e.g. state=running,tool in (send_email) · enter: apply"),
+            InputKind::Command => (":", "  :fleet :approvals :replay ID :theme NAME :pause SELECTOR :quit"),
+        };
+        let text = crate::model::untrusted::Untrusted::new(input.text.as_str()).shown_line();
+        let spans = vec![
+            Span::styled(prompt, theme.style(Role::KeyBarKey)),
+            Span::styled(format!("{text}▏"), theme.style(Role::Input)),
+            Span::styled(hint, theme.style(Role::Dim)),
+        ];
+        f.render_widget(Paragraph::new(Line::from(spans)), area);
+        return;
+    }
+    let mut spans = Vec::new();
+    let mut used = 0usize;
+    for (key, label) in app.keymap.bar(app.view.context(), app.readonly) {
+        let w = width(&key) + width(label) + 3;
+        if used + w > usize::from(area.width) {
+            break;
+        }
+        used += w;
+        spans.push(Span::styled(format!(" {key}"), theme.style(Role::KeyBarKey)));
+        spans.push(Span::styled(format!(" {label} "), theme.style(Role::KeyBarText)));
+    }
+    f.render_widget(Paragraph::new(Line::from(spans)), area);
+}

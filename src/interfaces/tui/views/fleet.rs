@@ -1,0 +1,162 @@
+//! The fleet table: one row per session, only the visible window is built. Columns drop by
+//! priority as the terminal narrows.
+
+use super::window;
+use crate::interfaces::tui::app::App;
+use crate::interfaces::tui::fleet::{FleetRow, SortKey};
+use crate::interfaces::tui::text::{compact, safe, thousands, truncate};
+use crate::interfaces::tui::theme::{Role, Theme};
+use crate::interfaces::tui::view::{line, state_label, state_symbol};
+use crate::model::time;
+use ratatui::layout::{Constraint, Layout, Rect};
+use ratatui::text::Line;
+use ratatui::widgets::{Cell, Paragraph, Row, Table};
+use ratatui::Frame;
+
+/// A column is the sort key it shows; the mark column has none.
+type Col = Option<SortKey>;
+
+/// (column, title, width, priority: lower survives longer)
+const COLS: [(Col, &str, u16, u8); 11] = [
+    (None, "", 2, 0),
+    (Some(SortKey::Id), "ID", 14, 0),
+    (Some(SortKey::Agent), "AGENT", 14, 1),
+    (Some(SortKey::Place), "NAMESPACE/POD", 18, 2),
+    (Some(SortKey::Model), "MODEL", 12, 4),
+    (Some(SortKey::State), "STATE", 10, 0),
+    (Some(SortKey::Step), "STEP", 5, 3),
+    (Some(SortKey::LastSeen), "SEEN", 5, 1),
+    (Some(SortKey::Tokens), "TOKENS", 7, 5),
+    (Some(SortKey::Cost), "COST", 7, 6),
+    (Some(SortKey::Pending), "APPR", 4, 2),
+];
+
+/// The columns that fit, in display order.
+fn fitting(width: u16) -> Vec<(Col, &'static str, u16)> {
+    let mut keep: Vec<usize> = (0..COLS.len()).collect();
+    let total = |keep: &[usize]| keep.iter().map(|&i| COLS[i].2 + 1).sum::<u16>();
+    while total(&keep) > width && keep.len() > 3 {
+        // Drop the column with the highest priority number (the last one among equals).
+        let Some(pos) = keep.iter().enumerate().max_by_key(|(n, &i)| (COLS[i].3, *n)).map(|(n, _)| n) else { break };
+        keep.remove(pos);
+    }
+    keep.into_iter().map(|i| (COLS[i].0, COLS[i].1, COLS[i].2)).collect()
+}
+
+fn cell<'a>(app: &App, theme: &Theme, col: Col, r: &'a FleetRow, w: u16, outstanding: bool) -> Cell<'a> {
+    let w = usize::from(w);
+    let s = &r.session;
+    match col {
+        None => {
+            let marked = app.fleet.marked.contains(&s.id);
+            let sym = match (marked, outstanding) {
+                (true, _) => "●",
+                (false, true) => "…",
+                _ => " ",
+            };
+            Cell::from(sym).style(theme.style(Role::Marked))
+        }
+        Some(SortKey::Id) => Cell::from(truncate(&r.id, w).into_owned()),
+        Some(SortKey::Agent) => Cell::from(truncate(&r.agent, w).into_owned()),
+        Some(SortKey::Place) => Cell::from(truncate(&r.place, w).into_owned()),
+        Some(SortKey::Model) => Cell::from(truncate(&r.model, w).into_owned()),
+        Some(SortKey::State) => {
+            let (sym, role) = state_symbol(r.state);
+            let text = if s.unreadable.is_some() { "unreadable" } else { state_label(r.state) };
+            Cell::from(format!("{sym} {}", truncate(text, w.saturating_sub(2)))).style(theme.style(role))
+        }
+        Some(SortKey::Step) => Cell::from(Line::from(compact(s.step)).right_aligned()),
+        Some(SortKey::LastSeen) => Cell::from(Line::from(time::age(&s.last_seen, &app.now)).right_aligned()),
+        Some(SortKey::Tokens) => Cell::from(Line::from(compact(r.tokens())).right_aligned()),
+        Some(SortKey::Cost) => Cell::from(Line::from(format!("${:.2}", s.cost_usd)).right_aligned()),
+        Some(SortKey::Pending) => {
+            if r.pending > 0 {
+                Cell::from(Line::from(r.pending.to_string()).right_aligned()).style(theme.style(Role::Waiting))
+            } else {
+                Cell::from("")
+            }
+        }
+    }
+}
+
+pub fn draw(f: &mut Frame<'_>, app: &App, area: Rect) {
+    let theme = &app.theme;
+    let fleet = &app.fleet;
+    let [info, table_area] = Layout::vertical([Constraint::Length(1), Constraint::Fill(1)]).areas(area);
+
+    let mut parts =
+        vec![format!("{}/{} shown", thousands(fleet.visible.len() as u64), thousands(fleet.total() as u64))];
+    if !fleet.filter.is_empty() {
+        parts.push(format!("filter '{}'", safe(&fleet.filter)));
+    }
+    if let Some(sel) = &fleet.selector {
+        parts.push(format!("selector {}", safe(&sel.to_string())));
+    }
+    parts.push(format!("sort {}{}", fleet.sort.name(), if fleet.descending { " ↑" } else { "" }));
+    if !fleet.marked.is_empty() {
+        parts.push(format!("{} marked", thousands(fleet.marked.len() as u64)));
+    }
+    line(f, info, &format!(" {}", parts.join(" · ")), theme.style(Role::Dim));
+
+    let cols = fitting(table_area.width);
+    let sorted = Some(fleet.sort);
+    let header = Row::new(cols.iter().map(|(c, title, _)| {
+        let t = if *c == sorted {
+            format!("{title}{}", if fleet.descending { "↑" } else { "↓" })
+        } else {
+            (*title).into()
+        };
+        Cell::from(t)
+    }))
+    .style(theme.style(Role::TableHeader));
+
+    let height = usize::from(table_area.height.saturating_sub(1));
+    if fleet.visible.is_empty() {
+        let msg = if !fleet.loaded {
+            "loading sessions…".to_owned()
+        } else if fleet.total() == 0 {
+            "no sessions yet: waiting for the fleet to report".to_owned()
+        } else {
+            "no session matches the filter (esc clears it)".to_owned()
+        };
+        let [h, rest] = Layout::vertical([Constraint::Length(1), Constraint::Fill(1)]).areas(table_area);
+        f.render_widget(Table::new(Vec::<Row>::new(), cols.iter().map(|c| Constraint::Length(c.2))).header(header), h);
+        f.render_widget(Paragraph::new(format!(" {msg}")).style(theme.style(Role::Dim)), rest);
+        return;
+    }
+    let offset = window(fleet.selected, fleet.offset, height, fleet.visible.len());
+    let outstanding = app.progress.as_ref().map(|p| &p.outstanding);
+    let rows = (offset..(offset + height).min(fleet.visible.len())).filter_map(|i| {
+        let r = fleet.row_at(i)?;
+        let is_out = outstanding.is_some_and(|o| o.contains(&r.session.id));
+        let style = if i == fleet.selected {
+            theme.style(Role::Selected)
+        } else if is_out {
+            theme.style(Role::Outstanding)
+        } else if fleet.marked.contains(&r.session.id) {
+            theme.style(Role::Marked)
+        } else {
+            theme.style(Role::Base)
+        };
+        let cells: Vec<Cell> = cols.iter().map(|(c, _, w)| cell(app, theme, *c, r, *w, is_out)).collect();
+        Some(Row::new(cells).style(style))
+    });
+    let table = Table::new(rows, cols.iter().map(|c| Constraint::Length(c.2))).header(header).column_spacing(1);
+    f.render_widget(table, table_area);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn columns_drop_by_priority() {
+        let names = |w| fitting(w).iter().map(|c| c.1).collect::<Vec<_>>();
+        assert_eq!(names(200).len(), COLS.len());
+        let at80 = names(80);
+        assert!(at80.contains(&"ID") && at80.contains(&"STATE") && at80.contains(&"AGENT"));
+        assert!(!at80.contains(&"COST"));
+        assert!(fitting(80).iter().map(|c| c.2 + 1).sum::<u16>() <= 80);
+        assert_eq!(names(20), vec!["", "ID", "STATE"]);
+    }
+}

@@ -1,0 +1,76 @@
+//! One module per view; each draws its body from the app state, building only visible rows.
+
+pub mod approvals;
+pub mod fleet;
+pub mod help;
+pub mod replay;
+pub mod session;
+
+use super::app::Progress;
+use super::text::thousands;
+use super::theme::Role;
+
+/// The first row to show so that `selected` is inside a window of `height` rows, starting
+/// from the remembered `offset` (no jump when the cursor is already visible).
+pub fn window(selected: usize, offset: usize, height: usize, len: usize) -> usize {
+    let height = height.max(1);
+    let mut off = offset.min(len.saturating_sub(1));
+    if selected < off {
+        off = selected;
+    } else if selected >= off + height {
+        off = selected + 1 - height;
+    }
+    off
+}
+
+/// The live line after a control action: acknowledged vs outstanding.
+pub fn progress_line(p: &Progress) -> (String, Role) {
+    if let Some(e) = &p.error {
+        return (format!("✘ {}: {}", p.what, crate::interfaces::tui::text::safe(e)), Role::Error);
+    }
+    let Some(issued) = &p.issued else {
+        return (format!("… {}: writing desired state", p.what), Role::Status);
+    };
+    let Some(r) = &p.report else {
+        return (
+            format!("… {}: generation {} written, waiting for acknowledgements", p.what, issued.generation),
+            Role::Status,
+        );
+    };
+    let total = r.acknowledged.len() + r.outstanding.len() + r.ended.len();
+    let ended =
+        if r.ended.is_empty() { String::new() } else { format!(" · {} ended", thousands(r.ended.len() as u64)) };
+    let secs = p.elapsed.as_secs_f64();
+    if r.complete() {
+        (
+            format!("✔ {}: all {} acknowledged in {secs:.2}s{ended}", p.what, thousands(r.acknowledged.len() as u64)),
+            Role::Ok,
+        )
+    } else {
+        (
+            format!(
+                "⧗ {}: {}/{} acknowledged · {} outstanding{ended} · {secs:.1}s",
+                p.what,
+                thousands(r.acknowledged.len() as u64),
+                thousands(total as u64),
+                thousands(r.outstanding.len() as u64)
+            ),
+            Role::Outstanding,
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn window_follows_the_cursor_without_jumping() {
+        assert_eq!(window(0, 0, 10, 100), 0);
+        assert_eq!(window(5, 0, 10, 100), 0);
+        assert_eq!(window(12, 0, 10, 100), 3);
+        assert_eq!(window(12, 8, 10, 100), 8);
+        assert_eq!(window(2, 8, 10, 100), 2);
+        assert_eq!(window(0, 50, 10, 0), 0);
+    }
+}
