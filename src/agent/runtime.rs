@@ -414,6 +414,8 @@ impl AgentSession {
         tool_results: Vec<serde_json::Value>,
         plan: serde_json::Value,
     ) -> Result<Checkpoint> {
+        let body = self.body(EventKind::Checkpoint).attr("quell.checkpoint.step", self.session.step);
+        self.emit(body)?;
         let cp = Checkpoint {
             session_id: self.session.id.clone(),
             step: self.session.step,
@@ -422,8 +424,6 @@ impl AgentSession {
             plan: UntrustedJson::new(plan),
             created_at: time::format(&time::now()),
         };
-        let body = self.body(EventKind::Checkpoint).attr("quell.checkpoint.step", cp.step);
-        self.emit(body)?;
         lock(&self.rt.shared.outbox).checkpoints.push(cp.clone());
         Ok(cp)
     }

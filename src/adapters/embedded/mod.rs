@@ -35,8 +35,15 @@ impl EmbeddedStore {
         if existed {
             check_header(path)?;
         }
+        // Inspect before any pragma: switching to WAL rewrites the header of a foreign file.
+        let inspect =
+            Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE)
+                .map_err(|e| sql_error(path, e))?;
+        inspect.busy_timeout(Duration::from_secs(10)).map_err(|e| sql_error(path, e))?;
+        check_foreign(&inspect, path, existed)?;
+        drop(inspect);
         let writer = connect(path)?;
-        init_schema(&writer, path, existed)?;
+        init_schema(&writer, path)?;
         let reader = connect(path)?;
         Ok(EmbeddedStore { path: path.to_owned(), writer: Mutex::new(writer), reader: Mutex::new(reader) })
     }
@@ -98,7 +105,7 @@ fn connect(path: &Path) -> Result<Connection> {
     Ok(conn)
 }
 
-fn init_schema(conn: &Connection, path: &Path, existed: bool) -> Result<()> {
+fn check_foreign(conn: &Connection, path: &Path, existed: bool) -> Result<()> {
     let tables: Vec<String> = conn
         .prepare("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name")
         .and_then(|mut st| st.query_map([], |r| r.get(0))?.collect())
@@ -123,6 +130,11 @@ fn init_schema(conn: &Connection, path: &Path, existed: bool) -> Result<()> {
             tables.join(", ")
         )));
     }
+    Ok(())
+}
+
+/// Creates the schema when missing (idempotent; concurrent creators serialise on the lock).
+fn init_schema(conn: &Connection, path: &Path) -> Result<()> {
     conn.execute_batch(&format!("BEGIN IMMEDIATE; {SCHEMA} COMMIT;")).map_err(|e| {
         let _ = conn.execute_batch("ROLLBACK");
         sql_error(path, e)

@@ -1,0 +1,367 @@
+//! The real binary: JSON output, exit codes, one-line errors, nothing half-written.
+
+mod common;
+
+use common::{from_output, quell, quell_cmd, temp_store};
+use quell::agent::runtime::{AgentRuntime, AgentSession, SessionSpec};
+use quell::model::approval::Risk;
+use quell::model::audit::{EventKind, ToolCall};
+use quell::model::untrusted::{Untrusted, UntrustedJson};
+use quell::ports::Stores;
+use serde_json::json;
+use std::time::Duration;
+
+/// Two sessions written by the real agent runtime: one waiting for approval of a payment
+/// (two approvers) and of an e-mail (one), one finished.
+fn fleet(stores: &Stores) -> (String, String) {
+    let rt = AgentRuntime::start(stores.clone()).unwrap();
+    let mut a = AgentSession::start(
+        &rt,
+        SessionSpec {
+            id: Some("s-alpha".into()),
+            agent: "billing-agent".into(),
+            model: Some("gpt-4.1".into()),
+            namespace: Some("genai-prod".into()),
+            pod: Some("ai-agent-runtime-0".into()),
+            allowed_tools: vec!["execute_payment".into()],
+        },
+    )
+    .unwrap();
+    a.begin_step();
+    let mut llm = a.body(EventKind::LlmCall);
+    llm.tool_calls = vec![ToolCall {
+        name: Untrusted::new("execute_payment"),
+        arguments: UntrustedJson::new(json!({"amount": 10})),
+    }];
+    a.emit(llm).unwrap();
+    a.checkpoint(vec![json!({"role": "user", "content": "pay"})], vec![], json!({"goal": "pay"})).unwrap();
+    let pay = a
+        .request_approval("execute_payment", json!({"amount": 10}), Risk::Critical, Duration::from_secs(600), 2)
+        .unwrap();
+    let mail = a
+        .request_approval("send_email", json!({"to": "x@example.com"}), Risk::High, Duration::from_secs(600), 1)
+        .unwrap();
+    let mut b = AgentSession::start(
+        &rt,
+        SessionSpec {
+            id: Some("s-beta".into()),
+            agent: "support-agent".into(),
+            model: Some("claude-sonnet-4".into()),
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    b.begin_step();
+    b.end(quell::model::session::SessionState::Finished, None).unwrap();
+    rt.shutdown().unwrap();
+    (pay.id, mail.id)
+}
+
+#[test]
+fn sessions_json_has_stable_fields_and_selectors_filter() {
+    let (path, stores) = temp_store();
+    fleet(&stores);
+    let r = quell(&path, &["sessions", "-o", "json"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let list = r.json();
+    let arr = list.as_array().unwrap();
+    assert_eq!(arr.len(), 2);
+    let alpha = arr.iter().find(|s| s["id"] == "s-alpha").unwrap();
+    for field in [
+        "id",
+        "agent",
+        "namespace",
+        "pod",
+        "model",
+        "state",
+        "step",
+        "started_at",
+        "last_seen",
+        "input_tokens",
+        "output_tokens",
+        "cost_usd",
+        "tools",
+        "pending_approvals",
+        "ack_generation",
+        "audit_seq",
+    ] {
+        assert!(alpha.get(field).is_some(), "field {field} missing: {alpha}");
+    }
+    assert_eq!(alpha["state"], "waiting_approval");
+    assert_eq!(alpha["pending_approvals"], 2);
+    assert_eq!(alpha["namespace"], "genai-prod");
+
+    let r = quell(&path, &["sessions", "--where", "state=finished", "-o", "json"]);
+    let doc = r.json();
+    let ids: Vec<&str> = doc.as_array().unwrap().iter().map(|s| s["id"].as_str().unwrap()).collect();
+    assert_eq!(ids, vec!["s-beta"]);
+    let r = quell(&path, &["sessions", "--where", "model in (gpt-4.1, x),namespace", "-o", "json"]);
+    assert_eq!(r.json().as_array().unwrap().len(), 1);
+
+    let table = quell(&path, &["sessions"]);
+    assert!(table.stdout.starts_with("ID"), "{}", table.stdout);
+    assert!(table.stdout.contains("s-alpha") && table.stdout.contains("billing-agent"));
+}
+
+#[test]
+fn bad_selector_and_bad_times_are_usage_errors() {
+    let (path, _) = temp_store();
+    let r = quell(&path, &["sessions", "--where", "colour=red"]);
+    assert_eq!(r.code, 2);
+    assert_eq!(r.stderr.lines().count(), 1);
+    assert!(r.stderr.contains("unknown field 'colour'"), "{}", r.stderr);
+    let r = quell(&path, &["replay", "--since", "yesterday"]);
+    assert_eq!(r.code, 2);
+    assert!(r.stderr.contains("--since") && r.stderr.contains("yesterday"), "{}", r.stderr);
+    let r = quell(&path, &["replay", "--kind", "tool_cal"]);
+    assert_eq!(r.code, 2);
+    assert!(r.stderr.contains("unknown event kind 'tool_cal'"), "{}", r.stderr);
+}
+
+#[test]
+fn show_merges_checkpoints_and_events() {
+    let (path, stores) = temp_store();
+    fleet(&stores);
+    let r = quell(&path, &["show", "s-alpha", "-o", "json"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let doc = r.json();
+    assert_eq!(doc["integrity"]["intact"], true);
+    let entries = doc["entries"].as_array().unwrap();
+    let kinds: Vec<String> = entries
+        .iter()
+        .map(|e| {
+            if e["entry"] == "checkpoint" {
+                format!("cp{}", e["step"])
+            } else {
+                e["kind"].as_str().unwrap().to_owned()
+            }
+        })
+        .collect();
+    assert_eq!(
+        kinds,
+        vec!["session_started", "llm_call", "checkpoint", "cp1", "approval_requested", "approval_requested"],
+        "checkpoint of step 1 follows the events that led to it"
+    );
+    let text = quell(&path, &["show", "s-alpha"]);
+    assert!(text.stdout.contains("integrity: chain verified (5 events)"), "{}", text.stdout);
+    let missing = quell(&path, &["show", "s-nope"]);
+    assert_eq!(missing.code, 3);
+    assert!(missing.stderr.contains("no session s-nope"));
+}
+
+#[test]
+fn replay_filters_by_session_time_and_kind() {
+    let (path, stores) = temp_store();
+    fleet(&stores);
+    let all = quell(&path, &["replay", "-o", "json"]);
+    assert_eq!(all.code, 0);
+    assert_eq!(all.stdout.lines().count(), 7, "5 events of s-alpha, 2 of s-beta");
+    for line in all.stdout.lines() {
+        let e: serde_json::Value = serde_json::from_str(line).unwrap();
+        assert_eq!(e["hash"].as_str().map(str::len), Some(64));
+    }
+    let one = quell(&path, &["replay", "s-beta", "-o", "json"]);
+    assert_eq!(one.stdout.lines().count(), 2);
+    let kinds = quell(&path, &["replay", "--kind", "approval_requested", "-o", "json"]);
+    assert_eq!(kinds.stdout.lines().count(), 2);
+    let future = quell(&path, &["replay", "--since", "2099-01-01T00:00:00Z"]);
+    assert_eq!((future.code, future.stdout.as_str()), (0, ""));
+    let recent = quell(&path, &["replay", "--since", "1h", "--until", "2099-01-01T00:00:00Z", "-o", "json"]);
+    assert_eq!(recent.stdout.lines().count(), 7);
+    let unknown = quell(&path, &["replay", "s-nope"]);
+    assert_eq!(unknown.code, 3);
+}
+
+#[test]
+fn destructive_commands_need_a_reason_and_write_nothing_without_one() {
+    let (path, stores) = temp_store();
+    fleet(&stores);
+    for args in [vec!["pause", "--all"], vec!["kill", "s-alpha"], vec!["resume", "--all", "--reason", "  "]] {
+        let r = quell(&path, &args);
+        assert_eq!(r.code, 2, "{args:?}: {}", r.stderr);
+        assert!(r.stderr.contains("needs --reason"), "{}", r.stderr);
+    }
+    let r = quell(&path, &["approve", "ap-x"]);
+    assert_eq!(r.code, 2);
+    assert!(stores.control.control_changes(0).unwrap().is_empty(), "nothing written");
+    let r = quell(&path, &["pause", "s-nope", "--reason", "x"]);
+    assert_eq!(r.code, 3);
+    assert!(r.stderr.contains("no session s-nope"));
+    assert!(stores.control.control_changes(0).unwrap().is_empty(), "nothing written");
+    let r = quell(&path, &["pause", "--all", "s-alpha", "--reason", "x"]);
+    assert_eq!(r.code, 2, "a target is one of ids, --all or --where");
+}
+
+#[test]
+fn pause_records_the_operator_and_reports_acknowledgements() {
+    let (path, stores) = temp_store();
+    fleet(&stores);
+    let r = quell(
+        &path,
+        &["pause", "s-alpha", "--reason", "INC-1 payments", "--as", "alice", "--wait", "0.3", "-o", "json"],
+    );
+    assert_eq!(r.code, 7, "nobody acknowledges: {} {}", r.stdout, r.stderr);
+    let doc = r.json();
+    assert_eq!(doc["outstanding"], json!(["s-alpha"]));
+    assert_eq!(doc["scope"], "pause session s-alpha in namespace genai-prod");
+    let rec = stores.control.session_control("s-alpha").unwrap().unwrap();
+    assert_eq!((rec.operator.as_str(), rec.reason.as_str()), ("alice", "INC-1 payments"));
+    let ops = quell(&path, &["replay", "operator:alice", "-o", "json"]);
+    let ev: serde_json::Value = serde_json::from_str(ops.stdout.lines().next().unwrap()).unwrap();
+    assert_eq!(ev["kind"], "operator_action");
+    assert_eq!(ev["identity"], "operator:alice");
+    assert_eq!(ev["attributes"]["quell.reason"], "INC-1 payments");
+    assert_eq!(ev["attributes"]["quell.action"], "pause");
+    let nowait = quell(&path, &["resume", "s-alpha", "--reason", "ok", "--wait", "0"]);
+    assert_eq!(nowait.code, 0, "{}", nowait.stderr);
+    let killed_finished = quell(&path, &["resume", "s-beta", "--reason", "x"]);
+    assert_eq!(killed_finished.code, 4, "{}", killed_finished.stderr);
+}
+
+#[test]
+fn approvals_are_decided_once_with_two_distinct_approvers() {
+    let (path, stores) = temp_store();
+    let (pay, mail) = fleet(&stores);
+    let list = quell(&path, &["approvals", "-o", "json"]);
+    assert_eq!(list.json().as_array().unwrap().len(), 2);
+
+    let ok = quell(&path, &["approve", &mail, "--reason", "customer asked", "--as", "alice"]);
+    assert_eq!(ok.code, 0, "{}", ok.stderr);
+    assert!(ok.stdout.contains("approved by alice"), "{}", ok.stdout);
+    let again = quell(&path, &["reject", &mail, "--reason", "no", "--as", "bob"]);
+    assert_eq!(again.code, 4);
+    assert!(again.stderr.contains("already approved by alice"), "{}", again.stderr);
+
+    let first = quell(&path, &["approve", &pay, "--reason", "ok", "--as", "alice"]);
+    assert_eq!(first.code, 0);
+    assert!(first.stdout.contains("another, different approver is needed"), "{}", first.stdout);
+    let same = quell(&path, &["approve", &pay, "--reason", "ok", "--as", "alice"]);
+    assert_eq!(same.code, 4);
+    assert!(same.stderr.contains("second, different approver"), "{}", same.stderr);
+    let second = quell(&path, &["approve", &pay, "--reason", "ok", "--as", "carol", "-o", "json"]);
+    assert_eq!(second.code, 0);
+    assert_eq!(second.json()["status"], "approved");
+    assert_eq!(quell(&path, &["approvals", "-o", "json"]).json(), json!([]));
+    let unknown = quell(&path, &["approve", "ap-nope", "--reason", "x"]);
+    assert_eq!(unknown.code, 3);
+}
+
+#[test]
+fn concurrent_processes_decide_an_approval_exactly_once() {
+    let (path, stores) = temp_store();
+    let (_, mail) = fleet(&stores);
+    let children: Vec<_> = (0..8)
+        .map(|i| {
+            quell_cmd(&path)
+                .args([
+                    if i % 2 == 0 { "approve" } else { "reject" },
+                    &mail,
+                    "--reason",
+                    "race",
+                    "--as",
+                    &format!("op{i}"),
+                ])
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    let runs: Vec<_> = children.into_iter().map(|c| from_output(c.wait_with_output().unwrap())).collect();
+    let winners: Vec<_> = runs.iter().filter(|r| r.code == 0).collect();
+    assert_eq!(
+        winners.len(),
+        1,
+        "exactly one decision: {:?}",
+        runs.iter().map(|r| (r.code, &r.stderr)).collect::<Vec<_>>()
+    );
+    let decided = stores.approvals.approval(&mail).unwrap().unwrap();
+    assert_eq!(decided.decisions.len(), 1);
+    let who = &decided.decisions[0].approver;
+    for r in runs.iter().filter(|r| r.code != 0) {
+        assert_eq!(r.code, 4);
+        assert!(r.stderr.contains(&format!("by {who}")), "loser is told who decided: {}", r.stderr);
+    }
+}
+
+#[test]
+fn corrupt_and_foreign_files_are_refused_untouched() {
+    let dir = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).unwrap().keep();
+    let junk = dir.join("junk.db");
+    std::fs::write(&junk, b"this is not a database at all, just text\n").unwrap();
+    let r = quell(&junk, &["sessions"]);
+    assert_eq!(r.code, 6);
+    assert_eq!(r.stderr.lines().count(), 1);
+    assert!(r.stderr.contains("is not a quell store"), "{}", r.stderr);
+    assert!(std::fs::read(&junk).unwrap() == b"this is not a database at all, just text\n", "file untouched");
+
+    let foreign = dir.join("foreign.db");
+    rusqlite::Connection::open(&foreign).unwrap().execute_batch("CREATE TABLE customers(id INTEGER)").unwrap();
+    let before = std::fs::read(&foreign).unwrap();
+    let r = quell(&foreign, &["pause", "--all", "--reason", "x"]);
+    assert_eq!(r.code, 6);
+    assert!(r.stderr.contains("not a quell store (it has tables: customers)"), "{}", r.stderr);
+    assert!(std::fs::read(&foreign).unwrap() == before, "foreign file untouched");
+}
+
+#[test]
+fn readonly_refuses_actions() {
+    let (path, stores) = temp_store();
+    let (_, mail) = fleet(&stores);
+    let r = quell(&path, &["--readonly", "kill", "s-alpha", "--reason", "x"]);
+    assert_eq!(r.code, 2);
+    assert!(r.stderr.contains("read-only"), "{}", r.stderr);
+    let r = quell(&path, &["approve", &mail, "--reason", "x", "--readonly"]);
+    assert_eq!(r.code, 2);
+    assert!(stores.control.control_changes(0).unwrap().is_empty());
+    assert_eq!(stores.approvals.approval(&mail).unwrap().unwrap().decisions.len(), 0);
+}
+
+#[test]
+fn global_options_come_from_flags_env_and_config_file() {
+    let (path, stores) = temp_store();
+    fleet(&stores);
+    // flag after the subcommand
+    let out = from_output(
+        std::process::Command::new(env!("CARGO_BIN_EXE_quell"))
+            .args(["sessions", "-o", "json", "--store"])
+            .arg(&path)
+            .output()
+            .unwrap(),
+    );
+    assert_eq!(out.json().as_array().unwrap().len(), 2);
+    // environment
+    let out = from_output(
+        std::process::Command::new(env!("CARGO_BIN_EXE_quell"))
+            .env("QUELL_STORE", &path)
+            .args(["sessions", "-o", "json"])
+            .output()
+            .unwrap(),
+    );
+    assert_eq!(out.json().as_array().unwrap().len(), 2);
+    // config file
+    let cfg = path.parent().unwrap().join("quell.toml");
+    std::fs::write(&cfg, format!("store = {:?}\nas = \"from-config\"\n", path.to_str().unwrap())).unwrap();
+    let out = from_output(
+        std::process::Command::new(env!("CARGO_BIN_EXE_quell"))
+            .env_remove("QUELL_STORE")
+            .args(["--config"])
+            .arg(&cfg)
+            .args(["pause", "s-alpha", "--reason", "cfg", "--wait", "0"])
+            .output()
+            .unwrap(),
+    );
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert_eq!(stores.control.session_control("s-alpha").unwrap().unwrap().operator, "from-config");
+    std::fs::write(&cfg, "stor = 1\n").unwrap();
+    let bad = from_output(
+        std::process::Command::new(env!("CARGO_BIN_EXE_quell"))
+            .arg("--config")
+            .arg(&cfg)
+            .arg("sessions")
+            .output()
+            .unwrap(),
+    );
+    assert_eq!(bad.code, 2);
+    assert!(bad.stderr.contains("unknown field `stor`"), "{}", bad.stderr);
+}
