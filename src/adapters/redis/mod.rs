@@ -11,7 +11,7 @@
 //! | `checkpoint:{session_id}:{step}` | string, the seed's JSON, `SETEX 86400` | the seed's Python agents and the quell agent library alike |
 //! | `quell:s:{<session>}:doc` | string, the [`Session`](crate::model::session::Session) as JSON, 24 h TTL renewed by heartbeats | quell agent library |
 //! | `quell:s:{<session>}:steps` | sorted set of checkpoint steps (the index that spares a `SCAN`) | quell agent library |
-//! | `quell:sessions` | sorted set: session id scored by last-seen µs | quell agent library |
+//! | `quell:sessions` | sorted set: session id scored by the time of its last report (µs) | quell agent library |
 //! | `quell:c:{control}:gen` / `:rec` / `:chg` | counter / hash target → record / sorted set target by generation | operators |
 //! | `quell:a:{<approval>}` | string, the approval as JSON | agents request, operators decide |
 //! | `quell:approvals` | sorted set: approval id scored by request time | agents |

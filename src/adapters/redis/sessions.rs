@@ -199,15 +199,17 @@ impl SessionStore for RedisStore {
         for s in sessions {
             validate_session_id(&s.id).map_err(StoreError::Invalid)?;
             let doc = serde_json::to_string(s).map_err(|e| StoreError::Invalid(format!("session {}: {e}", s.id)))?;
-            docs.push((self.keys().session(&s.id), doc, time::to_micros(&s.last_seen), s.id.as_str()));
+            docs.push((self.keys().session(&s.id), doc, s.id.as_str()));
         }
         let index = self.keys().sessions_index();
-        let horizon = time::to_micros(&time::now()) - (TTL_SECS as i64) * 1_000_000;
+        // The index is scored by write time, like the records' TTL: what expires leaves both.
+        let written = time::to_micros(&time::now());
+        let horizon = written - (TTL_SECS as i64) * 1_000_000;
         self.run(|c, _| {
             let mut pipe = redis::pipe();
-            for (key, doc, seen, id) in &docs {
+            for (key, doc, id) in &docs {
                 pipe.cmd("SET").arg(key).arg(doc).arg("EX").arg(TTL_SECS).ignore();
-                pipe.cmd("ZADD").arg(&index).arg(*seen).arg(*id).ignore();
+                pipe.cmd("ZADD").arg(&index).arg(written).arg(*id).ignore();
             }
             // Records expire after a day without a report: drop them from the index too.
             pipe.cmd("ZREMRANGEBYSCORE").arg(&index).arg("-inf").arg(format!("({horizon}")).ignore();
