@@ -277,6 +277,8 @@ pub struct AgentSession {
     tail: ChainTail,
     identity: String,
     applied: Desired,
+    /// An approval this session waits for: after a pause it goes back to waiting, not running.
+    waiting: Option<String>,
 }
 
 pub fn new_id(prefix: &str) -> String {
@@ -308,6 +310,7 @@ impl AgentSession {
             session,
             tail,
             applied: Desired::Run,
+            waiting: None,
         };
         let body = s
             .body(EventKind::SessionStarted)
@@ -331,7 +334,7 @@ impl AgentSession {
         session.state = SessionState::Running;
         session.last_seen = time::now();
         let identity = format!("agent:{}", session.agent.raw());
-        let mut s = AgentSession { rt: rt.clone(), session, tail, identity, applied: Desired::Run };
+        let mut s = AgentSession { rt: rt.clone(), session, tail, identity, applied: Desired::Run, waiting: None };
         let body = s.body(EventKind::SessionStarted).attr("quell.resumed_from_step", s.session.step);
         s.emit(body)?;
         Ok((s, latest))
@@ -451,6 +454,7 @@ impl AgentSession {
         if desired != self.applied && self.session.state != SessionState::Killed {
             self.applied = desired;
             self.session.state = match desired {
+                Desired::Run if self.waiting.is_some() => SessionState::WaitingApproval,
                 Desired::Run => SessionState::Running,
                 Desired::Pause => SessionState::Paused,
                 Desired::Kill => SessionState::Killed,
@@ -520,7 +524,10 @@ impl AgentSession {
         body.tool = Some(Untrusted::new(tool));
         self.emit(body)?;
         self.rt.shared.stores.approvals.request_approval(&approval)?;
-        self.session.state = SessionState::WaitingApproval;
+        self.waiting = Some(approval.id.clone());
+        if self.session.state == SessionState::Running {
+            self.session.state = SessionState::WaitingApproval;
+        }
         self.report();
         Ok(approval)
     }
@@ -544,6 +551,7 @@ impl AgentSession {
                 .attr("quell.approval.status", status.as_str())
                 .attr("quell.approval.approvers", approvers);
             self.emit(body)?;
+            self.waiting = None;
             if self.session.state == SessionState::WaitingApproval {
                 self.session.state = SessionState::Running;
             }
