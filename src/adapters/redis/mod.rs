@@ -37,6 +37,8 @@ mod approvals;
 mod control;
 mod sessions;
 
+pub use sessions::parse_created_at;
+
 use crate::ports::{AuditLog, Result, StoreError, Stores};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;

@@ -27,7 +27,7 @@ struct SeedKeys {
 
 /// Reads the `created_at` the seed writes (`datetime.isoformat()`, with or without an offset;
 /// naive times are taken as UTC) or quell's RFC 3339.
-pub(crate) fn parse_created_at(text: &str) -> Option<Timestamp> {
+pub fn parse_created_at(text: &str) -> Option<Timestamp> {
     if let Ok(t) = chrono::DateTime::parse_from_rfc3339(text) {
         return Some(t.with_timezone(&chrono::Utc));
     }
