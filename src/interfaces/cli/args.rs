@@ -39,6 +39,10 @@ pub struct Global {
     /// Console theme: a name from themes/ or a path to a theme file
     #[arg(long, global = true, env = "QUELL_THEME", value_name = "NAME")]
     pub theme: Option<String>,
+    /// Redis for live sessions, checkpoints, control and approvals (the audit log stays in the
+    /// embedded store): redis://[user:password@]host:port[/db]
+    #[arg(long, global = true, env = "QUELL_REDIS", hide_env_values = true, value_name = "URL")]
+    pub redis: Option<String>,
 }
 
 #[derive(Copy, Clone, Debug, PartialEq, Eq, ValueEnum, Default)]

@@ -11,6 +11,8 @@ pub struct FileConfig {
     pub operator: Option<String>,
     pub readonly: Option<bool>,
     pub theme: Option<String>,
+    /// Redis URL for sessions, checkpoints, control and approvals (`--redis`, `QUELL_REDIS`).
+    pub redis: Option<String>,
     /// Key remapping for the console: action name = key(s).
     pub keys: Option<toml::Table>,
 }

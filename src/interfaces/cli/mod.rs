@@ -72,6 +72,8 @@ pub struct Context {
     pub readonly: bool,
     pub theme: Option<String>,
     pub keys: Option<toml::Table>,
+    /// Sessions, control and approvals in Redis (audit stays embedded) when set.
+    pub redis: Option<String>,
     stores: Option<Stores>,
 }
 
@@ -80,7 +82,11 @@ impl Context {
         if let Some(s) = &self.stores {
             return Ok(s.clone());
         }
-        let stores = EmbeddedStore::open(&self.store_path)?.stores();
+        let embedded = EmbeddedStore::open(&self.store_path)?;
+        let stores = match &self.redis {
+            Some(url) => crate::adapters::redis::RedisStore::open(url)?.stores(std::sync::Arc::new(embedded)),
+            None => embedded.stores(),
+        };
         self.stores = Some(stores.clone());
         Ok(stores)
     }
@@ -105,6 +111,7 @@ fn context(cli: &Cli) -> Result<Context, Failure> {
         readonly: cli.global.readonly || file.readonly.unwrap_or(false),
         theme: cli.global.theme.clone().or(file.theme),
         keys: file.keys,
+        redis: cli.global.redis.clone().or(file.redis),
         stores: None,
     })
 }

@@ -1,0 +1,134 @@
+//! The `quell` binary on Redis: `--redis`, `QUELL_REDIS` and the config key; seed-only
+//! sessions listed; the demo fleet's state in Redis with its audit in the embedded store;
+//! concurrent `quell approve` processes; an unreachable server named without its password.
+//! Databases 4 and 7 of the test server.
+
+#[path = "fixtures/redis/support.rs"]
+mod support;
+
+use std::process::{Command, Output};
+
+fn quell(store: &std::path::Path) -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_quell"));
+    let dir = store.parent().expect("dir");
+    c.env_remove("QUELL_REDIS").env_remove("QUELL_CONFIG").env("QUELL_STORE", store);
+    c.env("HOME", dir).env("XDG_CONFIG_HOME", dir);
+    c
+}
+
+fn text(o: &Output) -> (String, String) {
+    (String::from_utf8_lossy(&o.stdout).into_owned(), String::from_utf8_lossy(&o.stderr).into_owned())
+}
+
+fn tmp() -> std::path::PathBuf {
+    tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).expect("tempdir").keep().join("quell.db")
+}
+
+#[test]
+fn sessions_and_demo_on_redis_with_audit_embedded() {
+    let url = support::flushed(4);
+    support::seed_agent(&url, &["write", "seed-only", "9", "10"]);
+    let store = tmp();
+
+    // Flag, environment variable and config key all select Redis.
+    let by_flag = quell(&store).args(["--redis", &url, "sessions", "-o", "json"]).output().expect("run");
+    let by_env = quell(&store).env("QUELL_REDIS", &url).args(["sessions", "-o", "json"]).output().expect("run");
+    let config = store.parent().expect("dir").join("quell").join("config.toml");
+    std::fs::create_dir_all(config.parent().expect("dir")).expect("mkdir");
+    std::fs::write(&config, format!("redis = {url:?}\n")).expect("config");
+    let by_file = quell(&store).args(["sessions", "-o", "json"]).output().expect("run");
+    for o in [&by_flag, &by_env, &by_file] {
+        let (out, err) = text(o);
+        assert!(o.status.success(), "{err}");
+        let v: serde_json::Value = serde_json::from_str(&out).expect("json");
+        let list = v.as_array().or_else(|| v["sessions"].as_array()).expect("a list of sessions");
+        assert_eq!(list.len(), 1, "{out}");
+        assert_eq!(list[0]["id"], "seed-only");
+        assert_eq!(list[0]["step"], 10);
+    }
+    std::fs::remove_file(&config).expect("rm config");
+
+    let demo = quell(&store)
+        .args(["--redis", &url, "demo", "--headless", "--duration", "2", "--agents", "5", "--step-ms", "50-150"])
+        .output()
+        .expect("run demo");
+    let (out, err) = text(&demo);
+    assert!(demo.status.success(), "demo failed: {err}\n{out}");
+    let mut raw = support::raw(&url);
+    let n: u64 = redis::cmd("ZCARD").arg("quell:sessions").query(&mut raw).expect("ZCARD");
+    assert_eq!(n, 5, "the demo's sessions live in Redis");
+    let listed = quell(&store).args(["--redis", &url, "sessions", "-o", "json"]).output().expect("run");
+    let v: serde_json::Value = serde_json::from_str(&text(&listed).0).expect("json");
+    let count = v.as_array().or_else(|| v["sessions"].as_array()).map(|a| a.len()).unwrap_or(0);
+    assert_eq!(count, 6, "5 demo sessions and the seed-only one");
+    let embedded_only = quell(&store).args(["sessions", "-o", "json"]).output().expect("run");
+    let v: serde_json::Value = serde_json::from_str(&text(&embedded_only).0).expect("json");
+    let count = v.as_array().or_else(|| v["sessions"].as_array()).map(|a| a.len()).unwrap_or(usize::MAX);
+    assert_eq!(count, 0, "no session state went to the embedded store");
+    let verify = quell(&store).args(["--redis", &url, "verify"]).output().expect("run verify");
+    let (out, err) = text(&verify);
+    assert!(verify.status.success() && out.contains("intact"), "audit in the embedded store verifies: {out}{err}");
+    assert!(out.contains("5 chains"), "{out}");
+}
+
+#[test]
+fn unreachable_redis_is_one_line_without_the_password() {
+    let store = tmp();
+    let o = quell(&store).args(["--redis", "redis://alice:s3cr3t-pw@127.0.0.1:1/0", "sessions"]).output().expect("run");
+    let (out, err) = text(&o);
+    assert_eq!(o.status.code(), Some(6), "exit 6: backend unavailable ({err})");
+    assert_eq!(err.trim_end().lines().count(), 1, "one line: {err:?}");
+    assert!(err.contains("redis://alice:***@127.0.0.1:1/0"), "names the address: {err}");
+    assert!(!err.contains("s3cr3t") && !out.contains("s3cr3t"), "password never shown: {err}");
+    let help = quell(&store).env("QUELL_REDIS", "redis://:s3cr3t-pw@127.0.0.1:1").arg("--help").output().expect("run");
+    assert!(!text(&help).0.contains("s3cr3t"), "--help does not echo the environment's password");
+}
+
+#[test]
+fn concurrent_approve_processes_decide_once() {
+    use quell::model::approval::{Approval, ApprovalStatus, Risk};
+    use quell::model::untrusted::{Untrusted, UntrustedJson};
+    use quell::ports::ApprovalStore;
+    let url = support::flushed(7);
+    let stores = support::stores_at(&url);
+    let now = quell::model::time::now();
+    stores
+        .approvals
+        .request_approval(&Approval {
+            id: "ap-cli".into(),
+            session_id: "s-1".into(),
+            step: 1,
+            tool: Untrusted::new("send_email"),
+            arguments: UntrustedJson::new(serde_json::json!({"to": "x@example.com"})),
+            risk: Risk::High,
+            requested_at: now,
+            expires_at: now + chrono::Duration::seconds(120),
+            required_approvers: 1,
+            decisions: vec![],
+            status: ApprovalStatus::Pending,
+        })
+        .expect("request");
+    let store = tmp();
+    let children: Vec<_> = (0..8)
+        .map(|i| {
+            let verb = if i % 2 == 0 { "approve" } else { "reject" };
+            quell(&store)
+                .args(["--redis", &url, "--as", &format!("op{i}"), verb, "ap-cli", "--reason", "race"])
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .expect("spawn quell")
+        })
+        .collect();
+    let outputs: Vec<Output> = children.into_iter().map(|c| c.wait_with_output().expect("wait")).collect();
+    let winners: Vec<&Output> = outputs.iter().filter(|o| o.status.success()).collect();
+    assert_eq!(winners.len(), 1, "exactly one process decides: {:?}", outputs.iter().map(text).collect::<Vec<_>>());
+    let stored = ApprovalStore::approval(&*stores.approvals, "ap-cli").expect("read").expect("exists");
+    assert_eq!(stored.decisions.len(), 1);
+    let by = &stored.decisions[0].approver;
+    for o in outputs.iter().filter(|o| !o.status.success()) {
+        let (_, err) = text(o);
+        assert_eq!(o.status.code(), Some(4), "losers get exit 4 (conflict): {err}");
+        assert!(err.contains(by.as_str()), "losers are told who decided ({by}): {err}");
+    }
+}
