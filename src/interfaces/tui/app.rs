@@ -136,7 +136,7 @@ pub struct ApprovalsView {
     pub selected: usize,
     pub offset: usize,
     /// The last steps of the selected approval's session: (session id, lines).
-    pub context: Option<(String, Result<Vec<String>, String>)>,
+    pub context: Option<(String, Option<Result<Vec<String>, String>>)>,
 }
 
 impl ApprovalsView {
@@ -232,6 +232,7 @@ impl App {
 
     fn go(&mut self, view: View) {
         if self.view != view {
+            self.status = None;
             self.back.push(self.view);
             if self.back.len() > 32 {
                 self.back.remove(0);
@@ -360,7 +361,7 @@ pub fn update(app: &mut App, msg: Msg) -> Vec<Effect> {
         }
         Msg::Context { session_id, lines } => {
             if app.approvals.selected_item().is_some_and(|a| a.session_id == session_id) {
-                app.approvals.context = Some((session_id, lines));
+                app.approvals.context = Some((session_id, Some(lines)));
                 app.dirty = true;
             }
         }
@@ -395,7 +396,7 @@ fn request_context(app: &mut App, fx: &mut Vec<Effect>) {
         return;
     };
     if app.view == View::Approvals && app.approvals.context.as_ref().is_none_or(|(s, _)| *s != sid) {
-        app.approvals.context = Some((sid.clone(), Ok(Vec::new())));
+        app.approvals.context = Some((sid.clone(), None));
         fx.push(Effect::LoadContext(sid));
     }
 }
@@ -461,6 +462,7 @@ fn open_dialog(app: &mut App, kind: ActionKind, effect: Effect, fx: &mut Vec<Eff
         return;
     }
     app.dialog = Some(ConfirmDialog::new(kind, &app.operator));
+    app.status = None;
     fx.push(effect);
 }
 
@@ -709,7 +711,7 @@ fn on_input_key(app: &mut App, key: &KeyEvent, fx: &mut Vec<Effect>) {
             match kind {
                 InputKind::Filter => {
                     let n = app.fleet.visible.len();
-                    app.set_status(Level::Info, format!("{} sessions match '{}'", thousands(n as u64), safe(&text)));
+                    app.set_status(Level::Info, format!("{} '{}'", matching(n), safe(&text)));
                 }
                 InputKind::Selector => apply_selector(app, &text),
                 InputKind::Command => run_command(app, &text, fx),
@@ -738,6 +740,14 @@ fn on_input_key(app: &mut App, key: &KeyEvent, fx: &mut Vec<Effect>) {
     }
 }
 
+fn matching(n: usize) -> String {
+    if n == 1 {
+        "1 session matches".into()
+    } else {
+        format!("{} sessions match", thousands(n as u64))
+    }
+}
+
 fn apply_selector(app: &mut App, text: &str) {
     let now = app.now;
     if text.is_empty() {
@@ -749,7 +759,7 @@ fn apply_selector(app: &mut App, text: &str) {
         Ok(sel) => {
             app.fleet.set_selector(Some(sel), now);
             let n = app.fleet.visible.len();
-            app.set_status(Level::Info, format!("{} sessions match {}", thousands(n as u64), safe(text)));
+            app.set_status(Level::Info, format!("{} {}", matching(n), safe(text)));
         }
         Err(e) => app.set_status(Level::Error, safe(&e.to_string()).into_owned()),
     }

@@ -131,7 +131,7 @@ impl ConfirmDialog {
         let [_, mid, _] = Layout::horizontal([Constraint::Fill(1), Constraint::Length(width), Constraint::Fill(1)])
             .flex(Flex::Center)
             .areas(area);
-        let height = 11.min(area.height);
+        let height = 10.min(area.height);
         let [box_area] = Layout::vertical([Constraint::Length(height)]).flex(Flex::Center).areas(mid);
         f.render_widget(Clear, box_area);
         let title = if self.kind.is_irreversible() {
@@ -174,7 +174,11 @@ impl ConfirmDialog {
         f.render_widget(
             Paragraph::new(Line::from(vec![
                 Span::styled(marker, theme.style(Role::Dialog)),
-                Span::styled(format!("{tail}{cursor}"), theme.style(Role::Input)),
+                if tail.is_empty() && self.focus != Focus::Reason {
+                    Span::styled("(type the reason)", theme.style(Role::Dim))
+                } else {
+                    Span::styled(format!("{tail}{cursor}"), theme.style(Role::Input))
+                },
             ])),
             reason,
         );
@@ -186,7 +190,7 @@ impl ConfirmDialog {
             let text = if focused { format!("[▸{label}◂]") } else { format!("[ {label} ]") };
             Span::styled(text, style)
         };
-        let confirm_label = format!("{} ", self.kind.verb().to_uppercase());
+        let confirm_label = self.kind.verb().to_uppercase();
         let line = Line::from(vec![
             button("Cancel", self.focus == Focus::Cancel),
             Span::raw("   "),

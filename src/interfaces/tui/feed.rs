@@ -164,6 +164,14 @@ pub fn load_timeline(stores: &Stores, id: &str) -> Result<TimelineData, String> 
     forensics::timeline(stores, id).map(TimelineData::from_timeline).map_err(|e| e.to_string())
 }
 
+/// The last steps of a session, one line each, for the approvals view.
+pub fn context_lines(stores: &Stores, session_id: &str) -> Result<Vec<String>, String> {
+    load_timeline(stores, session_id).map(|d| {
+        let skip = d.items.len().saturating_sub(CONTEXT_STEPS);
+        d.items[skip..].iter().map(|i| format!("step {:>3} {:<18} {}", i.step, i.kind.label(), i.summary)).collect()
+    })
+}
+
 fn reads(stores: Stores, tx: Sender<Msg>, rx: Receiver<Effect>, theme_dir: Option<PathBuf>) {
     while let Ok(effect) = rx.recv() {
         let msg = match effect {
@@ -172,13 +180,7 @@ fn reads(stores: Stores, tx: Sender<Msg>, rx: Receiver<Effect>, theme_dir: Optio
                 Msg::Timeline { id, data }
             }
             Effect::LoadContext(session_id) => {
-                let lines = load_timeline(&stores, &session_id).map(|d| {
-                    let skip = d.items.len().saturating_sub(CONTEXT_STEPS);
-                    d.items[skip..]
-                        .iter()
-                        .map(|i| format!("step {:>3} {:<17} {}", i.step, i.kind.label(), i.summary))
-                        .collect()
-                });
+                let lines = context_lines(&stores, &session_id);
                 Msg::Context { session_id, lines }
             }
             Effect::LoadTheme(name) => Msg::Theme(Theme::load(&name, theme_dir.as_deref())),

@@ -371,7 +371,8 @@ impl Keymap {
                 .filter(move |b| b.context == ctx && !(readonly && b.destructive))
                 .filter_map(|b| Some((b.keys.first()?.to_string(), b.bar?)))
         };
-        pick(context).chain(pick(Context::Global)).collect()
+        let global = if context == Context::Global { None } else { Some(Context::Global) };
+        pick(context).chain(global.into_iter().flat_map(pick)).collect()
     }
 }
 

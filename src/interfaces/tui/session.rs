@@ -104,7 +104,7 @@ fn summarize_event(e: &AuditEvent) -> String {
             attr(e, "quell.control.reason")
         ),
         EventKind::Checkpoint => format!("checkpoint written (step {})", attr(e, "quell.checkpoint.step")),
-        EventKind::Error => format!("error: {}", opt(&b.output_summary)),
+        EventKind::Error => opt(&b.output_summary),
         EventKind::SessionEnded => format!("ended: {}", attr(e, "quell.final_state")),
         EventKind::OperatorAction => format!(
             "{} · {} · reason: {} · {}",
@@ -203,6 +203,32 @@ pub enum DiffLine {
     Same(String),
     Added(String),
     Removed(String),
+    /// A run of unchanged lines left out.
+    Skipped(usize),
+}
+
+/// Keeps `context` unchanged lines around each change; longer unchanged runs become `Skipped`.
+pub fn with_context(lines: Vec<DiffLine>, context: usize) -> Vec<DiffLine> {
+    let changed: Vec<usize> =
+        lines.iter().enumerate().filter(|(_, l)| !matches!(l, DiffLine::Same(_))).map(|(i, _)| i).collect();
+    let near = |i: usize| changed.iter().any(|&c| c.abs_diff(i) <= context);
+    let mut out = Vec::new();
+    let mut skipped = 0;
+    for (i, l) in lines.into_iter().enumerate() {
+        if matches!(l, DiffLine::Same(_)) && !near(i) {
+            skipped += 1;
+            continue;
+        }
+        if skipped > 0 {
+            out.push(DiffLine::Skipped(skipped));
+            skipped = 0;
+        }
+        out.push(l);
+    }
+    if skipped > 0 {
+        out.push(DiffLine::Skipped(skipped));
+    }
+    out
 }
 
 /// Line diff (longest common subsequence) of two neutralised texts. Inputs are capped so a
@@ -283,7 +309,11 @@ impl SessionView {
             .find(|i| i.checkpoint.is_some())
             .ok_or("this is the first checkpoint: nothing to diff against")?;
         let old = prev.checkpoint.as_ref().map(UntrustedJson::shown_pretty).unwrap_or_default();
-        Ok(Detail::Diff { from_step: prev.step, to_step: cur.step, lines: diff_lines(&old, &new.shown_pretty()) })
+        Ok(Detail::Diff {
+            from_step: prev.step,
+            to_step: cur.step,
+            lines: with_context(diff_lines(&old, &new.shown_pretty()), 1),
+        })
     }
 }
 
@@ -295,6 +325,22 @@ pub fn clock(t: &Timestamp) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn context_leaves_out_long_unchanged_runs() {
+        let old = "a\nb\nc\nd\ne\nf";
+        let new = "a\nb\nc\nd\ne\nF";
+        let d = with_context(diff_lines(old, new), 1);
+        assert_eq!(
+            d,
+            vec![
+                DiffLine::Skipped(4),
+                DiffLine::Same("e".into()),
+                DiffLine::Removed("f".into()),
+                DiffLine::Added("F".into())
+            ]
+        );
+    }
 
     #[test]
     fn diff_marks_added_and_removed_lines() {

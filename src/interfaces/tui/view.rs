@@ -83,34 +83,27 @@ pub fn line(f: &mut Frame<'_>, area: Rect, text: &str, style: Style) {
 }
 
 fn header(f: &mut Frame<'_>, app: &App, area: Rect) {
-    let theme = &app.theme;
-    let hs = theme.style(Role::Header);
-    let mut spans = vec![Span::styled(format!(" quell · {} ", app.view.name()), hs)];
-    let total = app.fleet.total();
-    let mut counts = format!(" {} sessions ", thousands(total as u64));
-    if !app.fleet.loaded {
-        counts = " loading… ".into();
-    }
-    spans.push(Span::styled(counts, hs));
-    for (state, n) in &app.fleet.counts {
-        if *n > 0 {
-            let (sym, _) = state_symbol(*state);
-            spans.push(Span::styled(format!("{sym}{} ", thousands(*n as u64)), hs));
+    let hs = app.theme.style(Role::Header);
+    let right = format!(" {}{} ", if app.readonly { "[READ-ONLY] " } else { "" }, super::text::safe(&app.operator));
+    let mut left = format!(" quell · {} ", app.view.name());
+    if app.fleet.loaded {
+        left.push_str(&format!(" {} sessions ", thousands(app.fleet.total() as u64)));
+        for (state, n) in app.fleet.counts.iter().filter(|(_, n)| *n > 0) {
+            left.push_str(&format!("{}{} ", state_symbol(*state).0, thousands(*n as u64)));
         }
+    } else {
+        left.push_str(" loading… ");
     }
     let pending = app.approvals.items.len();
     if pending > 0 {
-        spans.push(Span::styled(format!("· {pending} pending approval{} ", if pending == 1 { "" } else { "s" }), hs));
+        left.push_str(&format!("· {pending} pending approval{} ", if pending == 1 { "" } else { "s" }));
     }
-    let right = format!("{}{} ", if app.readonly { "[READ-ONLY] " } else { "" }, super::text::safe(&app.operator));
-    let used: usize = spans.iter().map(|s| s.width()).sum();
-    let room = usize::from(area.width).saturating_sub(used);
-    if room > width(&right) {
-        spans.push(Span::styled(format!("{right:>room$}"), hs));
-    } else {
-        spans.push(Span::styled(" ".repeat(room), hs));
-    }
-    f.render_widget(Paragraph::new(Line::from(spans)).style(hs), area);
+    // The operator and the read-only mark always show; the counts give way.
+    let room = usize::from(area.width).saturating_sub(width(&right));
+    let left = truncate(&left, room);
+    let pad = room.saturating_sub(width(&left));
+    let text = format!("{left}{}{right}", " ".repeat(pad));
+    f.render_widget(Paragraph::new(truncate(&text, usize::from(area.width)).into_owned()).style(hs), area);
 }
 
 fn status(f: &mut Frame<'_>, app: &App, area: Rect) {

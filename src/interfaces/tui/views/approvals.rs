@@ -104,10 +104,13 @@ pub fn draw(f: &mut Frame<'_>, app: &App, area: Rect) {
     lines.extend(a.arguments.shown_pretty().lines().take(12).map(|l| Line::raw(format!("  {l}"))));
     lines.push(Line::styled("last steps of the session:", theme.style(Role::Dim)));
     match &view.context {
-        Some((sid, Ok(ctx))) if *sid == a.session_id && !ctx.is_empty() => {
+        Some((sid, Some(Ok(ctx)))) if *sid == a.session_id => {
+            if ctx.is_empty() {
+                lines.push(Line::styled("  no recorded steps", theme.style(Role::Dim)));
+            }
             lines.extend(ctx.iter().map(|l| Line::raw(format!("  {l}"))));
         }
-        Some((sid, Err(e))) if *sid == a.session_id => {
+        Some((sid, Some(Err(e)))) if *sid == a.session_id => {
             lines.push(Line::styled(format!("  cannot load: {}", safe(e)), theme.style(Role::Error)))
         }
         _ => lines.push(Line::styled("  loading…", theme.style(Role::Dim))),

@@ -19,9 +19,9 @@ type Col = Option<SortKey>;
 /// (column, title, width, priority: lower survives longer)
 const COLS: [(Col, &str, u16, u8); 11] = [
     (None, "", 2, 0),
-    (Some(SortKey::Id), "ID", 14, 0),
-    (Some(SortKey::Agent), "AGENT", 14, 1),
-    (Some(SortKey::Place), "NAMESPACE/POD", 18, 2),
+    (Some(SortKey::Id), "ID", 16, 0),
+    (Some(SortKey::Agent), "AGENT", 13, 1),
+    (Some(SortKey::Place), "NAMESPACE/POD", 17, 2),
     (Some(SortKey::Model), "MODEL", 12, 4),
     (Some(SortKey::State), "STATE", 10, 0),
     (Some(SortKey::Step), "STEP", 5, 3),

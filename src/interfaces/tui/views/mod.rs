@@ -41,20 +41,13 @@ pub fn progress_line(p: &Progress) -> (String, Role) {
     let ended =
         if r.ended.is_empty() { String::new() } else { format!(" · {} ended", thousands(r.ended.len() as u64)) };
     let secs = p.elapsed.as_secs_f64();
+    let (acked, total, out) =
+        (thousands(r.acknowledged.len() as u64), thousands(total as u64), thousands(r.outstanding.len() as u64));
     if r.complete() {
-        (
-            format!("✔ {}: all {} acknowledged in {secs:.2}s{ended}", p.what, thousands(r.acknowledged.len() as u64)),
-            Role::Ok,
-        )
+        (format!("✔ all {acked} acknowledged in {secs:.2}s{ended} · {}", p.what), Role::Ok)
     } else {
         (
-            format!(
-                "⧗ {}: {}/{} acknowledged · {} outstanding{ended} · {secs:.1}s",
-                p.what,
-                thousands(r.acknowledged.len() as u64),
-                thousands(total as u64),
-                thousands(r.outstanding.len() as u64)
-            ),
+            format!("⧗ {acked}/{total} acknowledged · {out} outstanding{ended} · {secs:.1}s · {}", p.what),
             Role::Outstanding,
         )
     }

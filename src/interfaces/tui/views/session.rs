@@ -19,7 +19,7 @@ pub fn item_line<'a>(item: &'a Item, width: usize, theme: &Theme, style: Style) 
     let seq = item.seq.map(|s| s.to_string()).unwrap_or_else(|| "·".into());
     let when = item.time.as_ref().map(clock).unwrap_or_else(|| "        ".into());
     let flag = if item.anomaly.is_some() { "⚠" } else { " " };
-    let head = format!("{flag}{seq:>5} {:>4} {when} {:<17} ", item.step, item.kind.label());
+    let head = format!("{flag}{seq:>5} {:>4} {when} {:<18} ", item.step, item.kind.label());
     let room = width.saturating_sub(head.chars().count());
     let summary = match &item.anomaly {
         Some(a) => format!("[{a}] {}", item.summary),
@@ -32,7 +32,8 @@ pub fn item_line<'a>(item: &'a Item, width: usize, theme: &Theme, style: Style) 
 pub fn summary_lines(id: &str, data: &TimelineData, app: &App) -> Vec<Line<'static>> {
     let theme = &app.theme;
     let mut first = vec![Span::styled(format!(" session {}", safe(id)), theme.style(Role::TableHeader))];
-    let mut second = Vec::new();
+    let (ok, badge) = data.badge();
+    let mut second = vec![Span::styled(format!(" {badge} "), theme.style(if ok { Role::Ok } else { Role::Error }))];
     if let Some(s) = &data.session {
         let (sym, role) = state_symbol(s.effective_state(app.now));
         first.push(Span::raw(format!(" · {} ", s.agent.shown_line())));
@@ -42,7 +43,7 @@ pub fn summary_lines(id: &str, data: &TimelineData, app: &App) -> Vec<Line<'stat
         if let Some(m) = &s.model {
             first.push(Span::raw(format!("· {} ", safe(m))));
         }
-        second.push(Span::styled(format!(" {sym} {}", state_label(s.effective_state(app.now))), theme.style(role)));
+        second.push(Span::styled(format!("· {sym} {}", state_label(s.effective_state(app.now))), theme.style(role)));
         second.push(Span::raw(format!(
             " · step {} · seen {} ago · {} tokens · ${:.2} ",
             s.step,
@@ -56,8 +57,6 @@ pub fn summary_lines(id: &str, data: &TimelineData, app: &App) -> Vec<Line<'stat
     } else {
         second.push(Span::styled(" no live record (from checkpoints and audit only) ", theme.style(Role::Dim)));
     }
-    let (ok, badge) = data.badge();
-    second.push(Span::styled(format!(" {badge} "), theme.style(if ok { Role::Ok } else { Role::Error })));
     vec![Line::from(first), Line::from(second)]
 }
 
@@ -125,6 +124,7 @@ pub fn draw_detail(f: &mut Frame<'_>, app: &App, area: Rect, detail: &Detail, it
                     DiffLine::Same(l) => Line::styled(format!("  {l}"), theme.style(Role::Dim)),
                     DiffLine::Added(l) => Line::styled(format!("+ {l}"), theme.style(Role::DiffAdd)),
                     DiffLine::Removed(l) => Line::styled(format!("- {l}"), theme.style(Role::DiffDel)),
+                    DiffLine::Skipped(n) => Line::styled(format!("  ⋯ {n} unchanged lines"), theme.style(Role::Dim)),
                 })
                 .collect();
             (title, lines)

@@ -1,0 +1,497 @@
+//! Snapshots of every console view with ratatui's TestBackend, driven through the real
+//! `update` with keys and with the messages the feed threads would send (computed by the real
+//! services on a real embedded store). Every render is also checked for control characters.
+
+mod tui_fixture;
+
+use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+use quell::interfaces::tui::app::{update, App, Effect, Msg, View};
+use quell::interfaces::tui::feed;
+use quell::interfaces::tui::fleet::Snapshot;
+use quell::interfaces::tui::keymap::Keymap;
+use quell::interfaces::tui::theme::Theme;
+use quell::interfaces::tui::view;
+use quell::model::action::ActionKind;
+use quell::model::approval::{ApprovalStatus, Decision, Verdict};
+use quell::model::control::{ControlTarget, Desired};
+use quell::model::untrusted::needs_escape;
+use quell::ports::Stores;
+use quell::services::control::{self, AckReport, Issued, Target};
+use ratatui::backend::TestBackend;
+use ratatui::style::Modifier;
+use ratatui::Terminal;
+use std::time::Duration;
+use tui_fixture::{now, BROWSER};
+
+struct Console {
+    app: App,
+    stores: Stores,
+    _dir: tempfile::TempDir,
+}
+
+fn snapshot_of(stores: &Stores) -> Snapshot {
+    let sessions = stores.sessions.sessions().expect("sessions");
+    let fleet = stores.control.fleet_control().expect("control");
+    let pending = stores
+        .approvals
+        .approvals(false, now())
+        .expect("approvals")
+        .into_iter()
+        .filter(|a| a.status == ApprovalStatus::Pending)
+        .collect();
+    Snapshot::build(sessions, fleet, pending, now())
+}
+
+fn console_with(readonly: bool, theme: Theme) -> Console {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let stores = tui_fixture::open_store(dir.path());
+    tui_fixture::fill(&stores);
+    let mut app = App::new("alice", readonly, Keymap::default(), theme, now());
+    let fx = update(&mut app, Msg::Snapshot(Box::new(snapshot_of(&stores))));
+    assert!(fx.is_empty(), "the fleet view asks for nothing: {fx:?}");
+    Console { app, stores, _dir: dir }
+}
+
+fn console() -> Console {
+    console_with(false, Theme::dark())
+}
+
+impl Console {
+    fn key(&mut self, code: KeyCode) -> Vec<Effect> {
+        update(&mut self.app, Msg::Key(KeyEvent::new(code, KeyModifiers::NONE)))
+    }
+
+    fn chars(&mut self, text: &str) -> Vec<Effect> {
+        text.chars().flat_map(|c| self.key(KeyCode::Char(c))).collect()
+    }
+
+    /// Carries out read effects the way the feed does, feeding the answers back.
+    fn serve(&mut self, effects: Vec<Effect>) {
+        for e in effects {
+            let msg = match e {
+                Effect::LoadTimeline(id) => {
+                    let data = Box::new(feed::load_timeline(&self.stores, &id));
+                    Msg::Timeline { id, data }
+                }
+                Effect::LoadContext(session_id) => {
+                    let lines = feed::context_lines(&self.stores, &session_id);
+                    Msg::Context { session_id, lines }
+                }
+                Effect::PlanControl { kind, target } => Msg::Planned(
+                    control::plan(&self.stores, kind, &target, "placeholder", "alice").map_err(|e| e.to_string()),
+                ),
+                Effect::PlanDecision { id, verdict } => Msg::Planned(
+                    quell::services::approvals::plan(&self.stores, &id, verdict, "placeholder", "alice")
+                        .map_err(|e| e.to_string()),
+                ),
+                other => panic!("not a read: {other:?}"),
+            };
+            let more = update(&mut self.app, msg);
+            self.serve(more);
+        }
+    }
+
+    fn render(&self, w: u16, h: u16) -> Terminal<TestBackend> {
+        let mut t = Terminal::new(TestBackend::new(w, h)).expect("terminal");
+        t.draw(|f| view::draw(f, &self.app)).expect("draw");
+        assert_inert(&t);
+        t
+    }
+
+    fn screen(&self, w: u16, h: u16) -> String {
+        self.render(w, h).backend().to_string()
+    }
+}
+
+/// No cell may hold a control character or an invisible/bidi code point.
+fn assert_inert(t: &Terminal<TestBackend>) {
+    for cell in t.backend().buffer().content() {
+        for c in cell.symbol().chars() {
+            assert!(!c.is_control() && !needs_escape(c), "raw {c:?} reached the screen");
+        }
+    }
+}
+
+fn row_of(t: &Terminal<TestBackend>, needle: &str) -> Option<u16> {
+    let buf = t.backend().buffer();
+    (0..buf.area.height).find(|&y| {
+        let line: String = (0..buf.area.width).map(|x| buf[(x, y)].symbol()).collect();
+        line.contains(needle)
+    })
+}
+
+#[test]
+fn fleet_at_80x24() {
+    let c = console();
+    let screen = c.screen(80, 24);
+    insta::assert_snapshot!("fleet_80x24", screen);
+    assert!(screen.contains("11 sessions"));
+    assert!(screen.contains("3 pending approvals"));
+    // The hostile agent name is visible as escapes, never as control codes.
+    assert!(screen.contains("evil^[]0;"), "{screen}");
+    assert!(!screen.contains("COST"), "the cost column yields at 80 columns");
+}
+
+#[test]
+fn fleet_wide_and_narrow() {
+    let c = console();
+    let wide = c.screen(130, 16);
+    insta::assert_snapshot!("fleet_130x16", wide);
+    assert!(wide.contains("COST") && wide.contains("TOKENS"));
+    let narrow = c.screen(50, 12);
+    insta::assert_snapshot!("fleet_50x12", narrow);
+    assert!(narrow.contains("ID") && narrow.contains("STATE"));
+    let tiny = c.screen(30, 6);
+    assert!(tiny.contains("quell needs at least 40×10"), "{tiny}");
+}
+
+#[test]
+fn text_filter_and_selector_filter() {
+    let mut c = console();
+    c.key(KeyCode::Char('/'));
+    c.chars("billing");
+    assert_eq!(c.app.fleet.visible.len(), 2);
+    insta::assert_snapshot!("fleet_filter_typing", c.screen(80, 12));
+    c.key(KeyCode::Enter);
+    c.key(KeyCode::Esc); // clears filters
+    assert_eq!(c.app.fleet.visible.len(), 11);
+    c.key(KeyCode::Char('s'));
+    c.chars("state=running,namespace=genai-prod");
+    c.key(KeyCode::Enter);
+    assert_eq!(c.app.fleet.visible.len(), 4, "{:?}", c.app.status);
+    let screen = c.screen(80, 12);
+    insta::assert_snapshot!("fleet_selector", screen);
+    assert!(screen.contains("selector state=running,namespace=genai-prod"));
+    // A bad selector says why and keeps the current one.
+    c.key(KeyCode::Char('s'));
+    update(&mut c.app, Msg::Key(KeyEvent::new(KeyCode::Char('u'), KeyModifiers::CONTROL)));
+    c.chars("x");
+    c.key(KeyCode::Enter);
+    assert!(c.app.status.as_ref().is_some_and(|(_, s)| s.contains("unknown field")), "{:?}", c.app.status);
+    assert_eq!(c.app.fleet.visible.len(), 4);
+}
+
+#[test]
+fn pause_whole_fleet_goes_through_the_dialog() {
+    let mut c = console();
+    let fx = c.key(KeyCode::Char('P'));
+    assert!(matches!(&fx[..], [Effect::PlanControl { kind: ActionKind::Pause, target: Target::All }]), "{fx:?}");
+    assert!(c.app.dialog.is_some());
+    insta::assert_snapshot!("dialog_resolving", c.screen(80, 24));
+    c.serve(fx);
+    let screen = c.screen(80, 24);
+    insta::assert_snapshot!("dialog_pause_fleet", screen);
+    assert!(screen.contains("pause the whole fleet (8 live sessions in 2 namespaces"), "{screen}");
+    assert!(screen.contains("[▸Cancel◂]"), "Cancel is focused by default");
+    // Enter on the default button cancels and nothing runs.
+    assert!(c.key(KeyCode::Enter).is_empty());
+    assert!(c.app.dialog.is_none());
+
+    // Again, with a reason: typing goes to the reason, Enter moves to the button, Enter runs.
+    let fx = c.key(KeyCode::Char('P'));
+    c.serve(fx);
+    c.key(KeyCode::Tab);
+    c.key(KeyCode::Tab);
+    assert!(c.key(KeyCode::Enter).is_empty(), "no reason: refused");
+    assert!(c.screen(80, 24).contains("needs a reason"));
+    assert!(c.chars("prompt injection via attacker.example, INC-4711").is_empty());
+    assert!(c.key(KeyCode::Enter).is_empty());
+    let screen = c.screen(80, 24);
+    insta::assert_snapshot!("dialog_pause_fleet_reason", screen);
+    assert!(screen.contains("[▸PAUSE◂]"));
+    let fx = c.key(KeyCode::Enter);
+    let [Effect::Execute(action)] = &fx[..] else { panic!("{fx:?}") };
+    assert_eq!(action.kind, ActionKind::Pause);
+    assert_eq!(action.reason, "prompt injection via attacker.example, INC-4711");
+    assert_eq!(action.operator, "alice");
+    assert!(action.describe().starts_with("pause the whole fleet (8 live sessions"));
+}
+
+#[test]
+fn banner_and_live_progress_with_outstanding_rows() {
+    let mut c = console_with(false, Theme::mono());
+    let fx = c.key(KeyCode::Char('P'));
+    c.serve(fx);
+    c.chars("INC-4711");
+    c.key(KeyCode::Enter);
+    let fx = c.key(KeyCode::Enter);
+    let [Effect::Execute(action)] = &fx[..] else { panic!("{fx:?}") };
+    let ids = action.scope.session_ids().to_vec();
+    // What the feed would see: the pause is in force, two sessions have not acknowledged yet.
+    let generation = c
+        .stores
+        .control
+        .set_control(&[ControlTarget::Fleet], Desired::Pause, "alice", "INC-4711", now() - chrono::Duration::seconds(2))
+        .expect("control");
+    update(&mut c.app, Msg::Snapshot(Box::new(snapshot_of(&c.stores))));
+    update(&mut c.app, Msg::Executed(Ok(Issued { generation, desired: Desired::Pause, sessions: ids.clone() })));
+    let outstanding: Vec<String> = ids.iter().filter(|i| i.contains("crm")).cloned().collect();
+    let acknowledged: Vec<String> = ids.iter().filter(|i| !i.contains("crm")).cloned().collect();
+    let report = AckReport { acknowledged, outstanding, ended: vec![] };
+    update(&mut c.app, Msg::Progress { report: Ok(report), elapsed: Duration::from_millis(420) });
+    let t = c.render(80, 24);
+    let screen = t.backend().to_string();
+    insta::assert_snapshot!("fleet_paused_progress", screen);
+    assert!(screen.contains("FLEET PAUSED by alice at 02:59:58 (2s ago): INC-4711"), "{screen}");
+    assert!(screen.contains("6/8 acknowledged · 2 outstanding"), "{screen}");
+    // Outstanding rows stay highlighted (underlined in monochrome) and carry a marker.
+    let y = row_of(&t, "s-crm-0009").expect("row");
+    let cell = &t.backend().buffer()[(5, y)];
+    assert!(cell.modifier.contains(Modifier::UNDERLINED), "{cell:?}");
+    assert_eq!(t.backend().buffer()[(0, y)].symbol(), "…");
+    let y = row_of(&t, "s-support-0002").expect("row");
+    assert!(!t.backend().buffer()[(5, y)].modifier.contains(Modifier::UNDERLINED));
+
+    // Everyone acknowledged.
+    let report = AckReport { acknowledged: ids, outstanding: vec![], ended: vec![] };
+    update(&mut c.app, Msg::Progress { report: Ok(report), elapsed: Duration::from_millis(610) });
+    let screen = c.screen(80, 24);
+    assert!(screen.contains("✔ all 8 acknowledged in 0.61s · pause the whole fleet"), "{screen}");
+}
+
+#[test]
+fn marked_rows_are_the_scope() {
+    let mut c = console();
+    c.key(KeyCode::Char(' ')); // marks s-billing-0004, moves down
+    c.key(KeyCode::Char(' ')); // marks s-billing-0005
+    assert_eq!(c.app.fleet.marked.len(), 2);
+    let fx = c.key(KeyCode::Char('x'));
+    let [Effect::PlanControl { kind: ActionKind::Kill, target: Target::Sessions(ids) }] = &fx[..] else {
+        panic!("{fx:?}")
+    };
+    assert_eq!(ids, &["s-billing-0004".to_string(), "s-billing-0005".to_string()]);
+    c.serve(fx);
+    let screen = c.screen(80, 24);
+    insta::assert_snapshot!("dialog_kill_marked", screen);
+    assert!(screen.contains("kill 2 sessions in namespace payments"), "{screen}");
+    assert!(screen.contains("cannot be undone"));
+}
+
+#[test]
+fn readonly_hides_and_refuses_actions() {
+    let mut c = console_with(true, Theme::dark());
+    let screen = c.screen(80, 24);
+    insta::assert_snapshot!("fleet_readonly", screen);
+    assert!(screen.contains("[READ-ONLY]"));
+    let bar = screen.lines().last().unwrap_or_default();
+    assert!(bar.contains("filter") && !bar.contains("pause") && !bar.contains("kill"), "{bar}");
+    for k in ['P', 'p', 'x', 'r', 'R'] {
+        assert!(c.key(KeyCode::Char(k)).is_empty());
+        assert!(c.app.dialog.is_none());
+    }
+    c.key(KeyCode::Char(':'));
+    c.chars("kill state=running");
+    assert!(c.key(KeyCode::Enter).is_empty());
+    assert!(c.app.dialog.is_none());
+    c.key(KeyCode::Char('A'));
+    assert!(c.key(KeyCode::Char('y')).is_empty());
+    assert!(c.app.dialog.is_none());
+    c.key(KeyCode::Char('?'));
+    let help = c.screen(80, 40);
+    assert!(!help.contains("pause the whole fleet") && help.contains("read-only console"), "{help}");
+}
+
+fn open_browser_session(c: &mut Console) {
+    c.key(KeyCode::Char('/'));
+    c.chars("browser");
+    c.key(KeyCode::Enter);
+    let fx = c.key(KeyCode::Enter);
+    assert!(matches!(&fx[..], [Effect::LoadTimeline(id)] if id == BROWSER), "{fx:?}");
+    assert_eq!(c.app.view, View::Session);
+    c.serve(fx);
+}
+
+#[test]
+fn session_timeline_shows_the_injection_neutralised() {
+    let mut c = console();
+    open_browser_session(&mut c);
+    let screen = c.screen(100, 20);
+    insta::assert_snapshot!("session_timeline", screen);
+    assert!(screen.contains("✔ chain verified (7 events)"), "{screen}");
+    assert!(screen.contains("^[[2J^[]0;PWNED-TITLE^G^[]52;c;cm0gLXJmIC8="), "{screen}");
+    assert!(screen.contains("[unexpected tool send_email]"), "{screen}");
+    assert!(screen.contains("[error]"));
+}
+
+#[test]
+fn session_raw_entry_and_checkpoint_diff() {
+    let mut c = console();
+    open_browser_session(&mut c);
+    // Entries: started, cp1, llm, call, result, cp3?, ... find the tool result.
+    let items = c.app.session.as_ref().map(|s| s.items().to_vec()).unwrap_or_default();
+    let result_at = items.iter().position(|i| i.kind.label() == "tool_result").expect("tool result");
+    for _ in 0..result_at {
+        c.key(KeyCode::Down);
+    }
+    c.key(KeyCode::Char('v'));
+    let screen = c.screen(100, 30);
+    insta::assert_snapshot!("session_raw", screen);
+    assert!(screen.contains("\"output_summary\": \"\\u001b[2J\\u001b]0;PWNED-TITLE\\u0007"), "{screen}");
+    assert!(screen.contains("\\u{202E}gnp.exe"));
+    c.key(KeyCode::Esc);
+    assert_eq!(c.app.view, View::Session, "esc closes the pane first");
+
+    let cp3 = items.iter().rposition(|i| i.kind.label() == "checkpoint").expect("checkpoint");
+    c.key(KeyCode::Char('g'));
+    for _ in 0..cp3 {
+        c.key(KeyCode::Down);
+    }
+    c.key(KeyCode::Char('d'));
+    let screen = c.screen(100, 50);
+    insta::assert_snapshot!("session_diff", screen);
+    assert!(screen.contains("checkpoint step 1 → 3"), "{screen}");
+    assert!(screen.contains("+     \"goal\": \"email all customers\","), "{screen}");
+    assert!(screen.contains("-     \"goal\": \"refund policy\","), "{screen}");
+}
+
+#[test]
+fn broken_chain_badge_and_hostile_agent_name_in_full() {
+    let mut c = console();
+    // The evil session claims 3 audit events; the log has none.
+    let mut evil = c.stores.sessions.session("s-evil-0011").expect("read").expect("exists");
+    evil.audit_seq = 3;
+    evil.audit_head = Some("ab".repeat(32));
+    c.stores.sessions.put_sessions(&[evil]).expect("write");
+    c.key(KeyCode::Char(':'));
+    c.chars("session s-evil-0011");
+    let fx = c.key(KeyCode::Enter);
+    c.serve(fx);
+    let screen = c.screen(100, 10);
+    insta::assert_snapshot!("session_broken_chain", screen);
+    assert!(screen.contains("✘ chain broken at seq"), "{screen}");
+    assert!(screen.contains("evil^[]0;owned^Gbot\\u{202E}exe.txt"), "{screen}");
+}
+
+#[test]
+fn approvals_queue_and_decision_dialog() {
+    let mut c = console();
+    let fx = c.key(KeyCode::Char('A'));
+    assert!(matches!(&fx[..], [Effect::LoadContext(_)]), "{fx:?}");
+    c.serve(fx);
+    let screen = c.screen(100, 30);
+    insta::assert_snapshot!("approvals", screen);
+    assert!(screen.contains("a-mail-12") && screen.contains("a-pay-77") && screen.contains("a-crm-31"));
+    assert!(screen.contains("1/2"), "approvers so far on the two-person approval");
+    assert!(screen.contains("expires in 4m50s"), "{screen}");
+
+    c.key(KeyCode::Char('G')); // a-mail-12 (newest first: crm, pay, mail)
+    let fx = c.key(KeyCode::Up); // a-pay-77
+    c.serve(fx);
+    let fx = c.key(KeyCode::Down);
+    c.serve(fx);
+    let screen = c.screen(100, 30);
+    insta::assert_snapshot!("approvals_mail_context", screen);
+    assert!(screen.contains("\"body\": \"\\u001b[2J\\u001b]0;PWNED-TITLE\\u0007\\u001b]52;c;"), "{screen}");
+    assert!(screen.contains("step   9 approval_requested approval a-mail-12 · high risk · send_email"), "{screen}");
+    let fx = c.key(KeyCode::Up); // a-pay-77
+    c.serve(fx);
+    let fx = c.key(KeyCode::Char('y'));
+    let [Effect::PlanDecision { id, verdict: Verdict::Approve }] = &fx[..] else { panic!("{fx:?}") };
+    assert_eq!(id, "a-pay-77");
+    c.serve(fx);
+    let screen = c.screen(100, 30);
+    insta::assert_snapshot!("approvals_dialog", screen);
+    assert!(screen.contains("approve approval a-pay-77 of session s-billing-0004"), "{screen}");
+    c.chars("refund confirmed with the customer by phone");
+    c.key(KeyCode::Enter);
+    let fx = c.key(KeyCode::Enter);
+    let [Effect::Decide(action)] = &fx[..] else { panic!("{fx:?}") };
+    assert_eq!(action.kind, ActionKind::Approve);
+    assert_eq!(action.reason, "refund confirmed with the customer by phone");
+    // What the store answers (at the fixture's time): the second approver completes it.
+    let mut pay = tui_fixture::approvals().remove(1);
+    let decision = Decision {
+        approver: action.operator.clone(),
+        verdict: Verdict::Approve,
+        reason: action.reason.clone(),
+        at: now(),
+    };
+    assert_eq!(pay.decide(decision), Ok(ApprovalStatus::Approved));
+    update(&mut c.app, Msg::Decided(Ok(pay)));
+    let status = c.app.status.clone().map(|s| s.1).unwrap_or_default();
+    assert_eq!(status, "approval a-pay-77 is approved (2/2 approvers)");
+    assert_eq!(c.app.approvals.items.len(), 2);
+}
+
+#[test]
+fn replay_steps_and_jumps_to_the_first_anomaly() {
+    let mut c = console();
+    open_browser_session(&mut c);
+    c.key(KeyCode::Char('R'));
+    assert_eq!(c.app.view, View::Replay);
+    c.key(KeyCode::Right);
+    c.key(KeyCode::Right);
+    c.key(KeyCode::Left);
+    assert_eq!(c.app.replay.as_ref().map(|r| r.pos), Some(1));
+    c.key(KeyCode::Char('a'));
+    let screen = c.screen(100, 24);
+    insta::assert_snapshot!("replay_anomaly", screen);
+    assert!(screen.contains("anomalies"), "{screen}");
+    let r = c.app.replay.as_ref().expect("replay");
+    let data = r.data.as_ref().and_then(|d| d.as_ref().ok()).expect("loaded");
+    let current = &data.items[r.current_index().expect("pos")];
+    assert_eq!(current.anomaly.as_deref(), Some("unexpected tool send_email"));
+    c.key(KeyCode::Char('f'));
+    c.key(KeyCode::Char(' '));
+    c.key(KeyCode::Char('+'));
+    let screen = c.screen(100, 24);
+    assert!(screen.contains("▶ playing 2×") && screen.contains("kind: llm calls"), "{screen}");
+}
+
+#[test]
+fn help_is_generated_from_the_keymap() {
+    let table: toml::Table = toml::from_str("pause_fleet = \"ctrl-p\"").expect("toml");
+    let keymap = Keymap::with_overrides(&table).expect("keymap");
+    let mut c = console();
+    c.app.keymap = keymap;
+    c.key(KeyCode::Char('?'));
+    let screen = c.screen(90, 50);
+    insta::assert_snapshot!("help", screen);
+    assert!(screen.contains("ctrl-p"), "remapped key shows in help");
+    assert!(screen.contains("pause the whole fleet (asks to confirm)"));
+    c.key(KeyCode::Esc);
+    assert_eq!(c.app.view, View::Fleet);
+    assert!(c.key(KeyCode::Char('P')).is_empty(), "the old key no longer pauses");
+}
+
+#[test]
+fn degraded_backend_keeps_the_last_data() {
+    let mut c = console();
+    update(&mut c.app, Msg::FeedDown { error: "store quell.db: disk I/O error".into(), retry: Duration::from_secs(2) });
+    let screen = c.screen(80, 12);
+    insta::assert_snapshot!("degraded", screen);
+    assert!(screen.contains("backend unavailable: store quell.db: disk I/O error — retrying in 2.0s"), "{screen}");
+    assert!(screen.contains("s-billing-0004"), "what was on screen stays");
+    update(&mut c.app, Msg::Snapshot(Box::new(snapshot_of(&c.stores))));
+    assert!(!c.screen(80, 12).contains("backend unavailable"));
+}
+
+#[test]
+fn monochrome_still_shows_state() {
+    let c = console_with(false, Theme::mono());
+    let t = c.render(80, 24);
+    let buf = t.backend().buffer();
+    for cell in buf.content() {
+        assert_eq!(cell.fg, ratatui::style::Color::Reset);
+        assert_eq!(cell.bg, ratatui::style::Color::Reset);
+    }
+    let y = row_of(&t, "s-billing-0004").expect("selected row");
+    assert!(buf[(3, y)].modifier.contains(Modifier::REVERSED), "the cursor row is reversed");
+    let screen = t.backend().to_string();
+    for sym in ["▶ running", "‖ paused", "? waiting", "✖ killed", "✔ finished", "! failed"] {
+        assert!(screen.contains(sym), "{sym} missing:\n{screen}");
+    }
+}
+
+#[test]
+fn theme_command_switches_theme() {
+    let mut c = console();
+    c.key(KeyCode::Char(':'));
+    c.chars("theme high-contrast");
+    let fx = c.key(KeyCode::Enter);
+    let [Effect::LoadTheme(name)] = &fx[..] else { panic!("{fx:?}") };
+    update(&mut c.app, Msg::Theme(Theme::load(name, None)));
+    assert_eq!(c.app.theme.name, "high-contrast");
+    let t = c.render(80, 24);
+    assert_eq!(t.backend().buffer()[(0, 0)].bg, ratatui::style::Color::White);
+}
