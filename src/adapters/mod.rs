@@ -1,4 +1,5 @@
 //! Backends behind the storage ports.
 
 pub mod embedded;
+pub mod kafka;
 pub mod redis;

@@ -1,0 +1,358 @@
+//! The audit log on Apache Kafka (librdkafka through rdkafka): one topic, records keyed by chain
+//! (session) id, each value the whole sealed event as JSON with its `hash`.
+//!
+//! - **Writes** use an idempotent producer with `acks=all` and `enable.idempotence=true` set
+//!   explicitly (an implicit setting is silently turned off by a conflicting option; an explicit one
+//!   makes librdkafka refuse the conflict), retries on, Java-compatible key partitioning so one
+//!   chain stays in one partition, in order. `append` returns once every record is acknowledged.
+//! - **Continuity**: Kafka has no conditional append, so the check is producer-side: the first time
+//!   this process touches a chain it reads the topic (incrementally, once per partition and
+//!   process) to learn every chain's tail, then keeps the tails of what it appends. An event that
+//!   does not continue the known tail is refused with `Conflict` before anything is sent. A second
+//!   process writing the same chain at the same moment is not detected at append time (verification
+//!   finds the fork afterwards).
+//! - **Forensic reads** assign partitions directly: no consumer group, no offset commits. The high
+//!   watermarks are captured when a scan starts and the scan stops there. A time window starts at
+//!   `offsets_for_times` (the earliest offset whose record timestamp is ≥ the target, less a margin)
+//!   and filters by the event's own `time`, because record timestamps are not monotonic.
+//! - **Foreign records** (other producers' JSON, garbage bytes, truncated JSON, oversized values)
+//!   are skipped, counted and reported by partition and offset: [`KafkaAudit::skipped`].
+
+mod audit;
+mod records;
+
+pub use records::{SkipReport, Skipped, MAX_EVENT_BYTES};
+
+use crate::ports::{Result, StoreError};
+use rdkafka::admin::{AdminClient, AdminOptions, ResourceSpecifier};
+use rdkafka::client::DefaultClientContext;
+use rdkafka::config::ClientConfig;
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use std::collections::BTreeMap;
+use std::fmt;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+pub const DEFAULT_TOPIC: &str = "quell.audit";
+
+/// Settings the audit log owns; the `[kafka]` table may not override them.
+const OWNED: [&str; 6] =
+    ["acks", "request.required.acks", "enable.idempotence", "group.id", "enable.auto.commit", "bootstrap.servers"];
+
+/// Where the audit log lives and how to reach it.
+#[derive(Clone, Default)]
+pub struct KafkaConfig {
+    /// `host:port[,host:port…]`
+    pub brokers: String,
+    pub topic: String,
+    /// librdkafka settings passed through as they are (`security.protocol`, `sasl.*`, `ssl.*`,
+    /// `message.timeout.ms`, ...). Secret values are never printed.
+    pub settings: BTreeMap<String, String>,
+    /// How long opening waits for the brokers' metadata.
+    pub connect_timeout: Option<Duration>,
+}
+
+impl fmt::Debug for KafkaConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let shown: BTreeMap<&str, &str> = self
+            .settings
+            .iter()
+            .map(|(k, v)| (k.as_str(), if is_secret(k) { "<redacted>" } else { v.as_str() }))
+            .collect();
+        f.debug_struct("KafkaConfig")
+            .field("brokers", &self.brokers)
+            .field("topic", &self.topic)
+            .field("settings", &shown)
+            .finish()
+    }
+}
+
+/// A setting whose value must never be shown.
+pub fn is_secret(key: &str) -> bool {
+    let k = key.to_ascii_lowercase();
+    ["password", "secret", "token", "pem", "oauthbearer.config", "jaas", "credential"].iter().any(|s| k.contains(s))
+}
+
+impl KafkaConfig {
+    pub fn new(brokers: impl Into<String>, topic: impl Into<String>) -> Self {
+        KafkaConfig { brokers: brokers.into(), topic: topic.into(), ..Default::default() }
+    }
+
+    /// Reads the config file's `kafka` key: either the broker list as a string, or a table whose
+    /// `brokers` and `topic` keys say where and whose other keys are librdkafka settings
+    /// (`"sasl.password" = "…"` or nested `sasl.password = "…"` alike). Returns the brokers and
+    /// topic found (if any) and the settings.
+    pub fn from_toml(value: &toml::Value) -> std::result::Result<FileKafka, String> {
+        let mut out = FileKafka::default();
+        match value {
+            toml::Value::String(s) => out.brokers = Some(s.clone()),
+            toml::Value::Table(t) => {
+                for (k, v) in t {
+                    match (k.as_str(), v) {
+                        ("brokers", toml::Value::String(s)) => out.brokers = Some(s.clone()),
+                        ("topic", toml::Value::String(s)) => out.topic = Some(s.clone()),
+                        ("brokers" | "topic", _) => return Err(format!("kafka.{k} must be a string")),
+                        _ => flatten(k, v, &mut out.settings)?,
+                    }
+                }
+            }
+            _ => return Err("kafka must be a broker list (\"host:9092\") or a table of settings".into()),
+        }
+        Ok(out)
+    }
+
+    pub fn connect_timeout(&self) -> Duration {
+        self.connect_timeout.unwrap_or(Duration::from_secs(10))
+    }
+
+    /// Replaces every secret value that appears in `text` (librdkafka may echo a bad value).
+    fn redact(&self, text: &str) -> String {
+        let mut text = text.to_owned();
+        for (k, v) in &self.settings {
+            if is_secret(k) && v.len() >= 3 {
+                text = text.replace(v.as_str(), "<redacted>");
+            }
+        }
+        text
+    }
+
+    /// The client configuration every connection shares: brokers, identity, pass-through settings.
+    fn base(&self) -> Result<ClientConfig> {
+        let mut c = ClientConfig::new();
+        c.set("bootstrap.servers", &self.brokers);
+        c.set("client.id", "quell");
+        for (k, v) in &self.settings {
+            if OWNED.contains(&k.as_str()) {
+                return Err(StoreError::Invalid(format!(
+                    "kafka setting '{k}' is owned by the audit log (acks=all, idempotence on, no consumer \
+                     group); remove it from the [kafka] table"
+                )));
+            }
+            c.set(k, v);
+        }
+        Ok(c)
+    }
+
+    fn error(&self, what: &str, e: impl fmt::Display) -> StoreError {
+        StoreError::Unavailable(
+            self.redact(&format!("Kafka {what} (brokers {}, audit topic '{}'): {e}", self.brokers, self.topic)),
+        )
+    }
+}
+
+/// What the config file said about Kafka.
+#[derive(Clone, Debug, Default)]
+pub struct FileKafka {
+    pub brokers: Option<String>,
+    pub topic: Option<String>,
+    pub settings: BTreeMap<String, String>,
+}
+
+fn flatten(prefix: &str, v: &toml::Value, out: &mut BTreeMap<String, String>) -> std::result::Result<(), String> {
+    match v {
+        toml::Value::Table(t) => {
+            for (k, v) in t {
+                flatten(&format!("{prefix}.{k}"), v, out)?;
+            }
+        }
+        toml::Value::String(s) => {
+            out.insert(prefix.to_owned(), s.clone());
+        }
+        toml::Value::Integer(i) => {
+            out.insert(prefix.to_owned(), i.to_string());
+        }
+        toml::Value::Boolean(b) => {
+            out.insert(prefix.to_owned(), b.to_string());
+        }
+        toml::Value::Float(f) => {
+            out.insert(prefix.to_owned(), f.to_string());
+        }
+        _ => return Err(format!("kafka.{prefix}: a librdkafka setting must be a string, number or boolean")),
+    }
+    Ok(())
+}
+
+/// The audit log on one Kafka topic.
+pub struct KafkaAudit {
+    cfg: KafkaConfig,
+    warnings: Vec<String>,
+    writer: audit::Writer,
+    readers: Mutex<Vec<BaseConsumer>>,
+    skipped: Mutex<SkipReport>,
+    records_read: std::sync::atomic::AtomicU64,
+}
+
+impl fmt::Debug for KafkaAudit {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("KafkaAudit").field("cfg", &self.cfg).finish_non_exhaustive()
+    }
+}
+
+impl KafkaAudit {
+    /// Connects, checks that the topic exists (a clear error naming it if not) and how it is
+    /// configured (a warning when `cleanup.policy` includes compaction), and prepares the producer.
+    pub fn open(cfg: KafkaConfig) -> Result<Self> {
+        if cfg.brokers.trim().is_empty() {
+            return Err(StoreError::Invalid("Kafka: no brokers given (--kafka host:9092)".into()));
+        }
+        if cfg.topic.trim().is_empty() {
+            return Err(StoreError::Invalid("Kafka: no audit topic given (--audit-topic NAME)".into()));
+        }
+        let reader = audit::reader(&cfg)?;
+        let partitions = partitions_of(&reader, &cfg)?;
+        if partitions.is_empty() {
+            return Err(cfg.error("metadata", "the topic has no partitions"));
+        }
+        let warnings = check_topic_config(&cfg);
+        let writer = audit::Writer::new(&cfg)?;
+        Ok(KafkaAudit {
+            cfg,
+            warnings,
+            writer,
+            readers: Mutex::new(vec![reader]),
+            skipped: Mutex::default(),
+            records_read: Default::default(),
+        })
+    }
+
+    pub fn topic(&self) -> &str {
+        &self.cfg.topic
+    }
+
+    pub fn brokers(&self) -> &str {
+        &self.cfg.brokers
+    }
+
+    /// Things an operator should know about the topic (compaction, unreadable topic config).
+    pub fn warnings(&self) -> &[String] {
+        &self.warnings
+    }
+
+    /// Every foreign or unreadable record met so far by this handle (each position once).
+    pub fn skipped(&self) -> SkipReport {
+        lock(&self.skipped).clone()
+    }
+
+    /// Records fetched from the broker by scans so far (all of them, matching or not).
+    pub fn records_read(&self) -> u64 {
+        self.records_read.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    fn note_skips(&self, found: SkipReport) {
+        if !found.is_empty() {
+            lock(&self.skipped).merge(found);
+        }
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+fn check_topic_config(cfg: &KafkaConfig) -> Vec<String> {
+    let mut warnings = Vec::new();
+    let admin: AdminClient<DefaultClientContext> =
+        match cfg.base().and_then(|c| c.create().map_err(|e| cfg.error("admin client", e))) {
+            Ok(a) => a,
+            Err(e) => {
+                warnings.push(format!("cannot check the audit topic's configuration: {e}"));
+                return warnings;
+            }
+        };
+    let opts = AdminOptions::new().request_timeout(Some(cfg.connect_timeout()));
+    let topic = cfg.topic.as_str();
+    let result = block_on(admin.describe_configs([&ResourceSpecifier::Topic(topic)], &opts));
+    match result.map_err(|e| e.to_string()).and_then(|mut v| match v.pop() {
+        Some(Ok(r)) => Ok(r),
+        Some(Err(e)) => Err(e.to_string()),
+        None => Err("no answer".into()),
+    }) {
+        Ok(resource) => {
+            let policy = resource
+                .entries
+                .iter()
+                .find(|e| e.name == "cleanup.policy")
+                .and_then(|e| e.value.clone())
+                .unwrap_or_default();
+            if policy.split(',').any(|p| p.trim() == "compact") {
+                warnings.push(format!(
+                    "audit topic '{topic}' has cleanup.policy={policy}: compaction keeps only the last record \
+                     per key and drops the audit history; use cleanup.policy=delete"
+                ));
+            }
+        }
+        Err(e) => warnings.push(cfg.redact(&format!("cannot read the configuration of audit topic '{topic}': {e}"))),
+    }
+    warnings
+}
+
+/// Runs a future to completion on this thread (the admin client's futures are completed by its
+/// own background thread; no async runtime needed).
+fn block_on<F: std::future::Future>(fut: F) -> F::Output {
+    use std::task::{Context, Poll, Wake, Waker};
+    struct Unpark(std::thread::Thread);
+    impl Wake for Unpark {
+        fn wake(self: Arc<Self>) {
+            self.0.unpark();
+        }
+    }
+    let waker = Waker::from(Arc::new(Unpark(std::thread::current())));
+    let mut cx = Context::from_waker(&waker);
+    let mut fut = std::pin::pin!(fut);
+    loop {
+        if let Poll::Ready(v) = fut.as_mut().poll(&mut cx) {
+            return v;
+        }
+        std::thread::park_timeout(Duration::from_millis(50));
+    }
+}
+
+/// Reading the topic's partitions needs a consumer; kept for [`KafkaAudit`]'s scans.
+fn partitions_of(consumer: &BaseConsumer, cfg: &KafkaConfig) -> Result<Vec<i32>> {
+    let md = consumer
+        .fetch_metadata(Some(&cfg.topic), cfg.connect_timeout())
+        .map_err(|e| cfg.error("brokers unreachable", e))?;
+    let Some(t) = md.topics().iter().find(|t| t.name() == cfg.topic) else {
+        return Err(missing_topic(cfg));
+    };
+    if let Some(err) = t.error() {
+        use rdkafka::error::RDKafkaErrorCode as Code;
+        let code = Code::from(err);
+        if matches!(code, Code::UnknownTopicOrPartition | Code::UnknownTopic) {
+            return Err(missing_topic(cfg));
+        }
+        return Err(cfg.error("metadata", code));
+    }
+    let mut ids: Vec<i32> = t.partitions().iter().map(|p| p.id()).collect();
+    ids.sort_unstable();
+    Ok(ids)
+}
+
+fn missing_topic(cfg: &KafkaConfig) -> StoreError {
+    StoreError::NotFound(format!(
+        "Kafka audit topic '{}' does not exist on brokers {} (quell does not create it: create it with \
+         cleanup.policy=delete, or name another with --audit-topic)",
+        cfg.topic, cfg.brokers
+    ))
+}
+
+/// Creates a topic with replication factor 1, for tests and benchmarks (quell itself never
+/// creates the audit topic). `configs` are topic configs such as `("cleanup.policy", "delete")`.
+pub fn create_topic(cfg: &KafkaConfig, partitions: i32, configs: &[(&str, &str)]) -> Result<()> {
+    use rdkafka::admin::{NewTopic, TopicReplication};
+    let admin: AdminClient<DefaultClientContext> = cfg.base()?.create().map_err(|e| cfg.error("admin client", e))?;
+    let mut topic = NewTopic::new(&cfg.topic, partitions, TopicReplication::Fixed(1));
+    for (k, v) in configs {
+        topic = topic.set(k, v);
+    }
+    let opts = AdminOptions::new().operation_timeout(Some(cfg.connect_timeout()));
+    let results = block_on(admin.create_topics([&topic], &opts)).map_err(|e| cfg.error("create topic", e))?;
+    for r in results {
+        if let Err((name, code)) = r {
+            if code != rdkafka::types::RDKafkaErrorCode::TopicAlreadyExists {
+                return Err(cfg.error("create topic", format!("{name}: {code}")));
+            }
+        }
+    }
+    Ok(())
+}

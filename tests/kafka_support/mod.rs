@@ -1,0 +1,84 @@
+//! Shared setup for the Kafka tests: the real broker started by `scripts/services/kafka.sh`.
+
+#![allow(dead_code)]
+
+use quell::adapters::embedded::EmbeddedStore;
+use quell::adapters::kafka::{create_topic, KafkaAudit, KafkaConfig};
+use quell::ports::Stores;
+use rdkafka::config::ClientConfig;
+use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+pub fn brokers() -> String {
+    match std::env::var("QUELL_TEST_KAFKA_BROKERS") {
+        Ok(b) if !b.is_empty() => b,
+        _ => panic!(
+            "QUELL_TEST_KAFKA_BROKERS is not set: these tests need the real Kafka broker. Start it with \
+             `scripts/services/kafka.sh start` (or `scripts/services/all.sh up`), then \
+             `set -a; . target/test-services/services.env; set +a`"
+        ),
+    }
+}
+
+pub fn ctl() -> String {
+    match std::env::var("QUELL_TEST_KAFKA_CTL") {
+        Ok(c) if !c.is_empty() => c,
+        _ => panic!(
+            "QUELL_TEST_KAFKA_CTL is not set: start the broker with `scripts/services/kafka.sh start` and load its env"
+        ),
+    }
+}
+
+/// A new, empty topic on the test broker.
+pub fn topic(partitions: i32, configs: &[(&str, &str)]) -> String {
+    static N: AtomicU64 = AtomicU64::new(0);
+    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0);
+    let name = format!("quell-test-{}-{nanos}-{}", std::process::id(), N.fetch_add(1, Ordering::Relaxed));
+    let mut all = vec![("cleanup.policy", "delete")];
+    all.extend_from_slice(configs);
+    if configs.iter().any(|(k, _)| *k == "cleanup.policy") {
+        all.remove(0);
+    }
+    create_topic(&KafkaConfig::new(brokers(), &name), partitions, &all).expect("create test topic");
+    name
+}
+
+pub fn open(topic: &str) -> Arc<KafkaAudit> {
+    Arc::new(KafkaAudit::open(KafkaConfig::new(brokers(), topic)).expect("open kafka audit"))
+}
+
+/// Sessions, control and approvals in a fresh embedded store; the audit log in Kafka.
+pub fn stores_with(audit: Arc<KafkaAudit>) -> Stores {
+    let dir = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).expect("tempdir").keep();
+    let mut stores = EmbeddedStore::open(&dir.join("quell.db")).expect("open store").stores();
+    stores.audit = audit;
+    stores
+}
+
+/// A fresh topic (3 partitions) behind the audit port.
+pub fn fresh() -> Stores {
+    stores_with(open(&topic(3, &[])))
+}
+
+/// A producer that is not quell: writes whatever it is given.
+pub fn raw_producer() -> BaseProducer {
+    ClientConfig::new()
+        .set("bootstrap.servers", brokers())
+        .set("message.max.bytes", "4000000")
+        .create()
+        .expect("raw producer")
+}
+
+pub fn raw_send(p: &BaseProducer, topic: &str, key: Option<&str>, value: Option<&[u8]>) {
+    let mut r: BaseRecord<'_, str, [u8]> = BaseRecord::to(topic);
+    if let Some(k) = key {
+        r = r.key(k);
+    }
+    if let Some(v) = value {
+        r = r.payload(v);
+    }
+    p.send(r).map_err(|(e, _)| e).expect("raw send");
+    p.flush(Duration::from_secs(30)).expect("raw flush");
+}
