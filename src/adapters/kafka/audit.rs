@@ -418,7 +418,7 @@ impl AuditLog for KafkaAudit {
             read += 1;
             if let (Some(chain), Some(finder)) = (&q.chain, &finder) {
                 let keyed = key == Some(chain.as_bytes());
-                if !keyed && !value.is_some_and(|v| finder.find(v).is_some()) {
+                if !keyed && value.is_none_or(|v| finder.find(v).is_none()) {
                     return Ok(());
                 }
             }

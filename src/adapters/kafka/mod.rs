@@ -140,12 +140,59 @@ impl KafkaConfig {
     }
 }
 
-/// What the config file said about Kafka.
-#[derive(Clone, Debug, Default)]
+/// What the config file said about Kafka (its `kafka` key: a string or a table).
+#[derive(Clone, Default)]
 pub struct FileKafka {
     pub brokers: Option<String>,
     pub topic: Option<String>,
     pub settings: BTreeMap<String, String>,
+}
+
+impl fmt::Debug for FileKafka {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let keys: Vec<&str> = self.settings.keys().map(String::as_str).collect();
+        f.debug_struct("FileKafka")
+            .field("brokers", &self.brokers)
+            .field("topic", &self.topic)
+            .field("settings", &keys)
+            .finish()
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for FileKafka {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        let value = toml::Value::deserialize(d)?;
+        KafkaConfig::from_toml(&value).map_err(serde::de::Error::custom)
+    }
+}
+
+impl KafkaConfig {
+    /// The audit log's Kafka configuration from flags (or their environment variables) and the
+    /// config file; `None` when no brokers are given anywhere.
+    pub fn resolve(
+        brokers: Option<&str>,
+        topic: Option<&str>,
+        file: Option<&FileKafka>,
+        file_topic: Option<&str>,
+    ) -> std::result::Result<Option<KafkaConfig>, String> {
+        let nonempty = |s: Option<&str>| s.map(str::trim).filter(|s| !s.is_empty()).map(str::to_owned);
+        let brokers = nonempty(brokers).or_else(|| nonempty(file.and_then(|f| f.brokers.as_deref())));
+        let topic = nonempty(topic)
+            .or_else(|| nonempty(file_topic))
+            .or_else(|| nonempty(file.and_then(|f| f.topic.as_deref())));
+        let Some(brokers) = brokers else {
+            return match topic {
+                Some(t) => Err(format!("--audit-topic {t}: the audit topic needs Kafka brokers (--kafka host:9092)")),
+                None => Ok(None),
+            };
+        };
+        Ok(Some(KafkaConfig {
+            brokers,
+            topic: topic.unwrap_or_else(|| DEFAULT_TOPIC.to_owned()),
+            settings: file.map(|f| f.settings.clone()).unwrap_or_default(),
+            connect_timeout: None,
+        }))
+    }
 }
 
 fn flatten(prefix: &str, v: &toml::Value, out: &mut BTreeMap<String, String>) -> std::result::Result<(), String> {
@@ -231,6 +278,17 @@ impl KafkaAudit {
     /// Every foreign or unreadable record met so far by this handle (each position once).
     pub fn skipped(&self) -> SkipReport {
         lock(&self.skipped).clone()
+    }
+
+    /// What an operator should see after a command: the topic warnings and, when records were
+    /// skipped, one line naming the first few by partition and offset. Safe to print.
+    pub fn report_lines(&self) -> Vec<String> {
+        let mut lines = self.warnings.clone();
+        let skipped = self.skipped();
+        if !skipped.is_empty() {
+            lines.push(skipped.summary(&self.cfg.topic, 5));
+        }
+        lines
     }
 
     /// Records fetched from the broker by scans so far (all of them, matching or not).

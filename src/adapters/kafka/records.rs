@@ -45,6 +45,11 @@ impl SkipReport {
     }
 
     pub(crate) fn add(&mut self, partition: i32, offset: i64, reason: String) {
+        // Reasons may quote the record (a parser's message): neutralise and keep them short.
+        let mut reason = crate::model::untrusted::neutralize(&reason, crate::model::untrusted::Lines::Escape);
+        if reason.chars().count() > 160 {
+            reason = reason.chars().take(160).collect::<String>() + "…";
+        }
         if self.by_position.len() < REMEMBERED || self.by_position.contains_key(&(partition, offset)) {
             self.by_position.insert((partition, offset), reason);
         } else {
@@ -61,12 +66,11 @@ impl SkipReport {
 
     /// One line for an operator: how many, and the first few positions with their reasons.
     pub fn summary(&self, topic: &str, shown: usize) -> String {
-        let mut line = format!(
-            "skipped {} record{} on audit topic '{topic}' that {} not quell audit events:",
-            self.count(),
-            if self.count() == 1 { "" } else { "s" },
-            if self.count() == 1 { "is" } else { "are" }
-        );
+        let mut line = if self.count() == 1 {
+            format!("skipped 1 record on audit topic '{topic}' that is not a quell audit event:")
+        } else {
+            format!("skipped {} records on audit topic '{topic}' that are not quell audit events:", self.count())
+        };
         for (i, s) in self.records().iter().take(shown).enumerate() {
             let _ = write!(
                 line,

@@ -43,6 +43,13 @@ pub struct Global {
     /// embedded store): redis://[user:password@]host:port[/db]
     #[arg(long, global = true, env = "QUELL_REDIS", hide_env_values = true, value_name = "URL")]
     pub redis: Option<String>,
+    /// Kafka brokers for the audit log (host:port[,host:port...]); SASL/SSL settings come from the
+    /// config file's [kafka] table
+    #[arg(long, global = true, env = "QUELL_KAFKA", value_name = "BROKERS")]
+    pub kafka: Option<String>,
+    /// The Kafka audit topic [default: quell.audit]
+    #[arg(long = "audit-topic", global = true, env = "QUELL_AUDIT_TOPIC", value_name = "TOPIC")]
+    pub audit_topic: Option<String>,
 }
 
 #[derive(Copy, Clone, Debug, PartialEq, Eq, ValueEnum, Default)]

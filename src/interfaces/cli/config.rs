@@ -13,6 +13,11 @@ pub struct FileConfig {
     pub theme: Option<String>,
     /// Redis URL for sessions, checkpoints, control and approvals (`--redis`, `QUELL_REDIS`).
     pub redis: Option<String>,
+    /// Kafka for the audit log: the broker list, or a `[kafka]` table with `brokers`, `topic` and
+    /// librdkafka settings passed through (SASL, SSL); secret values are never printed.
+    pub kafka: Option<crate::adapters::kafka::FileKafka>,
+    /// The Kafka audit topic (`--audit-topic`, `QUELL_AUDIT_TOPIC`).
+    pub audit_topic: Option<String>,
     /// Key remapping for the console: action name = key(s).
     pub keys: Option<toml::Table>,
 }

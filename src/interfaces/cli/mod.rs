@@ -74,6 +74,9 @@ pub struct Context {
     pub keys: Option<toml::Table>,
     /// Sessions, control and approvals in Redis (audit stays embedded) when set.
     pub redis: Option<String>,
+    /// The audit log in Kafka when set.
+    pub kafka: Option<crate::adapters::kafka::KafkaConfig>,
+    pub kafka_audit: Option<std::sync::Arc<crate::adapters::kafka::KafkaAudit>>,
     stores: Option<Stores>,
 }
 
@@ -83,10 +86,15 @@ impl Context {
             return Ok(s.clone());
         }
         let embedded = EmbeddedStore::open(&self.store_path)?;
-        let stores = match &self.redis {
+        let mut stores = match &self.redis {
             Some(url) => crate::adapters::redis::RedisStore::open(url)?.stores(std::sync::Arc::new(embedded)),
             None => embedded.stores(),
         };
+        if let Some(cfg) = &self.kafka {
+            let audit = std::sync::Arc::new(crate::adapters::kafka::KafkaAudit::open(cfg.clone())?);
+            stores.audit = audit.clone();
+            self.kafka_audit = Some(audit);
+        }
         self.stores = Some(stores.clone());
         Ok(stores)
     }
@@ -112,6 +120,14 @@ fn context(cli: &Cli) -> Result<Context, Failure> {
         theme: cli.global.theme.clone().or(file.theme),
         keys: file.keys,
         redis: cli.global.redis.clone().or(file.redis),
+        kafka: crate::adapters::kafka::KafkaConfig::resolve(
+            cli.global.kafka.as_deref(),
+            cli.global.audit_topic.as_deref(),
+            file.kafka.as_ref(),
+            file.audit_topic.as_deref(),
+        )
+        .map_err(Failure::usage)?,
+        kafka_audit: None,
         stores: None,
     })
 }
@@ -142,6 +158,10 @@ fn run(cli: Cli) -> CliResult {
         }
     };
     out.flush()?;
+    // Kafka: topic warnings and records skipped as foreign, after the command's own output.
+    for line in ctx.kafka_audit.iter().flat_map(|k| k.report_lines()) {
+        let _ = writeln!(std::io::stderr(), "quell: warning: {line}");
+    }
     code
 }
 
