@@ -399,7 +399,7 @@ fn approvals_queue_and_decision_dialog() {
     assert_eq!(action.kind, ActionKind::Approve);
     assert_eq!(action.reason, "refund confirmed with the customer by phone");
     // What the store answers (at the fixture's time): the second approver completes it.
-    let mut pay = tui_fixture::approvals().remove(1);
+    let mut pay = tui_fixture::approvals(now()).remove(1);
     let decision = Decision {
         approver: action.operator.clone(),
         verdict: Verdict::Approve,

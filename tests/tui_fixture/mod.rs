@@ -24,40 +24,52 @@ pub fn now() -> Timestamp {
     time::parse_time("2026-11-28T03:00:00Z", time::now()).unwrap_or_default()
 }
 
-fn ago(secs: i64) -> Timestamp {
-    now() - chrono::Duration::seconds(secs)
+fn ago(base: Timestamp, secs: i64) -> Timestamp {
+    base - chrono::Duration::seconds(secs)
 }
 
-fn session(id: &str, agent: &str, ns: &str, n: u32, model: &str, state: SessionState, step: u64, seen: i64) -> Session {
-    let mut s = Session::new(id, agent, ago(3600));
+#[allow(clippy::too_many_arguments)]
+fn session(
+    base: Timestamp,
+    id: &str,
+    agent: &str,
+    ns: &str,
+    n: u32,
+    model: &str,
+    state: SessionState,
+    step: u64,
+    seen: i64,
+) -> Session {
+    let mut s = Session::new(id, agent, ago(base, 3600));
     s.namespace = Some(ns.into());
     s.pod = Some(format!("agent-runtime-{n}"));
     s.model = Some(model.into());
     s.state = state;
     s.step = step;
-    s.last_seen = ago(seen);
+    s.last_seen = ago(base, seen);
     s.input_tokens = 1_200 * step;
     s.output_tokens = 310 * step;
     s.cost_usd = 0.0042 * step as f64;
     s
 }
 
-pub fn sessions() -> Vec<Session> {
+pub fn sessions(base: Timestamp) -> Vec<Session> {
     use SessionState::*;
     let mut out = vec![
-        session("s-support-0001", "support-bot", "genai-prod", 0, "gpt-4.1", Running, 14, 2),
-        session("s-support-0002", "support-bot", "genai-prod", 1, "gpt-4.1", WaitingApproval, 9, 1),
-        session(BROWSER, "browser-agent", "genai-prod", 2, "claude-sonnet-4", Running, 4, 3),
-        session("s-billing-0004", "billing-agent", "payments", 0, "gpt-4.1-mini", WaitingApproval, 22, 4),
-        session("s-billing-0005", "billing-agent", "payments", 1, "gpt-4.1-mini", Paused, 7, 5),
-        session("s-research-0006", "research-agent", "genai-staging", 0, "o3", Finished, 31, 400),
-        session("s-research-0007", "research-agent", "genai-staging", 1, "o3", Failed, 12, 900),
-        session("s-crm-0008", "crm-sync", "genai-prod", 3, "gpt-4.1-mini", Running, 55, 1),
-        session("s-crm-0009", "crm-sync", "genai-prod", 4, "gpt-4.1-mini", Running, 3, 95),
-        session("s-support-0010", "support-bot", "genai-prod", 5, "gpt-4.1", Killed, 6, 1200),
+        session(base, "s-support-0001", "support-bot", "genai-prod", 0, "gpt-4.1", Running, 14, 2),
+        session(base, "s-support-0002", "support-bot", "genai-prod", 1, "gpt-4.1", WaitingApproval, 9, 1),
+        session(base, BROWSER, "browser-agent", "genai-prod", 2, "claude-sonnet-4", Running, 4, 3),
+        session(base, "s-billing-0004", "billing-agent", "payments", 0, "gpt-4.1-mini", WaitingApproval, 22, 4),
+        session(base, "s-billing-0005", "billing-agent", "payments", 1, "gpt-4.1-mini", Paused, 7, 5),
+        session(base, "s-research-0006", "research-agent", "genai-staging", 0, "o3", Finished, 31, 400),
+        session(base, "s-research-0007", "research-agent", "genai-staging", 1, "o3", Failed, 12, 900),
+        session(base, "s-crm-0008", "crm-sync", "genai-prod", 3, "gpt-4.1-mini", Running, 55, 1),
+        session(base, "s-crm-0009", "crm-sync", "genai-prod", 4, "gpt-4.1-mini", Running, 3, 95),
+        session(base, "s-support-0010", "support-bot", "genai-prod", 5, "gpt-4.1", Killed, 6, 1200),
     ];
     // An agent whose self-reported name is an attack on the operator's terminal.
     out.push(session(
+        base,
         "s-evil-0011",
         "evil\u{1b}]0;owned\u{7}bot\u{202e}exe.txt",
         "genai-prod",
@@ -72,7 +84,9 @@ pub fn sessions() -> Vec<Session> {
     out
 }
 
+#[allow(clippy::too_many_arguments)]
 fn approval(
+    base: Timestamp,
     id: &str,
     session: &str,
     step: u64,
@@ -90,16 +104,17 @@ fn approval(
         tool: Untrusted::new(tool),
         arguments: UntrustedJson::new(args),
         risk,
-        requested_at: ago(age),
-        expires_at: ago(age) + chrono::Duration::seconds(ttl),
+        requested_at: ago(base, age),
+        expires_at: ago(base, age) + chrono::Duration::seconds(ttl),
         required_approvers: if two { 2 } else { 1 },
         decisions: vec![],
         status: ApprovalStatus::Pending,
     }
 }
 
-pub fn approvals() -> Vec<Approval> {
+pub fn approvals(base: Timestamp) -> Vec<Approval> {
     let mut pay = approval(
+        base,
         "a-pay-77",
         "s-billing-0004",
         22,
@@ -114,10 +129,11 @@ pub fn approvals() -> Vec<Approval> {
         approver: "bob".into(),
         verdict: Verdict::Approve,
         reason: "customer verified".into(),
-        at: ago(30),
+        at: ago(base, 30),
     });
     vec![
         approval(
+            base,
             "a-mail-12",
             "s-support-0002",
             9,
@@ -130,6 +146,7 @@ pub fn approvals() -> Vec<Approval> {
         ),
         pay,
         approval(
+            base,
             "a-crm-31",
             "s-crm-0008",
             55,
@@ -146,10 +163,10 @@ pub fn approvals() -> Vec<Approval> {
 pub const SUPPORT: &str = "s-support-0002";
 
 /// The support bot's chain up to the approval it is waiting for.
-pub fn support_chain() -> Vec<EventBody> {
+pub fn support_chain(base: Timestamp) -> Vec<EventBody> {
     let b = |step: u64, kind: EventKind, secs: i64| {
         let mut body = EventBody::new(SUPPORT, step, kind, "agent:support-bot");
-        body.time = ago(secs);
+        body.time = ago(base, secs);
         body
     };
     let started = b(0, EventKind::SessionStarted, 200).attr("quell.allowed_tools", json!(["search_kb", "send_email"]));
@@ -171,10 +188,10 @@ pub fn support_chain() -> Vec<EventBody> {
 }
 
 /// The browser agent's chain: it read a poisoned page and tried to send mail.
-pub fn browser_chain() -> Vec<EventBody> {
+pub fn browser_chain(base: Timestamp) -> Vec<EventBody> {
     let b = |step: u64, kind: EventKind, secs: i64| {
         let mut body = EventBody::new(BROWSER, step, kind, "agent:browser-agent");
-        body.time = ago(secs);
+        body.time = ago(base, secs);
         body
     };
     let mut started = b(0, EventKind::SessionStarted, 300).attr("quell.agent", "browser-agent");
@@ -210,14 +227,14 @@ pub fn browser_chain() -> Vec<EventBody> {
     vec![started, llm1, call, result, llm2, mail, err]
 }
 
-pub fn browser_checkpoints() -> Vec<Checkpoint> {
+pub fn browser_checkpoints(base: Timestamp) -> Vec<Checkpoint> {
     let cp = |step: u64, messages: Vec<serde_json::Value>, plan: serde_json::Value, secs: i64| Checkpoint {
         session_id: BROWSER.into(),
         step,
         messages: messages.into_iter().map(UntrustedJson::new).collect(),
         tool_results: vec![],
         plan: UntrustedJson::new(plan),
-        created_at: time::format(&ago(secs)),
+        created_at: time::format(&ago(base, secs)),
     };
     vec![
         cp(
@@ -238,10 +255,15 @@ pub fn browser_checkpoints() -> Vec<Checkpoint> {
     ]
 }
 
-/// Writes everything through the ports.
+/// Writes everything through the ports, at the fixed time [`now`].
 pub fn fill(stores: &Stores) {
-    let mut all = sessions();
-    for (id, chain) in [(BROWSER, browser_chain()), (SUPPORT, support_chain())] {
+    fill_at(stores, now());
+}
+
+/// Writes everything with times relative to `base` (the real clock for live tests).
+pub fn fill_at(stores: &Stores, base: Timestamp) {
+    let mut all = sessions(base);
+    for (id, chain) in [(BROWSER, browser_chain(base)), (SUPPORT, support_chain(base))] {
         let mut tail = ChainTail::genesis();
         let mut sealed = Vec::new();
         for body in chain {
@@ -256,10 +278,10 @@ pub fn fill(stores: &Stores) {
         }
     }
     stores.sessions.put_sessions(&all).expect("sessions");
-    for cp in browser_checkpoints() {
+    for cp in browser_checkpoints(base) {
         stores.sessions.save_checkpoint(&cp).expect("checkpoint");
     }
-    for a in approvals() {
+    for a in approvals(base) {
         stores.approvals.request_approval(&a).expect("approval");
     }
 }

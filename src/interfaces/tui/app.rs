@@ -130,13 +130,16 @@ pub struct Progress {
     pub error: Option<String>,
 }
 
+/// The last steps of a session, or why they could not be read.
+pub type ContextLines = Result<Vec<String>, String>;
+
 #[derive(Clone, Debug, PartialEq, Default)]
 pub struct ApprovalsView {
     pub items: Vec<Approval>,
     pub selected: usize,
     pub offset: usize,
     /// The last steps of the selected approval's session: (session id, lines).
-    pub context: Option<(String, Option<Result<Vec<String>, String>>)>,
+    pub context: Option<(String, Option<ContextLines>)>,
 }
 
 impl ApprovalsView {

@@ -9,9 +9,9 @@ use crate::model::approval::Approval;
 use crate::model::control::ControlRecord;
 use crate::model::selector::Selector;
 use crate::model::session::{Session, SessionState};
+use crate::model::time;
 use crate::model::time::Timestamp;
-use std::cmp::Ordering;
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap, HashSet};
 
 /// One table row, display text ready.
 #[derive(Clone, Debug)]
@@ -134,19 +134,32 @@ impl SortKey {
         Self::ALL[(i + 1) % Self::ALL.len()]
     }
 
-    fn compare(self, a: &FleetRow, b: &FleetRow) -> Ordering {
+    /// One integer per row that orders like the column (ascending). Text columns are ranked
+    /// through their distinct values, so sorting 100,000 rows compares integers, not strings.
+    fn keys(self, rows: &[FleetRow]) -> Vec<u64> {
+        let text = |f: fn(&FleetRow) -> &str| -> Vec<u64> {
+            let mut distinct: Vec<&str> = rows.iter().map(f).collect::<HashSet<&str>>().into_iter().collect();
+            distinct.sort_unstable();
+            let rank: HashMap<&str, u64> = distinct.into_iter().enumerate().map(|(i, s)| (s, i as u64)).collect();
+            rows.iter().map(|r| rank.get(f(r)).copied().unwrap_or(0)).collect()
+        };
+        let desc = |v: u64| u64::MAX - v;
         match self {
-            SortKey::Id => a.session.id.cmp(&b.session.id),
-            SortKey::Agent => a.agent.cmp(&b.agent),
-            SortKey::Place => a.place.cmp(&b.place),
-            SortKey::Model => a.model.cmp(&b.model),
-            SortKey::State => a.state.cmp(&b.state),
-            SortKey::Step => a.session.step.cmp(&b.session.step),
-            // Most recently seen first reads naturally; reverse flips it.
-            SortKey::LastSeen => b.session.last_seen.cmp(&a.session.last_seen),
-            SortKey::Tokens => b.tokens().cmp(&a.tokens()),
-            SortKey::Cost => b.session.cost_usd.total_cmp(&a.session.cost_usd),
-            SortKey::Pending => b.pending.cmp(&a.pending),
+            // Rows arrive in id order (the store sorts them): the index is the rank.
+            SortKey::Id if rows.windows(2).all(|w| w[0].session.id <= w[1].session.id) => {
+                (0..rows.len() as u64).collect()
+            }
+            SortKey::Id => text(|r| &r.session.id),
+            SortKey::Agent => text(|r| &r.agent),
+            SortKey::Place => text(|r| &r.place),
+            SortKey::Model => text(|r| &r.model),
+            SortKey::State => rows.iter().map(|r| r.state as u64).collect(),
+            SortKey::Step => rows.iter().map(|r| r.session.step).collect(),
+            // Most recently seen, most tokens, most cost, most approvals first; reverse flips it.
+            SortKey::LastSeen => rows.iter().map(|r| desc(time::to_micros(&r.session.last_seen) as u64)).collect(),
+            SortKey::Tokens => rows.iter().map(|r| desc(r.tokens())).collect(),
+            SortKey::Cost => rows.iter().map(|r| desc(r.session.cost_usd.max(0.0).to_bits())).collect(),
+            SortKey::Pending => rows.iter().map(|r| desc(u64::from(r.pending))).collect(),
         }
     }
 }
@@ -228,14 +241,11 @@ impl FleetState {
     }
 
     pub fn resort(&mut self) {
-        let rows = &self.rows;
-        let mut order: Vec<u32> = (0..rows.len() as u32).collect();
-        let key = self.sort;
-        // Rows arrive in id order; the index breaks ties so the order is total and stable.
-        let already = key == SortKey::Id && rows.windows(2).all(|w| w[0].session.id <= w[1].session.id);
-        if !already {
-            order.sort_unstable_by(|&a, &b| key.compare(&rows[a as usize], &rows[b as usize]).then_with(|| a.cmp(&b)));
-        }
+        let keys = self.sort.keys(&self.rows);
+        // The index breaks ties, so the order is total and the same on every refresh.
+        let mut keyed: Vec<(u64, u32)> = keys.into_iter().zip(0..self.rows.len() as u32).collect();
+        keyed.sort_unstable();
+        let mut order: Vec<u32> = keyed.into_iter().map(|(_, i)| i).collect();
         if self.descending {
             order.reverse();
         }
@@ -387,6 +397,13 @@ mod tests {
         assert_eq!(f.selected_id().as_deref(), Some("b"));
         f.reverse(now);
         assert_eq!(ids(&f), ["b", "a", "c"]);
+        f.set_sort(SortKey::Agent, now);
+        assert_eq!(ids(&f), ["c", "b", "a"], "agent-c sorts last, reversed");
+        f.rows[0].session.cost_usd = 2.5;
+        f.rows[2].session.cost_usd = 0.5;
+        f.descending = false;
+        f.set_sort(SortKey::Cost, now);
+        assert_eq!(ids(&f), ["a", "c", "b"], "most expensive first");
         f.set_filter("STAGING", now);
         assert_eq!(ids(&f), ["c"]);
         f.set_filter("", now);
