@@ -75,18 +75,20 @@ fn poller(stores: Stores, tx: Sender<Msg>, watch: Receiver<(control::Issued, Ins
     let mut next_snapshot = Instant::now();
     let mut backoff = FIRST_BACKOFF;
     let mut watching: Option<(control::Issued, Instant)> = None;
+    let mut next_progress = Instant::now();
     let mut watch_open = true;
     loop {
         let now = Instant::now();
         let mut wake = next_snapshot;
         if watching.is_some() {
-            wake = wake.min(now + PROGRESS_EVERY);
+            wake = wake.min(next_progress);
         }
         let wait = wake.saturating_duration_since(now);
         if watch_open {
             match watch.recv_timeout(wait) {
                 Ok(w) => {
                     watching = Some(w);
+                    next_progress = Instant::now();
                     next_snapshot = Instant::now(); // show the new states at once
                 }
                 Err(RecvTimeoutError::Timeout) => {}
@@ -95,8 +97,11 @@ fn poller(stores: Stores, tx: Sender<Msg>, watch: Receiver<(control::Issued, Ins
         } else {
             thread::sleep(wait);
         }
-        if let Some((issued, started)) = &watching {
+        if let Some((issued, started)) = watching.as_ref().filter(|_| Instant::now() >= next_progress) {
+            let began = Instant::now();
             let report = control::progress(&stores, issued).map_err(|e| e.to_string());
+            // Poll often, but never spend more than a third of the time reading a big fleet.
+            next_progress = Instant::now() + PROGRESS_EVERY.max(began.elapsed() * 2);
             let done = report.as_ref().is_ok_and(|r| r.complete());
             if tx.send(Msg::Progress { report, elapsed: started.elapsed() }).is_err() {
                 return;

@@ -173,7 +173,14 @@ impl Theme {
     /// Finds a theme by name: the theme folder first (so a user can override a built-in), then
     /// the built-ins. Reads at most one small file.
     pub fn load(name: &str, dir: Option<&Path>) -> Result<Theme, String> {
-        if name.is_empty() || name.contains(['/', '\\']) || name.starts_with('.') {
+        if name.contains(['/', '\\']) || name.ends_with(".toml") {
+            // A path to a theme file, as `--theme ./mine.toml` gives it.
+            let path = Path::new(name);
+            let text = std::fs::read_to_string(path).map_err(|e| format!("theme {}: {e}", path.display()))?;
+            let stem = path.file_stem().and_then(|s| s.to_str()).unwrap_or("custom");
+            return Theme::parse(stem, &text);
+        }
+        if name.is_empty() || name.starts_with('.') {
             return Err(format!("'{name}' is not a theme name"));
         }
         if let Some(dir) = dir {
@@ -227,12 +234,27 @@ mod tests {
     }
 
     #[test]
+    fn theme_folder_and_paths_are_read() {
+        let dir = std::env::temp_dir().join(format!("quell-theme-test-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("dark.toml"), "name = \"mine\"\n[styles]\nselected = { fg = \"red\" }").unwrap();
+        let t = Theme::load("dark", Some(&dir)).unwrap();
+        assert_eq!(t.name, "mine", "the folder overrides the built-in");
+        assert_eq!(t.style(Role::Selected).fg, Some(Color::Red));
+        let by_path = Theme::load(&dir.join("dark.toml").display().to_string(), None).unwrap();
+        assert_eq!(by_path.name, "mine");
+        assert_eq!(Theme::load("light", Some(&dir)).unwrap().name, "light");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
     fn bad_theme_files_say_why() {
         assert!(Theme::parse("x", "[styles]\nselectd = { fg = \"red\" }")
             .unwrap_err()
             .contains("unknown style 'selectd'"));
         assert!(Theme::parse("x", "[styles]\nbase = { fg = \"reddish\" }").unwrap_err().contains("not a colour"));
-        assert!(Theme::load("../etc/passwd", None).is_err());
+        assert!(Theme::load("../no/such/theme.toml", None).unwrap_err().contains("theme ../no/such/theme.toml"));
+        assert!(Theme::load(".hidden", None).is_err());
         assert!(Theme::load("nope", None).unwrap_err().contains("built in: dark"));
     }
 }
