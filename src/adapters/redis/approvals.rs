@@ -60,6 +60,7 @@ impl ApprovalStore for RedisStore {
         check_id(&a.id)?;
         let key = self.keys().approval(&a.id);
         let index = self.keys().approvals_index();
+        let pending = self.keys().approvals_pending();
         let doc = serde_json::to_string(a).map_err(|e| StoreError::Invalid(format!("approval {}: {e}", a.id)))?;
         let stored: bool = self.run(|c, retried| {
             let set: Option<String> = redis::cmd("SET").arg(&key).arg(&doc).arg("NX").query(c)?;
@@ -67,7 +68,18 @@ impl ApprovalStore for RedisStore {
             let created = set.is_some()
                 || (retried && redis::cmd("GET").arg(&key).query::<Option<String>>(c)? == Some(doc.clone()));
             if created {
-                redis::cmd("ZADD").arg(&index).arg(time::to_micros(&a.requested_at)).arg(&a.id).query::<()>(c)?;
+                redis::pipe()
+                    .cmd("ZADD")
+                    .arg(&index)
+                    .arg(time::to_micros(&a.requested_at))
+                    .arg(&a.id)
+                    .ignore()
+                    .cmd("ZADD")
+                    .arg(&pending)
+                    .arg(time::to_micros(&a.expires_at))
+                    .arg(&a.id)
+                    .ignore()
+                    .query::<()>(c)?;
             }
             Ok(created)
         })?;
@@ -85,8 +97,15 @@ impl ApprovalStore for RedisStore {
     }
 
     fn approvals(&self, pending_only: bool, now: Timestamp) -> Result<Vec<Approval>> {
-        let index = self.keys().approvals_index();
-        let ids: Vec<String> = self.run(|c, _| redis::cmd("ZRANGE").arg(&index).arg(0).arg(-1).query(c))?;
+        // Pending: only those not yet expired from the pending index (O(pending), not O(all)).
+        let ids: Vec<String> = if pending_only {
+            let pending = self.keys().approvals_pending();
+            let after = format!("({}", time::to_micros(&now));
+            self.run(|c, _| redis::cmd("ZRANGEBYSCORE").arg(&pending).arg(&after).arg("+inf").query(c))?
+        } else {
+            let index = self.keys().approvals_index();
+            self.run(|c, _| redis::cmd("ZRANGE").arg(&index).arg(0).arg(-1).query(c))?
+        };
         let keys: Vec<String> = ids.iter().map(|id| self.keys().approval(id)).collect();
         let values: Vec<redis::Value> = if keys.is_empty() {
             Vec::new()
@@ -135,6 +154,11 @@ impl ApprovalStore for RedisStore {
                 COMPARE_AND_SET.key(&key).arg(&old_doc).arg(&new_doc).invoke(c)
             })?;
             if swapped == 1 {
+                if approval.status.is_final() {
+                    // Best effort: a reader filters on the record's status anyway.
+                    let pending = self.keys().approvals_pending();
+                    let _ = self.run(|c, _| redis::cmd("ZREM").arg(&pending).arg(id).query::<()>(c));
+                }
                 return Ok(approval);
             }
         }

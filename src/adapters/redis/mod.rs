@@ -15,6 +15,7 @@
 //! | `quell:c:{control}:gen` / `:rec` / `:chg` | counter / hash target → record / sorted set target by generation | operators |
 //! | `quell:a:{<approval>}` | string, the approval as JSON | agents request, operators decide |
 //! | `quell:approvals` | sorted set: approval id scored by request time | agents |
+//! | `quell:approvals:pending` | sorted set: undecided approval ids scored by expiry | agents add, deciders remove |
 //!
 //! The seed's key is `checkpoint:` + session id + `:` + step, literally (its `{}` are Python
 //! f-string fields, not hash tags): quell reads and writes exactly that. Every key quell adds
@@ -57,6 +58,8 @@ pub struct RedisStore {
     shown: String,
     secret: Option<String>,
     keys: Keys,
+    /// Seed-only session ids seen by the last full scan, and when (see `sessions.rs`).
+    seed_ids: Mutex<Option<(std::time::Instant, std::collections::HashSet<String>)>>,
 }
 
 /// Key names. See the module docs.
@@ -95,6 +98,9 @@ impl Keys {
     }
     pub(crate) fn approvals_index(&self) -> String {
         format!("{}quell:approvals", self.ns)
+    }
+    pub(crate) fn approvals_pending(&self) -> String {
+        format!("{}quell:approvals:pending", self.ns)
     }
 }
 
@@ -166,8 +172,14 @@ impl RedisStore {
         };
         let client = redis::Client::open(url)
             .map_err(|e| StoreError::Invalid(scrub(format!("redis {shown}: not a usable Redis URL: {e}"))))?;
-        let store =
-            RedisStore { client, idle: Mutex::new(Vec::new()), shown, secret, keys: Keys { ns: namespace.to_owned() } };
+        let store = RedisStore {
+            client,
+            idle: Mutex::new(Vec::new()),
+            shown,
+            secret,
+            keys: Keys { ns: namespace.to_owned() },
+            seed_ids: Mutex::new(None),
+        };
         let conn = store.connect()?;
         store.put_back(conn);
         Ok(store)

@@ -10,19 +10,55 @@
 //! `unreadable` reason; every other session is unaffected.
 
 use super::{glob_escape, reply, shown_key, RedisStore, Reply, TTL_SECS};
-use crate::model::checkpoint::{parse_seed_key, Checkpoint};
+use crate::model::checkpoint::{parse_seed_key, Checkpoint, CheckpointError};
 use crate::model::session::{validate_session_id, Session};
 use crate::model::time::{self, Timestamp};
 use crate::ports::{Result, SessionStore, StoreError};
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 
-const SCAN_COUNT: usize = 1000;
+const SCAN_COUNT: usize = 5000;
+/// How long the seed session ids of a full scan answer "is this a seed-only session?" with no.
+const SEED_IDS_FRESH: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// What a `SCAN` of the seed's keys found for one session id.
 #[derive(Default)]
 struct SeedKeys {
     steps: BTreeSet<u64>,
     malformed: BTreeSet<String>,
+}
+
+/// The seed's checkpoint, checked field by field like [`Checkpoint::from_stored`] (same shape
+/// rules, same messages) without building the message and tool-result values: listing 10,000
+/// sessions reads only what the table shows.
+#[derive(serde::Deserialize)]
+struct Header {
+    session_id: String,
+    step: u64,
+    #[allow(dead_code)]
+    messages: Vec<serde::de::IgnoredAny>,
+    #[allow(dead_code)]
+    tool_results: Vec<serde::de::IgnoredAny>,
+    #[allow(dead_code)]
+    plan: serde::de::IgnoredAny,
+    created_at: String,
+}
+
+impl Header {
+    fn check(session_id: &str, step: u64, text: &str) -> std::result::Result<Header, CheckpointError> {
+        let h: Header = serde_json::from_str(text).map_err(|e| match e.classify() {
+            serde_json::error::Category::Data => CheckpointError::Shape(e.to_string()),
+            _ => CheckpointError::NotJson(e.to_string()),
+        })?;
+        if h.session_id != session_id || h.step != step {
+            return Err(CheckpointError::Mismatch {
+                inner: h.session_id,
+                inner_step: h.step,
+                outer: session_id.to_owned(),
+                outer_step: step,
+            });
+        }
+        Ok(h)
+    }
 }
 
 /// Reads the `created_at` the seed writes (`datetime.isoformat()`, with or without an offset;
@@ -51,6 +87,27 @@ fn unreadable(id: &str, reason: String) -> Session {
 }
 
 impl RedisStore {
+    /// Whether `id` may have seed checkpoints and no quell record. A targeted `SCAN` still walks
+    /// the whole keyspace on the server, so the answer "no" comes from the set of seed session
+    /// ids of a full scan at most [`SEED_IDS_FRESH`] old (taken by `sessions()` or here): an
+    /// agent starting a new session (which asks whether the id exists) costs one `GET`, not a
+    /// scan. A "yes" is always followed by a fresh targeted scan.
+    fn may_be_seed_session(&self, id: &str) -> Result<bool> {
+        if let Some((at, ids)) = self.seed_ids.lock().unwrap_or_else(|p| p.into_inner()).as_ref() {
+            if at.elapsed() <= SEED_IDS_FRESH {
+                return Ok(ids.contains(id));
+            }
+        }
+        let ids: HashSet<String> = self.seed_keys(None)?.into_keys().collect();
+        let found = ids.contains(id);
+        self.remember_seed_ids(ids);
+        Ok(found)
+    }
+
+    fn remember_seed_ids(&self, ids: HashSet<String>) {
+        *self.seed_ids.lock().unwrap_or_else(|p| p.into_inner()) = Some((std::time::Instant::now(), ids));
+    }
+
     /// Every key matching `pattern`, via `SCAN` (never `KEYS`). May contain duplicates.
     fn scan_keys(&self, pattern: &str, sink: &mut dyn FnMut(String)) -> Result<()> {
         let mut cursor: u64 = 0;
@@ -159,11 +216,14 @@ impl RedisStore {
             let bad: Vec<String> = keys.malformed.iter().take(3).map(|k| shown_key(k)).collect();
             return unreadable(id, format!("checkpoint key(s) without a numeric step: {}", bad.join(", ")));
         };
-        let read = |step: u64, value: Option<Reply>| -> std::result::Result<Option<Checkpoint>, String> {
-            let key = self.keys().checkpoint(id, step);
+        let read = |step: u64, value: Option<Reply>| -> std::result::Result<Option<Header>, String> {
+            let key = shown_key(&self.keys().checkpoint(id, step));
             match value {
-                None => Ok(None),
-                Some(v) => self.parse_checkpoint(id, step, &key, v).map_err(|e| e.to_string()),
+                None | Some(Reply::Missing) => Ok(None),
+                Some(Reply::Bad(why)) => Err(format!("key {key}: {why}")),
+                Some(Reply::Text(text)) => {
+                    Header::check(id, step, &text).map(Some).map_err(|e| format!("key {key}: {e}"))
+                }
             }
         };
         let latest = match read(last_step, latest) {
@@ -229,6 +289,9 @@ impl SessionStore for RedisStore {
             Some(Reply::Bad(why)) => Ok(Some(unreadable(id, format!("session record {}: {why}", shown_key(&key))))),
             Some(Reply::Missing) | None => {
                 // A seed-only session: its checkpoints are all there is.
+                if !self.may_be_seed_session(id)? {
+                    return Ok(None);
+                }
                 let mut seed = self.seed_keys(Some(id))?;
                 match seed.remove(id) {
                     Some(keys) => Ok(Some(self.seed_sessions(vec![(id.to_owned(), keys)])?.remove(0))),
@@ -257,8 +320,9 @@ impl SessionStore for RedisStore {
             known.insert(id.clone());
             out.push(s);
         }
-        let seed: Vec<(String, SeedKeys)> =
-            self.seed_keys(None)?.into_iter().filter(|(id, _)| !known.contains(id)).collect();
+        let all_seed = self.seed_keys(None)?;
+        self.remember_seed_ids(all_seed.keys().cloned().collect());
+        let seed: Vec<(String, SeedKeys)> = all_seed.into_iter().filter(|(id, _)| !known.contains(id)).collect();
         out.extend(self.seed_sessions(seed)?);
         out.sort_by(|a, b| a.id.cmp(&b.id));
         Ok(out)
