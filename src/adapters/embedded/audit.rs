@@ -5,13 +5,25 @@ use crate::ports::{AuditLog, AuditQuery, RawEvent, Result, SealedEvent, StoreErr
 use rusqlite::{params, OptionalExtension, ToSql};
 use std::collections::HashMap;
 
+#[derive(Default)]
+pub(super) struct TailCache {
+    data_version: Option<i64>,
+    tails: HashMap<String, ChainTail>,
+}
+
 impl AuditLog for EmbeddedStore {
     fn append(&self, events: &[SealedEvent]) -> Result<()> {
         if events.is_empty() {
             return Ok(());
         }
-        self.write(|tx| {
-            let mut tails: HashMap<&str, ChainTail> = HashMap::new();
+        let mut cache = self.tails.lock().unwrap_or_else(|p| p.into_inner());
+        let result = self.write(|tx| {
+            let version: i64 = tx.query_row("PRAGMA data_version", [], |r| r.get(0)).map_err(|e| self.err(e))?;
+            if cache.data_version != Some(version) {
+                cache.tails.clear();
+                cache.data_version = Some(version);
+            }
+            let tails = &mut cache.tails;
             let mut tail_q = tx
                 .prepare_cached("SELECT seq, hash FROM audit WHERE chain = ?1 ORDER BY id DESC LIMIT 1")
                 .map_err(|e| self.err(e))?;
@@ -47,10 +59,16 @@ impl AuditLog for EmbeddedStore {
                         ev.hash
                     ])
                     .map_err(|e| self.err(e))?;
-                tails.insert(chain, ev.tail());
+                tails.insert(chain.to_owned(), ev.tail());
             }
             Ok(())
-        })
+        });
+        if result.is_err() {
+            // The transaction rolled back: what we cached during it is not in the store.
+            cache.tails.clear();
+            cache.data_version = None;
+        }
+        result
     }
 
     fn tail(&self, chain: &str) -> Result<Option<ChainTail>> {

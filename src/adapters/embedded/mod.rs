@@ -20,6 +20,9 @@ pub struct EmbeddedStore {
     path: PathBuf,
     writer: Mutex<Connection>,
     reader: Mutex<Connection>,
+    /// Chain tails as of our own last commit, valid while `PRAGMA data_version` on the writer
+    /// connection is unchanged (it changes only when another connection commits).
+    tails: Mutex<audit::TailCache>,
 }
 
 impl EmbeddedStore {
@@ -45,7 +48,12 @@ impl EmbeddedStore {
         let writer = connect(path)?;
         init_schema(&writer, path)?;
         let reader = connect(path)?;
-        Ok(EmbeddedStore { path: path.to_owned(), writer: Mutex::new(writer), reader: Mutex::new(reader) })
+        Ok(EmbeddedStore {
+            path: path.to_owned(),
+            writer: Mutex::new(writer),
+            reader: Mutex::new(reader),
+            tails: Mutex::new(audit::TailCache::default()),
+        })
     }
 
     pub fn path(&self) -> &Path {
@@ -101,6 +109,7 @@ fn connect(path: &Path) -> Result<Connection> {
     conn.busy_timeout(Duration::from_secs(10)).map_err(|e| sql_error(path, e))?;
     conn.pragma_update(None, "journal_mode", "WAL").map_err(|e| sql_error(path, e))?;
     conn.pragma_update(None, "synchronous", "NORMAL").map_err(|e| sql_error(path, e))?;
+    conn.pragma_update(None, "cache_size", -65536).map_err(|e| sql_error(path, e))?;
     conn.set_prepared_statement_cache_capacity(64);
     Ok(conn)
 }
