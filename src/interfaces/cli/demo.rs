@@ -107,11 +107,23 @@ pub fn run(ctx: &mut Context, opts: DemoOptions, out: &mut dyn Write) -> CliResu
 }
 
 fn console_available() -> bool {
-    false
+    use std::io::IsTerminal;
+    std::io::stdout().is_terminal() && std::io::stdin().is_terminal()
 }
 
-fn open_console(_ctx: &mut Context, _stores: Stores) -> CliResult {
-    Err(Failure { code: exit::USAGE, message: "the console is not available in this build; use --headless".into() })
+fn open_console(ctx: &mut Context, stores: Stores) -> CliResult {
+    if !console_available() {
+        return Err(Failure::usage("the console needs a terminal; run a command instead (see quell --help)"));
+    }
+    let opts = crate::interfaces::tui::TuiOptions {
+        operator: ctx.operator.clone(),
+        readonly: ctx.readonly,
+        theme: ctx.theme.clone(),
+        theme_dir: super::config::default_config().and_then(|c| c.parent().map(|d| d.join("themes"))),
+        keys: ctx.keys.clone().unwrap_or_default(),
+        no_color: false,
+    };
+    Ok(crate::interfaces::tui::run(stores, opts)?)
 }
 
 /// `quell` with no command: the console on the configured backend.
