@@ -322,3 +322,21 @@ fn config_file_table_flattens_settings() {
     assert_eq!(s.brokers.as_deref(), Some("b:1"));
     assert!(KafkaConfig::from_toml(&toml::Value::Integer(3)).is_err());
 }
+
+#[test]
+fn forensic_reads_leave_no_consumer_group_behind() {
+    use rdkafka::consumer::{BaseConsumer, Consumer};
+    let t = topic(2, &[]);
+    let audit = open(&t);
+    audit.append(&events("s-a", &ChainTail::genesis(), 5, 0)).unwrap();
+    assert_eq!(audit.read(&AuditQuery::default()).unwrap().len(), 5);
+    assert_eq!(audit.read(&AuditQuery { chain: Some("s-a".into()), ..Default::default() }).unwrap().len(), 5);
+    assert!(forensics::verify(&stores_with(audit.clone()), None).unwrap().intact());
+    assert_eq!(open(&t).tail("s-a").unwrap().map(|t| t.seq), Some(5));
+    let admin: BaseConsumer =
+        rdkafka::config::ClientConfig::new().set("bootstrap.servers", brokers()).create().expect("consumer");
+    let groups = admin.fetch_group_list(None, Duration::from_secs(10)).expect("list groups");
+    let ours: Vec<String> =
+        groups.groups().iter().map(|g| g.name().to_owned()).filter(|n| n.starts_with("quell")).collect();
+    assert!(ours.is_empty(), "a forensic read joined or committed to a consumer group: {ours:?}");
+}

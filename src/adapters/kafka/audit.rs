@@ -139,7 +139,38 @@ impl Writer {
 /// One record as read: partition, offset, key, value.
 type OnRecord<'a> = dyn FnMut(i32, i64, Option<&[u8]>, Option<&[u8]>) -> Result<()> + 'a;
 
-/// Reads each listed partition from its start offset up to (excluding) its end offset.
+/// Records copied out of librdkafka by the polling thread, handed over in chunks.
+#[derive(Default)]
+struct Chunk {
+    data: Vec<u8>,
+    /// partition, offset, key range, value range (in `data`).
+    recs: Vec<(i32, i64, Option<(usize, usize)>, Option<(usize, usize)>)>,
+}
+
+impl Chunk {
+    fn push(&mut self, p: i32, offset: i64, key: Option<&[u8]>, value: Option<&[u8]>) {
+        let mut put = |b: Option<&[u8]>| {
+            b.map(|b| {
+                let at = self.data.len();
+                self.data.extend_from_slice(b);
+                (at, at + b.len())
+            })
+        };
+        let (k, v) = (put(key), put(value));
+        self.recs.push((p, offset, k, v));
+    }
+
+    fn clear(&mut self) {
+        self.data.clear();
+        self.recs.clear();
+    }
+}
+
+const CHUNK_RECORDS: usize = 2048;
+
+/// Reads each listed partition from its start offset up to (excluding) its end offset. One
+/// thread polls librdkafka and copies records into chunks while the caller's thread looks at
+/// them, so fetching and parsing overlap.
 fn read_range(
     cfg: &KafkaConfig,
     consumer: &BaseConsumer,
@@ -158,46 +189,90 @@ fn read_range(
         return Ok(());
     }
     consumer.assign(&tpl).map_err(|e| cfg.error("assign", e))?;
-    let result = (|| {
-        let mut last_progress = Instant::now();
-        let mut last_error: Option<String> = None;
-        while !left.is_empty() {
-            match consumer.poll(Duration::from_millis(200)) {
-                Some(Ok(msg)) => {
-                    last_progress = Instant::now();
-                    let p = msg.partition();
-                    let offset = msg.offset();
-                    let Some(&end) = left.get(&p) else { continue };
+    let (full_tx, full_rx) = std::sync::mpsc::sync_channel::<Chunk>(8);
+    let (empty_tx, empty_rx) = std::sync::mpsc::channel::<Chunk>();
+    let result = std::thread::scope(|scope| {
+        let poller = scope.spawn(move || poll_range(cfg, consumer, left, &full_tx, &empty_rx));
+        let mut result = Ok(());
+        for chunk in full_rx.iter() {
+            for &(p, offset, k, v) in &chunk.recs {
+                let key = k.map(|(a, b)| &chunk.data[a..b]);
+                let value = v.map(|(a, b)| &chunk.data[a..b]);
+                result = on(p, offset, key, value);
+                if result.is_err() {
+                    break;
+                }
+            }
+            if result.is_err() {
+                break;
+            }
+            let _ = empty_tx.send(chunk);
+        }
+        // Dropping the receiver stops the poller at its next hand-over.
+        drop(full_rx);
+        let polled = poller.join().unwrap_or_else(|_| Err(cfg.error("read", "the polling thread panicked")));
+        result.and(polled)
+    });
+    let _ = consumer.unassign();
+    result
+}
+
+fn poll_range(
+    cfg: &KafkaConfig,
+    consumer: &BaseConsumer,
+    mut left: BTreeMap<i32, i64>,
+    full: &std::sync::mpsc::SyncSender<Chunk>,
+    empty: &std::sync::mpsc::Receiver<Chunk>,
+) -> Result<()> {
+    let mut chunk = Chunk::default();
+    let mut last_progress = Instant::now();
+    let mut last_error: Option<String> = None;
+    while !left.is_empty() {
+        let mut idle = false;
+        match consumer.poll(Duration::from_millis(if chunk.recs.is_empty() { 200 } else { 0 })) {
+            Some(Ok(msg)) => {
+                last_progress = Instant::now();
+                let p = msg.partition();
+                let offset = msg.offset();
+                if let Some(&end) = left.get(&p) {
                     if offset < end {
-                        on(p, offset, msg.key(), msg.payload())?;
+                        chunk.push(p, offset, msg.key(), msg.payload());
                     }
                     if offset + 1 >= end {
                         left.remove(&p);
                     }
                 }
-                Some(Err(KafkaError::PartitionEOF(p))) => {
-                    last_progress = Instant::now();
-                    left.remove(&p);
-                }
-                Some(Err(e)) => last_error = Some(e.to_string()),
-                None => {}
             }
-            if last_progress.elapsed() > STALL {
-                let first = left.keys().next().copied().unwrap_or_default();
-                return Err(cfg.error(
-                    "read stalled",
-                    format!(
-                        "no progress for {}s on partition {first}{}",
-                        STALL.as_secs(),
-                        last_error.map(|e| format!(" ({e})")).unwrap_or_default()
-                    ),
-                ));
+            Some(Err(KafkaError::PartitionEOF(p))) => {
+                last_progress = Instant::now();
+                left.remove(&p);
             }
+            Some(Err(e)) => last_error = Some(e.to_string()),
+            None => idle = true,
         }
-        Ok(())
-    })();
-    let _ = consumer.unassign();
-    result
+        if chunk.recs.len() >= CHUNK_RECORDS || (idle && !chunk.recs.is_empty()) {
+            let next = empty.try_recv().unwrap_or_default();
+            if full.send(std::mem::replace(&mut chunk, next)).is_err() {
+                return Ok(()); // the reader stopped
+            }
+            chunk.clear();
+        }
+        if last_progress.elapsed() > STALL {
+            let first = left.keys().next().copied().unwrap_or_default();
+            return Err(cfg.error(
+                "read stalled",
+                format!(
+                    "no progress for {}s on partition {first}{}",
+                    STALL.as_secs(),
+                    last_error.map(|e| format!(" ({e})")).unwrap_or_default()
+                ),
+            ));
+        }
+    }
+    if !chunk.recs.is_empty() {
+        let _ = full.send(chunk);
+    }
+    Ok(())
 }
 
 /// Low and high watermarks of every partition, captured now.
