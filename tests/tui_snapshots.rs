@@ -73,6 +73,12 @@ impl Console {
                     let data = Box::new(feed::load_timeline(&self.stores, &id));
                     Msg::Timeline { id, data }
                 }
+                Effect::LoadWindow { id, since } => {
+                    let q = quell::ports::AuditQuery { since: Some(since), ..Default::default() };
+                    let events = self.stores.audit.read(&q).expect("audit");
+                    let data = Box::new(Ok(quell::interfaces::tui::session::TimelineData::from_window(&events)));
+                    Msg::Timeline { id, data }
+                }
                 Effect::LoadContext(session_id) => {
                     let lines = feed::context_lines(&self.stores, &session_id);
                     Msg::Context { session_id, lines }
@@ -436,6 +442,29 @@ fn replay_steps_and_jumps_to_the_first_anomaly() {
     c.key(KeyCode::Char('+'));
     let screen = c.screen(100, 24);
     assert!(screen.contains("▶ playing 2×") && screen.contains("kind: llm calls"), "{screen}");
+}
+
+#[test]
+fn replay_a_time_window_across_sessions() {
+    let mut c = console();
+    c.key(KeyCode::Char(':'));
+    c.chars("replay 4m30s");
+    let fx = c.key(KeyCode::Enter);
+    assert!(matches!(&fx[..], [Effect::LoadTimeline(id)] if id == "4m30s"), "not a duration: a session id {fx:?}");
+    c.key(KeyCode::Esc);
+    c.key(KeyCode::Char(':'));
+    c.chars("replay 270s");
+    let fx = c.key(KeyCode::Enter);
+    let [Effect::LoadWindow { since, .. }] = &fx[..] else { panic!("{fx:?}") };
+    assert_eq!(*since, now() - chrono::Duration::seconds(270));
+    c.serve(fx);
+    let screen = c.screen(100, 24);
+    insta::assert_snapshot!("replay_window", screen);
+    // The browser chain starts 300 s ago: its first events are outside the window.
+    assert!(screen.contains("replay last 270s · 1/8"), "{screen}");
+    assert!(screen.contains("s-browser-0003 · browser.open"), "{screen}");
+    assert!(screen.contains("s-support-0002 · started by agent:support-bot"), "{screen}");
+    assert!(!screen.contains("find the refund"), "{screen}");
 }
 
 #[test]

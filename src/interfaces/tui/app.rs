@@ -95,6 +95,11 @@ pub enum Effect {
     Execute(OperatorAction),
     Decide(OperatorAction),
     LoadTimeline(String),
+    /// Every session's events since a time, for a replay of a window (`id` labels it).
+    LoadWindow {
+        id: String,
+        since: Timestamp,
+    },
     LoadContext(String),
     LoadTheme(String),
 }
@@ -782,6 +787,13 @@ fn run_command(app: &mut App, line: &str, fx: &mut Vec<Effect>) {
         }
         "help" | "h" => app.go(View::Help),
         "session" | "open" | "s" if !rest.is_empty() => open_session(app, rest, fx),
+        "replay" | "r" if crate::model::time::parse_duration(rest).is_some() => {
+            let since = crate::model::time::parse_time(rest, app.now).unwrap_or(app.now);
+            let id = format!("last {rest}");
+            app.replay = Some(ReplayState::new(&id));
+            app.go(View::Replay);
+            fx.push(Effect::LoadWindow { id, since });
+        }
         "replay" | "r" => {
             let id = if rest.is_empty() {
                 app.session.as_ref().map(|s| s.id.clone()).or_else(|| app.fleet.selected_id())

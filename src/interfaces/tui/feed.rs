@@ -8,7 +8,7 @@ use super::fleet::Snapshot;
 use super::session::TimelineData;
 use super::theme::Theme;
 use crate::model::time;
-use crate::ports::Stores;
+use crate::ports::{AuditQuery, Stores};
 use crate::services::{approvals, control, forensics};
 use std::path::PathBuf;
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
@@ -38,7 +38,9 @@ impl Feed {
             Effect::PlanControl { .. } | Effect::PlanDecision { .. } | Effect::Execute(_) | Effect::Decide(_) => {
                 &self.actions
             }
-            Effect::LoadTimeline(_) | Effect::LoadContext(_) | Effect::LoadTheme(_) => &self.reads,
+            Effect::LoadTimeline(_) | Effect::LoadWindow { .. } | Effect::LoadContext(_) | Effect::LoadTheme(_) => {
+                &self.reads
+            }
         };
         // A worker only stops when the UI is gone.
         let _ = to.send(effect);
@@ -183,6 +185,12 @@ fn reads(stores: Stores, tx: Sender<Msg>, rx: Receiver<Effect>, theme_dir: Optio
             Effect::LoadTimeline(id) => {
                 let data = Box::new(load_timeline(&stores, &id));
                 Msg::Timeline { id, data }
+            }
+            Effect::LoadWindow { id, since } => {
+                let query = AuditQuery { since: Some(since), ..Default::default() };
+                let data =
+                    stores.audit.read(&query).map(|ev| TimelineData::from_window(&ev)).map_err(|e| e.to_string());
+                Msg::Timeline { id, data: Box::new(data) }
             }
             Effect::LoadContext(session_id) => {
                 let lines = context_lines(&stores, &session_id);

@@ -209,7 +209,7 @@ mod tests {
             item(ItemKind::Event(EventKind::Error), true),
         ];
         let mut r = ReplayState::new("s");
-        r.load(Ok(TimelineData { session: None, items, integrity: Ok(4) }));
+        r.load(Ok(TimelineData { session: None, items, integrity: Ok(4), window: false }));
         r
     }
 
