@@ -14,6 +14,8 @@ pub enum ActionKind {
     Resume,
     Kill,
     HardStop,
+    /// Delete an agent's pod (its StatefulSet recreates it; the agent resumes from its checkpoint).
+    KillPod,
     Quarantine,
     Release,
     Approve,
@@ -27,6 +29,7 @@ impl ActionKind {
             ActionKind::Resume => "resume",
             ActionKind::Kill => "kill",
             ActionKind::HardStop => "hard-stop",
+            ActionKind::KillPod => "kill-pod",
             ActionKind::Quarantine => "quarantine",
             ActionKind::Release => "release",
             ActionKind::Approve => "approve",
@@ -46,7 +49,7 @@ impl ActionKind {
 
     /// Cannot be undone from quell.
     pub fn is_irreversible(self) -> bool {
-        matches!(self, ActionKind::Kill | ActionKind::Approve | ActionKind::Reject)
+        matches!(self, ActionKind::Kill | ActionKind::KillPod | ActionKind::Approve | ActionKind::Reject)
     }
 }
 

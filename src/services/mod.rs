@@ -4,6 +4,7 @@
 pub mod approvals;
 pub mod control;
 pub mod forensics;
+pub mod kube;
 pub mod operator_log;
 
 pub use crate::ports::{Result, StoreError};

@@ -13,7 +13,7 @@ use std::path::PathBuf;
 audit log, pauses or kills agents from one session to the whole fleet, and decides pending approvals exactly once.\n\n\
 Run without a command to open the console.",
     after_help = "Exit codes: 0 ok, 1 internal error, 2 usage error, 3 not found, 4 conflict, \
-5 integrity failure, 6 backend unavailable, 7 not acknowledged within --wait."
+5 integrity failure, 6 backend unavailable, 7 not acknowledged within --wait, 8 missing Kubernetes permission."
 )]
 pub struct Cli {
     #[command(flatten)]
@@ -50,6 +50,8 @@ pub struct Global {
     /// The Kafka audit topic [default: quell.audit]
     #[arg(long = "audit-topic", global = true, env = "QUELL_AUDIT_TOPIC", value_name = "TOPIC")]
     pub audit_topic: Option<String>,
+    #[command(flatten)]
+    pub kube: super::kube::KubeFlags,
 }
 
 #[derive(Copy, Clone, Debug, PartialEq, Eq, ValueEnum, Default)]
@@ -182,6 +184,14 @@ pub enum Command {
     Approve(DecideArgs),
     /// Reject a pending action
     Reject(DecideArgs),
+    /// Scale the StatefulSets of sessions' pods to zero (agents that ignore pause); --resume restores
+    HardStop(super::kube::HardStopArgs),
+    /// Delete sessions' pods (the StatefulSet recreates them; agents resume from checkpoints)
+    KillPod(super::kube::KillPodArgs),
+    /// Cut sessions' pods off the network: label them for a deny-all NetworkPolicy
+    Quarantine(super::kube::PodActionArgs),
+    /// Lift a quarantine: remove the pod label
+    Release(super::kube::PodActionArgs),
     /// Run one simulated agent in this process (resumes the session when it exists)
     #[command(hide = true)]
     Agent {

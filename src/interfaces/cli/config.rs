@@ -18,6 +18,8 @@ pub struct FileConfig {
     pub kafka: Option<crate::adapters::kafka::FileKafka>,
     /// The Kafka audit topic (`--audit-topic`, `QUELL_AUDIT_TOPIC`).
     pub audit_topic: Option<String>,
+    /// Kubernetes: `[kube]` with context, namespace, kubeconfig, selector, enabled.
+    pub kube: Option<super::kube::FileKube>,
     /// Key remapping for the console: action name = key(s).
     pub keys: Option<toml::Table>,
 }

@@ -7,6 +7,7 @@ pub mod config;
 mod control;
 mod demo;
 mod forensics;
+pub mod kube;
 mod sessions;
 mod table;
 
@@ -77,6 +78,8 @@ pub struct Context {
     /// The audit log in Kafka when set.
     pub kafka: Option<crate::adapters::kafka::KafkaConfig>,
     pub kafka_audit: Option<std::sync::Arc<crate::adapters::kafka::KafkaAudit>>,
+    /// Kubernetes (pod columns, hard stop, kill pod, quarantine): context, namespace, kubeconfig.
+    pub kube: kube::KubeSettings,
     stores: Option<Stores>,
 }
 
@@ -109,6 +112,11 @@ impl Context {
 
 fn context(cli: &Cli) -> Result<Context, Failure> {
     let file = config::load(cli.global.config.as_deref()).map_err(Failure::usage)?;
+    let kube = kube::KubeSettings::resolve(
+        &cli.global.kube,
+        file.kube.as_ref(),
+        cli.global.operator.is_some() || file.operator.is_some(),
+    );
     let operator = cli.global.operator.clone().or(file.operator).unwrap_or_else(config::default_operator);
     if operator.trim().is_empty() || operator.chars().any(char::is_control) {
         return Err(Failure::usage("--as: the operator identity must be a non-empty name without control characters"));
@@ -128,6 +136,7 @@ fn context(cli: &Cli) -> Result<Context, Failure> {
         )
         .map_err(Failure::usage)?,
         kafka_audit: None,
+        kube,
         stores: None,
     })
 }
@@ -153,6 +162,10 @@ fn run(cli: Cli) -> CliResult {
         Some(Command::Approvals { all, output }) => approvals::list(&mut ctx, all, output, &mut out),
         Some(Command::Approve(a)) => approvals::decide(&mut ctx, crate::model::approval::Verdict::Approve, a, &mut out),
         Some(Command::Reject(a)) => approvals::decide(&mut ctx, crate::model::approval::Verdict::Reject, a, &mut out),
+        Some(Command::HardStop(a)) => kube::hard_stop(&mut ctx, a, &mut out),
+        Some(Command::KillPod(a)) => kube::kill_pod(&mut ctx, a, &mut out),
+        Some(Command::Quarantine(a)) => kube::quarantine(&mut ctx, a, &mut out),
+        Some(Command::Release(a)) => kube::release(&mut ctx, a, &mut out),
         Some(Command::Agent { session, steps, step_ms, agent }) => {
             agent::run(&mut ctx, &session, steps, step_ms, &agent, &mut out)
         }
@@ -167,7 +180,12 @@ fn run(cli: Cli) -> CliResult {
 
 /// Entry point of the `quell` binary; returns the exit code.
 pub fn main() -> i32 {
-    let cli = match Cli::try_parse() {
+    finish(Cli::try_parse())
+}
+
+/// Runs parsed arguments (`quell` and `kubectl quell` alike) and returns the exit code.
+pub(crate) fn finish(parsed: Result<Cli, clap::Error>) -> i32 {
+    let cli = match parsed {
         Ok(cli) => cli,
         Err(e) => {
             let code = if e.use_stderr() { exit::USAGE } else { exit::OK };

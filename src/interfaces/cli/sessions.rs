@@ -65,15 +65,17 @@ pub fn list(ctx: &mut Context, selector: Option<&str>, format: ListFormat, out: 
     for a in approvals::pending(&stores)? {
         *pending.entry(a.session_id).or_default() += 1;
     }
-    let sessions: Vec<Session> = stores
+    let mut sessions: Vec<Session> = stores
         .sessions
         .sessions()?
         .into_iter()
         .filter(|s| selector.as_ref().is_none_or(|sel| sel.matches(s, now)))
         .collect();
+    let pods = super::kube::pod_columns(ctx, &mut sessions)?;
     let rows: Vec<SessionOut> =
         sessions.iter().map(|s| SessionOut::new(s, pending.get(&s.id).copied().unwrap_or(0), now)).collect();
     match format {
+        ListFormat::Json if pods.is_some() => pods.iter().try_for_each(|p| p.write_json(&rows, out))?,
         ListFormat::Json => {
             serde_json::to_writer_pretty(&mut *out, &rows).map_err(|e| Failure { code: 1, message: e.to_string() })?;
             writeln!(out)?;
@@ -82,8 +84,9 @@ pub fn list(ctx: &mut Context, selector: Option<&str>, format: ListFormat, out: 
             let cells: Vec<Vec<String>> = sessions
                 .iter()
                 .zip(&rows)
-                .map(|(s, r)| {
-                    vec![
+                .enumerate()
+                .map(|(i, (s, r))| {
+                    let mut cells = vec![
                         r.id.to_owned(),
                         table::clip(&s.agent.shown_line(), 24),
                         format!("{}/{}", r.namespace.unwrap_or("-"), r.pod.unwrap_or("-")),
@@ -97,14 +100,18 @@ pub fn list(ctx: &mut Context, selector: Option<&str>, format: ListFormat, out: 
                         table::thousands(r.input_tokens + r.output_tokens),
                         format!("${:.4}", r.cost_usd),
                         r.pending_approvals.to_string(),
-                    ]
+                    ];
+                    cells.extend(pods.iter().flat_map(|p| p.cells(i)));
+                    cells
                 })
                 .collect();
-            table::print(
-                out,
-                &["ID", "AGENT", "NAMESPACE/POD", "MODEL", "STATE", "STEP", "SEEN", "TOKENS", "COST", "APPROVALS"],
-                &cells,
-            )?;
+            let mut headers =
+                vec!["ID", "AGENT", "NAMESPACE/POD", "MODEL", "STATE", "STEP", "SEEN", "TOKENS", "COST", "APPROVALS"];
+            headers.extend(pods.iter().flat_map(|_| super::kube::PodColumns::HEADERS));
+            table::print(out, &headers, &cells)?;
+            if let Some(p) = &pods {
+                p.write_unclaimed(out)?;
+            }
             for s in sessions.iter().filter(|s| s.unreadable.is_some()) {
                 writeln!(out, "{}: {}", s.id, s.unreadable.as_deref().unwrap_or_default())?;
             }

@@ -1,0 +1,353 @@
+//! Kubernetes in the CLI: the kubectl flags (`--context`, `--namespace`/`-n`, `--kubeconfig`),
+//! the `[kube]` config table, the pod actions (`hard-stop`, `kill-pod`, `quarantine`,
+//! `release`), pod columns in `quell sessions`, and the `kubectl quell` plugin entry point.
+
+use super::args::{Cli, TextFormat};
+use super::{exit, sessions::SessionOut, table, CliResult, Context, Failure};
+use crate::adapters::kube::{Kube, KubeError, KubeOptions, PodView};
+use crate::model::selector::Selector;
+use crate::model::session::Session;
+use crate::services::control::Target;
+use crate::services::kube::{self as service, PodAction};
+use clap::{Args, CommandFactory, FromArgMatches};
+use serde::{Deserialize, Serialize};
+use std::io::Write;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+/// A missing Kubernetes permission (RBAC): nothing was changed.
+pub const FORBIDDEN: i32 = 8;
+
+/// The kubectl flags, accepted anywhere on the command line, as kubectl takes them.
+#[derive(Args, Debug, Clone, Default)]
+pub struct KubeFlags {
+    /// Kubernetes context, as kubectl's --context [default: the kubeconfig's current context]
+    #[arg(long, global = true, env = "QUELL_CONTEXT", value_name = "NAME")]
+    pub context: Option<String>,
+    /// Kubernetes namespace, as kubectl's -n: narrows pod discovery to it [default: the
+    /// context's namespace for sessions that report none]
+    #[arg(short = 'n', long, global = true, env = "QUELL_NAMESPACE", value_name = "NS")]
+    pub namespace: Option<String>,
+    /// Kubeconfig file, as kubectl's --kubeconfig [default: $KUBECONFIG, else ~/.kube/config]
+    #[arg(long, global = true, env = "QUELL_KUBECONFIG", value_name = "PATH")]
+    pub kubeconfig: Option<PathBuf>,
+    /// Set when running as `kubectl quell`: Kubernetes is always on.
+    #[arg(skip)]
+    pub plugin: bool,
+}
+
+/// The `[kube]` table of the config file.
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileKube {
+    /// Turn on pod columns even without --context/-n/--kubeconfig (uses $KUBECONFIG).
+    pub enabled: Option<bool>,
+    pub context: Option<String>,
+    pub namespace: Option<String>,
+    pub kubeconfig: Option<PathBuf>,
+    /// Label selector of agent pods [default: app=ai-agent-runtime].
+    pub selector: Option<String>,
+}
+
+/// Resolved Kubernetes settings (flag > env > config file), connected on first use.
+#[derive(Debug, Default)]
+pub struct KubeSettings {
+    pub options: KubeOptions,
+    /// Pod label selector for discovery.
+    pub selector: Option<String>,
+    /// A context, namespace or kubeconfig was given (or quell runs as `kubectl quell`): show
+    /// pod columns in `quell sessions`.
+    pub configured: bool,
+    /// No `--as`/`QUELL_AS`/config `as`: the operator is the kubeconfig user.
+    pub operator_from_kubeconfig: bool,
+    client: Option<Arc<Kube>>,
+}
+
+impl KubeSettings {
+    pub fn resolve(flags: &KubeFlags, file: Option<&FileKube>, operator_explicit: bool) -> Self {
+        let file = file.cloned().unwrap_or_default();
+        let options = KubeOptions {
+            kubeconfig: flags.kubeconfig.clone().or(file.kubeconfig),
+            context: flags.context.clone().or(file.context),
+            namespace: flags.namespace.clone().or(file.namespace),
+            impersonate: None,
+        };
+        let configured = flags.plugin
+            || file.enabled.unwrap_or(false)
+            || options.kubeconfig.is_some()
+            || options.context.is_some()
+            || options.namespace.is_some();
+        KubeSettings {
+            options,
+            selector: file.selector,
+            configured,
+            operator_from_kubeconfig: !operator_explicit,
+            client: None,
+        }
+    }
+}
+
+fn kube_failure(e: KubeError) -> Failure {
+    let code = match &e {
+        KubeError::Forbidden(_) => FORBIDDEN,
+        KubeError::NotFound(_) => exit::NOT_FOUND,
+        KubeError::Conflict(_) => exit::CONFLICT,
+        KubeError::Invalid(_) | KubeError::Config(_) => exit::USAGE,
+        KubeError::Unavailable(_) => exit::UNAVAILABLE,
+    };
+    Failure { code, message: e.to_string() }
+}
+
+fn service_failure(e: service::Error) -> Failure {
+    match e {
+        service::Error::Store(e) => e.into(),
+        service::Error::Kube(e) => kube_failure(e),
+    }
+}
+
+/// The cluster connection, made once per command.
+pub fn connect(ctx: &mut Context) -> Result<Arc<Kube>, Failure> {
+    if let Some(k) = &ctx.kube.client {
+        return Ok(k.clone());
+    }
+    let k = Arc::new(Kube::connect(&ctx.kube.options).map_err(kube_failure)?);
+    ctx.kube.client = Some(k.clone());
+    Ok(k)
+}
+
+/// Who acts: `--as` when given, else the kubeconfig user of the context.
+fn operator(ctx: &Context, kube: &Kube) -> String {
+    match (&kube.user, ctx.kube.operator_from_kubeconfig) {
+        (Some(u), true) if !u.trim().is_empty() && !u.chars().any(char::is_control) => u.clone(),
+        _ => ctx.operator.clone(),
+    }
+}
+
+#[derive(Args, Debug, Clone)]
+#[group(required = true, multiple = false)]
+pub struct PodTargets {
+    /// Session ids (each must report its pod)
+    #[arg(value_name = "SESSION")]
+    pub sessions: Vec<String>,
+    /// Sessions matching a selector, e.g. 'namespace=genai-prod,tool in (send_email)'
+    #[arg(long = "where", value_name = "SELECTOR")]
+    pub selector: Option<String>,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct PodActionArgs {
+    #[command(flatten)]
+    pub targets: PodTargets,
+    /// Why (required; written to the audit log)
+    #[arg(long)]
+    pub reason: Option<String>,
+    #[arg(short = 'o', long = "output", value_enum, default_value_t)]
+    pub output: TextFormat,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct HardStopArgs {
+    #[command(flatten)]
+    pub common: PodActionArgs,
+    /// Undo a hard stop: scale the StatefulSets back to the replica count they had
+    #[arg(long)]
+    pub resume: bool,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct KillPodArgs {
+    #[command(flatten)]
+    pub common: PodActionArgs,
+    /// Zero grace period: the pod is removed at once (kubectl delete --grace-period=0)
+    #[arg(long)]
+    pub now: bool,
+    /// Grace period in seconds [default: the pod's own]
+    #[arg(long, value_name = "SECS", conflicts_with = "now")]
+    pub grace_period: Option<u32>,
+}
+
+pub fn hard_stop(ctx: &mut Context, args: HardStopArgs, out: &mut dyn Write) -> CliResult {
+    let what = if args.resume { PodAction::Restore } else { PodAction::HardStop };
+    act(ctx, what, args.common, out)
+}
+
+pub fn kill_pod(ctx: &mut Context, args: KillPodArgs, out: &mut dyn Write) -> CliResult {
+    let grace = if args.now { Some(0) } else { args.grace_period };
+    act(ctx, PodAction::KillPod { grace }, args.common, out)
+}
+
+pub fn quarantine(ctx: &mut Context, args: PodActionArgs, out: &mut dyn Write) -> CliResult {
+    act(ctx, PodAction::Quarantine, args, out)
+}
+
+pub fn release(ctx: &mut Context, args: PodActionArgs, out: &mut dyn Write) -> CliResult {
+    act(ctx, PodAction::Release, args, out)
+}
+
+/// One pod action, through the same path as pause and kill: a reason, the exact scope, the
+/// permission check, the audit record.
+pub fn act(ctx: &mut Context, what: PodAction, args: PodActionArgs, out: &mut dyn Write) -> CliResult {
+    let kind = what.kind();
+    ctx.writable(kind.verb())?;
+    let reason = args.reason.as_deref().unwrap_or("");
+    if reason.trim().is_empty() {
+        return Err(Failure::usage(format!("{kind} needs --reason TEXT: it is written to the audit log")));
+    }
+    let target = if let Some(sel) = &args.targets.selector {
+        Target::Selector(Selector::parse(sel).map_err(|e| Failure::usage(e.to_string()))?)
+    } else {
+        for id in &args.targets.sessions {
+            crate::model::session::validate_session_id(id).map_err(|e| Failure::usage(format!("{id:?}: {e}")))?;
+        }
+        Target::Sessions(args.targets.sessions.clone())
+    };
+    let stores = ctx.stores()?;
+    let kube = connect(ctx)?;
+    let who = operator(ctx, &kube);
+    let plan = service::plan(&stores, &kube, what, &target, reason, &who).map_err(service_failure)?;
+    let report = service::execute(&stores, &kube, &plan).map_err(|e| match e {
+        service::Error::Kube(KubeError::Forbidden(m)) => {
+            Failure { code: FORBIDDEN, message: format!("{kind} refused for {who} (nothing changed): {m}") }
+        }
+        other => service_failure(other),
+    })?;
+    match args.output {
+        TextFormat::Json => {
+            let failed: Vec<String> = report.failed.iter().map(ToString::to_string).collect();
+            serde_json::to_writer_pretty(
+                &mut *out,
+                &serde_json::json!({
+                    "action": kind.verb(),
+                    "scope": plan.action.describe(),
+                    "operator": plan.action.operator,
+                    "reason": plan.action.reason,
+                    "context": kube.context,
+                    "sessions": plan.pods.len(),
+                    "statefulsets": plan.statefulsets,
+                    "skipped": plan.skipped,
+                    "done": report.done,
+                    "failed": failed,
+                    "audit_seq": report.audit_seq,
+                }),
+            )
+            .map_err(|e| Failure { code: exit::INTERNAL, message: e.to_string() })?;
+            writeln!(out)?;
+        }
+        TextFormat::Text => {
+            writeln!(out, "{} (by {}: {})", plan.action.describe(), plan.action.operator, plan.action.reason)?;
+            for line in &report.done {
+                writeln!(out, "{line}")?;
+            }
+            for e in &report.failed {
+                writeln!(out, "failed: {e}")?;
+            }
+            if !plan.skipped.is_empty() {
+                writeln!(out, "skipped {} session(s) that report no pod", plan.skipped.len())?;
+            }
+            writeln!(out, "{} done, {} failed", table::thousands(report.done.len() as u64), report.failed.len())?;
+        }
+    }
+    Ok(match report.failed.first() {
+        Some(e) => kube_failure(e.clone()).code,
+        None => exit::OK,
+    })
+}
+
+/// The pod of each listed session, for `quell sessions` when Kubernetes is configured.
+pub struct PodColumns {
+    pods: Vec<Option<PodView>>,
+    unclaimed: Vec<PodView>,
+}
+
+#[derive(Serialize)]
+struct WithPod<'a> {
+    #[serde(flatten)]
+    session: &'a SessionOut<'a>,
+    pod_status: Option<&'a PodView>,
+}
+
+impl PodColumns {
+    pub const HEADERS: [&'static str; 4] = ["PHASE", "NODE", "RESTARTS", "POSTURE"];
+
+    /// Cells for row `i` (the session at the same index).
+    pub fn cells(&self, i: usize) -> Vec<String> {
+        match self.pods.get(i).and_then(Option::as_ref) {
+            Some(p) => vec![
+                if p.quarantined { format!("{},quarantined", p.phase) } else { p.phase.clone() },
+                p.node.clone().unwrap_or_else(|| "-".into()),
+                p.restarts.to_string(),
+                p.posture.summary(),
+            ],
+            None => vec!["-".into(), "-".into(), "-".into(), "-".into()],
+        }
+    }
+
+    pub fn write_json(&self, rows: &[SessionOut], out: &mut dyn Write) -> Result<(), Failure> {
+        let joined: Vec<WithPod> = rows
+            .iter()
+            .enumerate()
+            .map(|(i, r)| WithPod { session: r, pod_status: self.pods.get(i).and_then(Option::as_ref) })
+            .collect();
+        serde_json::to_writer_pretty(&mut *out, &joined).map_err(|e| Failure { code: 1, message: e.to_string() })?;
+        writeln!(out)?;
+        Ok(())
+    }
+
+    /// Lines after the table: agent pods no session reports.
+    pub fn write_unclaimed(&self, out: &mut dyn Write) -> std::io::Result<()> {
+        for p in self.unclaimed.iter().take(50) {
+            writeln!(out, "pod {}/{} ({}): no session reports it", p.namespace, p.name, p.phase)?;
+        }
+        if self.unclaimed.len() > 50 {
+            writeln!(out, "… and {} more agent pods without a session", self.unclaimed.len() - 50)?;
+        }
+        Ok(())
+    }
+}
+
+/// When Kubernetes is configured: narrows `sessions` to the `-n` namespace (when given) and
+/// joins them with their pods. A cluster that cannot be reached or listed is a warning on
+/// stderr, never a failure of the listing.
+pub fn pod_columns(ctx: &mut Context, sessions: &mut Vec<Session>) -> Result<Option<PodColumns>, Failure> {
+    if !ctx.kube.configured {
+        return Ok(None);
+    }
+    let warn = |m: &str| {
+        let line = crate::model::untrusted::neutralize(m, crate::model::untrusted::Lines::Escape);
+        let _ = writeln!(std::io::stderr(), "quell: warning: {line}");
+    };
+    let kube = match connect(ctx) {
+        Ok(k) => k,
+        Err(f) => {
+            warn(&format!("no pod columns: {}", f.message));
+            return Ok(None);
+        }
+    };
+    if kube.namespace_explicit {
+        let ns = kube.namespace.clone();
+        sessions.retain(|s| kube.namespace_or_default(s.namespace.as_deref()) == ns);
+    }
+    match service::join(&kube, sessions, ctx.kube.selector.as_deref()) {
+        Ok(j) => {
+            for w in &j.warnings {
+                warn(w);
+            }
+            Ok(Some(PodColumns { pods: j.pods, unclaimed: j.unclaimed }))
+        }
+        Err(e) => {
+            warn(&format!("no pod columns: {e}"));
+            Ok(Some(PodColumns { pods: Vec::new(), unclaimed: Vec::new() }))
+        }
+    }
+}
+
+/// Entry point of the `kubectl-quell` executable: the same CLI, shown as `kubectl quell`,
+/// with Kubernetes always on.
+pub fn plugin_main() -> i32 {
+    let command = Cli::command().name("kubectl-quell").bin_name("kubectl quell");
+    let parsed = command.try_get_matches().and_then(|m| Cli::from_arg_matches(&m)).map(|mut cli| {
+        cli.global.kube.plugin = true;
+        cli
+    });
+    super::finish(parsed)
+}

@@ -1,0 +1,280 @@
+//! The actions only Kubernetes can do — hard stop (and its restore), kill pod, quarantine,
+//! release — on sessions joined with their pods. Each is one [`OperatorAction`]: resolve the
+//! exact scope, ask the API server whether the user may (SelfSubjectAccessReview) and refuse
+//! with the missing permission before anything changes, act, then write the action and its
+//! outcome to the audit log on the operator's chain.
+
+use super::control::Target;
+use super::operator_log;
+use crate::adapters::kube::{
+    Discovery, Kube, KubeError, Namespaces, Outcome, Permission, PodRef, PodView, StsRef, DEFAULT_SELECTOR,
+};
+use crate::model::action::{ActionError, ActionKind, OperatorAction, Scope};
+use crate::model::session::Session;
+use crate::model::time;
+use crate::ports::{StoreError, Stores};
+use std::collections::{BTreeSet, HashMap};
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Kube(#[from] KubeError),
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// What to do to the pods of the chosen sessions.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PodAction {
+    /// Scale the owning StatefulSet to zero, remembering the replica count.
+    HardStop,
+    /// Undo a hard stop: restore the remembered replica count.
+    Restore,
+    /// Delete the pod; `Some(0)`: zero grace period.
+    KillPod { grace: Option<u32> },
+    /// Label the pod for the deny-all NetworkPolicy (created when missing).
+    Quarantine,
+    /// Remove the quarantine label.
+    Release,
+}
+
+impl PodAction {
+    pub fn kind(self) -> ActionKind {
+        match self {
+            PodAction::HardStop => ActionKind::HardStop,
+            PodAction::Restore => ActionKind::Resume,
+            PodAction::KillPod { .. } => ActionKind::KillPod,
+            PodAction::Quarantine => ActionKind::Quarantine,
+            PodAction::Release => ActionKind::Release,
+        }
+    }
+
+    /// The permissions this action needs in a namespace, the most telling first.
+    pub fn permissions(self, ns: &str) -> Vec<Permission> {
+        let ns = Some(ns);
+        match self {
+            PodAction::HardStop | PodAction::Restore => vec![
+                Permission::new("patch", "apps", "statefulsets", ns).subresource("scale"),
+                Permission::new("patch", "apps", "statefulsets", ns),
+                Permission::new("get", "apps", "statefulsets", ns),
+            ],
+            PodAction::KillPod { .. } => vec![Permission::new("delete", "", "pods", ns)],
+            PodAction::Quarantine => vec![
+                Permission::new("patch", "", "pods", ns),
+                Permission::new("get", "networking.k8s.io", "networkpolicies", ns),
+            ],
+            PodAction::Release => vec![Permission::new("patch", "", "pods", ns)],
+        }
+    }
+}
+
+/// A planned action: the audit value and the exact pods (and StatefulSets) it touches.
+#[derive(Clone, Debug)]
+pub struct Plan {
+    pub what: PodAction,
+    pub action: OperatorAction,
+    /// (session id, its pod), in the order chosen.
+    pub pods: Vec<(String, PodRef)>,
+    /// Hard stop and restore: the distinct StatefulSets owning those pods.
+    pub statefulsets: Vec<StsRef>,
+    /// Sessions a selector matched that report no pod (not on Kubernetes): left alone.
+    pub skipped: Vec<String>,
+}
+
+impl Plan {
+    pub fn namespaces(&self) -> BTreeSet<String> {
+        self.pods.iter().map(|(_, p)| p.namespace.clone()).collect()
+    }
+}
+
+/// The session's pod, in the session's namespace or else the current one.
+pub fn pod_of(kube: &Kube, s: &Session) -> Option<PodRef> {
+    let name = s.pod.as_deref().filter(|p| !p.is_empty())?;
+    Some(PodRef { namespace: kube.namespace_or_default(s.namespace.as_deref()), name: name.to_owned() })
+}
+
+/// The StatefulSet a pod belongs to: its owner reference when the pod exists, else (a hard
+/// stop deleted it) the StatefulSet naming rule `<statefulset>-<ordinal>`.
+fn statefulset_of(kube: &Kube, pod: &PodRef) -> Result<StsRef> {
+    match kube.pod(pod) {
+        Ok(view) => view.statefulset.map(|name| StsRef { namespace: pod.namespace.clone(), name }).ok_or_else(|| {
+            Error::Kube(KubeError::Invalid(format!("pod {pod} is not owned by a StatefulSet; nothing to scale")))
+        }),
+        Err(KubeError::NotFound(_)) => match pod.name.rsplit_once('-') {
+            Some((sts, ordinal)) if !sts.is_empty() && ordinal.parse::<u32>().is_ok() => {
+                Ok(StsRef { namespace: pod.namespace.clone(), name: sts.to_owned() })
+            }
+            _ => Err(Error::Kube(KubeError::NotFound(format!("pod {pod} is gone and its name names no StatefulSet")))),
+        },
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Resolves the target to exact sessions and their pods, and validates the action. Nothing is
+/// written.
+pub fn plan(
+    stores: &Stores,
+    kube: &Kube,
+    what: PodAction,
+    target: &Target,
+    reason: &str,
+    operator: &str,
+) -> Result<Plan> {
+    let kind = what.kind();
+    let all = stores.sessions.sessions()?;
+    let now = time::now();
+    let mut pods = Vec::new();
+    let mut skipped = Vec::new();
+    let selector = match target {
+        Target::All => return Err(StoreError::Invalid(ActionError::NotFleetWide(kind).to_string()).into()),
+        Target::Sessions(ids) => {
+            let by_id: HashMap<&str, &Session> = all.iter().map(|s| (s.id.as_str(), s)).collect();
+            let mut seen = BTreeSet::new();
+            for id in ids {
+                let s = by_id.get(id.as_str()).ok_or_else(|| StoreError::NotFound(format!("no session {id}")))?;
+                let pod = pod_of(kube, s).ok_or_else(|| {
+                    StoreError::Invalid(format!("session {id} reports no pod: it does not run on Kubernetes"))
+                })?;
+                if seen.insert(id.clone()) {
+                    pods.push((id.clone(), pod));
+                }
+            }
+            None
+        }
+        Target::Selector(sel) => {
+            for s in all.iter().filter(|s| sel.matches(s, now)) {
+                match pod_of(kube, s) {
+                    Some(pod) => pods.push((s.id.clone(), pod)),
+                    None => skipped.push(s.id.clone()),
+                }
+            }
+            Some(sel.to_string())
+        }
+    };
+    let mut statefulsets = Vec::new();
+    if matches!(what, PodAction::HardStop | PodAction::Restore) {
+        let mut seen = BTreeSet::new();
+        for (_, pod) in &pods {
+            let sts = statefulset_of(kube, pod)?;
+            if seen.insert(sts.clone()) {
+                statefulsets.push(sts);
+            }
+        }
+    }
+    let scope = Scope::Sessions {
+        sessions: pods.iter().map(|(id, _)| id.clone()).collect(),
+        namespaces: pods.iter().map(|(_, p)| p.namespace.clone()).collect(),
+        selector,
+    };
+    let action = OperatorAction::new(kind, scope, reason, operator).map_err(|e| match e {
+        ActionError::EmptyScope(_) => StoreError::NotFound(format!("{e} with a pod")),
+        _ => StoreError::Invalid(e.to_string()),
+    })?;
+    Ok(Plan { what, action, pods, statefulsets, skipped })
+}
+
+/// What an executed action did, target by target.
+#[derive(Clone, Debug, Default)]
+pub struct Report {
+    /// One line per policy created (quarantine) or per target done.
+    pub done: Vec<String>,
+    pub failed: Vec<KubeError>,
+    /// The audit sequence number of the recorded action.
+    pub audit_seq: u64,
+}
+
+fn collect<T>(report: &mut Report, outcomes: Vec<Outcome<T>>) {
+    for (_, r) in outcomes {
+        match r {
+            Ok(line) => report.done.push(line),
+            Err(e) => report.failed.push(e),
+        }
+    }
+}
+
+/// Checks permissions for every namespace of the plan (nothing changes when one is missing),
+/// acts, and records the action with its outcome in the audit log.
+pub fn execute(stores: &Stores, kube: &Kube, plan: &Plan) -> Result<Report> {
+    let namespaces: Vec<String> = plan.namespaces().into_iter().collect();
+    let wanted: Vec<Permission> = namespaces.iter().flat_map(|ns| plan.what.permissions(ns)).collect();
+    kube.check(&wanted)?;
+    let pods: Vec<PodRef> = plan.pods.iter().map(|(_, p)| p.clone()).collect();
+    let mut report = Report::default();
+    match plan.what {
+        PodAction::HardStop => collect(&mut report, kube.hard_stop(&plan.statefulsets)),
+        PodAction::Restore => collect(&mut report, kube.restore(&plan.statefulsets)),
+        PodAction::KillPod { grace } => collect(&mut report, kube.delete_pods(&pods, grace)),
+        PodAction::Release => collect(&mut report, kube.release(&pods)),
+        PodAction::Quarantine => {
+            let missing = kube.namespaces_without_policy(&namespaces)?;
+            if !missing.is_empty() {
+                let create: Vec<Permission> = missing
+                    .iter()
+                    .map(|ns| Permission::new("create", "networking.k8s.io", "networkpolicies", Some(ns)))
+                    .collect();
+                kube.check(&create)?;
+                let created = kube.create_policies(&missing);
+                // No label before its namespace's policy exists: a label alone isolates nothing.
+                if let Some((_, Err(e))) = created.iter().find(|(_, r)| r.is_err()) {
+                    return Err(e.clone().into());
+                }
+                collect(&mut report, created);
+            }
+            collect(&mut report, kube.quarantine(&pods));
+        }
+    }
+    let mut outcome = format!("{} done, {} failed", report.done.len(), report.failed.len());
+    for line in report.done.iter().take(20) {
+        outcome.push_str("; ");
+        outcome.push_str(line);
+    }
+    for e in report.failed.iter().take(20) {
+        outcome.push_str("; failed: ");
+        outcome.push_str(&e.to_string());
+    }
+    let event = operator_log::record(stores, &plan.action, &outcome)?;
+    report.audit_seq = event.seq;
+    Ok(report)
+}
+
+/// The actions the user may take in `namespace`, so the console can hide the others.
+pub fn allowed_actions(kube: &Kube, namespace: &str) -> Result<Vec<PodAction>> {
+    let all = [
+        PodAction::HardStop,
+        PodAction::Restore,
+        PodAction::KillPod { grace: None },
+        PodAction::Quarantine,
+        PodAction::Release,
+    ];
+    let wanted: Vec<Permission> = all.iter().flat_map(|a| a.permissions(namespace)).collect();
+    let missing: BTreeSet<Permission> = kube.missing(&wanted)?.into_iter().collect();
+    Ok(all.into_iter().filter(|a| a.permissions(namespace).iter().all(|p| !missing.contains(p))).collect())
+}
+
+/// Sessions joined with their pods.
+#[derive(Clone, Debug, Default)]
+pub struct Joined {
+    /// The pod of each session given, in order (`None`: no pod reported, or not found).
+    pub pods: Vec<Option<PodView>>,
+    /// Agent pods no session reports.
+    pub unclaimed: Vec<PodView>,
+    pub warnings: Vec<String>,
+}
+
+/// Discovers agent pods (cluster-wide, or in the namespace given with `-n`) by `selector`
+/// (default: the seed's `app=ai-agent-runtime`) and joins them with the sessions.
+pub fn join(kube: &Kube, sessions: &[Session], selector: Option<&str>) -> Result<Joined> {
+    let selector = selector.unwrap_or(DEFAULT_SELECTOR);
+    let namespaces =
+        if kube.namespace_explicit { Namespaces::Only(vec![kube.namespace.clone()]) } else { Namespaces::All };
+    let fallback: Vec<String> =
+        sessions.iter().filter_map(|s| s.namespace.clone()).collect::<BTreeSet<_>>().into_iter().collect();
+    let Discovery { pods, warnings } = kube.discover(&namespaces, selector, &fallback)?;
+    let mut by_ref: HashMap<PodRef, PodView> = pods.into_iter().map(|p| (p.pod_ref(), p)).collect();
+    let joined = sessions.iter().map(|s| pod_of(kube, s).and_then(|r| by_ref.remove(&r))).collect();
+    let mut unclaimed: Vec<PodView> = by_ref.into_values().collect();
+    unclaimed.sort_by(|a, b| (&a.namespace, &a.name).cmp(&(&b.namespace, &b.name)));
+    Ok(Joined { pods: joined, unclaimed, warnings })
+}
