@@ -7,7 +7,7 @@ use crate::model::audit::{AuditEvent, EventKind};
 use crate::model::chain::{self, ChainTail, Link};
 use crate::model::checkpoint::Checkpoint;
 use crate::model::control::{ControlRecord, ControlTarget, Desired};
-use crate::model::session::Session;
+use crate::model::session::{Session, SessionState};
 use crate::model::time::Timestamp;
 use std::sync::Arc;
 
@@ -37,6 +37,11 @@ pub trait SessionStore: Send + Sync {
     fn put_sessions(&self, sessions: &[Session]) -> Result<()>;
     fn session(&self, id: &str) -> Result<Option<Session>>;
     fn sessions(&self) -> Result<Vec<Session>>;
+    /// Id, acknowledged control generation and state of every session: all that
+    /// acknowledgement polling needs, cheaper than whole records on big fleets.
+    fn acknowledgements(&self) -> Result<Vec<(String, u64, SessionState)>> {
+        Ok(self.sessions()?.into_iter().map(|s| (s.id, s.ack_generation, s.state)).collect())
+    }
 
     fn save_checkpoint(&self, checkpoint: &Checkpoint) -> Result<()>;
     /// Checkpoints of a session, in numeric step order.

@@ -142,16 +142,14 @@ impl AckReport {
 }
 
 pub fn progress(stores: &Stores, issued: &Issued) -> Result<AckReport> {
-    let all = stores.sessions.sessions()?;
-    let by_id: HashMap<&str, &Session> = all.iter().map(|s| (s.id.as_str(), s)).collect();
+    let acks = stores.sessions.acknowledgements()?;
+    let by_id: HashMap<&str, (u64, SessionState)> = acks.iter().map(|(id, g, s)| (id.as_str(), (*g, *s))).collect();
     let mut report = AckReport::default();
     for id in &issued.sessions {
         match by_id.get(id.as_str()) {
-            Some(s) if s.ack_generation >= issued.generation => report.acknowledged.push(id.clone()),
-            Some(s) if issued.desired == Desired::Kill && s.state == SessionState::Killed => {
-                report.acknowledged.push(id.clone())
-            }
-            Some(s) if s.state.is_terminal() => report.ended.push(id.clone()),
+            Some((ack, _)) if *ack >= issued.generation => report.acknowledged.push(id.clone()),
+            Some((_, SessionState::Killed)) if issued.desired == Desired::Kill => report.acknowledged.push(id.clone()),
+            Some((_, state)) if state.is_terminal() => report.ended.push(id.clone()),
             _ => report.outstanding.push(id.clone()),
         }
     }

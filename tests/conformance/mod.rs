@@ -132,6 +132,19 @@ pub fn sessions_upsert_replaces(stores: Stores) {
     assert_eq!(stores.sessions.sessions().unwrap().len(), 1);
 }
 
+pub fn sessions_acknowledgements(stores: Stores) {
+    let mut a = session("s-1");
+    a.ack_generation = 4;
+    a.state = SessionState::Paused;
+    let mut b = session("s-2");
+    b.ack_generation = 0;
+    b.state = SessionState::Killed;
+    stores.sessions.put_sessions(&[a, b]).unwrap();
+    let mut acks = stores.sessions.acknowledgements().unwrap();
+    acks.sort();
+    assert_eq!(acks, vec![("s-1".into(), 4, SessionState::Paused), ("s-2".into(), 0, SessionState::Killed)]);
+}
+
 pub fn checkpoints_numeric_order(stores: Stores) {
     for step in [2, 10, 9, 1, 11, 3] {
         stores.sessions.save_checkpoint(&checkpoint("s-1", step)).unwrap();
@@ -374,7 +387,7 @@ macro_rules! conformance_tests {
 #[macro_export]
 macro_rules! session_suite {
     ($factory:expr) => {
-        conformance_tests!($factory; sessions_round_trip, sessions_upsert_replaces, checkpoints_numeric_order,
+        conformance_tests!($factory; sessions_round_trip, sessions_upsert_replaces, sessions_acknowledgements, checkpoints_numeric_order,
             checkpoints_keep_content_and_replace_same_step);
     };
 }

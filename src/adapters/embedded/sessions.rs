@@ -1,6 +1,6 @@
 use super::{bad_doc, EmbeddedStore};
 use crate::model::checkpoint::Checkpoint;
-use crate::model::session::Session;
+use crate::model::session::{Session, SessionState};
 use crate::model::time;
 use crate::ports::{Result, SessionStore};
 use rusqlite::{params, OptionalExtension};
@@ -56,6 +56,21 @@ impl SessionStore for EmbeddedStore {
             }));
         }
         Ok(out)
+    }
+
+    fn acknowledgements(&self) -> Result<Vec<(String, u64, SessionState)>> {
+        let conn = self.reader();
+        let mut st = conn.prepare_cached("SELECT id, ack_generation, state FROM sessions").map_err(|e| self.err(e))?;
+        let rows: Vec<(String, i64, String)> = st
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+            .and_then(|it| it.collect())
+            .map_err(|e| self.err(e))?;
+        rows.into_iter()
+            .map(|(id, ack, state)| {
+                let state = SessionState::parse(&state).ok_or_else(|| bad_doc(&self.path, "session state", &state))?;
+                Ok((id, ack as u64, state))
+            })
+            .collect()
     }
 
     fn save_checkpoint(&self, cp: &Checkpoint) -> Result<()> {
