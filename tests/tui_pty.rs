@@ -1,0 +1,299 @@
+//! The real `quell` binary in a pseudo-terminal: keys typed, the screen read back with a VT100
+//! parser, the store checked afterwards. A tiny agent loop in this process plays the fleet: it
+//! heartbeats and acknowledges control changes the way the agent runtime does.
+
+mod tui_fixture;
+
+use portable_pty::{native_pty_system, CommandBuilder, PtySize};
+use quell::model::approval::ApprovalStatus;
+use quell::model::audit::EventKind;
+use quell::model::control::{self, ControlTarget, Desired};
+use quell::model::session::SessionState;
+use quell::model::time;
+use quell::ports::{AuditQuery, Stores};
+use std::io::{Read, Write};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+const ROWS: u16 = 24;
+const COLS: u16 = 80;
+
+struct Console {
+    screen: Arc<Mutex<vt100::Parser>>,
+    raw: Arc<Mutex<Vec<u8>>>,
+    writer: Box<dyn Write + Send>,
+    child: Box<dyn portable_pty::Child + Send + Sync>,
+    master: Box<dyn portable_pty::MasterPty + Send>,
+}
+
+impl Console {
+    fn open(store: &std::path::Path, extra: &[&str]) -> Console {
+        Console::open_sized(store, extra, (COLS, ROWS))
+    }
+
+    fn open_sized(store: &std::path::Path, extra: &[&str], (cols, rows): (u16, u16)) -> Console {
+        let pty = native_pty_system();
+        let pair = pty.openpty(PtySize { rows, cols, pixel_width: 0, pixel_height: 0 }).expect("pty");
+        let mut cmd = CommandBuilder::new(env!("CARGO_BIN_EXE_quell"));
+        cmd.arg("--store");
+        cmd.arg(store);
+        cmd.arg("--as");
+        cmd.arg("alice");
+        for a in extra {
+            cmd.arg(a);
+        }
+        cmd.env("TERM", "xterm-256color");
+        cmd.env_remove("NO_COLOR");
+        // An empty config file of our own, unless the test wrote one: never the user's.
+        let config = store.with_extension("toml");
+        if !config.exists() {
+            std::fs::write(&config, "").expect("config");
+        }
+        cmd.env("QUELL_CONFIG", config);
+        let child = pair.slave.spawn_command(cmd).expect("spawn quell");
+        drop(pair.slave);
+        let mut reader = pair.master.try_clone_reader().expect("reader");
+        let writer = pair.master.take_writer().expect("writer");
+        let screen = Arc::new(Mutex::new(vt100::Parser::new(rows, cols, 0)));
+        let raw = Arc::new(Mutex::new(Vec::new()));
+        {
+            let (screen, raw) = (screen.clone(), raw.clone());
+            std::thread::spawn(move || {
+                let mut buf = [0u8; 8192];
+                while let Ok(n) = reader.read(&mut buf) {
+                    if n == 0 {
+                        break;
+                    }
+                    if let Ok(mut p) = screen.lock() {
+                        p.process(&buf[..n]);
+                    }
+                    if let Ok(mut r) = raw.lock() {
+                        r.extend_from_slice(&buf[..n]);
+                    }
+                }
+            });
+        }
+        Console { screen, raw, writer, child, master: pair.master }
+    }
+
+    fn text(&self) -> String {
+        self.screen.lock().map(|p| p.screen().contents()).unwrap_or_default()
+    }
+
+    fn wait_for(&self, needle: &str) -> String {
+        let deadline = Instant::now() + Duration::from_secs(15);
+        loop {
+            let text = self.text();
+            if text.contains(needle) {
+                return text;
+            }
+            assert!(Instant::now() < deadline, "waited 15 s for {needle:?}; screen:\n{text}");
+            std::thread::sleep(Duration::from_millis(30));
+        }
+    }
+
+    fn send(&mut self, keys: &str) {
+        self.writer.write_all(keys.as_bytes()).expect("type");
+        self.writer.flush().expect("flush");
+        // Let the console read the keys one batch at a time, as a person would type.
+        std::thread::sleep(Duration::from_millis(60));
+    }
+
+    fn raw(&self) -> Vec<u8> {
+        self.raw.lock().map(|r| r.clone()).unwrap_or_default()
+    }
+
+    fn termios_flags(&self) -> String {
+        self.master.get_termios().map(|t| format!("{:?}", t.local_flags)).unwrap_or_default()
+    }
+
+    fn wait_exit(&mut self) -> u32 {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            if let Some(status) = self.child.try_wait().expect("wait") {
+                return status.exit_code();
+            }
+            assert!(Instant::now() < deadline, "quell did not exit; screen:\n{}", self.text());
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for Console {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+    }
+}
+
+/// Plays the fleet: heartbeats, and obeys and acknowledges control like the agent runtime.
+fn agents(stores: Stores, stop: Arc<AtomicBool>) -> std::thread::JoinHandle<()> {
+    std::thread::spawn(move || {
+        while !stop.load(Ordering::SeqCst) {
+            let now = time::now();
+            let fleet = stores.control.fleet_control().ok().flatten();
+            let generation = stores.control.control_changes(0).ok().and_then(|c| c.last().map(|r| r.generation));
+            let mut sessions = stores.sessions.sessions().unwrap_or_default();
+            for s in sessions.iter_mut().filter(|s| !s.state.is_terminal()) {
+                let own = stores.control.session_control(&s.id).ok().flatten();
+                match control::effective(fleet.as_ref(), own.as_ref()) {
+                    Desired::Pause => s.state = SessionState::Paused,
+                    Desired::Kill => s.state = SessionState::Killed,
+                    Desired::Run if s.state == SessionState::Paused => s.state = SessionState::Running,
+                    Desired::Run => {}
+                }
+                s.ack_generation = generation.unwrap_or(0);
+                s.last_seen = now;
+            }
+            let _ = stores.sessions.put_sessions(&sessions);
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    })
+}
+
+fn store() -> (tempfile::TempDir, std::path::PathBuf, Stores) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("quell.db");
+    let stores = quell::adapters::embedded::EmbeddedStore::open(&path).expect("store").stores();
+    tui_fixture::fill_at(&stores, time::now());
+    (dir, path, stores)
+}
+
+#[test]
+fn operator_filters_opens_approves_pauses_the_fleet_and_quits() {
+    let (_dir, path, stores) = store();
+    let stop = Arc::new(AtomicBool::new(false));
+    let fleet = agents(stores.clone(), stop.clone());
+    let mut c = Console::open(&path, &[]);
+
+    let screen = c.wait_for("s-support-0002");
+    assert!(screen.contains("quell · fleet"), "{screen}");
+    let cooked = c.termios_flags();
+    assert!(!cooked.contains("ICANON"), "the console runs in raw mode: {cooked}");
+
+    // Filter, open the browser agent's session.
+    c.send("/");
+    c.send("browser");
+    c.send("\r");
+    c.wait_for("1 session matches 'browser'");
+    c.send("\r");
+    let screen = c.wait_for("chain verified (7 events)");
+    assert!(screen.contains("unexpected tool send_email"), "{screen}");
+    c.send("\x1b");
+    c.wait_for("quell · fleet");
+    c.send("\x1b"); // clears the filter
+    c.wait_for("11/11 shown");
+
+    // Approve the CRM request (newest first, so it is the first row).
+    c.send("A");
+    c.wait_for("a-crm-31");
+    c.send("y");
+    let screen = c.wait_for("approve approval a-crm-31 of session s-crm-0008");
+    assert!(screen.contains("[▸Cancel◂]"), "Cancel is focused by default:\n{screen}");
+    c.send("checked the credit limit with finance");
+    c.send("\r"); // moves to the approve button
+    c.send("\r");
+    c.wait_for("approval a-crm-31 is approved (1/1 approvers)");
+    let decided = stores.approvals.approval("a-crm-31").expect("read").expect("exists");
+    assert_eq!(decided.status, ApprovalStatus::Approved);
+    assert_eq!(decided.decisions[0].approver, "alice");
+    assert_eq!(decided.decisions[0].reason, "checked the credit limit with finance");
+
+    // Pause the whole fleet: dialog, reason, banner, progress.
+    c.send("F");
+    c.wait_for("quell · fleet");
+    c.send("P");
+    c.wait_for("pause the whole fleet (");
+    c.send("\r"); // Enter on Cancel cancels
+    c.wait_for("cancelled: nothing was changed");
+    assert!(stores.control.fleet_control().expect("read").is_none(), "cancel wrote nothing");
+    c.send("P");
+    c.wait_for("pause the whole fleet (");
+    c.send("prompt injection via attacker.example, INC-4711");
+    c.send("\t"); // reason -> pause button
+    c.send("\r");
+    let screen = c.wait_for("FLEET PAUSED by alice");
+    assert!(screen.contains("prompt injection via"), "who, when and why:\n{screen}");
+    let screen = c.wait_for("acknowledged in");
+    assert!(screen.contains("✔ all 8 acknowledged"), "{screen}");
+    let rec = stores.control.fleet_control().expect("read").expect("fleet record");
+    assert_eq!((rec.desired, rec.operator.as_str()), (Desired::Pause, "alice"));
+    assert_eq!(rec.reason, "prompt injection via attacker.example, INC-4711");
+    assert!(matches!(rec.target, ControlTarget::Fleet));
+    let ops = stores
+        .audit
+        .read(&AuditQuery {
+            chain: Some("operator:alice".into()),
+            kinds: vec![EventKind::OperatorAction],
+            ..Default::default()
+        })
+        .expect("audit");
+    let actions: Vec<&str> = ops.iter().filter_map(|e| e.body.attr_str("quell.action")).collect();
+    assert_eq!(actions, ["approve", "pause"], "both actions are in the audit log");
+
+    // Quit: the terminal is given back.
+    c.send("q");
+    assert_eq!(c.wait_exit(), 0);
+    std::thread::sleep(Duration::from_millis(100));
+    let screen =
+        c.screen.lock().map(|p| (p.screen().alternate_screen(), p.screen().hide_cursor())).unwrap_or((true, true));
+    assert_eq!(screen, (false, false), "main screen and cursor are back");
+    let flags = c.termios_flags();
+    assert!(flags.contains("ICANON") && flags.contains("ECHO"), "cooked mode restored: {flags}");
+    stop.store(true, Ordering::SeqCst);
+    let _ = fleet.join();
+}
+
+#[test]
+fn injected_escape_sequences_never_reach_the_terminal() {
+    let (_dir, path, _stores) = store();
+    let mut c = Console::open_sized(&path, &[], (120, 40));
+    c.wait_for("s-browser-0003");
+    let before = c.raw().len();
+    c.send(":session s-browser-0003\r");
+    c.wait_for("chain verified");
+    c.send("jjjj"); // the tool result
+    c.send("v"); // whole entry
+    let screen = c.wait_for("whole entry");
+    let after = c.raw();
+    // Shown, neutralised.
+    assert!(screen.contains("^[[2J^[]0;PWNED-TITLE^G^[]52;c;"), "{screen}");
+    assert!(screen.contains("\\u{202E}gnp.exe"), "{screen}");
+    // Not obeyed: no clear screen after the first frame, no title, no clipboard, no bidi.
+    let shown = &after[before..];
+    let find = |hay: &[u8], needle: &[u8]| hay.windows(needle.len()).any(|w| w == needle);
+    assert!(!find(shown, b"\x1b[2J"), "the agent's clear-screen reached the terminal");
+    assert!(!find(&after, b"\x1b]0;") && !find(&after, b"\x1b]2;"), "the title was changed");
+    assert!(!find(&after, b"\x1b]52;"), "the clipboard was written");
+    assert!(!find(&after, "\u{202e}".as_bytes()), "a bidi override reached the terminal");
+    assert!(screen.starts_with(" quell · session"), "the screen was not cleared:\n{screen}");
+    c.send("q");
+    assert_eq!(c.wait_exit(), 0);
+}
+
+#[test]
+fn readonly_console_and_sigterm_restore_the_terminal() {
+    let (_dir, path, stores) = store();
+    // Keys come from the config file's [keys] table.
+    std::fs::write(path.with_extension("toml"), "[keys]\nhelp = \"f1\"\n").expect("config");
+    let mut c = Console::open(&path, &["--readonly"]);
+    c.wait_for("[READ-ONLY]");
+    let screen = c.text();
+    assert!(screen.contains("f1 help") && !screen.contains("? help"), "the key bar follows the keymap:\n{screen}");
+    c.send("\x1bOP"); // F1
+    c.wait_for("f1               show this help");
+    c.send("\x1b");
+    c.wait_for("quell · fleet");
+    c.send("P");
+    c.wait_for("read-only console: actions are disabled");
+    assert!(stores.control.fleet_control().expect("read").is_none());
+    let pid = c.child.process_id().expect("pid");
+    let killed = std::process::Command::new("kill").arg("-TERM").arg(pid.to_string()).status().expect("kill");
+    assert!(killed.success());
+    assert_eq!(c.wait_exit(), 128 + 15, "SIGTERM ends the console with 143");
+    std::thread::sleep(Duration::from_millis(100));
+    let alt = c.screen.lock().map(|p| p.screen().alternate_screen()).unwrap_or(true);
+    assert!(!alt, "main screen is back after SIGTERM");
+    let flags = c.termios_flags();
+    assert!(flags.contains("ICANON") && flags.contains("ECHO"), "cooked mode restored: {flags}");
+}
