@@ -11,7 +11,7 @@
 
 use super::{glob_escape, reply, shown_key, RedisStore, Reply, TTL_SECS};
 use crate::model::checkpoint::{parse_seed_key, Checkpoint, CheckpointError};
-use crate::model::session::{validate_session_id, Session};
+use crate::model::session::{validate_session_id, Session, SessionState};
 use crate::model::time::{self, Timestamp};
 use crate::ports::{Result, SessionStore, StoreError};
 use std::collections::{BTreeMap, BTreeSet, HashSet};
@@ -299,6 +299,31 @@ impl SessionStore for RedisStore {
                 }
             }
         }
+    }
+
+    /// Only sessions run by the quell agent library can acknowledge control, so this reads the
+    /// index and the records' three fields, without scanning for seed checkpoints.
+    fn acknowledgements(&self) -> Result<Vec<(String, u64, SessionState)>> {
+        #[derive(serde::Deserialize)]
+        struct Ack {
+            id: String,
+            ack_generation: u64,
+            state: SessionState,
+        }
+        let index = self.keys().sessions_index();
+        let ids: Vec<String> = self.run(|c, _| redis::cmd("ZRANGE").arg(&index).arg(0).arg(-1).query(c))?;
+        let keys: Vec<String> = ids.iter().map(|id| self.keys().session(id)).collect();
+        let mut out = Vec::with_capacity(ids.len());
+        for (id, value) in ids.iter().zip(self.get_many(&keys)?) {
+            if let Reply::Text(doc) = value {
+                if let Ok(a) = serde_json::from_str::<Ack>(&doc) {
+                    if &a.id == id {
+                        out.push((a.id, a.ack_generation, a.state));
+                    }
+                }
+            }
+        }
+        Ok(out)
     }
 
     fn sessions(&self) -> Result<Vec<Session>> {
