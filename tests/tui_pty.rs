@@ -36,11 +36,14 @@ impl Console {
         let pty = native_pty_system();
         let pair = pty.openpty(PtySize { rows, cols, pixel_width: 0, pixel_height: 0 }).expect("pty");
         let mut cmd = CommandBuilder::new(env!("CARGO_BIN_EXE_quell"));
+        if extra.first() == Some(&"demo") {
+            cmd.arg("demo");
+        }
         cmd.arg("--store");
         cmd.arg(store);
         cmd.arg("--as");
         cmd.arg("alice");
-        for a in extra {
+        for a in extra.iter().filter(|a| **a != "demo") {
             cmd.arg(a);
         }
         cmd.env("TERM", "xterm-256color");
@@ -296,4 +299,30 @@ fn readonly_console_and_sigterm_restore_the_terminal() {
     assert!(!alt, "main screen is back after SIGTERM");
     let flags = c.termios_flags();
     assert!(flags.contains("ICANON") && flags.contains("ECHO"), "cooked mode restored: {flags}");
+}
+
+#[test]
+fn the_demo_fleet_pauses_and_acknowledges_on_screen() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("demo.db");
+    let mut c = Console::open(&path, &["demo", "--agents", "20", "--step-ms", "50-150", "--steps", "0"]);
+    c.wait_for(" 20 sessions ");
+    c.send("/");
+    c.send("running");
+    c.send("\r");
+    c.wait_for("match 'running'");
+    c.send("\x1b");
+    c.send("P");
+    c.wait_for("pause the whole fleet (");
+    c.send("demo drill");
+    c.send("\t");
+    c.send("\r");
+    c.wait_for("FLEET PAUSED by alice");
+    let screen = c.wait_for("acknowledged in");
+    assert!(screen.contains("✔ all "), "every live agent acknowledged:\n{screen}");
+    c.send("q");
+    assert_eq!(c.wait_exit(), 0);
+    let stores = quell::adapters::embedded::EmbeddedStore::open(&path).expect("store").stores();
+    let rec = stores.control.fleet_control().expect("read").expect("fleet record");
+    assert_eq!((rec.desired, rec.reason.as_str()), (Desired::Pause, "demo drill"));
 }
