@@ -600,3 +600,64 @@ fn the_kubectl_plugin_honours_context_namespace_and_kubeconfig() {
     let help = kubectl_quell(&["--help"], None);
     assert!(text(&help.stdout).contains("kubectl quell"), "{}", text(&help.stdout));
 }
+
+#[test]
+fn bad_input_from_the_cluster_or_the_kubeconfig_is_one_clear_line() {
+    let admin = Admin::new();
+    let ns = admin.namespace("q-bad");
+    let uid = admin.statefulset(&ns, "agents", 2);
+    admin.pod(&ns, "agents-0", json!({"app": "ai-agent-runtime"}), Some(("agents", &uid)), json!({}), 0);
+    let note = json!({"metadata": {"annotations": {REPLICAS_ANNOTATION: "three"}}});
+    admin.rt.block_on(admin.sts(&ns).patch("agents", &PatchParams::default(), &Patch::Merge(&note))).expect("annotate");
+    let dir = tempfile::tempdir().expect("tmp");
+    let (db, stores) = store(dir.path(), &[("b0", &ns, "agents-0")]);
+    let kc = kubeconfig();
+    let base = ["--store", db.to_str().expect("utf8"), "--kubeconfig", kc.to_str().expect("utf8")];
+    // A garbage remembered count: refused with the value named, nothing scaled.
+    let out = quell(&[&base[..], &["hard-stop", "--resume", "b0", "--reason", "x"]].concat());
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stdout));
+    assert!(text(&out.stdout).contains("is \"three\", not a replica count"), "{}", text(&out.stdout));
+    assert_eq!(replicas(&admin.get_sts(&ns, "agents")), 2);
+    assert_eq!(operator_events(&stores).len(), 1, "the failed attempt is recorded with its outcome");
+
+    // A kubeconfig that is not YAML: its contents (credentials) are never echoed.
+    let bad = dir.path().join("bad-kubeconfig");
+    std::fs::write(&bad, "users:\n- name: x\n  user:\n    token: SECRET-TOKEN-123\n   bad: [indent\n").expect("write");
+    let out = quell(&[
+        "--store",
+        db.to_str().expect("utf8"),
+        "--kubeconfig",
+        bad.to_str().expect("utf8"),
+        "kill-pod",
+        "b0",
+        "--reason",
+        "x",
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = text(&out.stderr);
+    assert!(err.contains("kubeconfig") && !err.contains("SECRET-TOKEN-123"), "{err}");
+    // A cluster that cannot be reached: the session listing still works, with a warning.
+    let unreachable = dir.path().join("unreachable");
+    let port = std::net::TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port();
+    std::fs::write(
+        &unreachable,
+        format!(
+            "apiVersion: v1\nkind: Config\nclusters:\n- name: c\n  cluster:\n    server: https://127.0.0.1:{port}\n\
+             users:\n- name: u\n  user:\n    token: SECRET-TOKEN-456\ncontexts:\n- name: x\n  context:\n    cluster: c\n    user: u\n\
+             current-context: x\n"
+        ),
+    )
+    .expect("write");
+    let out = quell(&[
+        "--store",
+        db.to_str().expect("utf8"),
+        "--kubeconfig",
+        unreachable.to_str().expect("utf8"),
+        "sessions",
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(text(&out.stdout).contains("b0"));
+    let err = text(&out.stderr);
+    assert!(err.starts_with("quell: warning: no pod columns:"), "{err}");
+    assert!(!err.contains("SECRET-TOKEN-456"), "{err}");
+}
