@@ -317,6 +317,7 @@ fn session_timeline_shows_the_injection_neutralised() {
     assert!(screen.contains("^[[2J^[]0;PWNED-TITLE^G^[]52;c;cm0gLXJmIC8="), "{screen}");
     assert!(screen.contains("[unexpected tool send_email]"), "{screen}");
     assert!(screen.contains("[error]"));
+    assert!(screen.contains("operator_action    operator:bob · pause session s-browser-0003"), "{screen}");
 }
 
 #[test]
@@ -461,7 +462,8 @@ fn replay_a_time_window_across_sessions() {
     let screen = c.screen(100, 24);
     insta::assert_snapshot!("replay_window", screen);
     // The browser chain starts 300 s ago: its first events are outside the window.
-    assert!(screen.contains("replay last 270s · 1/8"), "{screen}");
+    assert!(screen.contains("replay last 270s · 1/9"), "{screen}");
+    assert!(screen.contains("operator:bob · pause session s-browser-0003"), "operator actions are in the window");
     assert!(screen.contains("s-browser-0003 · browser.open"), "{screen}");
     assert!(screen.contains("s-support-0002 · started by agent:support-bot"), "{screen}");
     assert!(!screen.contains("find the refund"), "{screen}");

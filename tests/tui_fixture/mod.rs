@@ -3,6 +3,7 @@
 //! result, unexpected tool, error). Times are fixed so snapshots are stable.
 #![allow(dead_code)]
 
+use quell::model::action::{ActionKind, OperatorAction, Scope};
 use quell::model::approval::{Approval, ApprovalStatus, Decision, Risk, Verdict};
 use quell::model::audit::{EventBody, EventKind, ToolCall};
 use quell::model::chain::ChainTail;
@@ -277,6 +278,17 @@ pub fn fill_at(stores: &Stores, base: Timestamp) {
             s.audit_head = Some(tail.hash.clone());
         }
     }
+    // An operator paused the browser agent between its two LLM calls.
+    let scope = Scope::Sessions {
+        sessions: vec![BROWSER.into()],
+        namespaces: ["genai-prod".to_string()].into_iter().collect(),
+        selector: None,
+    };
+    let action = OperatorAction::new(ActionKind::Pause, scope, "suspicious page fetched", "bob").expect("action");
+    let mut body = action.audit_body("issued at control generation 1");
+    body.time = ago(base, 265);
+    let op = SealedEvent::seal(body, &ChainTail::genesis()).expect("seal");
+    stores.audit.append(&[op]).expect("append");
     stores.sessions.put_sessions(&all).expect("sessions");
     for cp in browser_checkpoints(base) {
         stores.sessions.save_checkpoint(&cp).expect("checkpoint");

@@ -193,14 +193,18 @@ impl TimelineData {
 
     /// Every session's events in a time window, in stored order, each line naming its session.
     pub fn from_window(events: &[AuditEvent]) -> TimelineData {
-        let items = events
+        let mut items: Vec<Item> = events
             .iter()
             .map(|e| {
                 let mut item = event_item(e, None, None);
-                item.summary = format!("{} · {}", safe(&e.body.session_id), item.summary);
+                if e.body.kind != EventKind::OperatorAction {
+                    item.summary = format!("{} · {}", safe(&e.body.session_id), item.summary);
+                }
                 item
             })
             .collect();
+        // Chains are stored one after another; a window reads best in time order.
+        items.sort_by_key(|i| i.time);
         TimelineData { session: None, items, integrity: Ok(events.len() as u64), window: true }
     }
 

@@ -3,10 +3,11 @@
 
 use super::window;
 use crate::interfaces::tui::app::App;
-use crate::interfaces::tui::session::{clock, Detail, DiffLine, Item, TimelineData};
+use crate::interfaces::tui::session::{clock, Detail, DiffLine, Item, ItemKind, TimelineData};
 use crate::interfaces::tui::text::{compact, safe, truncate};
 use crate::interfaces::tui::theme::{Role, Theme};
 use crate::interfaces::tui::view::{line, state_label, state_symbol};
+use crate::model::audit::EventKind;
 use crate::model::time;
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::style::Style;
@@ -19,7 +20,11 @@ pub fn item_line<'a>(item: &'a Item, width: usize, theme: &Theme, style: Style) 
     let seq = item.seq.map(|s| s.to_string()).unwrap_or_else(|| "·".into());
     let when = item.time.as_ref().map(clock).unwrap_or_else(|| "        ".into());
     let flag = if item.anomaly.is_some() { "⚠" } else { " " };
-    let head = format!("{flag}{seq:>5} {:>4} {when} {:<18} ", item.step, item.kind.label());
+    let step = match item.kind {
+        ItemKind::Event(EventKind::OperatorAction) => "·".to_owned(),
+        _ => item.step.to_string(),
+    };
+    let head = format!("{flag}{seq:>5} {step:>4} {when} {:<18} ", item.kind.label());
     let room = width.saturating_sub(head.chars().count());
     let summary = match &item.anomaly {
         Some(a) => format!("[{a}] {}", item.summary),
