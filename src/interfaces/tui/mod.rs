@@ -59,8 +59,12 @@ const CLOCK: Duration = Duration::from_millis(100);
 
 /// Builds the initial state from the options (keymap, theme); errors are one line.
 pub fn initial_state(opts: &TuiOptions) -> Result<App, String> {
+    state_for(opts, std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty()))
+}
+
+fn state_for(opts: &TuiOptions, no_color_env: bool) -> Result<App, String> {
     let keymap = keymap::Keymap::with_overrides(&opts.keys)?;
-    let no_color = opts.no_color || std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
+    let no_color = opts.no_color || no_color_env;
     let theme = if no_color {
         theme::Theme::mono()
     } else {
@@ -152,4 +156,25 @@ fn spawn_input(tx: Sender<Msg>, stop: Arc<AtomicBool>) -> io::Result<()> {
         }
     })?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn options_build_the_initial_state_or_say_why() {
+        let app = state_for(&TuiOptions { no_color: true, readonly: true, ..TuiOptions::default() }, false).unwrap();
+        assert!(app.theme.mono && app.no_color && app.readonly);
+        assert_eq!(app.operator, "operator", "an empty operator name is never written to the audit log");
+        let opts = TuiOptions { theme: Some("light".into()), operator: " alice ".into(), ..TuiOptions::default() };
+        let app = state_for(&opts, false).unwrap();
+        assert_eq!((app.theme.name.as_str(), app.operator.as_str()), ("light", "alice"));
+        let keys: toml::Table = toml::from_str("kill = \"q\"").unwrap();
+        let err = state_for(&TuiOptions { keys, ..TuiOptions::default() }, false).err().unwrap_or_default();
+        assert!(err.contains("bound to both"), "{err}");
+        assert!(state_for(&TuiOptions::default(), true).unwrap().theme.mono, "NO_COLOR in the environment");
+        let err = state_for(&TuiOptions { theme: Some("neon".into()), ..TuiOptions::default() }, false).err();
+        assert!(err.unwrap_or_default().contains("no theme 'neon'"));
+    }
 }
