@@ -103,6 +103,14 @@ impl Console {
         std::thread::sleep(Duration::from_millis(60));
     }
 
+    fn resize(&mut self, cols: u16, rows: u16) {
+        // The parser first, so the redraw that the resize causes is read at the new size.
+        if let Ok(mut p) = self.screen.lock() {
+            p.screen_mut().set_size(rows, cols);
+        }
+        self.master.resize(PtySize { rows, cols, pixel_width: 0, pixel_height: 0 }).expect("resize");
+    }
+
     fn raw(&self) -> Vec<u8> {
         self.raw.lock().map(|r| r.clone()).unwrap_or_default()
     }
@@ -290,6 +298,14 @@ fn readonly_console_and_sigterm_restore_the_terminal() {
     c.send("P");
     c.wait_for("read-only console: actions are disabled");
     assert!(stores.control.fleet_control().expect("read").is_none());
+    // Resizes re-lay out the screen: wider shows more columns, too small says so, back is fine.
+    c.resize(130, 24);
+    c.wait_for("COST");
+    c.resize(30, 8);
+    c.wait_for("needs at least");
+    c.resize(COLS, ROWS);
+    let screen = c.wait_for("s-billing-0004");
+    assert!(!screen.contains("COST"), "{screen}");
     let pid = c.child.process_id().expect("pid");
     let killed = std::process::Command::new("kill").arg("-TERM").arg(pid.to_string()).status().expect("kill");
     assert!(killed.success());
