@@ -327,7 +327,22 @@ fn the_demo_fleet_pauses_and_acknowledges_on_screen() {
     c.send("running");
     c.send("\r");
     c.wait_for("match 'running'");
+    c.send("\r"); // open the first running session
+    c.wait_for("chain verified");
     c.send("\x1b");
+    c.wait_for("quell · fleet");
+    c.send("\x1b");
+    // Approve the newest pending request (agents ask for approvals as they go).
+    c.send("A");
+    c.wait_for("EXPIRES");
+    c.send("y");
+    c.wait_for("approve approval ");
+    c.send("drill: approved by the on-call engineer");
+    c.send("\t");
+    c.send("\r");
+    c.wait_for("approvers)");
+    c.send("F");
+    c.wait_for("quell · fleet");
     c.send("P");
     c.wait_for("pause the whole fleet (");
     c.send("demo drill");
@@ -341,4 +356,12 @@ fn the_demo_fleet_pauses_and_acknowledges_on_screen() {
     let stores = quell::adapters::embedded::EmbeddedStore::open(&path).expect("store").stores();
     let rec = stores.control.fleet_control().expect("read").expect("fleet record");
     assert_eq!((rec.desired, rec.reason.as_str()), (Desired::Pause, "demo drill"));
+    let decided = stores.approvals.approvals(false, time::now()).expect("approvals");
+    assert!(
+        decided
+            .iter()
+            .flat_map(|a| &a.decisions)
+            .any(|d| d.approver == "alice" && d.reason == "drill: approved by the on-call engineer"),
+        "the approval was recorded with who and why"
+    );
 }
