@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The whole test suite, from a fresh clone on a fresh Debian machine:
-#   installs what the build and the tests need (Debian packages, redis-py),
+#   installs what the build and the tests need (Debian packages, redis-py in target/),
 #   starts the real services on loopback (Redis, Kafka, kube-apiserver + etcd),
 #   runs formatting and lint checks and every test, and stops the services after.
 #
@@ -28,14 +28,9 @@ if ((${#missing[@]})); then
 	DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
 
-# --- Python client used to write checkpoints exactly as the seed's agents do -------------
-VENV="$REPO/target/pyenv"
-if [ ! -x "$VENV/bin/python" ] || ! "$VENV/bin/python" -c 'import redis' 2>/dev/null; then
-	say "installing redis-py into target/pyenv"
-	python3 -m venv "$VENV"
-	"$VENV/bin/pip" install -q 'redis>=5,<7'
-fi
-export QUELL_TEST_PYTHON="$VENV/bin/python"
+# --- Python client used to write checkpoints exactly as the seed's agents do ----------------
+say "preparing redis-py (target/redis-py)"
+tests/fixtures/redis/pyenv.sh >/dev/null
 
 # --- services ------------------------------------------------------------------------------
 say "starting test services (Redis, Kafka, kube-apiserver) on loopback"
@@ -58,6 +53,11 @@ if [ "${1:-}" = "--" ]; then
 	shift
 	extra=("$@")
 fi
-cargo test --all-targets "${extra[@]}" 2>&1 | tee target/test-output.txt
-# Doc tests are not part of --all-targets.
-cargo test --doc --quiet 2>&1 | tail -3
+set +e
+cargo test "${extra[@]}" 2>&1 | tee target/test-output.txt
+status=${PIPESTATUS[0]}
+set -e
+# One closing line for the whole suite, summed over every test binary.
+awk '/^test result:/ { for (i = 1; i <= NF; i++) { if ($(i) ~ /^passed;?$/) p += $(i-1); if ($(i) ~ /^failed;?$/) f += $(i-1) } }
+     END { printf "tests: %d passed, %d failed\n", p, f }' target/test-output.txt
+exit "$status"
