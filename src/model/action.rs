@@ -107,7 +107,8 @@ pub enum ActionError {
     NotFleetWide(ActionKind),
 }
 
-fn thousands(n: usize) -> String {
+/// 1204 → "1,204": counts in scope descriptions and tables.
+pub fn thousands(n: usize) -> String {
     let digits = n.to_string();
     let mut out = String::new();
     for (i, c) in digits.chars().enumerate() {

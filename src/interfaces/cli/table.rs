@@ -3,15 +3,7 @@
 use std::io::Write;
 
 pub fn thousands(n: u64) -> String {
-    let digits = n.to_string();
-    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
-    for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i) % 3 == 0 {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    out
+    crate::model::action::thousands(n as usize)
 }
 
 /// Cuts a cell to `max` characters, marking the cut with `…`.
