@@ -486,6 +486,7 @@ impl AuditLog for KafkaAudit {
         let finder = needle.as_deref().map(|n| memchr::memmem::Finder::new(n.as_bytes()));
         let since_us = q.since.as_ref().map(crate::model::time::to_micros);
         let until_us = q.until.as_ref().map(crate::model::time::to_micros);
+        let unfiltered = q.chain.is_none() && q.kinds.is_empty() && q.since.is_none() && q.until.is_none();
         let mut skipped = SkipReport::default();
         let mut position = String::new();
         let mut read = 0u64;
@@ -495,6 +496,13 @@ impl AuditLog for KafkaAudit {
                 let keyed = key == Some(chain.as_bytes());
                 if !keyed && value.is_none_or(|v| finder.find(v).is_none()) {
                     return Ok(());
+                }
+            }
+            if unfiltered {
+                if let Some(json) = records::quell_shaped(value) {
+                    position.clear();
+                    let _ = write!(position, "partition {p} offset {offset}");
+                    return sink(RawEvent { position: &position, json, hash: None });
                 }
             }
             let (json, head) = match records::classify(value) {

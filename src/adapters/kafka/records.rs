@@ -106,6 +106,26 @@ pub(crate) struct Head<'a> {
     pub kind: Option<Cow<'a, str>>,
 }
 
+/// A record shaped exactly as quell writes it: a JSON object text ending in its `hash` member
+/// (`…,"hash":"<64 lower-case hex>"}`), valid UTF-8, within the size limit. Used by full replays,
+/// which need no field of the record: truncated, binary and other producers' records fail it and
+/// go through [`classify`]. A record that passes it but is not valid JSON is still caught where it
+/// is used (verification reports it as unreadable at its position).
+pub(crate) fn quell_shaped(value: Option<&[u8]>) -> Option<&str> {
+    const SUFFIX: usize = r#","hash":""#.len() + 64 + 2;
+    let bytes = value?;
+    if bytes.len() > MAX_EVENT_BYTES || bytes.len() < SUFFIX + 2 || bytes[0] != b'{' {
+        return None;
+    }
+    let tail = &bytes[bytes.len() - SUFFIX..];
+    let (hash, end) = tail[9..].split_at(64);
+    if &tail[..9] != br#","hash":""# || end != br#""}"# || !hash.iter().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+    {
+        return None;
+    }
+    std::str::from_utf8(bytes).ok()
+}
+
 /// The record as a quell event (its JSON text and head), or why it is not one.
 pub(crate) fn classify(value: Option<&[u8]>) -> Result<(&str, Head<'_>), String> {
     let Some(bytes) = value else {
@@ -157,6 +177,22 @@ mod tests {
         let ok = br#"{"seq":2,"prev_hash":"ab","gen_ai.conversation.id":"s-1","hash":"cd","kind":"llm_call","x":[1]}"#;
         let (_, head) = classify(Some(ok)).expect("event");
         assert_eq!((head.chain.as_ref(), head.hash.as_ref(), head.kind.as_deref()), ("s-1", "cd", Some("llm_call")));
+    }
+
+    #[test]
+    fn quell_shaped_records_are_recognised_without_parsing() {
+        let h = "ab".repeat(32);
+        let ok = format!(r#"{{"seq":1,"x":"é","hash":"{h}"}}"#);
+        assert_eq!(quell_shaped(Some(ok.as_bytes())), Some(ok.as_str()));
+        assert_eq!(quell_shaped(Some(&ok.as_bytes()[..ok.len() - 1])), None, "truncated");
+        let upper = format!(r#"{{"seq":1,"hash":"{}"}}"#, "AB".repeat(32));
+        assert_eq!(quell_shaped(Some(upper.as_bytes())), None);
+        let mid = format!(r#"{{"hash":"{h}","seq":1}}"#);
+        assert_eq!(quell_shaped(Some(mid.as_bytes())), None, "other layouts take the full parse");
+        let mut bad = ok.clone().into_bytes();
+        bad[3] = 0xff;
+        assert_eq!(quell_shaped(Some(&bad)), None, "not UTF-8");
+        assert_eq!(quell_shaped(None), None);
     }
 
     #[test]
