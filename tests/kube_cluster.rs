@@ -515,7 +515,9 @@ fn a_forbidden_listing_degrades_to_what_the_user_may_see() {
     })
     .expect("connect");
     assert_eq!(limited.user.as_deref(), Some(user.as_str()));
-    let found = limited.discover(&Namespaces::All, "app=ai-agent-runtime", &[b.clone()]).expect("degrades, no error");
+    let found = limited
+        .discover(&Namespaces::All, "app=ai-agent-runtime", std::slice::from_ref(&b))
+        .expect("degrades, no error");
     let names: Vec<String> = found.pods.iter().map(|p| format!("{}/{}", p.namespace, p.name)).collect();
     assert_eq!(names, [format!("{a}/agent-0")]);
     assert!(found.warnings.iter().any(|w| w.starts_with("cannot list pods in all namespaces")), "{:?}", found.warnings);
