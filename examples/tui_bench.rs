@@ -287,6 +287,8 @@ fn bench(args: &[String]) -> i32 {
         ms(naive),
         naive.as_secs_f64() / frame_med.as_secs_f64().max(1e-9)
     );
+    drop(stores);
+    let _ = std::fs::remove_dir_all(&dir);
     0
 }
 
