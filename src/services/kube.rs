@@ -97,8 +97,8 @@ pub fn pod_of(kube: &Kube, s: &Session) -> Option<PodRef> {
 
 /// The StatefulSet a pod belongs to: its owner reference when the pod exists, else (a hard
 /// stop deleted it) the StatefulSet naming rule `<statefulset>-<ordinal>`.
-fn statefulset_of(kube: &Kube, pod: &PodRef) -> Result<StsRef> {
-    match kube.pod(pod) {
+fn statefulset_of(pod: &PodRef, read: std::result::Result<PodView, KubeError>) -> Result<StsRef> {
+    match read {
         Ok(view) => view.statefulset.map(|name| StsRef { namespace: pod.namespace.clone(), name }).ok_or_else(|| {
             Error::Kube(KubeError::Invalid(format!("pod {pod} is not owned by a StatefulSet; nothing to scale")))
         }),
@@ -156,8 +156,9 @@ pub fn plan(
     let mut statefulsets = Vec::new();
     if matches!(what, PodAction::HardStop | PodAction::Restore) {
         let mut seen = BTreeSet::new();
-        for (_, pod) in &pods {
-            let sts = statefulset_of(kube, pod)?;
+        let refs: Vec<PodRef> = pods.iter().map(|(_, p)| p.clone()).collect();
+        for (pod, read) in refs.iter().zip(kube.pods(&refs)) {
+            let sts = statefulset_of(pod, read)?;
             if seen.insert(sts.clone()) {
                 statefulsets.push(sts);
             }

@@ -353,11 +353,20 @@ impl Kube {
 
     /// One pod, read as discovery reads it.
     pub fn pod(&self, pod: &PodRef) -> KubeResult<PodView> {
+        self.pods(std::slice::from_ref(pod)).pop().unwrap_or_else(|| Err(KubeError::NotFound(format!("pod {pod}"))))
+    }
+
+    /// Pods by name, read concurrently, results in order.
+    pub fn pods(&self, refs: &[PodRef]) -> Vec<KubeResult<PodView>> {
         self.rt.block_on(async {
             let handlers = self.runtime_handlers().await;
-            let api: Api<Pod> = Api::namespaced(self.client.clone(), &pod.namespace);
-            let p = api.get(&pod.name).await.map_err(|e| api_error(&format!("pod {pod}"), e))?;
-            Ok(pods::view(&p, &handlers))
+            let handlers = &handlers;
+            each(refs.to_vec(), |pod| async move {
+                let api: Api<Pod> = Api::namespaced(self.client.clone(), &pod.namespace);
+                let p = api.get(&pod.name).await.map_err(|e| api_error(&format!("pod {pod}"), e))?;
+                Ok(pods::view(&p, handlers))
+            })
+            .await
         })
     }
 
