@@ -143,9 +143,11 @@ type OnRecord<'a> = dyn FnMut(i32, i64, Option<&[u8]>, Option<&[u8]>) -> Result<
 #[derive(Default)]
 struct Chunk {
     data: Vec<u8>,
-    /// partition, offset, key range, value range (in `data`).
-    recs: Vec<(i32, i64, Option<(usize, usize)>, Option<(usize, usize)>)>,
+    recs: Vec<Copied>,
 }
+
+/// Partition, offset, key range and value range (in [`Chunk::data`]).
+type Copied = (i32, i64, Option<(usize, usize)>, Option<(usize, usize)>);
 
 impl Chunk {
     fn push(&mut self, p: i32, offset: i64, key: Option<&[u8]>, value: Option<&[u8]>) {
