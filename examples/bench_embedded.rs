@@ -3,12 +3,12 @@
 //!     cargo run --release --example bench_embedded -- [pause|append|verify|all]
 //!
 //! - pause:  10,000 simulated agents; time from `quell pause --all` to every acknowledgement,
-//!           against a naive loop that writes one control record per session (one transaction
-//!           each) and against Temporal's documented batch rate (50/s).
+//!   against a naive loop that writes one control record per session (one transaction
+//!   each) and against Temporal's documented batch rate (50/s).
 //! - append: audit append rate, batched (group commit, as the agent runtime does) and one
-//!           transaction per event.
+//!   transaction per event.
 //! - verify: verify and replay 1,000,000 events; reconstruct one session against `jq` over the
-//!           same events exported as JSON lines.
+//!   same events exported as JSON lines.
 
 use quell::adapters::embedded::EmbeddedStore;
 use quell::agent::sim::{Fleet, FleetConfig};

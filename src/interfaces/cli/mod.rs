@@ -143,7 +143,9 @@ fn context(cli: &Cli) -> Result<Context, Failure> {
 
 fn run(cli: Cli) -> CliResult {
     let mut ctx = context(&cli)?;
-    let mut out = std::io::stdout().lock();
+    // Buffered: a replay of a million events is one write per 8 KiB, not per line. Commands
+    // that report progress (demo, agent) flush after each line.
+    let mut out = std::io::BufWriter::with_capacity(64 * 1024, std::io::stdout().lock());
     let code = match cli.command {
         None => demo::console(&mut ctx),
         Some(Command::Demo { agents, headless, duration, step_ms, steps, approval_ttl }) => {
