@@ -1,5 +1,6 @@
 use super::args::{DecideArgs, ListFormat, TextFormat};
 use super::{exit, table, CliResult, Context, Failure};
+use crate::model::action::ActionKind;
 use crate::model::approval::{Approval, ApprovalStatus, Verdict};
 use crate::model::time;
 use crate::services::approvals;
@@ -54,14 +55,11 @@ pub fn list(ctx: &mut Context, all: bool, format: ListFormat, out: &mut dyn Writ
 }
 
 pub fn decide(ctx: &mut Context, verdict: Verdict, args: DecideArgs, out: &mut dyn Write) -> CliResult {
-    let verb = if verdict == Verdict::Approve { "approve" } else { "reject" };
-    ctx.writable(verb)?;
-    let reason = args.reason.as_deref().unwrap_or("");
-    if reason.trim().is_empty() {
-        return Err(Failure::usage(format!("{verb} needs --reason TEXT: it is written to the audit log")));
-    }
+    let kind = if verdict == Verdict::Approve { ActionKind::Approve } else { ActionKind::Reject };
+    ctx.writable(kind.verb())?;
+    let reason = super::targets::reason(kind, args.reason.as_deref())?;
     let stores = ctx.stores()?;
-    let action = approvals::plan(&stores, &args.id, verdict, reason, &ctx.operator)?;
+    let action = approvals::plan(&stores, &args.id, verdict, &reason, &ctx.operator)?;
     let decided = approvals::decide(&stores, &action)?;
     let message = match decided.status {
         ApprovalStatus::Pending => format!(

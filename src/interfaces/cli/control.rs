@@ -1,32 +1,19 @@
 use super::args::{ControlArgs, TextFormat};
 use super::{exit, table, CliResult, Context, Failure};
 use crate::model::action::ActionKind;
-use crate::model::selector::Selector;
-use crate::services::control::{self, Target};
+use crate::services::control;
 use std::io::Write;
 use std::time::Duration;
 
 pub fn run(ctx: &mut Context, kind: ActionKind, args: ControlArgs, out: &mut dyn Write) -> CliResult {
     ctx.writable(kind.verb())?;
-    let reason = args.reason.as_deref().unwrap_or("");
-    if reason.trim().is_empty() {
-        return Err(Failure::usage(format!("{kind} needs --reason TEXT: it is written to the audit log")));
-    }
+    let reason = super::targets::reason(kind, args.reason.as_deref())?;
     if !(args.wait.is_finite() && args.wait >= 0.0 && args.wait <= 3600.0) {
         return Err(Failure::usage("--wait takes seconds from 0 to 3600"));
     }
-    let target = if args.targets.all {
-        Target::All
-    } else if let Some(sel) = &args.targets.selector {
-        Target::Selector(Selector::parse(sel).map_err(|e| Failure::usage(e.to_string()))?)
-    } else {
-        for id in &args.targets.sessions {
-            crate::model::session::validate_session_id(id).map_err(|e| Failure::usage(format!("{id:?}: {e}")))?;
-        }
-        Target::Sessions(args.targets.sessions.clone())
-    };
+    let target = super::targets::target(args.targets.all, args.targets.selector.as_deref(), &args.targets.sessions)?;
     let stores = ctx.stores()?;
-    let action = control::plan(&stores, kind, &target, reason, &ctx.operator)?;
+    let action = control::plan(&stores, kind, &target, &reason, &ctx.operator)?;
     let issued = control::execute(&stores, &action)?;
     let report = control::await_ack(&stores, &issued, Duration::from_secs_f64(args.wait))?;
     let waited = args.wait > 0.0;

@@ -5,9 +5,7 @@
 use super::args::{Cli, TextFormat};
 use super::{exit, sessions::SessionOut, table, CliResult, Context, Failure};
 use crate::adapters::kube::{Kube, KubeError, KubeOptions, PodView};
-use crate::model::selector::Selector;
 use crate::model::session::Session;
-use crate::services::control::Target;
 use crate::services::kube::{self as service, PodAction};
 use clap::{Args, CommandFactory, FromArgMatches};
 use serde::{Deserialize, Serialize};
@@ -189,22 +187,12 @@ pub fn release(ctx: &mut Context, args: PodActionArgs, out: &mut dyn Write) -> C
 pub fn act(ctx: &mut Context, what: PodAction, args: PodActionArgs, out: &mut dyn Write) -> CliResult {
     let kind = what.kind();
     ctx.writable(kind.verb())?;
-    let reason = args.reason.as_deref().unwrap_or("");
-    if reason.trim().is_empty() {
-        return Err(Failure::usage(format!("{kind} needs --reason TEXT: it is written to the audit log")));
-    }
-    let target = if let Some(sel) = &args.targets.selector {
-        Target::Selector(Selector::parse(sel).map_err(|e| Failure::usage(e.to_string()))?)
-    } else {
-        for id in &args.targets.sessions {
-            crate::model::session::validate_session_id(id).map_err(|e| Failure::usage(format!("{id:?}: {e}")))?;
-        }
-        Target::Sessions(args.targets.sessions.clone())
-    };
+    let reason = super::targets::reason(kind, args.reason.as_deref())?;
+    let target = super::targets::target(false, args.targets.selector.as_deref(), &args.targets.sessions)?;
     let stores = ctx.stores()?;
     let kube = connect(ctx)?;
     let who = operator(ctx, &kube);
-    let plan = service::plan(&stores, &kube, what, &target, reason, &who).map_err(service_failure)?;
+    let plan = service::plan(&stores, &kube, what, &target, &reason, &who).map_err(service_failure)?;
     let report = service::execute(&stores, &kube, &plan).map_err(|e| match e {
         service::Error::Kube(KubeError::Forbidden(m)) => {
             Failure { code: FORBIDDEN, message: format!("{kind} refused for {who} (nothing changed): {m}") }

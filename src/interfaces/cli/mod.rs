@@ -10,6 +10,7 @@ mod forensics;
 pub mod kube;
 mod sessions;
 mod table;
+mod targets;
 
 use crate::adapters::embedded::EmbeddedStore;
 use crate::ports::{StoreError, Stores};
