@@ -6,9 +6,11 @@ mod tui_fixture;
 
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use quell::interfaces::tui::app::{update, App, Effect, Msg, View};
+use quell::interfaces::tui::confirm::Focus;
 use quell::interfaces::tui::feed;
 use quell::interfaces::tui::fleet::Snapshot;
 use quell::interfaces::tui::keymap::Keymap;
+use quell::interfaces::tui::kube::{KubeInfo, KubeState, PodCells};
 use quell::interfaces::tui::theme::Theme;
 use quell::interfaces::tui::view;
 use quell::model::action::ActionKind;
@@ -17,6 +19,7 @@ use quell::model::control::{ControlTarget, Desired};
 use quell::model::untrusted::needs_escape;
 use quell::ports::Stores;
 use quell::services::control::{self, AckReport, Issued, Target};
+use quell::services::kube::PodAction;
 use ratatui::backend::TestBackend;
 use ratatui::style::Modifier;
 use ratatui::Terminal;
@@ -525,4 +528,95 @@ fn theme_command_switches_theme() {
     assert_eq!(c.app.theme.name, "high-contrast");
     let t = c.render(80, 24);
     assert_eq!(t.backend().buffer()[(0, 0)].bg, ratatui::style::Color::White);
+}
+
+/// What the feed's kube thread would report: pods for some sessions, and the allowed actions.
+fn kube_info(allowed: Vec<PodAction>) -> KubeInfo {
+    let pod = |phase: &str, node: &str, restarts: u64, posture: &str| PodCells {
+        phase: phase.into(),
+        node: node.into(),
+        restarts,
+        posture: posture.into(),
+    };
+    let mut pods = std::collections::HashMap::new();
+    pods.insert("s-support-0001".to_string(), pod("Running", "node-a", 0, "ok"));
+    pods.insert("s-support-0002".to_string(), pod("Running", "node-a", 2, "ok"));
+    pods.insert(BROWSER.to_string(), pod("Running", "node-b", 5, "QUARANTINED !gvisor !caps-dropped"));
+    pods.insert("s-crm-0008".to_string(), pod("Pending", "", 0, "!non-root !ro-rootfs"));
+    KubeInfo { pods, allowed, warnings: Vec::new() }
+}
+
+fn kube_console(allowed: Vec<PodAction>) -> Console {
+    let mut c = console();
+    c.app.kube = Some(KubeState::default());
+    let fx = update(&mut c.app, Msg::Kube(Box::new(Ok(kube_info(allowed)))));
+    assert!(fx.is_empty(), "{fx:?}");
+    c
+}
+
+const ALL_POD_ACTIONS: [PodAction; 4] =
+    [PodAction::HardStop, PodAction::KillPod { grace: None }, PodAction::Quarantine, PodAction::Release];
+
+#[test]
+fn fleet_with_pod_columns() {
+    let c = kube_console(ALL_POD_ACTIONS.to_vec());
+    let wide = c.screen(170, 16);
+    insta::assert_snapshot!("fleet_kube_170x16", wide);
+    for title in ["PHASE", "NODE", "RST", "POSTURE"] {
+        assert!(wide.contains(title), "{title} missing:\n{wide}");
+    }
+    let browser = wide.lines().find(|l| l.contains(BROWSER)).unwrap_or_default();
+    assert!(browser.contains("node-b") && browser.contains("QUARANTINED !gvisor"), "{browser}");
+    let crm = wide.lines().find(|l| l.contains("s-crm-0008")).unwrap_or_default();
+    assert!(crm.contains("Pending") && crm.contains("!non-root"), "{crm}");
+    // At 80 columns the pod columns are the first to go: the table is the one without kube.
+    let narrow = c.screen(80, 24);
+    assert!(!narrow.contains("PHASE") && !narrow.contains("POSTURE"), "{narrow}");
+    let table = |screen: &str| screen.lines().take(23).map(str::to_owned).collect::<Vec<_>>();
+    assert_eq!(table(&narrow), table(&console().screen(80, 24)));
+    // Without a kube context there are no pod columns at any width.
+    assert!(!console().screen(170, 16).contains("PHASE"));
+}
+
+#[test]
+fn viewer_sees_no_kube_actions_and_they_are_refused() {
+    let mut c = kube_console(Vec::new());
+    let bar = c.screen(170, 16).lines().last().unwrap_or_default().to_owned();
+    assert!(bar.contains("pause") && !bar.contains("hard stop") && !bar.contains("quarantine"), "{bar}");
+    for k in ['H', 'K', 'Q', 'L'] {
+        assert!(c.key(KeyCode::Char(k)).is_empty(), "{k} must start nothing");
+        assert!(c.app.dialog.is_none());
+    }
+    let status = c.screen(170, 16);
+    assert!(status.contains("refused: your Kubernetes role does not allow it"), "{status}");
+    c.key(KeyCode::Char('?'));
+    let help = c.screen(100, 60);
+    assert!(help.contains("pause the whole fleet") && !help.contains("quarantine") && !help.contains("hard stop"));
+
+    // Before the API server answers nothing is offered either.
+    let mut waiting = console();
+    waiting.app.kube = Some(KubeState::default());
+    assert!(waiting.key(KeyCode::Char('Q')).is_empty());
+    assert!(waiting.screen(170, 16).contains("still asking the API server"));
+}
+
+#[test]
+fn allowed_kube_actions_go_through_the_one_dialog() {
+    let mut c = kube_console(vec![PodAction::Quarantine, PodAction::Release]);
+    let bar = c.screen(170, 16).lines().last().unwrap_or_default().to_owned();
+    assert!(bar.contains("quarantine") && !bar.contains("hard stop") && !bar.contains("kill pod"), "{bar}");
+    assert!(c.key(KeyCode::Char('H')).is_empty(), "hard stop is not allowed here");
+    c.key(KeyCode::Char(' '));
+    c.key(KeyCode::Char(' '));
+    let fx = c.key(KeyCode::Char('Q'));
+    match fx.as_slice() {
+        [Effect::PlanKube { what: PodAction::Quarantine, target: Target::Sessions(ids) }] => {
+            assert_eq!(ids.len(), 2, "the marked rows are the scope: {ids:?}")
+        }
+        other => panic!("expected one PlanKube: {other:?}"),
+    }
+    let d = c.app.dialog.as_ref().expect("the confirm dialog");
+    assert_eq!((d.kind, d.focus), (ActionKind::Quarantine, Focus::Cancel));
+    assert!(c.key(KeyCode::Enter).is_empty(), "enter on Cancel does nothing");
+    assert!(c.app.dialog.is_none());
 }

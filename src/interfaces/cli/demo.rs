@@ -115,6 +115,13 @@ fn open_console(ctx: &mut Context, stores: Stores) -> CliResult {
     if !console_available() {
         return Err(Failure::usage("the console needs a terminal; run a command instead (see quell --help)"));
     }
+    // Pod columns and pod actions when a kube context is configured (connecting makes no request).
+    let kube = if ctx.kube.configured {
+        let client = super::kube::connect(ctx)?;
+        Some(crate::interfaces::tui::kube::TuiKube { client, selector: ctx.kube.selector.clone() })
+    } else {
+        None
+    };
     let opts = crate::interfaces::tui::TuiOptions {
         operator: ctx.operator.clone(),
         readonly: ctx.readonly,
@@ -122,6 +129,7 @@ fn open_console(ctx: &mut Context, stores: Stores) -> CliResult {
         theme_dir: super::config::default_config().and_then(|c| c.parent().map(|d| d.join("themes"))),
         keys: ctx.keys.clone().unwrap_or_default(),
         no_color: false,
+        kube,
     };
     Ok(crate::interfaces::tui::run(stores, opts)?)
 }

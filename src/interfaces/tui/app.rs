@@ -4,7 +4,8 @@
 
 use super::confirm::{ConfirmDialog, Outcome, Plan};
 use super::fleet::{move_cursor, scroll_into_view, FleetState, SortKey};
-use super::keymap::{Cmd, Context, Key, Keymap};
+use super::keymap::{Binding, Cmd, Context, Key, Keymap};
+use super::kube::{action_of_cmd, action_of_kind, KubeInfo, KubeState};
 use super::replay::ReplayState;
 use super::session::{Detail, SessionView, TimelineData};
 use super::text::{safe, thousands};
@@ -15,6 +16,7 @@ use crate::model::selector::Selector;
 use crate::model::time::Timestamp;
 use crate::model::untrusted::Untrusted;
 use crate::services::control::{AckReport, Issued, Target};
+use crate::services::kube::PodAction;
 use crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
 use std::collections::HashSet;
 use std::time::Duration;
@@ -78,6 +80,10 @@ pub enum Msg {
         lines: Result<Vec<String>, String>,
     },
     Theme(Result<Theme, String>),
+    /// Pods and permissions from the API server (only when kube is configured).
+    Kube(Box<Result<KubeInfo, String>>),
+    /// A confirmed pod action finished: its one-line outcome, or why it was refused.
+    KubeDone(Result<String, String>),
 }
 
 /// Work for the background threads.
@@ -102,6 +108,13 @@ pub enum Effect {
     },
     LoadContext(String),
     LoadTheme(String),
+    /// Resolve the exact sessions and pods of a pod action (hard stop, kill pod, …).
+    PlanKube {
+        what: PodAction,
+        target: Target,
+    },
+    /// Carry out a confirmed pod action (the permission check comes first).
+    ExecuteKube(OperatorAction),
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -174,6 +187,8 @@ pub struct App {
     pub status: Option<(Level, String)>,
     /// Set while the backend is unreachable: the error and when the next try is.
     pub degraded: Option<String>,
+    /// `Some` when a kube context is configured: pod columns and pod actions.
+    pub kube: Option<KubeState>,
     pub quit: bool,
     pub dirty: bool,
 }
@@ -203,6 +218,7 @@ impl App {
             progress: None,
             status: None,
             degraded: None,
+            kube: None,
             quit: false,
             dirty: true,
         }
@@ -232,6 +248,18 @@ impl App {
             crate::model::time::age(&rec.at, &self.now),
             Untrusted::new(rec.reason.as_str()).shown_line()
         ))
+    }
+
+    /// Whether help and the key bar show a binding: no actions on a read-only console, and a
+    /// pod action only when the API server says the user may take it.
+    pub fn shows(&self, b: &Binding) -> bool {
+        if self.readonly && b.destructive {
+            return false;
+        }
+        match action_of_cmd(b.cmd) {
+            Some(what) => self.kube.as_ref().is_some_and(|k| k.allows(what)),
+            None => true,
+        }
     }
 
     fn set_status(&mut self, level: Level, text: impl Into<String>) {
@@ -299,6 +327,25 @@ pub fn update(app: &mut App, msg: Msg) -> Vec<Effect> {
                 Untrusted::new(error.as_str()).shown_line(),
                 retry.as_secs_f64()
             ));
+            app.dirty = true;
+        }
+        Msg::Kube(info) => {
+            if let Some(k) = app.kube.as_mut() {
+                match *info {
+                    Ok(info) => {
+                        k.info = Some(info);
+                        k.error = None;
+                    }
+                    Err(e) => k.error = Some(safe(&e).into_owned()),
+                }
+                app.dirty = true;
+            }
+        }
+        Msg::KubeDone(result) => {
+            match result {
+                Ok(line) => app.set_status(Level::Ok, Untrusted::new(line.as_str()).shown_line()),
+                Err(e) => app.set_status(Level::Error, Untrusted::new(e.as_str()).shown_line()),
+            }
             app.dirty = true;
         }
         Msg::Planned(plan) => {
@@ -444,6 +491,11 @@ fn run_confirmed(app: &mut App, action: OperatorAction, fx: &mut Vec<Effect>) {
         return;
     }
     let what = Untrusted::new(action.describe()).shown_line();
+    if action_of_kind(action.kind).is_some() {
+        app.set_status(Level::Info, format!("{what}: asking the API server…"));
+        fx.push(Effect::ExecuteKube(action));
+        return;
+    }
     match action.kind {
         ActionKind::Approve | ActionKind::Reject => {
             app.set_status(Level::Info, format!("{what}: deciding…"));
@@ -474,13 +526,39 @@ fn open_dialog(app: &mut App, kind: ActionKind, effect: Effect, fx: &mut Vec<Eff
     fx.push(effect);
 }
 
-/// Pause/resume/kill on the marked rows, else the selected row.
-fn act_on_rows(app: &mut App, kind: ActionKind, fx: &mut Vec<Effect>) {
-    let ids: Vec<String> = if app.fleet.marked.is_empty() {
+/// A pod action on the marked rows, else the selected row; refused (with why) when kube is not
+/// configured or the API server has not said the user may.
+fn act_on_pods(app: &mut App, what: PodAction, fx: &mut Vec<Effect>) {
+    let kind = what.kind();
+    let Some(k) = app.kube.as_ref() else {
+        app.set_status(Level::Error, format!("{kind}: no Kubernetes context (start quell with --context or -n)"));
+        return;
+    };
+    if !k.allows(what) {
+        let why =
+            if k.info.is_none() { "still asking the API server" } else { "your Kubernetes role does not allow it" };
+        app.set_status(Level::Error, format!("{kind} refused: {why}"));
+        return;
+    }
+    let ids = chosen_rows(app);
+    if ids.is_empty() {
+        app.set_status(Level::Error, format!("no session selected to {kind}"));
+        return;
+    }
+    open_dialog(app, kind, Effect::PlanKube { what, target: Target::Sessions(ids) }, fx);
+}
+
+fn chosen_rows(app: &App) -> Vec<String> {
+    if app.fleet.marked.is_empty() {
         app.fleet.selected_id().into_iter().collect()
     } else {
         app.fleet.marked.iter().cloned().collect()
-    };
+    }
+}
+
+/// Pause/resume/kill on the marked rows, else the selected row.
+fn act_on_rows(app: &mut App, kind: ActionKind, fx: &mut Vec<Effect>) {
+    let ids = chosen_rows(app);
     if ids.is_empty() {
         app.set_status(Level::Error, format!("no session selected to {kind}"));
         return;
@@ -631,6 +709,11 @@ fn on_cmd(app: &mut App, cmd: Cmd, fx: &mut Vec<Effect>) {
         Cmd::ResumeFleet => {
             let kind = ActionKind::Resume;
             open_dialog(app, kind, Effect::PlanControl { kind, target: Target::All }, fx)
+        }
+        Cmd::HardStop | Cmd::KillPod | Cmd::Quarantine | Cmd::Release => {
+            if let Some(what) = action_of_cmd(cmd) {
+                act_on_pods(app, what, fx);
+            }
         }
         Cmd::Approve => decide(app, Verdict::Approve, fx),
         Cmd::Reject => decide(app, Verdict::Reject, fx),

@@ -5,6 +5,7 @@
 
 use super::app::{Effect, Msg};
 use super::fleet::Snapshot;
+use super::kube::TuiKube;
 use super::session::TimelineData;
 use super::theme::Theme;
 use crate::model::time;
@@ -23,6 +24,8 @@ const MIN_REFRESH: Duration = Duration::from_millis(1000);
 const PROGRESS_EVERY: Duration = Duration::from_millis(100);
 const FIRST_BACKOFF: Duration = Duration::from_millis(250);
 const MAX_BACKOFF: Duration = Duration::from_secs(5);
+/// How often pods and permissions are read from the API server.
+const KUBE_REFRESH: Duration = Duration::from_secs(3);
 /// How many context lines the approvals view shows.
 const CONTEXT_STEPS: usize = 6;
 
@@ -35,9 +38,12 @@ impl Feed {
     /// Hands an effect to its worker. Never blocks.
     pub fn run(&self, effect: Effect) {
         let to = match effect {
-            Effect::PlanControl { .. } | Effect::PlanDecision { .. } | Effect::Execute(_) | Effect::Decide(_) => {
-                &self.actions
-            }
+            Effect::PlanControl { .. }
+            | Effect::PlanDecision { .. }
+            | Effect::Execute(_)
+            | Effect::Decide(_)
+            | Effect::PlanKube { .. }
+            | Effect::ExecuteKube(_) => &self.actions,
             Effect::LoadTimeline(_) | Effect::LoadWindow { .. } | Effect::LoadContext(_) | Effect::LoadTheme(_) => {
                 &self.reads
             }
@@ -47,7 +53,13 @@ impl Feed {
     }
 }
 
-pub fn start(stores: Stores, tx: Sender<Msg>, operator: String, theme_dir: Option<PathBuf>) -> std::io::Result<Feed> {
+pub fn start(
+    stores: Stores,
+    tx: Sender<Msg>,
+    operator: String,
+    theme_dir: Option<PathBuf>,
+    kube: Option<TuiKube>,
+) -> std::io::Result<Feed> {
     let (watch_tx, watch_rx) = mpsc::channel();
     let (actions_tx, actions_rx) = mpsc::channel();
     let (reads_tx, reads_rx) = mpsc::channel();
@@ -55,11 +67,15 @@ pub fn start(stores: Stores, tx: Sender<Msg>, operator: String, theme_dir: Optio
         let (stores, tx) = (stores.clone(), tx.clone());
         thread::Builder::new().name("quell-poller".into()).spawn(move || poller(stores, tx, watch_rx))?;
     }
+    if let Some(kube) = kube.clone() {
+        let (stores, tx) = (stores.clone(), tx.clone());
+        thread::Builder::new().name("quell-kube".into()).spawn(move || kube_poller(stores, tx, kube))?;
+    }
     {
         let (stores, tx) = (stores.clone(), tx.clone());
         thread::Builder::new()
             .name("quell-actions".into())
-            .spawn(move || actions(stores, tx, actions_rx, watch_tx, operator))?;
+            .spawn(move || actions(stores, tx, actions_rx, watch_tx, operator, kube))?;
     }
     thread::Builder::new().name("quell-reads".into()).spawn(move || reads(stores, tx, reads_rx, theme_dir))?;
     Ok(Feed { actions: actions_tx, reads: reads_tx })
@@ -135,12 +151,25 @@ fn poller(stores: Stores, tx: Sender<Msg>, watch: Receiver<(control::Issued, Ins
     }
 }
 
+/// Pods and permissions, on their own thread so a slow API server never delays the fleet.
+fn kube_poller(stores: Stores, tx: Sender<Msg>, kube: TuiKube) {
+    loop {
+        let began = Instant::now();
+        let info = super::kube::fetch(&stores, &kube);
+        if tx.send(Msg::Kube(Box::new(info))).is_err() {
+            return;
+        }
+        thread::sleep(KUBE_REFRESH.max(began.elapsed() * 2));
+    }
+}
+
 fn actions(
     stores: Stores,
     tx: Sender<Msg>,
     rx: Receiver<Effect>,
     watch: Sender<(control::Issued, Instant)>,
     operator: String,
+    kube: Option<TuiKube>,
 ) {
     while let Ok(effect) = rx.recv() {
         let msg = match effect {
@@ -159,6 +188,10 @@ fn actions(
                 Msg::Executed(result)
             }
             Effect::Decide(action) => Msg::Decided(approvals::decide(&stores, &action).map_err(|e| e.to_string())),
+            Effect::PlanKube { what, target } => {
+                Msg::Planned(super::kube::plan(&stores, kube.as_ref(), what, &target, PLANNING_REASON, &operator))
+            }
+            Effect::ExecuteKube(action) => Msg::KubeDone(super::kube::execute(&stores, kube.as_ref(), &action)),
             _ => continue,
         };
         if tx.send(msg).is_err() {

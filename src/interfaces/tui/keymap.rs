@@ -56,6 +56,10 @@ pub enum Cmd {
     Kill,
     PauseFleet,
     ResumeFleet,
+    HardStop,
+    KillPod,
+    Quarantine,
+    Release,
     Approve,
     Reject,
     Raw,
@@ -154,6 +158,40 @@ const SPECS: &[Spec] = &[
     destructive(spec(Cmd::Kill, "kill", C::Fleet, &["x"], "kill marked rows, else the selected session", Some("kill"))),
     destructive(spec(Cmd::PauseFleet, "pause_fleet", C::Fleet, &["P"], "pause the whole fleet", Some("pause all"))),
     destructive(spec(Cmd::ResumeFleet, "resume_fleet", C::Fleet, &["R"], "resume the whole fleet", None)),
+    // Kubernetes: shown only when a kube context is configured and the API server says the user
+    // may (SelfSubjectAccessReview).
+    destructive(spec(
+        Cmd::HardStop,
+        "hard_stop",
+        C::Fleet,
+        &["H"],
+        "hard stop: scale the StatefulSets of marked rows, else the selected session, to zero",
+        Some("hard stop"),
+    )),
+    destructive(spec(
+        Cmd::KillPod,
+        "kill_pod",
+        C::Fleet,
+        &["K"],
+        "kill the pods of marked rows, else the selected session",
+        Some("kill pod"),
+    )),
+    destructive(spec(
+        Cmd::Quarantine,
+        "quarantine",
+        C::Fleet,
+        &["Q"],
+        "quarantine the pods (deny-all NetworkPolicy) of marked rows, else the selected session",
+        Some("quarantine"),
+    )),
+    destructive(spec(
+        Cmd::Release,
+        "release",
+        C::Fleet,
+        &["L"],
+        "release the pods of marked rows, else the selected session, from quarantine",
+        None,
+    )),
     destructive(spec(Cmd::Approve, "approve", C::Approvals, &["y"], "approve the selected request", Some("approve"))),
     destructive(spec(Cmd::Reject, "reject", C::Approvals, &["n"], "reject the selected request", Some("reject"))),
     spec(Cmd::Raw, "raw", C::Session, &["v"], "show the selected entry whole (raw event)", Some("raw")),
@@ -365,10 +403,16 @@ impl Keymap {
 
     /// What the bottom bar shows in a view: (key, label), view commands first.
     pub fn bar(&self, context: Context, readonly: bool) -> Vec<(String, &'static str)> {
+        self.bar_where(context, |b| !(readonly && b.destructive))
+    }
+
+    /// The bottom bar with only the bindings `shown` keeps (read-only, Kubernetes permissions).
+    pub fn bar_where(&self, context: Context, shown: impl Fn(&Binding) -> bool) -> Vec<(String, &'static str)> {
+        let shown = &shown;
         let pick = |ctx: Context| {
             self.bindings
                 .iter()
-                .filter(move |b| b.context == ctx && !(readonly && b.destructive))
+                .filter(move |b| b.context == ctx && shown(b))
                 .filter_map(|b| Some((b.keys.first()?.to_string(), b.bar?)))
         };
         let global = if context == Context::Global { None } else { Some(Context::Global) };

@@ -14,6 +14,7 @@ pub mod confirm;
 pub mod feed;
 pub mod fleet;
 pub mod keymap;
+pub mod kube;
 pub mod replay;
 pub mod session;
 pub mod terminal;
@@ -50,6 +51,8 @@ pub struct TuiOptions {
     pub keys: toml::Table,
     /// Monochrome. The `NO_COLOR` environment variable (non-empty) also turns it on.
     pub no_color: bool,
+    /// A Kubernetes context is configured: pod columns and the pod actions the user may take.
+    pub kube: Option<kube::TuiKube>,
 }
 
 /// Frames are drawn at most this often, and only when something changed.
@@ -73,6 +76,9 @@ fn state_for(opts: &TuiOptions, no_color_env: bool) -> Result<App, String> {
     let operator = if opts.operator.trim().is_empty() { "operator" } else { opts.operator.trim() };
     let mut app = App::new(operator, opts.readonly, keymap, theme, time::now());
     app.no_color = no_color;
+    if opts.kube.is_some() {
+        app.kube = Some(kube::KubeState::default());
+    }
     Ok(app)
 }
 
@@ -81,7 +87,7 @@ fn state_for(opts: &TuiOptions, no_color_env: bool) -> Result<App, String> {
 pub fn run(stores: Stores, opts: TuiOptions) -> io::Result<i32> {
     let mut app = initial_state(&opts).map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
     let (tx, rx) = mpsc::channel();
-    let feed = feed::start(stores, tx.clone(), app.operator.clone(), opts.theme_dir.clone())?;
+    let feed = feed::start(stores, tx.clone(), app.operator.clone(), opts.theme_dir.clone(), opts.kube.clone())?;
     let signals = terminal::Signals::register()?;
     let guard = terminal::TerminalGuard::enter()?;
     let stop = Arc::new(AtomicBool::new(false));

@@ -149,7 +149,7 @@ fn bottom(f: &mut Frame<'_>, app: &App, area: Rect) {
     }
     let mut spans = Vec::new();
     let mut used = 0usize;
-    for (key, label) in app.keymap.bar(app.view.context(), app.readonly) {
+    for (key, label) in app.keymap.bar_where(app.view.context(), |b| app.shows(b)) {
         let w = width(&key) + width(label) + 3;
         if used + w > usize::from(area.width) {
             break;

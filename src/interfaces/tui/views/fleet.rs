@@ -13,27 +13,45 @@ use ratatui::text::Line;
 use ratatui::widgets::{Cell, Paragraph, Row, Table};
 use ratatui::Frame;
 
-/// A column is the sort key it shows; the mark column has none.
-type Col = Option<SortKey>;
+/// A column: the mark, a sortable session column, or (kube configured) a pod column.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Col {
+    Mark,
+    Sort(SortKey),
+    Phase,
+    Node,
+    Restarts,
+    Posture,
+}
 
-/// (column, title, width, priority: lower survives longer)
-const COLS: [(Col, &str, u16, u8); 11] = [
-    (None, "", 2, 0),
-    (Some(SortKey::Id), "ID", 16, 0),
-    (Some(SortKey::Agent), "AGENT", 13, 1),
-    (Some(SortKey::Place), "NAMESPACE/POD", 17, 2),
-    (Some(SortKey::Model), "MODEL", 12, 4),
-    (Some(SortKey::State), "STATE", 10, 0),
-    (Some(SortKey::Step), "STEP", 5, 3),
-    (Some(SortKey::LastSeen), "SEEN", 5, 1),
-    (Some(SortKey::Tokens), "TOKENS", 7, 5),
-    (Some(SortKey::Cost), "COST", 7, 6),
-    (Some(SortKey::Pending), "APPR", 4, 2),
+impl Col {
+    fn is_pod(self) -> bool {
+        matches!(self, Col::Phase | Col::Node | Col::Restarts | Col::Posture)
+    }
+}
+
+/// (column, title, width, priority: lower survives longer). Pod columns go first when narrow.
+const COLS: [(Col, &str, u16, u8); 15] = [
+    (Col::Mark, "", 2, 0),
+    (Col::Sort(SortKey::Id), "ID", 16, 0),
+    (Col::Sort(SortKey::Agent), "AGENT", 13, 1),
+    (Col::Sort(SortKey::Place), "NAMESPACE/POD", 17, 2),
+    (Col::Sort(SortKey::Model), "MODEL", 12, 4),
+    (Col::Sort(SortKey::State), "STATE", 10, 0),
+    (Col::Phase, "PHASE", 9, 7),
+    (Col::Node, "NODE", 12, 9),
+    (Col::Restarts, "RST", 3, 8),
+    (Col::Posture, "POSTURE", 30, 7),
+    (Col::Sort(SortKey::Step), "STEP", 5, 3),
+    (Col::Sort(SortKey::LastSeen), "SEEN", 5, 1),
+    (Col::Sort(SortKey::Tokens), "TOKENS", 7, 5),
+    (Col::Sort(SortKey::Cost), "COST", 7, 6),
+    (Col::Sort(SortKey::Pending), "APPR", 4, 2),
 ];
 
-/// The columns that fit, in display order.
-fn fitting(width: u16) -> Vec<(Col, &'static str, u16)> {
-    let mut keep: Vec<usize> = (0..COLS.len()).collect();
+/// The columns that fit, in display order; pod columns only when kube is configured.
+fn fitting(width: u16, kube: bool) -> Vec<(Col, &'static str, u16)> {
+    let mut keep: Vec<usize> = (0..COLS.len()).filter(|&i| kube || !COLS[i].0.is_pod()).collect();
     let total = |keep: &[usize]| keep.iter().map(|&i| COLS[i].2 + 1).sum::<u16>();
     while total(&keep) > width && keep.len() > 3 {
         // Drop the column with the highest priority number (the last one among equals).
@@ -46,8 +64,22 @@ fn fitting(width: u16) -> Vec<(Col, &'static str, u16)> {
 fn cell<'a>(app: &App, theme: &Theme, col: Col, r: &'a FleetRow, w: u16, outstanding: bool) -> Cell<'a> {
     let w = usize::from(w);
     let s = &r.session;
+    let pod = || app.kube.as_ref().and_then(|k| k.pod(&s.id));
     match col {
-        None => {
+        Col::Phase => Cell::from(truncate(pod().map_or("-", |p| p.phase.as_str()), w).into_owned()),
+        Col::Node => {
+            let node = pod().map_or("-", |p| if p.node.is_empty() { "<none>" } else { p.node.as_str() });
+            Cell::from(truncate(node, w).into_owned())
+        }
+        Col::Restarts => Cell::from(Line::from(pod().map_or("-".into(), |p| compact(p.restarts))).right_aligned()),
+        Col::Posture => match pod() {
+            Some(p) => {
+                let role = if p.posture == "ok" { Role::Base } else { Role::Error };
+                Cell::from(truncate(&p.posture, w).into_owned()).style(theme.style(role))
+            }
+            None => Cell::from("-"),
+        },
+        Col::Mark => {
             let marked = app.fleet.marked.contains(&s.id);
             let sym = match (marked, outstanding) {
                 (true, _) => "●",
@@ -56,20 +88,20 @@ fn cell<'a>(app: &App, theme: &Theme, col: Col, r: &'a FleetRow, w: u16, outstan
             };
             Cell::from(sym).style(theme.style(Role::Marked))
         }
-        Some(SortKey::Id) => Cell::from(truncate(&r.id, w).into_owned()),
-        Some(SortKey::Agent) => Cell::from(truncate(&r.agent, w).into_owned()),
-        Some(SortKey::Place) => Cell::from(truncate(&r.place, w).into_owned()),
-        Some(SortKey::Model) => Cell::from(truncate(&r.model, w).into_owned()),
-        Some(SortKey::State) => {
+        Col::Sort(SortKey::Id) => Cell::from(truncate(&r.id, w).into_owned()),
+        Col::Sort(SortKey::Agent) => Cell::from(truncate(&r.agent, w).into_owned()),
+        Col::Sort(SortKey::Place) => Cell::from(truncate(&r.place, w).into_owned()),
+        Col::Sort(SortKey::Model) => Cell::from(truncate(&r.model, w).into_owned()),
+        Col::Sort(SortKey::State) => {
             let (sym, role) = state_symbol(r.state);
             let text = if s.unreadable.is_some() { "unreadable" } else { state_label(r.state) };
             Cell::from(format!("{sym} {}", truncate(text, w.saturating_sub(2)))).style(theme.style(role))
         }
-        Some(SortKey::Step) => Cell::from(Line::from(compact(s.step)).right_aligned()),
-        Some(SortKey::LastSeen) => Cell::from(Line::from(time::age(&s.last_seen, &app.now)).right_aligned()),
-        Some(SortKey::Tokens) => Cell::from(Line::from(compact(r.tokens())).right_aligned()),
-        Some(SortKey::Cost) => Cell::from(Line::from(format!("${:.2}", s.cost_usd)).right_aligned()),
-        Some(SortKey::Pending) => {
+        Col::Sort(SortKey::Step) => Cell::from(Line::from(compact(s.step)).right_aligned()),
+        Col::Sort(SortKey::LastSeen) => Cell::from(Line::from(time::age(&s.last_seen, &app.now)).right_aligned()),
+        Col::Sort(SortKey::Tokens) => Cell::from(Line::from(compact(r.tokens())).right_aligned()),
+        Col::Sort(SortKey::Cost) => Cell::from(Line::from(format!("${:.2}", s.cost_usd)).right_aligned()),
+        Col::Sort(SortKey::Pending) => {
             if r.pending > 0 {
                 Cell::from(Line::from(r.pending.to_string()).right_aligned()).style(theme.style(Role::Waiting))
             } else {
@@ -98,8 +130,8 @@ pub fn draw(f: &mut Frame<'_>, app: &App, area: Rect) {
     }
     line(f, info, &format!(" {}", parts.join(" · ")), theme.style(Role::Dim));
 
-    let cols = fitting(table_area.width);
-    let sorted = Some(fleet.sort);
+    let cols = fitting(table_area.width, app.kube.is_some());
+    let sorted = Col::Sort(fleet.sort);
     let header = Row::new(cols.iter().map(|(c, title, _)| {
         let t = if *c == sorted {
             format!("{title}{}", if fleet.descending { "↑" } else { "↓" })
@@ -151,12 +183,17 @@ mod tests {
 
     #[test]
     fn columns_drop_by_priority() {
-        let names = |w| fitting(w).iter().map(|c| c.1).collect::<Vec<_>>();
-        assert_eq!(names(200).len(), COLS.len());
+        let names = |w| fitting(w, false).iter().map(|c| c.1).collect::<Vec<_>>();
+        assert_eq!(names(200).len(), COLS.len() - 4, "no pod columns without kube");
         let at80 = names(80);
         assert!(at80.contains(&"ID") && at80.contains(&"STATE") && at80.contains(&"AGENT"));
         assert!(!at80.contains(&"COST"));
-        assert!(fitting(80).iter().map(|c| c.2 + 1).sum::<u16>() <= 80);
+        assert!(fitting(80, false).iter().map(|c| c.2 + 1).sum::<u16>() <= 80);
         assert_eq!(names(20), vec!["", "ID", "STATE"]);
+        let kube = |w| fitting(w, true).iter().map(|c| c.1).collect::<Vec<_>>();
+        assert_eq!(kube(200).len(), COLS.len());
+        assert_eq!(kube(80), at80, "at 80 columns the pod columns are dropped first");
+        let at130 = kube(130);
+        assert!(at130.contains(&"PHASE") && !at130.contains(&"NODE"), "{at130:?}");
     }
 }

@@ -12,8 +12,7 @@ pub fn lines(app: &App) -> Vec<Line<'static>> {
     let theme = &app.theme;
     let mut out = Vec::new();
     for ctx in Context::ALL {
-        let bindings: Vec<_> =
-            app.keymap.bindings().iter().filter(|b| b.context == ctx && !(app.readonly && b.destructive)).collect();
+        let bindings: Vec<_> = app.keymap.bindings().iter().filter(|b| b.context == ctx && app.shows(b)).collect();
         if bindings.is_empty() {
             continue;
         }
