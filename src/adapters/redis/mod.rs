@@ -26,6 +26,17 @@
 //! Never `KEYS`: sessions come from the `quell:sessions` index plus an incremental `SCAN` for
 //! sessions that only have seed checkpoints (written by agents that do not use the library).
 //!
+//! # Connections and TLS
+//!
+//! `redis://[user:password@]host:port[/db]`, or `rediss://` for TLS (rustls). The server's
+//! certificate is always verified, against the system's roots (rustls-native-certs, which also
+//! honours `SSL_CERT_FILE` / `SSL_CERT_DIR`) or, when a CA file is given
+//! ([`RedisStore::open_with_ca`]; in the CLI `--redis-ca PATH`, `QUELL_REDIS_CA`, or the config
+//! key `redis_ca = "PATH"`), against the PEM certificates in that file only (the redis crate's
+//! own `TlsCertificates::root_cert`). There is no switch that turns verification off. A CA file
+//! with a plain `redis://` URL is refused rather than silently ignored. `user:password` logs in
+//! with `AUTH` (an ACL user, or `requirepass` without a user).
+//!
 //! # Failures
 //!
 //! Every error names the server by its URL with the password replaced by `***`; the password is
@@ -41,6 +52,7 @@ mod sessions;
 pub use sessions::parse_created_at;
 
 use crate::ports::{AuditLog, Result, StoreError, Stores};
+use std::path::Path;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
@@ -152,15 +164,27 @@ fn is_connection_error(e: &redis::RedisError) -> bool {
 }
 
 impl RedisStore {
-    /// Connects to `url` (`redis://[user:password@]host:port[/db]`, or `rediss://` for TLS when
-    /// built with TLS support). Fails with a one-line error naming the (redacted) address.
+    /// Connects to `url` (`redis://[user:password@]host:port[/db]`, or `rediss://` for TLS,
+    /// verified against the system's roots). Fails with a one-line error naming the (redacted)
+    /// address.
     pub fn open(url: &str) -> Result<Self> {
         Self::open_namespaced(url, "")
+    }
+
+    /// Like [`RedisStore::open`]; for a `rediss://` URL, `ca_file` (PEM) replaces the system's
+    /// roots as the certificates the server's certificate must chain to.
+    pub fn open_with_ca(url: &str, ca_file: Option<&Path>) -> Result<Self> {
+        Self::open_namespaced_with_ca(url, "", ca_file)
     }
 
     /// Like [`RedisStore::open`], with every key prefixed by `namespace` (tests, or several
     /// quell installations on one server).
     pub fn open_namespaced(url: &str, namespace: &str) -> Result<Self> {
+        Self::open_namespaced_with_ca(url, namespace, None)
+    }
+
+    /// [`RedisStore::open_namespaced`] with [`RedisStore::open_with_ca`]'s CA file.
+    pub fn open_namespaced_with_ca(url: &str, namespace: &str, ca_file: Option<&Path>) -> Result<Self> {
         let shown = redact_url(url);
         if namespace.contains(['{', '}']) {
             return Err(StoreError::Invalid(format!("redis namespace {namespace:?} must not contain '{{' or '}}'")));
@@ -170,8 +194,37 @@ impl RedisStore {
             Some(s) => text.replace(s.as_str(), "***"),
             None => text,
         };
-        let client = redis::Client::open(url)
-            .map_err(|e| StoreError::Invalid(scrub(format!("redis {shown}: not a usable Redis URL: {e}"))))?;
+        let tls = url.starts_with("rediss://");
+        if tls {
+            // rustls needs a process-wide crypto provider; ring is the one in the tree. An
+            // error only means one is installed already.
+            let _ = rustls::crypto::ring::default_provider().install_default();
+        }
+        let built = match ca_file {
+            None => redis::Client::open(url),
+            Some(path) => {
+                if !tls {
+                    return Err(StoreError::Invalid(format!(
+                        "redis {shown}: a CA file ({}) is set but the URL is not rediss:// (TLS)",
+                        path.display()
+                    )));
+                }
+                let pem = std::fs::read(path).map_err(|e| {
+                    StoreError::Invalid(format!("redis {shown}: cannot read the CA file {}: {e}", path.display()))
+                })?;
+                if !pem.windows(27).any(|w| w == b"-----BEGIN CERTIFICATE-----") {
+                    return Err(StoreError::Invalid(format!(
+                        "redis {shown}: the CA file {} holds no PEM certificate (-----BEGIN CERTIFICATE-----)",
+                        path.display()
+                    )));
+                }
+                let certs = redis::TlsCertificates { client_tls: None, root_cert: Some(pem) };
+                redis::Client::build_with_tls(url, certs)
+            }
+        };
+        let client = built.map_err(|e| {
+            StoreError::Invalid(scrub(one_line(&format!("redis {shown}: not a usable Redis URL: {e}"))))
+        })?;
         let store = RedisStore {
             client,
             idle: Mutex::new(Vec::new()),
@@ -257,14 +310,19 @@ impl RedisStore {
     }
 
     fn unavailable(&self, e: &redis::RedisError) -> StoreError {
-        let what = if e.is_connection_refusal() {
+        let text = e.to_string();
+        let what = if text.contains("invalid peer certificate") {
+            "TLS: the server's certificate is not trusted (give its CA with --redis-ca, QUELL_REDIS_CA or \
+             redis_ca in the config file)"
+                .to_owned()
+        } else if e.is_connection_refusal() {
             "cannot connect".to_owned()
         } else if e.is_timeout() {
             "timed out".to_owned()
         } else {
             "connection failed".to_owned()
         };
-        StoreError::Unavailable(self.scrub(format!("redis {}: {what}: {}", self.shown, one_line(&e.to_string()))))
+        StoreError::Unavailable(self.scrub(format!("redis {}: {what}: {}", self.shown, one_line(&text))))
     }
 
     fn server_error(&self, e: &redis::RedisError) -> StoreError {

@@ -43,6 +43,9 @@ pub struct Global {
     /// embedded store): redis://[user:password@]host:port[/db]
     #[arg(long, global = true, env = "QUELL_REDIS", hide_env_values = true, value_name = "URL")]
     pub redis: Option<String>,
+    /// CA certificate(s), PEM, to verify a rediss:// server with instead of the system's roots
+    #[arg(long = "redis-ca", global = true, env = "QUELL_REDIS_CA", value_name = "PATH")]
+    pub redis_ca: Option<PathBuf>,
     /// Kafka brokers for the audit log (host:port[,host:port...]); SASL/SSL settings come from the
     /// config file's [kafka] table
     #[arg(long, global = true, env = "QUELL_KAFKA", value_name = "BROKERS")]

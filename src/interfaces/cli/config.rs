@@ -13,6 +13,8 @@ pub struct FileConfig {
     pub theme: Option<String>,
     /// Redis URL for sessions, checkpoints, control and approvals (`--redis`, `QUELL_REDIS`).
     pub redis: Option<String>,
+    /// CA file (PEM) for a `rediss://` server (`--redis-ca`, `QUELL_REDIS_CA`).
+    pub redis_ca: Option<PathBuf>,
     /// Kafka for the audit log: the broker list, or a `[kafka]` table with `brokers`, `topic` and
     /// librdkafka settings passed through (SASL, SSL); secret values are never printed.
     pub kafka: Option<crate::adapters::kafka::FileKafka>,

@@ -76,6 +76,7 @@ pub struct Context {
     pub keys: Option<toml::Table>,
     /// Sessions, control and approvals in Redis (audit stays embedded) when set.
     pub redis: Option<String>,
+    pub redis_ca: Option<PathBuf>,
     /// The audit log in Kafka when set.
     pub kafka: Option<crate::adapters::kafka::KafkaConfig>,
     pub kafka_audit: Option<std::sync::Arc<crate::adapters::kafka::KafkaAudit>>,
@@ -91,7 +92,8 @@ impl Context {
         }
         let embedded = EmbeddedStore::open(&self.store_path)?;
         let mut stores = match &self.redis {
-            Some(url) => crate::adapters::redis::RedisStore::open(url)?.stores(std::sync::Arc::new(embedded)),
+            Some(url) => crate::adapters::redis::RedisStore::open_with_ca(url, self.redis_ca.as_deref())?
+                .stores(std::sync::Arc::new(embedded)),
             None => embedded.stores(),
         };
         if let Some(cfg) = &self.kafka {
@@ -129,6 +131,7 @@ fn context(cli: &Cli) -> Result<Context, Failure> {
         theme: cli.global.theme.clone().or(file.theme),
         keys: file.keys,
         redis: cli.global.redis.clone().or(file.redis),
+        redis_ca: cli.global.redis_ca.clone().or(file.redis_ca),
         kafka: crate::adapters::kafka::KafkaConfig::resolve(
             cli.global.kafka.as_deref(),
             cli.global.audit_topic.as_deref(),
