@@ -195,8 +195,14 @@ fn wrong_password_bad_ca_file_and_plain_url_are_refused_without_secrets() {
     assert_eq!(o.status.code(), Some(6), "exit 6: {err}{out}");
     assert_eq!(err.trim_end().lines().count(), 1, "one line: {err:?}");
     assert!(err.contains(&shown(10)), "names the address: {err}");
+    assert!(err.contains("authentication failed"), "says why: {err}");
     assert!(!err.contains(wrong) && !out.contains(wrong), "the wrong password is not shown either: {err}");
     assert_no_password(&o);
+
+    // Verification cannot be turned off with the redis crate's `#insecure` URL fragment.
+    let insecure = format!("{}/10#insecure", tls_url());
+    let o = quell(&dir).args(["--redis", &insecure, "sessions"]).output().expect("run");
+    assert_one_line_failure(&o, 2, 10, "certificate verification cannot be turned off");
 
     // A CA file that is not PEM: a usage error naming the file.
     let garbage = dir.join("not-a-ca.pem");

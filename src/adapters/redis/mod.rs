@@ -33,7 +33,8 @@
 //! honours `SSL_CERT_FILE` / `SSL_CERT_DIR`) or, when a CA file is given
 //! ([`RedisStore::open_with_ca`]; in the CLI `--redis-ca PATH`, `QUELL_REDIS_CA`, or the config
 //! key `redis_ca = "PATH"`), against the PEM certificates in that file only (the redis crate's
-//! own `TlsCertificates::root_cert`). There is no switch that turns verification off. A CA file
+//! own `TlsCertificates::root_cert`). There is no switch that turns verification off (the redis
+//! crate's `#insecure` URL fragment is refused, and its insecure feature is not built). A CA file
 //! with a plain `redis://` URL is refused rather than silently ignored. `user:password` logs in
 //! with `AUTH` (an ACL user, or `requirepass` without a user).
 //!
@@ -195,6 +196,12 @@ impl RedisStore {
             None => text,
         };
         let tls = url.starts_with("rediss://");
+        if tls && split_url(url).is_some_and(|(_, _, rest)| rest.contains('#')) {
+            return Err(StoreError::Invalid(format!(
+                "redis {shown}: certificate verification cannot be turned off (no #insecure); give the \
+                 server's CA with --redis-ca, QUELL_REDIS_CA or redis_ca in the config file"
+            )));
+        }
         if tls {
             // rustls needs a process-wide crypto provider; ring is the one in the tree. An
             // error only means one is installed already.
@@ -315,6 +322,8 @@ impl RedisStore {
             "TLS: the server's certificate is not trusted (give its CA with --redis-ca, QUELL_REDIS_CA or \
              redis_ca in the config file)"
                 .to_owned()
+        } else if e.kind() == redis::ErrorKind::AuthenticationFailed {
+            "authentication failed (wrong user or password)".to_owned()
         } else if e.is_connection_refusal() {
             "cannot connect".to_owned()
         } else if e.is_timeout() {
