@@ -663,3 +663,69 @@ fn bad_input_from_the_cluster_or_the_kubeconfig_is_one_clear_line() {
     assert!(err.starts_with("quell: warning: no pod columns:"), "{err}");
     assert!(!err.contains("SECRET-TOKEN-456"), "{err}");
 }
+
+/// The console's kube feed against the real apiserver: pods joined, the admin offered its pod
+/// actions and the viewer none (keys refused), and a confirmed quarantine run through the
+/// console's own path; the viewer's is refused with the missing permission.
+#[test]
+fn the_console_offers_the_admin_its_pod_actions_and_the_viewer_none() {
+    use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+    use quell::interfaces::tui::app::{update, App, Effect, Msg};
+    use quell::interfaces::tui::kube::{self as tui_kube, KubeState, TuiKube};
+    use quell::interfaces::tui::{keymap::Keymap, theme::Theme};
+    use quell::model::action::{ActionKind, OperatorAction};
+
+    let admin = Admin::new();
+    let ns = admin.namespace("q-console");
+    admin.pod(&ns, "agent-0", json!({"app": "ai-agent-runtime"}), None, seed_spec(), 3);
+    let dir = tempfile::tempdir().expect("tmp");
+    let (_, stores) = store(dir.path(), &[("c0", &ns, "agent-0")]);
+    let handle = |ctx: &str| TuiKube { client: std::sync::Arc::new(connect(ctx, Some(&ns))), selector: None };
+    let (as_admin, as_viewer) = (handle("quell-admin"), handle("quell-viewer"));
+
+    let info = tui_kube::fetch(&stores, &as_admin).expect("admin reads pods");
+    let cells = info.pods.get("c0").expect("the session is joined with its pod");
+    assert_eq!((cells.phase.as_str(), cells.node.as_str(), cells.restarts), ("Running", "node-a", 3));
+    assert_eq!(cells.posture, "!gvisor", "the seed spec has every layer but the runtime class");
+    assert_eq!(info.allowed.len(), 5, "{:?}", info.allowed);
+    let viewer_info = tui_kube::fetch(&stores, &as_viewer).expect("the viewer may look");
+    assert!(viewer_info.pods.contains_key("c0"));
+    assert!(viewer_info.allowed.is_empty(), "{:?}", viewer_info.allowed);
+
+    let console = |info| {
+        let mut app = App::new("alice", false, Keymap::default(), Theme::dark(), time::now());
+        app.kube = Some(KubeState::default());
+        update(&mut app, Msg::Kube(Box::new(Ok(info))));
+        let sessions = stores.sessions.sessions().expect("sessions");
+        update(
+            &mut app,
+            Msg::Snapshot(Box::new(quell::interfaces::tui::fleet::Snapshot::build(
+                sessions,
+                None,
+                Vec::new(),
+                time::now(),
+            ))),
+        );
+        app
+    };
+    let q = || Msg::Key(KeyEvent::new(KeyCode::Char('Q'), KeyModifiers::NONE));
+    let mut viewer_app = console(viewer_info);
+    assert!(update(&mut viewer_app, q()).is_empty() && viewer_app.dialog.is_none(), "the viewer's Q is refused");
+    let mut admin_app = console(info);
+    let fx = update(&mut admin_app, q());
+    let Some(Effect::PlanKube { what, target }) = fx.first().cloned() else { panic!("no plan: {fx:?}") };
+    assert!(admin_app.dialog.as_ref().is_some_and(|d| d.kind == ActionKind::Quarantine));
+
+    // What the feed does with the plan, then with the confirmed action.
+    let planned = tui_kube::plan(&stores, Some(&as_admin), what, &target, "placeholder", "alice").expect("plan");
+    let confirmed = OperatorAction::new(planned.kind, planned.scope.clone(), "prompt injection", "alice").expect("ok");
+    let refused = tui_kube::execute(&stores, Some(&as_viewer), &confirmed).expect_err("the viewer is refused");
+    assert!(refused.contains(&format!("cannot patch pods in {ns}")), "{refused}");
+    assert_eq!(label(&admin.get_pod(&ns, "agent-0").expect("pod"), QUARANTINE_LABEL), None, "nothing changed");
+    let done = tui_kube::execute(&stores, Some(&as_admin), &confirmed).expect("quarantined");
+    assert!(done.contains("quarantine") && done.contains("0 failed"), "{done}");
+    assert!(label(&admin.get_pod(&ns, "agent-0").expect("pod"), QUARANTINE_LABEL).is_some());
+    assert!(admin.policy(&ns).is_some());
+    let after = tui_kube::fetch(&stores, &as_admin).expect("fetch");
+    assert!(after.pods.get("c0").is_some_and(|p| p.posture.starts_with("QUARANTINED")));
+}
