@@ -680,7 +680,8 @@ fn the_console_offers_the_admin_its_pod_actions_and_the_viewer_none() {
     admin.pod(&ns, "agent-0", json!({"app": "ai-agent-runtime"}), None, seed_spec(), 3);
     let dir = tempfile::tempdir().expect("tmp");
     let (_, stores) = store(dir.path(), &[("c0", &ns, "agent-0")]);
-    let handle = |ctx: &str| TuiKube { client: std::sync::Arc::new(connect(ctx, Some(&ns))), selector: None };
+    let handle =
+        |ctx: &str| TuiKube { client: std::sync::Arc::new(connect(ctx, Some(&ns))), selector: None, operator: None };
     let (as_admin, as_viewer) = (handle("quell-admin"), handle("quell-viewer"));
 
     let info = tui_kube::fetch(&stores, &as_admin).expect("admin reads pods");
@@ -722,10 +723,15 @@ fn the_console_offers_the_admin_its_pod_actions_and_the_viewer_none() {
     let refused = tui_kube::execute(&stores, Some(&as_viewer), &confirmed).expect_err("the viewer is refused");
     assert!(refused.contains(&format!("cannot patch pods in {ns}")), "{refused}");
     assert_eq!(label(&admin.get_pod(&ns, "agent-0").expect("pod"), QUARANTINE_LABEL), None, "nothing changed");
+    assert!(operator_events(&stores).is_empty(), "a refused action is not recorded as done");
     let done = tui_kube::execute(&stores, Some(&as_admin), &confirmed).expect("quarantined");
     assert!(done.contains("quarantine") && done.contains("0 failed"), "{done}");
     assert!(label(&admin.get_pod(&ns, "agent-0").expect("pod"), QUARANTINE_LABEL).is_some());
     assert!(admin.policy(&ns).is_some());
+    let events = operator_events(&stores);
+    assert_eq!(events.len(), 1);
+    assert_eq!(events[0].body.identity, "operator:alice");
+    assert_eq!(events[0].body.attributes["quell.reason"], "prompt injection");
     let after = tui_kube::fetch(&stores, &as_admin).expect("fetch");
     assert!(after.pods.get("c0").is_some_and(|p| p.posture.starts_with("QUARANTINED")));
 }

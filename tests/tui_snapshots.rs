@@ -565,6 +565,7 @@ fn fleet_with_pod_columns() {
     for title in ["PHASE", "NODE", "RST", "POSTURE"] {
         assert!(wide.contains(title), "{title} missing:\n{wide}");
     }
+    assert!(wide.contains("· 4 pods"), "{wide}");
     let browser = wide.lines().find(|l| l.contains(BROWSER)).unwrap_or_default();
     assert!(browser.contains("node-b") && browser.contains("QUARANTINED !gvisor"), "{browser}");
     let crm = wide.lines().find(|l| l.contains("s-crm-0008")).unwrap_or_default();
@@ -572,7 +573,7 @@ fn fleet_with_pod_columns() {
     // At 80 columns the pod columns are the first to go: the table is the one without kube.
     let narrow = c.screen(80, 24);
     assert!(!narrow.contains("PHASE") && !narrow.contains("POSTURE"), "{narrow}");
-    let table = |screen: &str| screen.lines().take(23).map(str::to_owned).collect::<Vec<_>>();
+    let table = |screen: &str| screen.lines().skip(2).take(21).map(str::to_owned).collect::<Vec<_>>();
     assert_eq!(table(&narrow), table(&console().screen(80, 24)));
     // Without a kube context there are no pod columns at any width.
     assert!(!console().screen(170, 16).contains("PHASE"));
@@ -597,7 +598,10 @@ fn viewer_sees_no_kube_actions_and_they_are_refused() {
     let mut waiting = console();
     waiting.app.kube = Some(KubeState::default());
     assert!(waiting.key(KeyCode::Char('Q')).is_empty());
-    assert!(waiting.screen(170, 16).contains("still asking the API server"));
+    let screen = waiting.screen(170, 16);
+    assert!(screen.contains("still asking the API server") && screen.contains("kube: asking the API server…"));
+    update(&mut waiting.app, Msg::Kube(Box::new(Err("connection refused".into()))));
+    assert!(waiting.screen(170, 16).contains("kube: connection refused"));
 }
 
 #[test]
@@ -606,6 +610,9 @@ fn allowed_kube_actions_go_through_the_one_dialog() {
     let bar = c.screen(170, 16).lines().last().unwrap_or_default().to_owned();
     assert!(bar.contains("quarantine") && !bar.contains("hard stop") && !bar.contains("kill pod"), "{bar}");
     assert!(c.key(KeyCode::Char('H')).is_empty(), "hard stop is not allowed here");
+    if let Some(k) = c.app.kube.as_mut() {
+        k.operator = Some("kube-admin".into());
+    }
     c.key(KeyCode::Char(' '));
     c.key(KeyCode::Char(' '));
     let fx = c.key(KeyCode::Char('Q'));
@@ -617,6 +624,7 @@ fn allowed_kube_actions_go_through_the_one_dialog() {
     }
     let d = c.app.dialog.as_ref().expect("the confirm dialog");
     assert_eq!((d.kind, d.focus), (ActionKind::Quarantine, Focus::Cancel));
+    assert_eq!(d.operator, "kube-admin", "pod actions are recorded as the kubeconfig user, as in the CLI");
     assert!(c.key(KeyCode::Enter).is_empty(), "enter on Cancel does nothing");
     assert!(c.app.dialog.is_none());
 }

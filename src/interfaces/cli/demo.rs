@@ -118,7 +118,8 @@ fn open_console(ctx: &mut Context, stores: Stores) -> CliResult {
     // Pod columns and pod actions when a kube context is configured (connecting makes no request).
     let kube = if ctx.kube.configured {
         let client = super::kube::connect(ctx)?;
-        Some(crate::interfaces::tui::kube::TuiKube { client, selector: ctx.kube.selector.clone() })
+        let operator = Some(super::kube::operator(ctx, &client));
+        Some(crate::interfaces::tui::kube::TuiKube { client, selector: ctx.kube.selector.clone(), operator })
     } else {
         None
     };

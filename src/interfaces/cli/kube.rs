@@ -114,7 +114,7 @@ pub fn connect(ctx: &mut Context) -> Result<Arc<Kube>, Failure> {
 }
 
 /// Who acts: `--as` when given, else the kubeconfig user of the context.
-fn operator(ctx: &Context, kube: &Kube) -> String {
+pub(crate) fn operator(ctx: &Context, kube: &Kube) -> String {
     match (&kube.user, ctx.kube.operator_from_kubeconfig) {
         (Some(u), true) if !u.trim().is_empty() && !u.chars().any(char::is_control) => u.clone(),
         _ => ctx.operator.clone(),

@@ -545,7 +545,11 @@ fn act_on_pods(app: &mut App, what: PodAction, fx: &mut Vec<Effect>) {
         app.set_status(Level::Error, format!("no session selected to {kind}"));
         return;
     }
+    let operator = app.kube.as_ref().and_then(|k| k.operator.clone());
     open_dialog(app, kind, Effect::PlanKube { what, target: Target::Sessions(ids) }, fx);
+    if let (Some(d), Some(op)) = (app.dialog.as_mut(), operator) {
+        d.operator = op;
+    }
 }
 
 fn chosen_rows(app: &App) -> Vec<String> {

@@ -20,6 +20,9 @@ pub struct TuiKube {
     pub client: Arc<Kube>,
     /// Label selector of agent pods [default: app=ai-agent-runtime].
     pub selector: Option<String>,
+    /// Who pod actions are recorded as, as in the CLI: `--as`, else the kubeconfig user.
+    /// `None`: the console's operator.
+    pub operator: Option<String>,
 }
 
 /// One session's pod, display text ready (neutralised on the feed thread).
@@ -46,6 +49,8 @@ pub struct KubeInfo {
 /// The console's view of the cluster: `App::kube` is `Some` only when kube is configured.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct KubeState {
+    /// Who pod actions are recorded as (`None`: the console's operator).
+    pub operator: Option<String>,
     /// `None` until the first answer.
     pub info: Option<KubeInfo>,
     /// The last read failed: what is on screen stays.
@@ -55,6 +60,19 @@ pub struct KubeState {
 impl KubeState {
     pub fn allows(&self, what: PodAction) -> bool {
         self.info.as_ref().is_some_and(|i| i.allowed.iter().any(|a| a.kind() == what.kind()))
+    }
+
+    /// One phrase for the fleet view's info line.
+    pub fn summary(&self) -> String {
+        match (&self.error, &self.info) {
+            (Some(e), _) => format!("kube: {e}"),
+            (None, None) => "kube: asking the API server…".to_owned(),
+            (None, Some(i)) => match i.warnings.as_slice() {
+                [] => format!("{} pods", i.pods.len()),
+                [w] => format!("{} pods · kube: {w}", i.pods.len()),
+                [w, more @ ..] => format!("{} pods · kube: {w} (+{} more)", i.pods.len(), more.len()),
+            },
+        }
     }
 
     pub fn pod(&self, session_id: &str) -> Option<&PodCells> {
@@ -173,6 +191,7 @@ pub fn fetch(stores: &Stores, kube: &TuiKube) -> Result<KubeInfo, String> {
             }
         }
     }
+    let warnings = warnings.iter().map(|w| safe(w).into_owned()).collect();
     Ok(KubeInfo { pods, allowed: allowed.unwrap_or_default(), warnings })
 }
 

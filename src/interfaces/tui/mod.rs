@@ -76,8 +76,10 @@ fn state_for(opts: &TuiOptions, no_color_env: bool) -> Result<App, String> {
     let operator = if opts.operator.trim().is_empty() { "operator" } else { opts.operator.trim() };
     let mut app = App::new(operator, opts.readonly, keymap, theme, time::now());
     app.no_color = no_color;
-    if opts.kube.is_some() {
-        app.kube = Some(kube::KubeState::default());
+    if let Some(k) = &opts.kube {
+        let operator =
+            k.operator.as_deref().map(str::trim).filter(|o| !o.is_empty() && !o.chars().any(char::is_control));
+        app.kube = Some(kube::KubeState { operator: operator.map(str::to_owned), ..kube::KubeState::default() });
     }
     Ok(app)
 }

@@ -128,6 +128,9 @@ pub fn draw(f: &mut Frame<'_>, app: &App, area: Rect) {
     if !fleet.marked.is_empty() {
         parts.push(format!("{} marked", thousands(fleet.marked.len() as u64)));
     }
+    if let Some(k) = &app.kube {
+        parts.push(k.summary());
+    }
     line(f, info, &format!(" {}", parts.join(" · ")), theme.style(Role::Dim));
 
     let cols = fitting(table_area.width, app.kube.is_some());
