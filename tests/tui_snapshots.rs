@@ -627,4 +627,19 @@ fn allowed_kube_actions_go_through_the_one_dialog() {
     assert_eq!(d.operator, "kube-admin", "pod actions are recorded as the kubeconfig user, as in the CLI");
     assert!(c.key(KeyCode::Enter).is_empty(), "enter on Cancel does nothing");
     assert!(c.app.dialog.is_none());
+
+    // The blast-radius hunt: a selector through the command line, same dialog.
+    c.key(KeyCode::Char(':'));
+    c.chars("quarantine namespace=genai-prod");
+    let fx = c.key(KeyCode::Enter);
+    assert!(
+        matches!(fx.as_slice(), [Effect::PlanKube { what: PodAction::Quarantine, target: Target::Selector(_) }]),
+        "{fx:?}"
+    );
+    assert!(c.app.dialog.as_ref().is_some_and(|d| d.kind == ActionKind::Quarantine && d.focus == Focus::Cancel));
+    c.key(KeyCode::Esc);
+    c.key(KeyCode::Char(':'));
+    c.chars("hard-stop namespace=genai-prod");
+    assert!(c.key(KeyCode::Enter).is_empty(), "hard stop is refused on the command line too");
+    assert!(c.app.dialog.is_none());
 }

@@ -526,9 +526,9 @@ fn open_dialog(app: &mut App, kind: ActionKind, effect: Effect, fx: &mut Vec<Eff
     fx.push(effect);
 }
 
-/// A pod action on the marked rows, else the selected row; refused (with why) when kube is not
-/// configured or the API server has not said the user may.
-fn act_on_pods(app: &mut App, what: PodAction, fx: &mut Vec<Effect>) {
+/// A pod action on `target`, else the marked rows, else the selected row; refused (with why)
+/// when kube is not configured or the API server has not said the user may.
+fn act_on_pods(app: &mut App, what: PodAction, target: Option<Target>, fx: &mut Vec<Effect>) {
     let kind = what.kind();
     let Some(k) = app.kube.as_ref() else {
         app.set_status(Level::Error, format!("{kind}: no Kubernetes context (start quell with --context or -n)"));
@@ -540,13 +540,19 @@ fn act_on_pods(app: &mut App, what: PodAction, fx: &mut Vec<Effect>) {
         app.set_status(Level::Error, format!("{kind} refused: {why}"));
         return;
     }
-    let ids = chosen_rows(app);
-    if ids.is_empty() {
-        app.set_status(Level::Error, format!("no session selected to {kind}"));
-        return;
-    }
+    let target = match target {
+        Some(t) => t,
+        None => {
+            let ids = chosen_rows(app);
+            if ids.is_empty() {
+                app.set_status(Level::Error, format!("no session selected to {kind}"));
+                return;
+            }
+            Target::Sessions(ids)
+        }
+    };
     let operator = app.kube.as_ref().and_then(|k| k.operator.clone());
-    open_dialog(app, kind, Effect::PlanKube { what, target: Target::Sessions(ids) }, fx);
+    open_dialog(app, kind, Effect::PlanKube { what, target }, fx);
     if let (Some(d), Some(op)) = (app.dialog.as_mut(), operator) {
         d.operator = op;
     }
@@ -716,7 +722,7 @@ fn on_cmd(app: &mut App, cmd: Cmd, fx: &mut Vec<Effect>) {
         }
         Cmd::HardStop | Cmd::KillPod | Cmd::Quarantine | Cmd::Release => {
             if let Some(what) = action_of_cmd(cmd) {
-                act_on_pods(app, what, fx);
+                act_on_pods(app, what, None, fx);
             }
         }
         Cmd::Approve => decide(app, Verdict::Approve, fx),
@@ -933,6 +939,24 @@ fn run_command(app: &mut App, line: &str, fx: &mut Vec<Effect>) {
             } else {
                 match Selector::parse(rest) {
                     Ok(sel) => open_dialog(app, kind, Effect::PlanControl { kind, target: Target::Selector(sel) }, fx),
+                    Err(e) => app.set_status(Level::Error, safe(&e.to_string()).into_owned()),
+                }
+            }
+        }
+        "hard-stop" | "kill-pod" | "quarantine" | "release" => {
+            let what = match word {
+                "hard-stop" => PodAction::HardStop,
+                "kill-pod" => PodAction::KillPod { grace: None },
+                "quarantine" => PodAction::Quarantine,
+                _ => PodAction::Release,
+            };
+            if app.readonly {
+                app.set_status(Level::Error, "read-only console: actions are disabled");
+            } else if rest.is_empty() {
+                act_on_pods(app, what, None, fx);
+            } else {
+                match Selector::parse(rest) {
+                    Ok(sel) => act_on_pods(app, what, Some(Target::Selector(sel)), fx),
                     Err(e) => app.set_status(Level::Error, safe(&e.to_string()).into_owned()),
                 }
             }
