@@ -734,4 +734,28 @@ fn the_console_offers_the_admin_its_pod_actions_and_the_viewer_none() {
     assert_eq!(events[0].body.attributes["quell.reason"], "prompt injection");
     let after = tui_kube::fetch(&stores, &as_admin).expect("fetch");
     assert!(after.pods.get("c0").is_some_and(|p| p.posture.starts_with("QUARANTINED")));
+
+    // The same through the console's feed threads: release, then the pod columns catch up.
+    let (tx, rx) = std::sync::mpsc::channel();
+    let feed = quell::interfaces::tui::feed::start(stores.clone(), tx, "alice".into(), None, Some(as_admin.clone()))
+        .expect("feed");
+    let release = OperatorAction::new(ActionKind::Release, planned.scope.clone(), "false alarm", "alice").expect("ok");
+    feed.run(Effect::ExecuteKube(release));
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    let (mut released, mut caught_up) = (false, false);
+    while !(released && caught_up) && std::time::Instant::now() < deadline {
+        match rx.recv_timeout(std::time::Duration::from_secs(1)) {
+            Ok(Msg::KubeDone(r)) => {
+                assert!(r.as_ref().is_ok_and(|l| l.contains("release")), "{r:?}");
+                released = true;
+            }
+            Ok(Msg::Kube(info)) if released => {
+                caught_up =
+                    info.as_ref().as_ref().is_ok_and(|i| i.pods.get("c0").is_some_and(|p| p.posture == "!gvisor"));
+            }
+            _ => {}
+        }
+    }
+    assert!(released && caught_up, "released {released}, columns caught up {caught_up}");
+    assert_eq!(label(&admin.get_pod(&ns, "agent-0").expect("pod"), QUARANTINE_LABEL), None);
 }

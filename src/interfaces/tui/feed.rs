@@ -67,12 +67,14 @@ pub fn start(
         let (stores, tx) = (stores.clone(), tx.clone());
         thread::Builder::new().name("quell-poller".into()).spawn(move || poller(stores, tx, watch_rx))?;
     }
+    let (kube_wake_tx, kube_wake_rx) = mpsc::channel();
     if let Some(kube) = kube.clone() {
         let (stores, tx) = (stores.clone(), tx.clone());
-        thread::Builder::new().name("quell-kube".into()).spawn(move || kube_poller(stores, tx, kube))?;
+        thread::Builder::new().name("quell-kube".into()).spawn(move || kube_poller(stores, tx, kube, kube_wake_rx))?;
     }
     {
         let (stores, tx) = (stores.clone(), tx.clone());
+        let kube = kube.map(|k| (k, kube_wake_tx));
         thread::Builder::new()
             .name("quell-actions".into())
             .spawn(move || actions(stores, tx, actions_rx, watch_tx, operator, kube))?;
@@ -152,14 +154,23 @@ fn poller(stores: Stores, tx: Sender<Msg>, watch: Receiver<(control::Issued, Ins
 }
 
 /// Pods and permissions, on their own thread so a slow API server never delays the fleet.
-fn kube_poller(stores: Stores, tx: Sender<Msg>, kube: TuiKube) {
+/// Woken early after a pod action, so its effect shows at once.
+fn kube_poller(stores: Stores, tx: Sender<Msg>, kube: TuiKube, wake: Receiver<()>) {
+    let mut wake_open = true;
     loop {
         let began = Instant::now();
         let info = super::kube::fetch(&stores, &kube);
         if tx.send(Msg::Kube(Box::new(info))).is_err() {
             return;
         }
-        thread::sleep(KUBE_REFRESH.max(began.elapsed() * 2));
+        let pause = KUBE_REFRESH.max(began.elapsed() * 2);
+        if wake_open {
+            if let Err(RecvTimeoutError::Disconnected) = wake.recv_timeout(pause) {
+                wake_open = false;
+            }
+        } else {
+            thread::sleep(pause);
+        }
     }
 }
 
@@ -169,7 +180,7 @@ fn actions(
     rx: Receiver<Effect>,
     watch: Sender<(control::Issued, Instant)>,
     operator: String,
-    kube: Option<TuiKube>,
+    kube: Option<(TuiKube, Sender<()>)>,
 ) {
     while let Ok(effect) = rx.recv() {
         let msg = match effect {
@@ -189,9 +200,16 @@ fn actions(
             }
             Effect::Decide(action) => Msg::Decided(approvals::decide(&stores, &action).map_err(|e| e.to_string())),
             Effect::PlanKube { what, target } => {
-                Msg::Planned(super::kube::plan(&stores, kube.as_ref(), what, &target, PLANNING_REASON, &operator))
+                let k = kube.as_ref().map(|(k, _)| k);
+                Msg::Planned(super::kube::plan(&stores, k, what, &target, PLANNING_REASON, &operator))
             }
-            Effect::ExecuteKube(action) => Msg::KubeDone(super::kube::execute(&stores, kube.as_ref(), &action)),
+            Effect::ExecuteKube(action) => {
+                let done = super::kube::execute(&stores, kube.as_ref().map(|(k, _)| k), &action);
+                if let Some((_, wake)) = &kube {
+                    let _ = wake.send(());
+                }
+                Msg::KubeDone(done)
+            }
             _ => continue,
         };
         if tx.send(msg).is_err() {
