@@ -720,11 +720,11 @@ fn the_console_offers_the_admin_its_pod_actions_and_the_viewer_none() {
     // What the feed does with the plan, then with the confirmed action.
     let planned = tui_kube::plan(&stores, Some(&as_admin), what, &target, "placeholder", "alice").expect("plan");
     let confirmed = OperatorAction::new(planned.kind, planned.scope.clone(), "prompt injection", "alice").expect("ok");
-    let refused = tui_kube::execute(&stores, Some(&as_viewer), &confirmed).expect_err("the viewer is refused");
+    let refused = tui_kube::execute(&stores, Some(&as_viewer), what, &confirmed).expect_err("the viewer is refused");
     assert!(refused.contains(&format!("cannot patch pods in {ns}")), "{refused}");
     assert_eq!(label(&admin.get_pod(&ns, "agent-0").expect("pod"), QUARANTINE_LABEL), None, "nothing changed");
     assert!(operator_events(&stores).is_empty(), "a refused action is not recorded as done");
-    let done = tui_kube::execute(&stores, Some(&as_admin), &confirmed).expect("quarantined");
+    let done = tui_kube::execute(&stores, Some(&as_admin), what, &confirmed).expect("quarantined");
     assert!(done.contains("quarantine") && done.contains("0 failed"), "{done}");
     assert!(label(&admin.get_pod(&ns, "agent-0").expect("pod"), QUARANTINE_LABEL).is_some());
     assert!(admin.policy(&ns).is_some());
@@ -740,7 +740,7 @@ fn the_console_offers_the_admin_its_pod_actions_and_the_viewer_none() {
     let feed = quell::interfaces::tui::feed::start(stores.clone(), tx, "alice".into(), None, Some(as_admin.clone()))
         .expect("feed");
     let release = OperatorAction::new(ActionKind::Release, planned.scope.clone(), "false alarm", "alice").expect("ok");
-    feed.run(Effect::ExecuteKube(release));
+    feed.run(Effect::ExecuteKube { what: PodAction::Release, action: release });
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
     let (mut released, mut caught_up) = (false, false);
     while !(released && caught_up) && std::time::Instant::now() < deadline {

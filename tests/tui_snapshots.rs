@@ -554,8 +554,13 @@ fn kube_console(allowed: Vec<PodAction>) -> Console {
     c
 }
 
-const ALL_POD_ACTIONS: [PodAction; 4] =
-    [PodAction::HardStop, PodAction::KillPod { grace: None }, PodAction::Quarantine, PodAction::Release];
+const ALL_POD_ACTIONS: [PodAction; 5] = [
+    PodAction::HardStop,
+    PodAction::Restore,
+    PodAction::KillPod { grace: None },
+    PodAction::Quarantine,
+    PodAction::Release,
+];
 
 #[test]
 fn fleet_with_pod_columns() {
@@ -584,7 +589,7 @@ fn viewer_sees_no_kube_actions_and_they_are_refused() {
     let mut c = kube_console(Vec::new());
     let bar = c.screen(170, 16).lines().last().unwrap_or_default().to_owned();
     assert!(bar.contains("pause") && !bar.contains("hard stop") && !bar.contains("quarantine"), "{bar}");
-    for k in ['H', 'K', 'Q', 'L'] {
+    for k in ['H', 'K', 'Q', 'L', 'U'] {
         assert!(c.key(KeyCode::Char(k)).is_empty(), "{k} must start nothing");
         assert!(c.app.dialog.is_none());
     }
@@ -642,4 +647,30 @@ fn allowed_kube_actions_go_through_the_one_dialog() {
     c.chars("hard-stop namespace=genai-prod");
     assert!(c.key(KeyCode::Enter).is_empty(), "hard stop is refused on the command line too");
     assert!(c.app.dialog.is_none());
+}
+
+#[test]
+fn restore_undoes_a_hard_stop_never_a_soft_resume() {
+    let mut c = kube_console(ALL_POD_ACTIONS.to_vec());
+    let fx = c.key(KeyCode::Char('U'));
+    let ids = match fx.as_slice() {
+        [Effect::PlanKube { what: PodAction::Restore, target: Target::Sessions(ids) }] => ids.clone(),
+        other => panic!("expected a restore plan: {other:?}"),
+    };
+    // The scope as the feed resolves it: the kind of a restore is resume, as in the CLI.
+    let planned = control::plan(&c.stores, ActionKind::Resume, &Target::Sessions(ids), "placeholder", "alice");
+    update(&mut c.app, Msg::Planned(planned.map_err(|e| e.to_string())));
+    c.chars("false alarm");
+    assert!(c.key(KeyCode::Enter).is_empty(), "enter in the reason moves to Confirm");
+    let fx = c.key(KeyCode::Enter);
+    match fx.as_slice() {
+        [Effect::ExecuteKube { what: PodAction::Restore, action }] => {
+            assert_eq!((action.kind, action.reason.as_str()), (ActionKind::Resume, "false alarm"))
+        }
+        other => panic!("a restore must never run as the soft resume: {other:?}"),
+    }
+    assert!(c.app.dialog.is_none() && c.app.dialog_pod.is_none());
+    // The soft resume key after it is a soft resume again.
+    assert!(matches!(c.key(KeyCode::Char('r')).as_slice(), [Effect::PlanControl { kind: ActionKind::Resume, .. }]));
+    assert_eq!(c.app.dialog_pod, None);
 }

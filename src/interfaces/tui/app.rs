@@ -5,7 +5,7 @@
 use super::confirm::{ConfirmDialog, Outcome, Plan};
 use super::fleet::{move_cursor, scroll_into_view, FleetState, SortKey};
 use super::keymap::{Binding, Cmd, Context, Key, Keymap};
-use super::kube::{action_of_cmd, action_of_kind, KubeInfo, KubeState};
+use super::kube::{action_of_cmd, KubeInfo, KubeState};
 use super::replay::ReplayState;
 use super::session::{Detail, SessionView, TimelineData};
 use super::text::{safe, thousands};
@@ -114,7 +114,10 @@ pub enum Effect {
         target: Target,
     },
     /// Carry out a confirmed pod action (the permission check comes first).
-    ExecuteKube(OperatorAction),
+    ExecuteKube {
+        what: PodAction,
+        action: OperatorAction,
+    },
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -183,6 +186,8 @@ pub struct App {
     pub help_offset: usize,
     pub input: Option<Input>,
     pub dialog: Option<ConfirmDialog>,
+    /// The pod action the open dialog is for (a restore's kind is `Resume`, like the soft one).
+    pub dialog_pod: Option<PodAction>,
     pub progress: Option<Progress>,
     pub status: Option<(Level, String)>,
     /// Set while the backend is unreachable: the error and when the next try is.
@@ -215,6 +220,7 @@ impl App {
             help_offset: 0,
             input: None,
             dialog: None,
+            dialog_pod: None,
             progress: None,
             status: None,
             degraded: None,
@@ -462,6 +468,7 @@ fn on_key(app: &mut App, key: &KeyEvent, fx: &mut Vec<Effect>) {
             Outcome::Open => {}
             Outcome::Cancelled => {
                 app.dialog = None;
+                app.dialog_pod = None;
                 app.set_status(Level::Info, "cancelled: nothing was changed");
             }
             Outcome::Confirmed(action) => {
@@ -491,9 +498,10 @@ fn run_confirmed(app: &mut App, action: OperatorAction, fx: &mut Vec<Effect>) {
         return;
     }
     let what = Untrusted::new(action.describe()).shown_line();
-    if action_of_kind(action.kind).is_some() {
-        app.set_status(Level::Info, format!("{what}: asking the API server…"));
-        fx.push(Effect::ExecuteKube(action));
+    if let Some(pod) = app.dialog_pod.take() {
+        let shown = if pod == PodAction::Restore { format!("restore (undo hard stop): {what}") } else { what };
+        app.set_status(Level::Info, format!("{shown}: asking the API server…"));
+        fx.push(Effect::ExecuteKube { what: pod, action });
         return;
     }
     match action.kind {
@@ -522,6 +530,7 @@ fn open_dialog(app: &mut App, kind: ActionKind, effect: Effect, fx: &mut Vec<Eff
         return;
     }
     app.dialog = Some(ConfirmDialog::new(kind, &app.operator));
+    app.dialog_pod = None;
     app.status = None;
     fx.push(effect);
 }
@@ -553,8 +562,11 @@ fn act_on_pods(app: &mut App, what: PodAction, target: Option<Target>, fx: &mut 
     };
     let operator = app.kube.as_ref().and_then(|k| k.operator.clone());
     open_dialog(app, kind, Effect::PlanKube { what, target }, fx);
-    if let (Some(d), Some(op)) = (app.dialog.as_mut(), operator) {
-        d.operator = op;
+    if let Some(d) = app.dialog.as_mut() {
+        app.dialog_pod = Some(what);
+        if let Some(op) = operator {
+            d.operator = op;
+        }
     }
 }
 
@@ -720,7 +732,7 @@ fn on_cmd(app: &mut App, cmd: Cmd, fx: &mut Vec<Effect>) {
             let kind = ActionKind::Resume;
             open_dialog(app, kind, Effect::PlanControl { kind, target: Target::All }, fx)
         }
-        Cmd::HardStop | Cmd::KillPod | Cmd::Quarantine | Cmd::Release => {
+        Cmd::HardStop | Cmd::KillPod | Cmd::Quarantine | Cmd::Release | Cmd::Restore => {
             if let Some(what) = action_of_cmd(cmd) {
                 act_on_pods(app, what, None, fx);
             }
@@ -943,9 +955,10 @@ fn run_command(app: &mut App, line: &str, fx: &mut Vec<Effect>) {
                 }
             }
         }
-        "hard-stop" | "kill-pod" | "quarantine" | "release" => {
+        "hard-stop" | "kill-pod" | "quarantine" | "release" | "restore" => {
             let what = match word {
                 "hard-stop" => PodAction::HardStop,
+                "restore" => PodAction::Restore,
                 "kill-pod" => PodAction::KillPod { grace: None },
                 "quarantine" => PodAction::Quarantine,
                 _ => PodAction::Release,

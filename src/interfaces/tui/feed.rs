@@ -43,7 +43,7 @@ impl Feed {
             | Effect::Execute(_)
             | Effect::Decide(_)
             | Effect::PlanKube { .. }
-            | Effect::ExecuteKube(_) => &self.actions,
+            | Effect::ExecuteKube { .. } => &self.actions,
             Effect::LoadTimeline(_) | Effect::LoadWindow { .. } | Effect::LoadContext(_) | Effect::LoadTheme(_) => {
                 &self.reads
             }
@@ -203,8 +203,8 @@ fn actions(
                 let k = kube.as_ref().map(|(k, _)| k);
                 Msg::Planned(super::kube::plan(&stores, k, what, &target, PLANNING_REASON, &operator))
             }
-            Effect::ExecuteKube(action) => {
-                let done = super::kube::execute(&stores, kube.as_ref().map(|(k, _)| k), &action);
+            Effect::ExecuteKube { what, action } => {
+                let done = super::kube::execute(&stores, kube.as_ref().map(|(k, _)| k), what, &action);
                 if let Some((_, wake)) = &kube {
                     let _ = wake.send(());
                 }

@@ -6,7 +6,7 @@
 use super::keymap::Cmd;
 use super::text::safe;
 use crate::adapters::kube::{Kube, KubeError};
-use crate::model::action::{ActionKind, OperatorAction};
+use crate::model::action::OperatorAction;
 use crate::model::session::Session;
 use crate::ports::Stores;
 use crate::services::control::Target;
@@ -87,17 +87,7 @@ pub fn action_of_cmd(cmd: Cmd) -> Option<PodAction> {
         Cmd::KillPod => Some(PodAction::KillPod { grace: None }),
         Cmd::Quarantine => Some(PodAction::Quarantine),
         Cmd::Release => Some(PodAction::Release),
-        _ => None,
-    }
-}
-
-/// The pod action a confirmed action kind carries out (the console offers no restore).
-pub fn action_of_kind(kind: ActionKind) -> Option<PodAction> {
-    match kind {
-        ActionKind::HardStop => Some(PodAction::HardStop),
-        ActionKind::KillPod => Some(PodAction::KillPod { grace: None }),
-        ActionKind::Quarantine => Some(PodAction::Quarantine),
-        ActionKind::Release => Some(PodAction::Release),
+        Cmd::Restore => Some(PodAction::Restore),
         _ => None,
     }
 }
@@ -117,9 +107,16 @@ pub fn plan(
 
 /// Carries out a confirmed pod action on exactly the sessions confirmed: the permission check
 /// first (nothing changes when one is missing), then the action and its audit record.
-pub fn execute(stores: &Stores, kube: Option<&TuiKube>, action: &OperatorAction) -> Result<String, String> {
+pub fn execute(
+    stores: &Stores,
+    kube: Option<&TuiKube>,
+    what: PodAction,
+    action: &OperatorAction,
+) -> Result<String, String> {
     let kind = action.kind;
-    let what = action_of_kind(kind).ok_or_else(|| format!("{kind} is not a pod action"))?;
+    if what.kind() != kind {
+        return Err(format!("{kind} is not what was planned ({}); nothing was done", what.kind()));
+    }
     let kube = kube.ok_or_else(|| format!("{kind}: no Kubernetes context"))?;
     let target = Target::Sessions(action.scope.session_ids().to_vec());
     let plan = service::plan(stores, &kube.client, what, &target, &action.reason, &action.operator)
@@ -207,6 +204,7 @@ mod tests {
         assert!(state.allows(PodAction::KillPod { grace: Some(0) }));
         assert!(!state.allows(PodAction::HardStop));
         assert_eq!(action_of_cmd(Cmd::Quarantine), Some(PodAction::Quarantine));
-        assert_eq!(action_of_kind(ActionKind::Resume), None, "resume is the soft one, never a restore");
+        assert_eq!(action_of_cmd(Cmd::Restore), Some(PodAction::Restore));
+        assert_eq!(action_of_cmd(Cmd::Resume), None, "the soft resume is not a pod action");
     }
 }
