@@ -116,13 +116,18 @@ fn open_console(ctx: &mut Context, stores: Stores) -> CliResult {
         return Err(Failure::usage("the console needs a terminal; run a command instead (see quell --help)"));
     }
     // Pod columns and pod actions when a kube context is configured (connecting makes no request).
-    let kube = if ctx.kube.configured {
-        let client = super::kube::connect(ctx)?;
-        let operator = Some(super::kube::operator(ctx, &client));
-        Some(crate::interfaces::tui::kube::TuiKube { client, selector: ctx.kube.selector.clone(), operator })
-    } else {
-        None
-    };
+    // A bad kubeconfig does not keep the console closed: it opens and says why.
+    let (mut kube, mut kube_error) = (None, None);
+    if ctx.kube.configured {
+        match super::kube::connect(ctx) {
+            Ok(client) => {
+                let operator = Some(super::kube::operator(ctx, &client));
+                let selector = ctx.kube.selector.clone();
+                kube = Some(crate::interfaces::tui::kube::TuiKube { client, selector, operator });
+            }
+            Err(f) => kube_error = Some(f.message),
+        }
+    }
     let opts = crate::interfaces::tui::TuiOptions {
         operator: ctx.operator.clone(),
         readonly: ctx.readonly,
@@ -131,6 +136,7 @@ fn open_console(ctx: &mut Context, stores: Stores) -> CliResult {
         keys: ctx.keys.clone().unwrap_or_default(),
         no_color: false,
         kube,
+        kube_error,
     };
     Ok(crate::interfaces::tui::run(stores, opts)?)
 }

@@ -53,6 +53,9 @@ pub struct TuiOptions {
     pub no_color: bool,
     /// A Kubernetes context is configured: pod columns and the pod actions the user may take.
     pub kube: Option<kube::TuiKube>,
+    /// A kube context is configured but could not be used: the console opens without pods and
+    /// actions and says why.
+    pub kube_error: Option<String>,
 }
 
 /// Frames are drawn at most this often, and only when something changed.
@@ -80,6 +83,9 @@ fn state_for(opts: &TuiOptions, no_color_env: bool) -> Result<App, String> {
         let operator =
             k.operator.as_deref().map(str::trim).filter(|o| !o.is_empty() && !o.chars().any(char::is_control));
         app.kube = Some(kube::KubeState { operator: operator.map(str::to_owned), ..kube::KubeState::default() });
+    } else if let Some(e) = &opts.kube_error {
+        let error = Some(crate::model::untrusted::Untrusted::new(e.as_str()).shown_line());
+        app.kube = Some(kube::KubeState { error, ..kube::KubeState::default() });
     }
     Ok(app)
 }
@@ -184,5 +190,13 @@ mod tests {
         assert!(state_for(&TuiOptions::default(), true).unwrap().theme.mono, "NO_COLOR in the environment");
         let err = state_for(&TuiOptions { theme: Some("neon".into()), ..TuiOptions::default() }, false).err();
         assert!(err.unwrap_or_default().contains("no theme 'neon'"));
+        let opts = TuiOptions {
+            kube_error: Some("kubeconfig: no context named \"x\"\u{1b}[2J".into()),
+            ..TuiOptions::default()
+        };
+        let kube = state_for(&opts, false).unwrap().kube.unwrap_or_default();
+        assert!(kube.info.is_none(), "no pod action is offered without a cluster");
+        assert!(kube.summary().contains("no context named \"x\"^["), "{}", kube.summary());
+        assert!(state_for(&TuiOptions::default(), false).unwrap().kube.is_none(), "no kube: no pod columns");
     }
 }
