@@ -758,4 +758,17 @@ fn the_console_offers_the_admin_its_pod_actions_and_the_viewer_none() {
     }
     assert!(released && caught_up, "released {released}, columns caught up {caught_up}");
     assert_eq!(label(&admin.get_pod(&ns, "agent-0").expect("pod"), QUARANTINE_LABEL), None);
+
+    // `:quarantine SELECTOR` in the console: the confirmed selector scope runs and is recorded.
+    let sel = quell::model::selector::Selector::parse(&format!("namespace={ns}")).expect("selector");
+    let by_sel = tui_kube::plan(&stores, Some(&as_admin), PodAction::Quarantine, &Target::Selector(sel), "x", "alice")
+        .expect("plan by selector");
+    let confirmed = OperatorAction::new(by_sel.kind, by_sel.scope, "blast radius", "alice").expect("ok");
+    let done = tui_kube::execute(&stores, Some(&as_admin), PodAction::Quarantine, &confirmed).expect("by selector");
+    assert!(done.contains("0 failed"), "{done}");
+    assert!(label(&admin.get_pod(&ns, "agent-0").expect("pod"), QUARANTINE_LABEL).is_some());
+    let last = operator_events(&stores).pop().expect("recorded");
+    assert_eq!(last.body.attributes["quell.reason"], "blast radius");
+    let summary = last.body.attributes["quell.scope.summary"].as_str().unwrap_or_default().to_owned();
+    assert!(summary.contains(&format!("namespace={ns}")), "the selector is recorded: {summary}");
 }

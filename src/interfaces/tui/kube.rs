@@ -119,11 +119,13 @@ pub fn execute(
     }
     let kube = kube.ok_or_else(|| format!("{kind}: no Kubernetes context"))?;
     let target = Target::Sessions(action.scope.session_ids().to_vec());
-    let plan = service::plan(stores, &kube.client, what, &target, &action.reason, &action.operator)
+    let mut plan = service::plan(stores, &kube.client, what, &target, &action.reason, &action.operator)
         .map_err(|e| format!("{kind} not done: {e}"))?;
-    if plan.action.scope != action.scope {
+    if plan.action.scope.session_ids() != action.scope.session_ids() {
         return Err(format!("{kind} not done: the pods changed since the scope was confirmed; try again"));
     }
+    // Record exactly what was confirmed (a selector stays in the audit record).
+    plan.action = action.clone();
     let report = service::execute(stores, &kube.client, &plan).map_err(|e| match e {
         service::Error::Kube(KubeError::Forbidden(m)) => format!("{kind} refused (nothing changed): {m}"),
         other => format!("{kind} not done: {other}"),
