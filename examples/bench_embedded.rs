@@ -23,22 +23,25 @@ use std::io::Write;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-fn fresh(name: &str) -> (PathBuf, Stores) {
+/// Errors end the benchmark with one line.
+type Res<T> = Result<T, Box<dyn std::error::Error>>;
+
+fn fresh(name: &str) -> Res<(PathBuf, Stores)> {
     let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/bench").join(name);
     let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).expect("bench dir");
+    std::fs::create_dir_all(&dir)?;
     let path = dir.join("quell.db");
-    let stores = EmbeddedStore::open(&path).expect("open").stores();
-    (path, stores)
+    let stores = EmbeddedStore::open(&path)?.stores();
+    Ok((path, stores))
 }
 
 fn secs(d: Duration) -> String {
     format!("{:.3} s", d.as_secs_f64())
 }
 
-fn pause() {
+fn pause() -> Res<()> {
     let n = 10_000;
-    let (_, stores) = fresh("pause");
+    let (_, stores) = fresh("pause")?;
     let t = Instant::now();
     let config = FleetConfig {
         agents: n,
@@ -48,15 +51,15 @@ fn pause() {
         workers: 2,
         ..FleetConfig::default()
     };
-    let fleet = Fleet::start(stores.clone(), config).expect("fleet");
+    let fleet = Fleet::start(stores.clone(), config)?;
     println!("pause: {n} simulated agents registered in {}", secs(t.elapsed()));
     std::thread::sleep(Duration::from_secs(2));
 
     let t = Instant::now();
-    let action = control::plan(&stores, ActionKind::Pause, &control::Target::All, "bench", "bench").expect("plan");
+    let action = control::plan(&stores, ActionKind::Pause, &control::Target::All, "bench", "bench")?;
     let planned = t.elapsed();
-    let issued = control::execute(&stores, &action).expect("execute");
-    let report = control::await_ack(&stores, &issued, Duration::from_secs(30)).expect("ack");
+    let issued = control::execute(&stores, &action)?;
+    let report = control::await_ack(&stores, &issued, Duration::from_secs(30))?;
     let quell_time = t.elapsed();
     println!(
         "pause: quell pause --all: {} acknowledged, {} outstanding, in {} (plan {}, goal ≤ 1 s)",
@@ -67,27 +70,24 @@ fn pause() {
     );
 
     // resume, then the naive way: one control write (one transaction) per session
-    let resume = control::plan(&stores, ActionKind::Resume, &control::Target::All, "bench", "bench").expect("plan");
-    let issued = control::execute(&stores, &resume).expect("execute");
-    control::await_ack(&stores, &issued, Duration::from_secs(30)).expect("ack");
+    let resume = control::plan(&stores, ActionKind::Resume, &control::Target::All, "bench", "bench")?;
+    let issued = control::execute(&stores, &resume)?;
+    control::await_ack(&stores, &issued, Duration::from_secs(30))?;
     let ids = fleet.session_ids().to_vec();
     let t = Instant::now();
     let mut last = 0;
     for id in &ids {
-        last = stores
-            .control
-            .set_control(
-                &[ControlTarget::Session(id.clone())],
-                Desired::Pause,
-                "bench",
-                "naive",
-                quell::model::time::now(),
-            )
-            .expect("set");
+        last = stores.control.set_control(
+            &[ControlTarget::Session(id.clone())],
+            Desired::Pause,
+            "bench",
+            "naive",
+            quell::model::time::now(),
+        )?;
     }
     let writes = t.elapsed();
     let naive = control::Issued { generation: last, desired: Desired::Pause, sessions: ids.clone() };
-    let report = control::await_ack(&stores, &naive, Duration::from_secs(60)).expect("ack");
+    let report = control::await_ack(&stores, &naive, Duration::from_secs(60))?;
     let naive_time = t.elapsed();
     println!(
         "pause: naive loop (one write per session): {} acknowledged in {} (writes alone {})",
@@ -101,7 +101,8 @@ fn pause() {
         n as f64 / 50.0,
         (n as f64 / 50.0) / quell_time.as_secs_f64()
     );
-    let _ = fleet.stop();
+    fleet.stop()?;
+    Ok(())
 }
 
 fn body(chain: &str, i: u64) -> EventBody {
@@ -121,60 +122,61 @@ fn body(chain: &str, i: u64) -> EventBody {
 }
 
 /// Appends `chains × per_chain` events in batches of `batch`; returns the elapsed time.
-fn fill(stores: &Stores, chains: usize, per_chain: u64, batch: usize) -> Duration {
+fn fill(stores: &Stores, chains: usize, per_chain: u64, batch: usize) -> Res<Duration> {
     let mut tails: Vec<ChainTail> = vec![ChainTail::genesis(); chains];
     let names: Vec<String> = (0..chains).map(|c| format!("s-{c:05}")).collect();
     let t = Instant::now();
     let mut pending = Vec::with_capacity(batch);
     for i in 0..per_chain {
         for c in 0..chains {
-            let sealed = SealedEvent::seal(body(&names[c], i), &tails[c]).expect("seal");
+            let sealed = SealedEvent::seal(body(&names[c], i), &tails[c])?;
             tails[c] = sealed.event.tail();
             pending.push(sealed);
             if pending.len() == batch {
-                stores.audit.append(&pending).expect("append");
+                stores.audit.append(&pending)?;
                 pending.clear();
             }
         }
     }
-    stores.audit.append(&pending).expect("append");
-    t.elapsed()
+    stores.audit.append(&pending)?;
+    Ok(t.elapsed())
 }
 
-fn append() {
+fn append() -> Res<()> {
     let t = Instant::now();
     let mut tail = ChainTail::genesis();
     for i in 0..100_000u64 {
-        let sealed = SealedEvent::seal(body("s-1", i), &tail).expect("seal");
+        let sealed = SealedEvent::seal(body("s-1", i), &tail)?;
         tail = sealed.event.tail();
     }
     println!("append: sealing alone (canonical JSON + SHA-256): {:.0} events/s", 100_000.0 / t.elapsed().as_secs_f64());
-    let (_, stores) = fresh("append");
+    let (_, stores) = fresh("append")?;
     let n = 200_000u64;
-    let d = fill(&stores, 1000, n / 1000, 1000);
+    let d = fill(&stores, 1000, n / 1000, 1000)?;
     println!(
         "append: batched (1,000 per transaction): {n} events in {} = {:.0} events/s (goal ≥ 50,000/s)",
         secs(d),
         n as f64 / d.as_secs_f64()
     );
-    let (_, stores) = fresh("append-single");
+    let (_, stores) = fresh("append-single")?;
     let n = 20_000u64;
-    let d = fill(&stores, 100, n / 100, 1);
+    let d = fill(&stores, 100, n / 100, 1)?;
     println!(
         "append: one transaction per event: {n} events in {} = {:.0} events/s",
         secs(d),
         n as f64 / d.as_secs_f64()
     );
+    Ok(())
 }
 
-fn verify() {
-    let (path, stores) = fresh("verify");
+fn verify() -> Res<()> {
+    let (path, stores) = fresh("verify")?;
     let n = 1_000_000u64;
-    let d = fill(&stores, 1000, n / 1000, 5000);
+    let d = fill(&stores, 1000, n / 1000, 5000)?;
     println!("verify: wrote {n} events in 1,000 chains in {}", secs(d));
 
     let t = Instant::now();
-    let report = forensics::verify(&stores, None).expect("verify");
+    let report = forensics::verify(&stores, None)?;
     let dv = t.elapsed();
     println!(
         "verify: {} events, {} chains, intact={} in {} (goal ≤ 2 s)",
@@ -187,28 +189,22 @@ fn verify() {
     let t = Instant::now();
     let mut out = std::io::BufWriter::new(std::io::sink());
     let mut count = 0u64;
-    stores
-        .audit
-        .scan(&AuditQuery::default(), &mut |raw| {
-            count += 1;
-            let _ = out.write_all(raw.to_json().as_bytes());
-            let _ = out.write_all(b"\n");
-            Ok(())
-        })
-        .expect("scan");
+    stores.audit.scan(&AuditQuery::default(), &mut |raw| {
+        count += 1;
+        let _ = out.write_all(raw.to_json().as_bytes());
+        let _ = out.write_all(b"\n");
+        Ok(())
+    })?;
     println!("replay: {count} events as JSON lines in {} (goal ≤ 2 s)", secs(t.elapsed()));
 
     // Reconstruct one session: quell vs jq over the same events as JSON lines.
     let jsonl = path.with_file_name("events.jsonl");
-    let mut f = std::io::BufWriter::new(std::fs::File::create(&jsonl).expect("jsonl"));
-    stores
-        .audit
-        .scan(&AuditQuery::default(), &mut |raw| {
-            let _ = f.write_all(raw.to_json().as_bytes());
-            let _ = f.write_all(b"\n");
-            Ok(())
-        })
-        .expect("scan");
+    let mut f = std::io::BufWriter::new(std::fs::File::create(&jsonl)?);
+    stores.audit.scan(&AuditQuery::default(), &mut |raw| {
+        let _ = f.write_all(raw.to_json().as_bytes());
+        let _ = f.write_all(b"\n");
+        Ok(())
+    })?;
     drop(f);
     let bin = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/release/quell");
     let t = Instant::now();
@@ -216,8 +212,7 @@ fn verify() {
         .arg("--store")
         .arg(&path)
         .args(["replay", "s-00042", "-o", "json"])
-        .output()
-        .expect("quell");
+        .output()?;
     let dq = t.elapsed();
     let t = Instant::now();
     let j = std::process::Command::new("jq")
@@ -238,17 +233,29 @@ fn verify() {
         }
         _ => println!("reconstruct: jq not available; quell replay took {}", secs(dq)),
     }
+    Ok(())
 }
 
-fn main() {
-    let what = std::env::args().nth(1).unwrap_or_else(|| "all".into());
+fn run(what: &str) -> Res<()> {
     if what == "pause" || what == "all" {
-        pause();
+        pause()?;
     }
     if what == "append" || what == "all" {
-        append();
+        append()?;
     }
     if what == "verify" || what == "all" {
-        verify();
+        verify()?;
+    }
+    Ok(())
+}
+
+fn main() -> std::process::ExitCode {
+    let what = std::env::args().nth(1).unwrap_or_else(|| "all".into());
+    match run(&what) {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("bench_embedded: {e}");
+            std::process::ExitCode::FAILURE
+        }
     }
 }
