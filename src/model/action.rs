@@ -108,7 +108,7 @@ pub enum ActionError {
 }
 
 /// 1204 → "1,204": counts in scope descriptions and tables.
-pub fn thousands(n: usize) -> String {
+pub fn thousands(n: u64) -> String {
     let digits = n.to_string();
     let mut out = String::new();
     for (i, c) in digits.chars().enumerate() {
@@ -143,7 +143,7 @@ impl OperatorAction {
             Scope::Approval { id, session_id } => format!("{verb} approval {id} of session {session_id}"),
             Scope::Fleet { sessions, namespaces } => format!(
                 "{verb} the whole fleet ({} live session{}{}, and any that start while it holds)",
-                thousands(sessions.len()),
+                thousands(sessions.len() as u64),
                 if sessions.len() == 1 { "" } else { "s" },
                 in_namespaces(namespaces)
             ),
@@ -151,7 +151,7 @@ impl OperatorAction {
                 let what = if sessions.len() == 1 {
                     format!("session {}", sessions[0])
                 } else {
-                    format!("{} sessions", thousands(sessions.len()))
+                    format!("{} sessions", thousands(sessions.len() as u64))
                 };
                 let sel = selector.as_ref().map(|s| format!(" matching {s}")).unwrap_or_default();
                 format!("{verb} {what}{sel}{}", in_namespaces(namespaces))

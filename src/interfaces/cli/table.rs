@@ -2,9 +2,7 @@
 
 use std::io::Write;
 
-pub fn thousands(n: u64) -> String {
-    crate::model::action::thousands(n as usize)
-}
+pub use crate::model::action::thousands;
 
 /// Cuts a cell to `max` characters, marking the cut with `…`.
 pub fn clip(s: &str, max: usize) -> String {
