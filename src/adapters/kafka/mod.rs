@@ -18,12 +18,15 @@
 //! - **Foreign records** (other producers' JSON, garbage bytes, truncated JSON, oversized values)
 //!   are skipped, counted and reported by partition and offset: [`KafkaAudit::skipped`].
 
-mod audit;
+mod read;
 mod records;
+mod tails;
+mod write;
 
 pub use records::{SkipReport, Skipped, MAX_EVENT_BYTES};
 
-use crate::ports::{Result, StoreError};
+use crate::model::chain::ChainTail;
+use crate::ports::{AuditLog, AuditQuery, RawEvent, Result, SealedEvent, StoreError};
 use rdkafka::admin::{AdminClient, AdminOptions, ResourceSpecifier};
 use rdkafka::client::DefaultClientContext;
 use rdkafka::config::ClientConfig;
@@ -223,7 +226,8 @@ fn flatten(prefix: &str, v: &toml::Value, out: &mut BTreeMap<String, String>) ->
 pub struct KafkaAudit {
     cfg: KafkaConfig,
     warnings: Vec<String>,
-    writer: audit::Writer,
+    writer: write::Writer,
+    tails: Mutex<tails::Tails>,
     readers: Mutex<Vec<BaseConsumer>>,
     skipped: Mutex<SkipReport>,
     records_read: std::sync::atomic::AtomicU64,
@@ -245,17 +249,18 @@ impl KafkaAudit {
         if cfg.topic.trim().is_empty() {
             return Err(StoreError::Invalid("Kafka: no audit topic given (--audit-topic NAME)".into()));
         }
-        let reader = audit::reader(&cfg)?;
+        let reader = read::reader(&cfg)?;
         let partitions = partitions_of(&reader, &cfg)?;
         if partitions.is_empty() {
             return Err(cfg.error("metadata", "the topic has no partitions"));
         }
         let warnings = check_topic_config(&cfg);
-        let writer = audit::Writer::new(&cfg)?;
+        let writer = write::Writer::new(&cfg)?;
         Ok(KafkaAudit {
             cfg,
             warnings,
             writer,
+            tails: Mutex::default(),
             readers: Mutex::new(vec![reader]),
             skipped: Mutex::default(),
             records_read: Default::default(),
@@ -300,6 +305,31 @@ impl KafkaAudit {
         if !found.is_empty() {
             lock(&self.skipped).merge(found);
         }
+    }
+}
+
+impl AuditLog for KafkaAudit {
+    fn append(&self, events: &[SealedEvent]) -> Result<()> {
+        self.append_events(events)
+    }
+
+    fn tail(&self, chain: &str) -> Result<Option<ChainTail>> {
+        self.chain_tail(chain)
+    }
+
+    fn scan(&self, q: &AuditQuery, sink: &mut dyn FnMut(RawEvent<'_>) -> Result<()>) -> Result<()> {
+        self.scan_topic(q, sink)
+    }
+}
+
+fn config_error(cfg: &KafkaConfig, what: &str, e: rdkafka::error::KafkaError) -> StoreError {
+    use rdkafka::error::KafkaError;
+    match e {
+        KafkaError::ClientConfig(_, desc, key, _) => {
+            StoreError::Invalid(cfg.redact(&format!("Kafka {what} setting '{key}': {desc}")))
+        }
+        KafkaError::ClientCreation(desc) => StoreError::Invalid(cfg.redact(&format!("Kafka {what}: {desc}"))),
+        other => cfg.error(what, other),
     }
 }
 

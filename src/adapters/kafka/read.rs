@@ -1,17 +1,16 @@
+//! Forensic reads: a consumer that assigns partitions directly (no group, no commits), reading
+//! fixed offset ranges captured when a read starts.
+
 use super::records::{self, SkipReport};
-use super::{lock, partitions_of, KafkaAudit, KafkaConfig};
+use super::{config_error, lock, partitions_of, KafkaAudit, KafkaConfig};
 use crate::model::audit::EventKind;
-use crate::model::chain::ChainTail;
-use crate::ports::{AuditLog, AuditQuery, RawEvent, Result, SealedEvent, StoreError};
-use rdkafka::config::ClientConfig;
+use crate::ports::{AuditQuery, RawEvent, Result};
 use rdkafka::consumer::{BaseConsumer, Consumer};
-use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+use rdkafka::error::KafkaError;
 use rdkafka::message::Message;
-use rdkafka::producer::{BaseRecord, DeliveryResult, ProducerContext, ThreadedProducer};
-use rdkafka::{ClientContext, Offset, TopicPartitionList};
-use std::collections::{BTreeMap, HashMap};
+use rdkafka::{Offset, TopicPartitionList};
+use std::collections::BTreeMap;
 use std::fmt::Write as _;
-use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
 /// A scan that makes no progress for this long (brokers gone) fails instead of hanging.
@@ -20,7 +19,6 @@ const STALL: Duration = Duration::from_secs(30);
 /// produced, after its event was sealed on the same host, so it is never earlier than the event's
 /// own time; the margin absorbs clock steps and broker/producer skew (`LogAppendTime` topics).
 pub(super) const WINDOW_MARGIN_MS: i64 = 10_000;
-const DEFAULT_DELIVERY_TIMEOUT_MS: u64 = 60_000;
 
 /// A consumer for forensic reads: partitions are assigned directly, nothing is committed.
 pub(super) fn reader(cfg: &KafkaConfig) -> Result<BaseConsumer> {
@@ -48,92 +46,6 @@ fn forensic_group() -> String {
     let mut bytes = [0u8; 6];
     let _ = getrandom::fill(&mut bytes);
     format!("quell-forensic-{}-{}", std::process::id(), hex::encode(bytes))
-}
-
-fn config_error(cfg: &KafkaConfig, what: &str, e: KafkaError) -> StoreError {
-    match e {
-        KafkaError::ClientConfig(_, desc, key, _) => {
-            StoreError::Invalid(cfg.redact(&format!("Kafka {what} setting '{key}': {desc}")))
-        }
-        KafkaError::ClientCreation(desc) => StoreError::Invalid(cfg.redact(&format!("Kafka {what}: {desc}"))),
-        other => cfg.error(what, other),
-    }
-}
-
-/// The outcome of one `append`: how many records are still unacknowledged, and the first error.
-#[derive(Default)]
-struct Pending {
-    state: Mutex<(usize, Option<String>)>,
-    done: Condvar,
-}
-
-struct Deliveries;
-
-impl ClientContext for Deliveries {}
-
-impl ProducerContext for Deliveries {
-    type DeliveryOpaque = Arc<Pending>;
-
-    fn delivery(&self, result: &DeliveryResult<'_>, pending: Arc<Pending>) {
-        let mut st = lock(&pending.state);
-        st.0 = st.0.saturating_sub(1);
-        if let Err((e, _)) = result {
-            if st.1.is_none() {
-                st.1 = Some(e.to_string());
-            }
-        }
-        if st.0 == 0 {
-            pending.done.notify_all();
-        }
-    }
-}
-
-/// What this process knows of the chains' tails.
-#[derive(Default)]
-struct Tails {
-    known: HashMap<String, (ChainTail, i32)>,
-    /// Per partition: the next offset the tail index has not read yet.
-    next: BTreeMap<i32, i64>,
-    reader: Option<BaseConsumer>,
-}
-
-pub(super) struct Writer {
-    producer: ThreadedProducer<Deliveries>,
-    tails: Mutex<Tails>,
-    delivery_timeout: Duration,
-}
-
-impl Writer {
-    pub(super) fn new(cfg: &KafkaConfig) -> Result<Self> {
-        let mut c: ClientConfig = cfg.base()?;
-        // Set explicitly: an implicit idempotence is silently turned off by a conflicting option,
-        // an explicit one makes librdkafka refuse the conflict.
-        c.set("acks", "all").set("enable.idempotence", "true").set("partitioner", "murmur2_random");
-        if !cfg.settings.contains_key("retries") && !cfg.settings.contains_key("message.send.max.retries") {
-            c.set("retries", "2147483647");
-        }
-        let timeout_ms = match cfg.settings.get("message.timeout.ms").or(cfg.settings.get("delivery.timeout.ms")) {
-            Some(v) => v.parse::<u64>().map_err(|_| {
-                StoreError::Invalid(format!("Kafka setting message.timeout.ms: '{v}' is not a number of milliseconds"))
-            })?,
-            None => {
-                c.set("message.timeout.ms", DEFAULT_DELIVERY_TIMEOUT_MS.to_string());
-                DEFAULT_DELIVERY_TIMEOUT_MS
-            }
-        };
-        if !cfg.settings.contains_key("linger.ms") && !cfg.settings.contains_key("queue.buffering.max.ms") {
-            c.set("linger.ms", "5");
-        }
-        if !cfg.settings.contains_key("queue.buffering.max.messages") {
-            c.set("queue.buffering.max.messages", "1000000");
-        }
-        let producer = c.create_with_context(Deliveries).map_err(|e| config_error(cfg, "producer", e))?;
-        Ok(Writer {
-            producer,
-            tails: Mutex::default(),
-            delivery_timeout: Duration::from_millis(timeout_ms) + Duration::from_secs(15),
-        })
-    }
 }
 
 /// One record as read: partition, offset, key, value.
@@ -173,7 +85,7 @@ const CHUNK_RECORDS: usize = 2048;
 /// Reads each listed partition from its start offset up to (excluding) its end offset. One
 /// thread polls librdkafka and copies records into chunks while the caller's thread looks at
 /// them, so fetching and parsing overlap.
-fn read_range(
+pub(super) fn read_range(
     cfg: &KafkaConfig,
     consumer: &BaseConsumer,
     ranges: &[(i32, i64, i64)],
@@ -278,7 +190,7 @@ fn poll_range(
 }
 
 /// Low and high watermarks of every partition, captured now.
-fn watermarks(cfg: &KafkaConfig, consumer: &BaseConsumer) -> Result<Vec<(i32, i64, i64)>> {
+pub(super) fn watermarks(cfg: &KafkaConfig, consumer: &BaseConsumer) -> Result<Vec<(i32, i64, i64)>> {
     let timeout = cfg.connect_timeout();
     partitions_of(consumer, cfg)?
         .into_iter()
@@ -316,106 +228,11 @@ fn offsets_at(
         .collect())
 }
 
-fn event_json(sealed: &SealedEvent) -> Result<String> {
-    let c = &sealed.canonical;
-    if !(c.starts_with('{') && c.ends_with('}') && c.len() > 2) {
-        return Err(StoreError::Invalid("sealed event's canonical text is not a JSON object".into()));
-    }
-    Ok(format!("{},\"hash\":\"{}\"}}", &c[..c.len() - 1], sealed.event.hash))
-}
-
 impl KafkaAudit {
     fn take_reader(&self) -> Result<BaseConsumer> {
         match lock(&self.readers).pop() {
             Some(c) => Ok(c),
             None => reader(&self.cfg),
-        }
-    }
-
-    /// Reads what the tail index has not read yet, up to the current high watermarks.
-    fn catch_up(&self, tails: &mut Tails) -> Result<()> {
-        let consumer = match tails.reader.take() {
-            Some(c) => c,
-            None => reader(&self.cfg)?,
-        };
-        let marks = watermarks(&self.cfg, &consumer)?;
-        let ranges: Vec<(i32, i64, i64)> =
-            marks.iter().map(|&(p, lo, hi)| (p, tails.next.get(&p).copied().unwrap_or(lo).max(lo), hi)).collect();
-        let mut skipped = SkipReport::default();
-        let known = &mut tails.known;
-        let result = read_range(&self.cfg, &consumer, &ranges, &mut |p, offset, _key, value| {
-            match records::classify(value) {
-                Ok((_, head)) => {
-                    let tail = ChainTail { seq: head.seq, hash: head.hash.into_owned() };
-                    match known.get_mut(head.chain.as_ref()) {
-                        Some(k) if k.1 == p || tail.seq > k.0.seq => *k = (tail, p),
-                        Some(_) => {}
-                        None => {
-                            known.insert(head.chain.into_owned(), (tail, p));
-                        }
-                    }
-                }
-                Err(reason) => skipped.add(p, offset, reason),
-            }
-            Ok(())
-        });
-        self.note_skips(skipped);
-        result?;
-        for (p, _, hi) in ranges {
-            tails.next.insert(p, hi);
-        }
-        tails.reader = Some(consumer);
-        Ok(())
-    }
-
-    fn produce(&self, events: &[SealedEvent]) -> Result<()> {
-        let pending = Arc::new(Pending::default());
-        lock(&pending.state).0 = events.len();
-        let writer = &self.writer;
-        for (i, sealed) in events.iter().enumerate() {
-            let json = event_json(sealed)?;
-            let key = sealed.event.body.session_id.as_str();
-            let mut record = BaseRecord::with_opaque_to(&self.cfg.topic, pending.clone()).key(key).payload(&json);
-            let started = Instant::now();
-            loop {
-                match writer.producer.send(record) {
-                    Ok(()) => break,
-                    Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), back))
-                        if started.elapsed() < writer.delivery_timeout =>
-                    {
-                        record = back;
-                        std::thread::sleep(Duration::from_millis(2));
-                    }
-                    Err((e, _)) => {
-                        // The records already handed over may still be delivered.
-                        let mut st = lock(&pending.state);
-                        st.0 = st.0.saturating_sub(events.len() - i);
-                        drop(st);
-                        let _ = self.wait(&pending);
-                        return Err(self.cfg.error("produce", e));
-                    }
-                }
-            }
-        }
-        self.wait(&pending)
-    }
-
-    fn wait(&self, pending: &Pending) -> Result<()> {
-        let deadline = Instant::now() + self.writer.delivery_timeout;
-        let mut st = lock(&pending.state);
-        while st.0 > 0 {
-            let now = Instant::now();
-            if now >= deadline {
-                return Err(self.cfg.error(
-                    "append",
-                    format!("{} records not acknowledged within {}s", st.0, self.writer.delivery_timeout.as_secs()),
-                ));
-            }
-            st = pending.done.wait_timeout(st, deadline - now).map(|(g, _)| g).unwrap_or_else(|p| p.into_inner().0);
-        }
-        match &st.1 {
-            Some(e) => Err(self.cfg.error("append failed", e)),
-            None => Ok(()),
         }
     }
 
@@ -426,60 +243,8 @@ impl KafkaAudit {
             None => Ok(marks),
         }
     }
-}
 
-impl AuditLog for KafkaAudit {
-    fn append(&self, events: &[SealedEvent]) -> Result<()> {
-        if events.is_empty() {
-            return Ok(());
-        }
-        let mut tails = lock(&self.writer.tails);
-        if events.iter().any(|e| !tails.known.contains_key(&e.event.body.session_id)) {
-            self.catch_up(&mut tails)?;
-        }
-        // Check the whole batch before sending anything: nothing half-written.
-        let mut batch: HashMap<&str, ChainTail> = HashMap::new();
-        for sealed in events {
-            let ev = &sealed.event;
-            let chain = ev.body.session_id.as_str();
-            let tail = match batch.get(chain) {
-                Some(t) => t.clone(),
-                None => tails.known.get(chain).map(|k| k.0.clone()).unwrap_or_else(ChainTail::genesis),
-            };
-            if ev.seq != tail.seq + 1 || ev.prev_hash != tail.hash {
-                return Err(StoreError::Conflict(format!(
-                    "audit chain {chain}: event seq {} does not continue the chain on topic '{}' (at seq {})",
-                    ev.seq, self.cfg.topic, tail.seq
-                )));
-            }
-            batch.insert(chain, ev.tail());
-        }
-        match self.produce(events) {
-            Ok(()) => {
-                for sealed in events {
-                    let chain = &sealed.event.body.session_id;
-                    let p = tails.known.get(chain).map(|k| k.1).unwrap_or(-1);
-                    tails.known.insert(chain.clone(), (sealed.event.tail(), p));
-                }
-                Ok(())
-            }
-            Err(e) => {
-                // Some may have been written: learn the truth from the topic next time.
-                for sealed in events {
-                    tails.known.remove(&sealed.event.body.session_id);
-                }
-                Err(e)
-            }
-        }
-    }
-
-    fn tail(&self, chain: &str) -> Result<Option<ChainTail>> {
-        let mut tails = lock(&self.writer.tails);
-        self.catch_up(&mut tails)?;
-        Ok(tails.known.get(chain).map(|k| k.0.clone()))
-    }
-
-    fn scan(&self, q: &AuditQuery, sink: &mut dyn FnMut(RawEvent<'_>) -> Result<()>) -> Result<()> {
+    pub(super) fn scan_topic(&self, q: &AuditQuery, sink: &mut dyn FnMut(RawEvent<'_>) -> Result<()>) -> Result<()> {
         let consumer = self.take_reader()?;
         let ranges = self.start_offsets(&consumer, q)?;
         // A chain's records are keyed by it; a record keyed otherwise is still read when its

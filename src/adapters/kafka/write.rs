@@ -1,0 +1,175 @@
+//! Writing: an idempotent producer with `acks=all`; `append` returns once every record is
+//! acknowledged, after checking the batch continues the known chain tails.
+
+use super::{config_error, lock, KafkaAudit, KafkaConfig};
+use crate::model::chain::ChainTail;
+use crate::ports::{Result, SealedEvent, StoreError};
+use rdkafka::config::ClientConfig;
+use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+use rdkafka::producer::{BaseRecord, DeliveryResult, ProducerContext, ThreadedProducer};
+use rdkafka::ClientContext;
+use std::collections::HashMap;
+use std::sync::{Arc, Condvar, Mutex};
+use std::time::{Duration, Instant};
+
+const DEFAULT_DELIVERY_TIMEOUT_MS: u64 = 60_000;
+
+/// The outcome of one `append`: how many records are still unacknowledged, and the first error.
+#[derive(Default)]
+struct Pending {
+    state: Mutex<(usize, Option<String>)>,
+    done: Condvar,
+}
+
+struct Deliveries;
+
+impl ClientContext for Deliveries {}
+
+impl ProducerContext for Deliveries {
+    type DeliveryOpaque = Arc<Pending>;
+
+    fn delivery(&self, result: &DeliveryResult<'_>, pending: Arc<Pending>) {
+        let mut st = lock(&pending.state);
+        st.0 = st.0.saturating_sub(1);
+        if let Err((e, _)) = result {
+            if st.1.is_none() {
+                st.1 = Some(e.to_string());
+            }
+        }
+        if st.0 == 0 {
+            pending.done.notify_all();
+        }
+    }
+}
+
+pub(super) struct Writer {
+    producer: ThreadedProducer<Deliveries>,
+    delivery_timeout: Duration,
+}
+
+impl Writer {
+    pub(super) fn new(cfg: &KafkaConfig) -> Result<Self> {
+        let mut c: ClientConfig = cfg.base()?;
+        // Set explicitly: an implicit idempotence is silently turned off by a conflicting option,
+        // an explicit one makes librdkafka refuse the conflict.
+        c.set("acks", "all").set("enable.idempotence", "true").set("partitioner", "murmur2_random");
+        if !cfg.settings.contains_key("retries") && !cfg.settings.contains_key("message.send.max.retries") {
+            c.set("retries", "2147483647");
+        }
+        let timeout_ms = match cfg.settings.get("message.timeout.ms").or(cfg.settings.get("delivery.timeout.ms")) {
+            Some(v) => v.parse::<u64>().map_err(|_| {
+                StoreError::Invalid(format!("Kafka setting message.timeout.ms: '{v}' is not a number of milliseconds"))
+            })?,
+            None => {
+                c.set("message.timeout.ms", DEFAULT_DELIVERY_TIMEOUT_MS.to_string());
+                DEFAULT_DELIVERY_TIMEOUT_MS
+            }
+        };
+        if !cfg.settings.contains_key("linger.ms") && !cfg.settings.contains_key("queue.buffering.max.ms") {
+            c.set("linger.ms", "5");
+        }
+        if !cfg.settings.contains_key("queue.buffering.max.messages") {
+            c.set("queue.buffering.max.messages", "1000000");
+        }
+        let producer = c.create_with_context(Deliveries).map_err(|e| config_error(cfg, "producer", e))?;
+        Ok(Writer { producer, delivery_timeout: Duration::from_millis(timeout_ms) + Duration::from_secs(15) })
+    }
+}
+
+fn event_json(sealed: &SealedEvent) -> Result<String> {
+    let c = &sealed.canonical;
+    if !(c.starts_with('{') && c.ends_with('}') && c.len() > 2) {
+        return Err(StoreError::Invalid("sealed event's canonical text is not a JSON object".into()));
+    }
+    Ok(format!("{},\"hash\":\"{}\"}}", &c[..c.len() - 1], sealed.event.hash))
+}
+
+impl KafkaAudit {
+    pub(super) fn append_events(&self, events: &[SealedEvent]) -> Result<()> {
+        if events.is_empty() {
+            return Ok(());
+        }
+        let mut chains: Vec<&str> = events.iter().map(|e| e.event.body.session_id.as_str()).collect();
+        chains.sort_unstable();
+        chains.dedup();
+        let mut tails = self.tails_for(&chains)?;
+        // Check the whole batch before sending anything: nothing half-written.
+        let mut batch: HashMap<&str, ChainTail> = HashMap::new();
+        for sealed in events {
+            let ev = &sealed.event;
+            let chain = ev.body.session_id.as_str();
+            let tail = match batch.get(chain) {
+                Some(t) => t.clone(),
+                None => tails.get(chain).cloned().unwrap_or_else(ChainTail::genesis),
+            };
+            if ev.seq != tail.seq + 1 || ev.prev_hash != tail.hash {
+                return Err(StoreError::Conflict(format!(
+                    "audit chain {chain}: event seq {} does not continue the chain on topic '{}' (at seq {})",
+                    ev.seq, self.cfg.topic, tail.seq
+                )));
+            }
+            batch.insert(chain, ev.tail());
+        }
+        match self.produce(events) {
+            Ok(()) => {
+                tails.appended(events);
+                Ok(())
+            }
+            Err(e) => {
+                tails.forget(events);
+                Err(e)
+            }
+        }
+    }
+
+    fn produce(&self, events: &[SealedEvent]) -> Result<()> {
+        let pending = Arc::new(Pending::default());
+        lock(&pending.state).0 = events.len();
+        let writer = &self.writer;
+        for (i, sealed) in events.iter().enumerate() {
+            let json = event_json(sealed)?;
+            let key = sealed.event.body.session_id.as_str();
+            let mut record = BaseRecord::with_opaque_to(&self.cfg.topic, pending.clone()).key(key).payload(&json);
+            let started = Instant::now();
+            loop {
+                match writer.producer.send(record) {
+                    Ok(()) => break,
+                    Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), back))
+                        if started.elapsed() < writer.delivery_timeout =>
+                    {
+                        record = back;
+                        std::thread::sleep(Duration::from_millis(2));
+                    }
+                    Err((e, _)) => {
+                        // The records already handed over may still be delivered.
+                        let mut st = lock(&pending.state);
+                        st.0 = st.0.saturating_sub(events.len() - i);
+                        drop(st);
+                        let _ = self.wait(&pending);
+                        return Err(self.cfg.error("produce", e));
+                    }
+                }
+            }
+        }
+        self.wait(&pending)
+    }
+
+    fn wait(&self, pending: &Pending) -> Result<()> {
+        let deadline = Instant::now() + self.writer.delivery_timeout;
+        let mut st = lock(&pending.state);
+        while st.0 > 0 {
+            let now = Instant::now();
+            if now >= deadline {
+                return Err(self.cfg.error(
+                    "append",
+                    format!("{} records not acknowledged within {}s", st.0, self.writer.delivery_timeout.as_secs()),
+                ));
+            }
+            st = pending.done.wait_timeout(st, deadline - now).map(|(g, _)| g).unwrap_or_else(|p| p.into_inner().0);
+        }
+        match &st.1 {
+            Some(e) => Err(self.cfg.error("append failed", e)),
+            None => Ok(()),
+        }
+    }
+}
