@@ -501,6 +501,28 @@ fn degraded_backend_keeps_the_last_data() {
 }
 
 #[test]
+fn audit_degraded_banner_shows_while_the_audit_log_cannot_be_written_and_clears() {
+    let mut c = console();
+    let down = "brokers unreachable — audit events cannot be written to Kafka topic 'quell.audit' (brokers \
+                127.0.0.1:9092): Meta data fetch error: BrokerTransportFailure (Local: Broker transport failure)";
+    update(&mut c.app, Msg::AuditHealth(Err(down.into())));
+    let screen = c.screen(100, 12);
+    insta::assert_snapshot!("audit_degraded", screen);
+    assert!(screen.contains("⚠ audit degraded: brokers unreachable — audit events cannot be written"), "{screen}");
+    assert!(screen.contains("s-billing-0004"), "the fleet stays on screen");
+    // The backend itself is fine: both banners can show at once, each on its own row.
+    update(&mut c.app, Msg::FeedDown { error: "store quell.db: disk I/O error".into(), retry: Duration::from_secs(2) });
+    let both = c.screen(100, 12);
+    let banner_rows = both.lines().filter(|l| l.contains('⚠')).count();
+    assert_eq!(banner_rows, 2, "{both}");
+
+    update(&mut c.app, Msg::AuditHealth(Ok(())));
+    let screen = c.screen(100, 12);
+    assert!(!screen.contains("audit degraded"), "{screen}");
+    assert!(screen.contains("audit log writable again"), "recovery is said once: {screen}");
+}
+
+#[test]
 fn monochrome_still_shows_state() {
     let c = console_with(false, Theme::mono());
     let t = c.render(80, 24);

@@ -178,6 +178,11 @@ pub trait AuditLog: Send + Sync {
     fn append(&self, events: &[SealedEvent]) -> Result<()>;
     /// The last stored event of a chain.
     fn tail(&self, chain: &str) -> Result<Option<ChainTail>>;
+    /// `Ok` while events can be written; otherwise why not (`Unavailable`). May take a network
+    /// round trip: the console calls it from a background thread.
+    fn health(&self) -> Result<()> {
+        Ok(())
+    }
     /// Streams matching events in stored order (per chain, append order).
     fn scan(&self, query: &AuditQuery, sink: &mut dyn FnMut(RawEvent<'_>) -> Result<()>) -> Result<()>;
     /// Matching events, typed. Events that cannot be read are an error naming their position.

@@ -18,6 +18,7 @@
 //! - **Foreign records** (other producers' JSON, garbage bytes, truncated JSON, oversized values)
 //!   are skipped, counted and reported by partition and offset: [`KafkaAudit::skipped`].
 
+mod health;
 mod read;
 mod records;
 mod tails;
@@ -319,6 +320,10 @@ impl AuditLog for KafkaAudit {
 
     fn scan(&self, q: &AuditQuery, sink: &mut dyn FnMut(RawEvent<'_>) -> Result<()>) -> Result<()> {
         self.scan_topic(q, sink)
+    }
+
+    fn health(&self) -> Result<()> {
+        self.probe_health()
     }
 }
 

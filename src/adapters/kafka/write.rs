@@ -1,12 +1,14 @@
 //! Writing: an idempotent producer with `acks=all`; `append` returns once every record is
 //! acknowledged, after checking the batch continues the known chain tails.
 
+use super::health::Outcomes;
 use super::{config_error, lock, KafkaAudit, KafkaConfig};
 use crate::model::chain::ChainTail;
 use crate::ports::{Result, SealedEvent, StoreError};
 use rdkafka::config::ClientConfig;
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
-use rdkafka::producer::{BaseRecord, DeliveryResult, ProducerContext, ThreadedProducer};
+use rdkafka::metadata::Metadata;
+use rdkafka::producer::{BaseRecord, DeliveryResult, Producer, ProducerContext, ThreadedProducer};
 use rdkafka::ClientContext;
 use std::collections::HashMap;
 use std::sync::{Arc, Condvar, Mutex};
@@ -21,7 +23,11 @@ struct Pending {
     done: Condvar,
 }
 
-struct Deliveries;
+/// The producer's callbacks: each delivery settles its append's [`Pending`] and is noted in the
+/// health [`Outcomes`].
+struct Deliveries {
+    outcomes: Arc<Outcomes>,
+}
 
 impl ClientContext for Deliveries {}
 
@@ -29,22 +35,24 @@ impl ProducerContext for Deliveries {
     type DeliveryOpaque = Arc<Pending>;
 
     fn delivery(&self, result: &DeliveryResult<'_>, pending: Arc<Pending>) {
+        let failure = result.as_ref().err().map(|(e, _)| e.to_string());
         let mut st = lock(&pending.state);
         st.0 = st.0.saturating_sub(1);
-        if let Err((e, _)) = result {
-            if st.1.is_none() {
-                st.1 = Some(e.to_string());
-            }
+        if st.1.is_none() {
+            st.1.clone_from(&failure);
         }
         if st.0 == 0 {
             pending.done.notify_all();
         }
+        drop(st);
+        self.outcomes.delivered(failure);
     }
 }
 
 pub(super) struct Writer {
     producer: ThreadedProducer<Deliveries>,
     delivery_timeout: Duration,
+    pub(super) outcomes: Arc<Outcomes>,
 }
 
 impl Writer {
@@ -71,8 +79,16 @@ impl Writer {
         if !cfg.settings.contains_key("queue.buffering.max.messages") {
             c.set("queue.buffering.max.messages", "1000000");
         }
-        let producer = c.create_with_context(Deliveries).map_err(|e| config_error(cfg, "producer", e))?;
-        Ok(Writer { producer, delivery_timeout: Duration::from_millis(timeout_ms) + Duration::from_secs(15) })
+        let outcomes = Arc::new(Outcomes::default());
+        let producer = c
+            .create_with_context(Deliveries { outcomes: outcomes.clone() })
+            .map_err(|e| config_error(cfg, "producer", e))?;
+        Ok(Writer { producer, delivery_timeout: Duration::from_millis(timeout_ms) + Duration::from_secs(15), outcomes })
+    }
+
+    /// The topic's metadata, asked of the brokers over the producer's own connections.
+    pub(super) fn metadata(&self, topic: &str, timeout: Duration) -> std::result::Result<Metadata, KafkaError> {
+        self.producer.client().fetch_metadata(Some(topic), timeout)
     }
 }
 
@@ -123,6 +139,13 @@ impl KafkaAudit {
     }
 
     fn produce(&self, events: &[SealedEvent]) -> Result<()> {
+        let ticket = self.writer.outcomes.waiting(events.len());
+        let result = self.produce_all(events);
+        self.writer.outcomes.finished(ticket);
+        result
+    }
+
+    fn produce_all(&self, events: &[SealedEvent]) -> Result<()> {
         let pending = Arc::new(Pending::default());
         lock(&pending.state).0 = events.len();
         let writer = &self.writer;

@@ -84,6 +84,8 @@ pub enum Msg {
     Kube(Box<Result<KubeInfo, String>>),
     /// A confirmed pod action finished: its one-line outcome, or why it was refused.
     KubeDone(Result<String, String>),
+    /// Whether the audit log can be written now, or why not.
+    AuditHealth(Result<(), String>),
 }
 
 /// Work for the background threads.
@@ -192,6 +194,8 @@ pub struct App {
     pub status: Option<(Level, String)>,
     /// Set while the backend is unreachable: the error and when the next try is.
     pub degraded: Option<String>,
+    /// Set while the audit log cannot be written: why.
+    pub audit_degraded: Option<String>,
     /// `Some` when a kube context is configured: pod columns and pod actions.
     pub kube: Option<KubeState>,
     pub quit: bool,
@@ -224,6 +228,7 @@ impl App {
             progress: None,
             status: None,
             degraded: None,
+            audit_degraded: None,
             kube: None,
             quit: false,
             dirty: true,
@@ -232,7 +237,9 @@ impl App {
 
     /// Rows available to the current view's list (approximate; the view clamps).
     pub fn list_height(&self) -> usize {
-        let banners = u16::from(self.banner().is_some()) + u16::from(self.degraded.is_some());
+        let banners = u16::from(self.banner().is_some())
+            + u16::from(self.degraded.is_some())
+            + u16::from(self.audit_degraded.is_some());
         let h = self.size.1.saturating_sub(CHROME + banners);
         usize::from(match self.view {
             View::Session | View::Approvals | View::Replay => h / 2,
@@ -344,6 +351,16 @@ pub fn update(app: &mut App, msg: Msg) -> Vec<Effect> {
                     }
                     Err(e) => k.error = Some(safe(&e).into_owned()),
                 }
+                app.dirty = true;
+            }
+        }
+        Msg::AuditHealth(health) => {
+            let now = health.err().map(|e| format!("audit degraded: {}", Untrusted::new(e.as_str()).shown_line()));
+            if now != app.audit_degraded {
+                if now.is_none() {
+                    app.set_status(Level::Ok, "audit log writable again");
+                }
+                app.audit_degraded = now;
                 app.dirty = true;
             }
         }

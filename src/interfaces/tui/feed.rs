@@ -26,6 +26,8 @@ const FIRST_BACKOFF: Duration = Duration::from_millis(250);
 const MAX_BACKOFF: Duration = Duration::from_secs(5);
 /// How often pods and permissions are read from the API server.
 const KUBE_REFRESH: Duration = Duration::from_secs(3);
+/// How often the audit log is asked whether it can be written.
+const AUDIT_HEALTH_EVERY: Duration = Duration::from_secs(2);
 /// How many context lines the approvals view shows.
 const CONTEXT_STEPS: usize = 6;
 
@@ -78,6 +80,10 @@ pub fn start(
         thread::Builder::new()
             .name("quell-actions".into())
             .spawn(move || actions(stores, tx, actions_rx, watch_tx, operator, kube))?;
+    }
+    {
+        let (stores, tx) = (stores.clone(), tx.clone());
+        thread::Builder::new().name("quell-audit-health".into()).spawn(move || audit_health(stores, tx))?;
     }
     thread::Builder::new().name("quell-reads".into()).spawn(move || reads(stores, tx, reads_rx, theme_dir))?;
     Ok(Feed { actions: actions_tx, reads: reads_tx })
@@ -155,6 +161,18 @@ fn poller(stores: Stores, tx: Sender<Msg>, watch: Receiver<(control::Issued, Ins
 
 /// Pods and permissions, on their own thread so a slow API server never delays the fleet.
 /// Woken early after a pod action, so its effect shows at once.
+/// Asks the audit log whether it can be written, on its own thread: a probe of unreachable
+/// brokers takes seconds and must not hold up the fleet view.
+fn audit_health(stores: Stores, tx: Sender<Msg>) {
+    loop {
+        let health = stores.audit.health().map_err(|e| e.to_string());
+        if tx.send(Msg::AuditHealth(health)).is_err() {
+            return;
+        }
+        thread::sleep(AUDIT_HEALTH_EVERY);
+    }
+}
+
 fn kube_poller(stores: Stores, tx: Sender<Msg>, kube: TuiKube, wake: Receiver<()>) {
     let mut wake_open = true;
     loop {

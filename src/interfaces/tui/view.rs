@@ -49,6 +49,7 @@ pub fn draw(f: &mut Frame<'_>, app: &App) {
         Constraint::Length(1),
         Constraint::Length(u16::from(banner.is_some())),
         Constraint::Length(u16::from(app.degraded.is_some())),
+        Constraint::Length(u16::from(app.audit_degraded.is_some())),
         Constraint::Fill(1),
         Constraint::Length(1),
         Constraint::Length(1),
@@ -61,7 +62,10 @@ pub fn draw(f: &mut Frame<'_>, app: &App) {
     if let Some(d) = &app.degraded {
         line(f, rows[2], &format!(" ⚠ {d}"), theme.style(Role::Degraded));
     }
-    let body = rows[3];
+    if let Some(d) = &app.audit_degraded {
+        line(f, rows[3], &format!(" ⚠ {d}"), theme.style(Role::Degraded));
+    }
+    let body = rows[4];
     match app.view {
         View::Fleet => views::fleet::draw(f, app, body),
         View::Session => views::session::draw(f, app, body),
@@ -69,8 +73,8 @@ pub fn draw(f: &mut Frame<'_>, app: &App) {
         View::Replay => views::replay::draw(f, app, body),
         View::Help => views::help::draw(f, app, body),
     }
-    status(f, app, rows[4]);
-    bottom(f, app, rows[5]);
+    status(f, app, rows[5]);
+    bottom(f, app, rows[6]);
     if let Some(d) = &app.dialog {
         d.render(f, area, theme);
     }
