@@ -1,9 +1,14 @@
 //! Agent runtime. One [`AgentRuntime`] per process hosts any number of sessions:
 //!
 //! - a control watcher polls the store for control changes (one query for every hosted session);
-//! - one ordered writer commits audit events, checkpoints and session reports in batches (group
-//!   commit), so a crash loses at most the last few milliseconds and never leaves a session's
-//!   reported chain head ahead of the stored events;
+//! - two writers commit in batches (group commit), so a crash loses at most the last few
+//!   milliseconds: the **audit lane** stores events in order and each checkpoint after the events
+//!   queued before it; the **state lane** stores session reports (heartbeats, states, control
+//!   acknowledgements). The lanes are apart so an audit log that cannot be written (a broker
+//!   down) does not stop pause and kill from being acknowledged. A failed append keeps its events
+//!   and retries them (skipping what a partial write already stored), so nothing is lost while
+//!   the process lives. A report never carries a chain head ahead of the stored events: while
+//!   events are unstored, the head it carries is the last stored one;
 //! - each [`AgentSession`] keeps its own chain tail and obeys control at step boundaries.
 
 use crate::model::approval::{Approval, ApprovalStatus, Risk};
@@ -15,7 +20,7 @@ use crate::model::session::{validate_session_id, Session, SessionState};
 use crate::model::time;
 use crate::model::untrusted::{Untrusted, UntrustedJson};
 use crate::ports::{Result, SealedEvent, StoreError, Stores};
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, RwLock};
 use std::thread::JoinHandle;
@@ -34,17 +39,94 @@ struct ControlCache {
 
 #[derive(Default)]
 struct Outbox {
-    events: Vec<SealedEvent>,
-    checkpoints: Vec<Checkpoint>,
-    /// Latest record of every hosted session, and whether it needs writing.
+    /// Audit lane: events not yet stored, in order, and checkpoints waiting for the events queued
+    /// before them (each with the number of events queued before it).
+    events: VecDeque<SealedEvent>,
+    checkpoints: VecDeque<(u64, Checkpoint)>,
+    events_queued: u64,
+    events_stored: u64,
+    checkpoints_queued: u64,
+    checkpoints_stored: u64,
+    /// Chains with unstored events: the head stored before the first of them.
+    stored_heads: HashMap<String, ChainTail>,
+    /// Sessions whose last report went out with a head held back to `stored_heads`: reported
+    /// again once their events are stored.
+    behind: HashSet<String>,
+    /// Failed attempts of the audit lane so far, and the latest error (cleared on success).
+    audit_failures: u64,
+    audit_error: Option<String>,
+    /// State lane: the latest record of every hosted session, and whether it needs writing.
     sessions: HashMap<String, (Session, bool)>,
-    /// Bumped after every successful flush; `emit` waits for it.
-    flushed: u64,
-    /// Bumped when a batch is taken; a waiter's items are committed once `flushed` reaches the
-    /// `taken` value seen after it queued.
+    /// Bumped when the state lane takes a batch / when it has written one; a waiter's reports are
+    /// written once `flushed` reaches the `taken` value seen after it queued.
     taken: u64,
-    last_error: Option<String>,
+    flushed: u64,
+    state_error: Option<String>,
+    /// Lanes that have ended (after stop).
+    lanes_done: u8,
 }
+
+impl Outbox {
+    fn queue_event(&mut self, sealed: SealedEvent) {
+        let chain = &sealed.event.body.session_id;
+        if !self.stored_heads.contains_key(chain) {
+            let before = ChainTail { seq: sealed.event.seq.saturating_sub(1), hash: sealed.event.prev_hash.clone() };
+            self.stored_heads.insert(chain.clone(), before);
+        }
+        self.events.push_back(sealed);
+        self.events_queued += 1;
+    }
+
+    /// After `stored` were appended: the stored heads of their chains move on, and their
+    /// sessions are reported again with the new head.
+    fn settle(&mut self, stored: &[SealedEvent]) {
+        let mut chains: Vec<&str> = stored.iter().map(|e| e.event.body.session_id.as_str()).collect();
+        chains.sort_unstable();
+        chains.dedup();
+        for chain in &chains {
+            self.stored_heads.remove(*chain);
+            if self.behind.remove(*chain) {
+                if let Some((_, dirty)) = self.sessions.get_mut(*chain) {
+                    *dirty = true;
+                }
+            }
+        }
+        for e in &self.events {
+            let chain = &e.event.body.session_id;
+            if chains.binary_search(&chain.as_str()).is_ok() && !self.stored_heads.contains_key(chain) {
+                let before = ChainTail { seq: e.event.seq.saturating_sub(1), hash: e.event.prev_hash.clone() };
+                self.stored_heads.insert(chain.clone(), before);
+            }
+        }
+    }
+
+    /// The dirty reports as they may be stored now: no chain head further than the stored
+    /// events (noting the ones held back).
+    fn take_reports(&mut self) -> Vec<Session> {
+        let mut out = Vec::new();
+        for (s, dirty) in self.sessions.values_mut().filter(|(_, d)| *d) {
+            *dirty = false;
+            let mut s = s.clone();
+            match self.stored_heads.get(&s.id).filter(|h| s.audit_seq > h.seq) {
+                Some(head) => {
+                    s.audit_seq = head.seq;
+                    s.audit_head = (head.seq > 0).then(|| head.hash.clone());
+                    self.behind.insert(s.id.clone());
+                }
+                None => {
+                    self.behind.remove(&s.id);
+                }
+            }
+            out.push(s);
+        }
+        out
+    }
+}
+
+/// Most events the audit lane appends in one call.
+const MAX_APPEND: usize = 5_000;
+/// Longest wait between two attempts of a failing append.
+const MAX_RETRY_WAIT: Duration = Duration::from_secs(5);
 
 struct Shared {
     stores: Stores,
@@ -86,11 +168,16 @@ impl AgentRuntime {
             .spawn(move || control_loop(&w))
             .map_err(|e| StoreError::Unavailable(format!("cannot start control watcher: {e}")))?;
         let f = shared.clone();
-        let writer = std::thread::Builder::new()
-            .name("quell-writer".into())
-            .spawn(move || writer_loop(&f))
+        let state = std::thread::Builder::new()
+            .name("quell-state".into())
+            .spawn(move || lane_ended(&f, state_lane))
             .map_err(|e| StoreError::Unavailable(format!("cannot start writer: {e}")))?;
-        Ok(Arc::new(AgentRuntime { shared, threads: Mutex::new(vec![watcher, writer]) }))
+        let a = shared.clone();
+        let audit = std::thread::Builder::new()
+            .name("quell-audit".into())
+            .spawn(move || lane_ended(&a, audit_lane))
+            .map_err(|e| StoreError::Unavailable(format!("cannot start audit writer: {e}")))?;
+        Ok(Arc::new(AgentRuntime { shared, threads: Mutex::new(vec![watcher, state, audit]) }))
     }
 
     pub fn stores(&self) -> &Stores {
@@ -108,7 +195,8 @@ impl AgentRuntime {
         self.shared.control_changed.load(Ordering::Acquire)
     }
 
-    /// Blocks until everything queued so far is committed.
+    /// Blocks until everything queued so far is stored. When an append fails the error is
+    /// returned at once; its events stay queued and are retried.
     pub fn flush(&self) -> Result<()> {
         wait_flushed(&self.shared)
     }
@@ -170,12 +258,18 @@ fn control_loop(shared: &Shared) {
     }
 }
 
-fn writer_loop(shared: &Shared) {
+fn lane_ended(shared: &Shared, lane: fn(&Shared)) {
+    lane(shared);
+    lock(&shared.outbox).lanes_done += 1;
+    shared.flushed_cv.notify_all();
+}
+
+/// Session reports: heartbeats, states, acknowledgements.
+fn state_lane(shared: &Shared) {
     let mut last_heartbeat = Instant::now();
     loop {
         let mut out = lock(&shared.outbox);
-        let idle = out.events.is_empty() && out.checkpoints.is_empty() && !out.sessions.values().any(|(_, d)| *d);
-        if idle && !shared.stop.load(Ordering::Acquire) {
+        if !out.sessions.values().any(|(_, d)| *d) && !shared.stop.load(Ordering::Acquire) {
             out = shared.outbox_cv.wait_timeout(out, FLUSH_EVERY).map(|(g, _)| g).unwrap_or_else(|p| p.into_inner().0);
         }
         if last_heartbeat.elapsed() >= HEARTBEAT_EVERY {
@@ -188,27 +282,33 @@ fn writer_loop(shared: &Shared) {
             }
             last_heartbeat = Instant::now();
         }
-        let events = std::mem::take(&mut out.events);
-        let checkpoints = std::mem::take(&mut out.checkpoints);
-        let sessions: Vec<Session> = out
-            .sessions
-            .values_mut()
-            .filter(|(_, d)| *d)
-            .map(|(s, d)| {
-                *d = false;
-                s.clone()
-            })
-            .collect();
-        out.sessions.retain(|_, (s, _)| !s.state.is_terminal());
+        let sessions = out.take_reports();
         out.taken += 1;
         let batch = out.taken;
         let stopping = shared.stop.load(Ordering::Acquire);
         drop(out);
 
-        let result = write_batch(&shared.stores, &events, &checkpoints, &sessions);
+        let result = if sessions.is_empty() { Ok(()) } else { shared.stores.sessions.put_sessions(&sessions) };
         let mut out = lock(&shared.outbox);
         out.flushed = batch;
-        out.last_error = result.err().map(|e| e.to_string());
+        match result {
+            Ok(()) => {
+                out.state_error = None;
+                // Ended sessions leave once their last head is stored and reported.
+                let Outbox { sessions: hosted, stored_heads, behind, .. } = &mut *out;
+                hosted.retain(|id, (s, dirty)| {
+                    *dirty || !s.state.is_terminal() || stored_heads.contains_key(id) || behind.contains(id)
+                });
+            }
+            Err(e) => {
+                out.state_error = Some(e.to_string());
+                for s in &sessions {
+                    if let Some((_, dirty)) = out.sessions.get_mut(&s.id) {
+                        *dirty = true;
+                    }
+                }
+            }
+        }
         drop(out);
         shared.flushed_cv.notify_all();
         if stopping {
@@ -217,25 +317,136 @@ fn writer_loop(shared: &Shared) {
     }
 }
 
-fn write_batch(
-    stores: &Stores,
-    events: &[SealedEvent],
-    checkpoints: &[Checkpoint],
-    sessions: &[Session],
-) -> Result<()> {
-    stores.audit.append(events)?;
-    for cp in checkpoints {
-        stores.sessions.save_checkpoint(cp)?;
+/// Events in order, then the checkpoints queued after them.
+fn audit_lane(shared: &Shared) {
+    let mut retry_wait = Duration::ZERO;
+    loop {
+        let mut out = lock(&shared.outbox);
+        if out.events.is_empty() && out.checkpoints.is_empty() {
+            if shared.stop.load(Ordering::Acquire) {
+                return;
+            }
+            drop(shared.outbox_cv.wait_timeout(out, FLUSH_EVERY).unwrap_or_else(|p| p.into_inner()));
+            continue;
+        }
+        let n = out.events.len().min(MAX_APPEND);
+        let batch: Vec<SealedEvent> = out.events.drain(..n).collect();
+        let stored_before = out.events_stored + n as u64;
+        let ready: Vec<Checkpoint> =
+            out.checkpoints.iter().take_while(|(after, _)| *after <= stored_before).map(|(_, c)| c.clone()).collect();
+        let retrying = !retry_wait.is_zero();
+        let stopping = shared.stop.load(Ordering::Acquire);
+        drop(out);
+
+        let result = store_events(&shared.stores, &batch, retrying).and_then(|()| {
+            ready.iter().try_for_each(|cp| shared.stores.sessions.save_checkpoint(cp)).map_err(|e| (true, e))
+        });
+        let mut out = lock(&shared.outbox);
+        match result {
+            Ok(()) => {
+                out.events_stored += n as u64;
+                out.checkpoints.drain(..ready.len());
+                out.checkpoints_stored += ready.len() as u64;
+                out.settle(&batch);
+                out.audit_error = None;
+                retry_wait = Duration::ZERO;
+            }
+            Err((events_stored, e)) => {
+                if events_stored {
+                    // The events are in; only checkpoints are retried.
+                    out.events_stored += n as u64;
+                    out.settle(&batch);
+                } else {
+                    for sealed in batch.into_iter().rev() {
+                        out.events.push_front(sealed);
+                    }
+                }
+                out.audit_failures += 1;
+                out.audit_error = Some(e.to_string());
+                retry_wait = (retry_wait * 2).clamp(Duration::from_millis(100), MAX_RETRY_WAIT);
+            }
+        }
+        drop(out);
+        shared.flushed_cv.notify_all();
+        shared.outbox_cv.notify_all();
+        if !retry_wait.is_zero() {
+            if stopping {
+                return;
+            }
+            sleep_unless_stopped(shared, retry_wait);
+        }
     }
-    stores.sessions.put_sessions(sessions)
+}
+
+/// Appends a batch. A retry first drops the events a failed attempt may have stored already
+/// (the chain's stored tail is at or past them). `Err((true, _))` is never returned here.
+fn store_events(stores: &Stores, batch: &[SealedEvent], retrying: bool) -> Result<(), (bool, StoreError)> {
+    if !retrying {
+        return stores.audit.append(batch).map_err(|e| (false, e));
+    }
+    let mut tails: HashMap<&str, Option<ChainTail>> = HashMap::new();
+    for e in batch {
+        let chain = e.event.body.session_id.as_str();
+        if !tails.contains_key(chain) {
+            tails.insert(chain, stores.audit.tail(chain).map_err(|e| (false, e))?);
+        }
+    }
+    let mut rest = Vec::with_capacity(batch.len());
+    for e in batch {
+        let chain = e.event.body.session_id.as_str();
+        match tails.get(chain).and_then(Option::as_ref) {
+            Some(t) if e.event.seq < t.seq => {}
+            Some(t) if e.event.seq == t.seq => {
+                if e.event.hash != t.hash {
+                    return Err((
+                        false,
+                        StoreError::Conflict(format!(
+                            "audit chain {chain}: the log holds another event at seq {}; this process's events \
+                             from there are not stored",
+                            t.seq
+                        )),
+                    ));
+                }
+            }
+            _ => rest.push(e.clone()),
+        }
+    }
+    stores.audit.append(&rest).map_err(|e| (false, e))
+}
+
+fn sleep_unless_stopped(shared: &Shared, wait: Duration) {
+    let until = Instant::now() + wait;
+    while !shared.stop.load(Ordering::Acquire) {
+        let left = until.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return;
+        }
+        std::thread::sleep(left.min(Duration::from_millis(20)));
+    }
 }
 
 fn wait_flushed(shared: &Shared) -> Result<()> {
     let mut out = lock(&shared.outbox);
+    let (events, checkpoints) = (out.events_queued, out.checkpoints_queued);
+    let failures = out.audit_failures;
     let target = out.taken + 1;
     shared.outbox_cv.notify_all();
-    while out.flushed < target {
-        if shared.stop.load(Ordering::Acquire) && out.flushed >= out.taken {
+    loop {
+        let audit_done = out.events_stored >= events && out.checkpoints_stored >= checkpoints;
+        let state_done = out.flushed >= target || (out.lanes_done > 0 && out.flushed >= out.taken);
+        if audit_done && state_done {
+            break;
+        }
+        if out.audit_failures > failures || (out.lanes_done >= 2 && !audit_done) {
+            let unstored = out.events.len();
+            let why = out.audit_error.clone().unwrap_or_else(|| "the audit writer has stopped".into());
+            return Err(StoreError::Unavailable(format!(
+                "{why} ({unstored} audit event{} not stored yet{})",
+                if unstored == 1 { "" } else { "s" },
+                if out.lanes_done >= 2 { "" } else { "; retrying" }
+            )));
+        }
+        if out.lanes_done >= 2 {
             break;
         }
         out = shared
@@ -244,7 +455,7 @@ fn wait_flushed(shared: &Shared) -> Result<()> {
             .map(|(g, _)| g)
             .unwrap_or_else(|p| p.into_inner().0);
     }
-    match out.last_error.clone() {
+    match out.state_error.clone() {
         Some(e) => Err(StoreError::Unavailable(e)),
         None => Ok(()),
     }
@@ -382,7 +593,7 @@ impl AgentSession {
         self.session.audit_head = Some(self.tail.hash.clone());
         let event = sealed.event.clone();
         let mut out = lock(&self.rt.shared.outbox);
-        out.events.push(sealed);
+        out.queue_event(sealed);
         out.sessions.insert(self.session.id.clone(), (self.session.clone(), true));
         drop(out);
         Ok(event)
@@ -427,7 +638,10 @@ impl AgentSession {
             plan: UntrustedJson::new(plan),
             created_at: time::format(&time::now()),
         };
-        lock(&self.rt.shared.outbox).checkpoints.push(cp.clone());
+        let mut out = lock(&self.rt.shared.outbox);
+        let after = out.events_queued;
+        out.checkpoints.push_back((after, cp.clone()));
+        out.checkpoints_queued += 1;
         Ok(cp)
     }
 
