@@ -2,6 +2,7 @@
 //! when the broker is back; agents keep acknowledging pause and lose no event. Its own test
 //! binary: it stops the shared broker for a while (the tests here take turns).
 
+mod common;
 #[macro_use]
 mod conformance;
 mod kafka_support;
@@ -85,6 +86,22 @@ fn console_shows_audit_degraded_while_the_broker_is_down_and_recovers() {
     assert!(screen.contains("quell · fleet"), "the console stays usable: {screen}");
     let err = wait_health(audit.as_ref(), false, Duration::from_secs(10)).expect_err("the adapter says degraded");
     assert!(err.starts_with("brokers unreachable — audit events cannot be written"), "{err}");
+
+    // A runbook's pause still takes effect; the missing audit record is said, with exit 6.
+    let run = common::quell(&store, &["--kafka", &brokers, "--audit-topic", &t, "pause", "--all", "--reason", "INC-1"]);
+    assert_eq!(run.code, 6, "{} {}", run.stdout, run.stderr);
+    let warning = run.stderr.trim_end();
+    assert!(warning.starts_with("quell: warning: pause the whole fleet"), "{warning}");
+    assert!(warning.contains("took effect, but its audit record was not written: brokers unreachable"), "{warning}");
+    assert_eq!(run.stderr.lines().count(), 1, "one line: {}", run.stderr);
+    // A console opened during the outage starts, and says so at once.
+    let late = Console::open_sized(&dir.path().join("late.db"), &["--kafka", &brokers, "--audit-topic", &t], (220, 24));
+    let screen = late.wait_until("audit degraded: brokers unreachable", true, Duration::from_secs(30));
+    assert!(screen.contains("quell · fleet"), "{screen}");
+    drop(late);
+    let stores = quell::adapters::embedded::EmbeddedStore::open(&store).expect("store").stores();
+    let fleet = stores.control.fleet_control().expect("control").expect("the pause is in force");
+    assert_eq!((fleet.desired, fleet.reason.as_str()), (Desired::Pause, "INC-1"));
 
     broker.start();
     let screen = c.wait_until("audit degraded", false, Duration::from_secs(60));

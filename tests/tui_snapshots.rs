@@ -18,6 +18,7 @@ use quell::model::approval::{ApprovalStatus, Decision, Verdict};
 use quell::model::control::{ControlTarget, Desired};
 use quell::model::untrusted::needs_escape;
 use quell::ports::Stores;
+use quell::services::approvals::Decided;
 use quell::services::control::{self, AckReport, Issued, Target};
 use quell::services::kube::PodAction;
 use ratatui::backend::TestBackend;
@@ -216,16 +217,21 @@ fn pause_whole_fleet_goes_through_the_dialog() {
     assert!(action.describe().starts_with("pause the whole fleet (8 live sessions"));
 }
 
-#[test]
-fn banner_and_live_progress_with_outstanding_rows() {
-    let mut c = console_with(false, Theme::mono());
+/// Pauses the whole fleet through the dialog (reason INC-4711); returns the sessions in scope.
+fn confirm_pause_all(c: &mut Console) -> Vec<String> {
     let fx = c.key(KeyCode::Char('P'));
     c.serve(fx);
     c.chars("INC-4711");
     c.key(KeyCode::Enter);
     let fx = c.key(KeyCode::Enter);
     let [Effect::Execute(action)] = &fx[..] else { panic!("{fx:?}") };
-    let ids = action.scope.session_ids().to_vec();
+    action.scope.session_ids().to_vec()
+}
+
+#[test]
+fn banner_and_live_progress_with_outstanding_rows() {
+    let mut c = console_with(false, Theme::mono());
+    let ids = confirm_pause_all(&mut c);
     // What the feed would see: the pause is in force, two sessions have not acknowledged yet.
     let generation = c
         .stores
@@ -233,7 +239,10 @@ fn banner_and_live_progress_with_outstanding_rows() {
         .set_control(&[ControlTarget::Fleet], Desired::Pause, "alice", "INC-4711", now() - chrono::Duration::seconds(2))
         .expect("control");
     update(&mut c.app, Msg::Snapshot(Box::new(snapshot_of(&c.stores))));
-    update(&mut c.app, Msg::Executed(Ok(Issued { generation, desired: Desired::Pause, sessions: ids.clone() })));
+    update(
+        &mut c.app,
+        Msg::Executed(Ok(Issued { generation, desired: Desired::Pause, sessions: ids.clone(), audit_error: None })),
+    );
     let outstanding: Vec<String> = ids.iter().filter(|i| i.contains("crm")).cloned().collect();
     let acknowledged: Vec<String> = ids.iter().filter(|i| !i.contains("crm")).cloned().collect();
     let report = AckReport { acknowledged, outstanding, ended: vec![] };
@@ -256,6 +265,23 @@ fn banner_and_live_progress_with_outstanding_rows() {
     update(&mut c.app, Msg::Progress { report: Ok(report), elapsed: Duration::from_millis(610) });
     let screen = c.screen(80, 24);
     assert!(screen.contains("✔ all 8 acknowledged in 0.61s · pause the whole fleet"), "{screen}");
+}
+
+#[test]
+fn a_pause_that_took_effect_without_its_audit_record_says_so_next_to_the_progress() {
+    let mut c = console();
+    let ids = confirm_pause_all(&mut c);
+    let audit_error = "its audit record was not written: brokers unreachable — audit events cannot be written to \
+                       Kafka topic 'quell.audit' (brokers 127.0.0.1:9092)";
+    let issued =
+        Issued { generation: 7, desired: Desired::Pause, sessions: ids.clone(), audit_error: Some(audit_error.into()) };
+    update(&mut c.app, Msg::Executed(Ok(issued)));
+    let report = AckReport { acknowledged: ids, outstanding: vec![], ended: vec![] };
+    update(&mut c.app, Msg::Progress { report: Ok(report), elapsed: Duration::from_millis(300) });
+    let screen = c.screen(220, 24);
+    let row = screen.lines().find(|l| l.contains("acknowledged in")).unwrap_or_default();
+    assert!(row.contains("✔ all 8 acknowledged in 0.30s"), "the pause itself worked: {screen}");
+    assert!(row.contains("pause took effect, but its audit record was not written: brokers unreachable"), "{row}");
 }
 
 #[test]
@@ -417,7 +443,7 @@ fn approvals_queue_and_decision_dialog() {
         at: now(),
     };
     assert_eq!(pay.decide(decision), Ok(ApprovalStatus::Approved));
-    update(&mut c.app, Msg::Decided(Ok(pay)));
+    update(&mut c.app, Msg::Decided(Ok(Decided { approval: pay, audit_error: None })));
     let status = c.app.status.clone().map(|s| s.1).unwrap_or_default();
     assert_eq!(status, "approval a-pay-77 is approved (2/2 approvers)");
     assert_eq!(c.app.approvals.items.len(), 2);

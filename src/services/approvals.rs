@@ -25,8 +25,15 @@ pub fn plan(stores: &Stores, id: &str, verdict: Verdict, reason: &str, operator:
     OperatorAction::new(kind, scope, reason, operator).map_err(|e| StoreError::Invalid(e.to_string()))
 }
 
+/// A decision as stored, and why the operator's audit record is missing if it is.
+#[derive(Clone, Debug)]
+pub struct Decided {
+    pub approval: Approval,
+    pub audit_error: Option<String>,
+}
+
 /// Decides; the store guarantees one decision wins. The audit record follows the decision.
-pub fn decide(stores: &Stores, action: &OperatorAction) -> Result<Approval> {
+pub fn decide(stores: &Stores, action: &OperatorAction) -> Result<Decided> {
     let Scope::Approval { id, .. } = &action.scope else {
         return Err(StoreError::Invalid(format!("{} is not an approval decision", action.kind)));
     };
@@ -38,6 +45,6 @@ pub fn decide(stores: &Stores, action: &OperatorAction) -> Result<Approval> {
     let decision =
         Decision { approver: action.operator.clone(), verdict, reason: action.reason.clone(), at: time::now() };
     let approval = stores.approvals.decide(id, decision)?;
-    operator_log::record(stores, action, approval.status.as_str())?;
-    Ok(approval)
+    let audit_error = operator_log::record_taken(stores, action, approval.status.as_str()).err();
+    Ok(Decided { approval, audit_error })
 }

@@ -99,6 +99,9 @@ pub struct Issued {
     pub generation: u64,
     pub desired: Desired,
     pub sessions: Vec<String>,
+    /// Set when the change took effect but the operator's audit record could not be written:
+    /// why (affected agents still record the change, operator and reason on their own chains).
+    pub audit_error: Option<String>,
 }
 
 /// Writes the desired state for the planned scope and records the action in the audit log.
@@ -121,8 +124,9 @@ pub fn execute(stores: &Stores, action: &OperatorAction) -> Result<Issued> {
         }
     }
     let generation = stores.control.set_control(&targets, desired, &action.operator, &action.reason, time::now())?;
-    operator_log::record(stores, action, &format!("issued at control generation {generation}"))?;
-    Ok(Issued { generation, desired, sessions: action.scope.session_ids().to_vec() })
+    let audit_error =
+        operator_log::record_taken(stores, action, &format!("issued at control generation {generation}")).err();
+    Ok(Issued { generation, desired, sessions: action.scope.session_ids().to_vec(), audit_error })
 }
 
 /// Acknowledgement state of an issued control change.

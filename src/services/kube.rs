@@ -182,8 +182,10 @@ pub struct Report {
     /// One line per policy created (quarantine) or per target done.
     pub done: Vec<String>,
     pub failed: Vec<KubeError>,
-    /// The audit sequence number of the recorded action.
+    /// The audit sequence number of the recorded action (0 when it could not be recorded).
     pub audit_seq: u64,
+    /// Why the action's audit record could not be written, if it could not.
+    pub audit_error: Option<String>,
 }
 
 fn collect<T>(report: &mut Report, outcomes: Vec<Outcome<T>>) {
@@ -235,8 +237,10 @@ pub fn execute(stores: &Stores, kube: &Kube, plan: &Plan) -> Result<Report> {
         outcome.push_str("; failed: ");
         outcome.push_str(&e.to_string());
     }
-    let event = operator_log::record(stores, &plan.action, &outcome)?;
-    report.audit_seq = event.seq;
+    match operator_log::record_taken(stores, &plan.action, &outcome) {
+        Ok(event) => report.audit_seq = event.seq,
+        Err(e) => report.audit_error = Some(e),
+    }
     Ok(report)
 }
 

@@ -22,3 +22,20 @@ pub fn record(stores: &Stores, action: &OperatorAction, outcome: &str) -> Result
     }
     Err(StoreError::Conflict(last_err.unwrap_or_else(|| format!("could not append to audit chain {chain}"))))
 }
+
+/// Records an action that has already taken effect (control written, decision stored, pods
+/// changed). The effect stands whatever happens here, so stopping an agent never waits on the
+/// audit log: a record that cannot be written comes back as the reason, for the caller to show
+/// next to the outcome. The audit log's health is asked first, so an unreachable broker costs
+/// its probe (seconds), not a delivery timeout.
+pub fn record_taken(
+    stores: &Stores,
+    action: &OperatorAction,
+    outcome: &str,
+) -> std::result::Result<AuditEvent, String> {
+    stores
+        .audit
+        .health()
+        .and_then(|()| record(stores, action, outcome))
+        .map_err(|e| format!("its audit record was not written: {e}"))
+}

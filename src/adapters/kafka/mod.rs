@@ -19,6 +19,7 @@
 //!   are skipped, counted and reported by partition and offset: [`KafkaAudit::skipped`].
 
 mod health;
+mod murmur2;
 mod read;
 mod records;
 mod tails;
@@ -244,6 +245,18 @@ impl KafkaAudit {
     /// Connects, checks that the topic exists (a clear error naming it if not) and how it is
     /// configured (a warning when `cleanup.policy` includes compaction), and prepares the producer.
     pub fn open(cfg: KafkaConfig) -> Result<Self> {
+        Self::connect(cfg, false)
+    }
+
+    /// Like [`KafkaAudit::open`], for commands that must act while the audit log is down (the
+    /// console, pause, kill, decisions, pod actions): brokers that cannot be reached at start
+    /// give a handle anyway, whose `health()` says why and whose appends fail until they answer.
+    /// The topic is then not checked. A missing topic or a bad setting is still an error.
+    pub fn open_allowing_outage(cfg: KafkaConfig) -> Result<Self> {
+        Self::connect(cfg, true)
+    }
+
+    fn connect(cfg: KafkaConfig, allow_outage: bool) -> Result<Self> {
         if cfg.brokers.trim().is_empty() {
             return Err(StoreError::Invalid("Kafka: no brokers given (--kafka host:9092)".into()));
         }
@@ -251,11 +264,12 @@ impl KafkaAudit {
             return Err(StoreError::Invalid("Kafka: no audit topic given (--audit-topic NAME)".into()));
         }
         let reader = read::reader(&cfg)?;
-        let partitions = partitions_of(&reader, &cfg)?;
-        if partitions.is_empty() {
-            return Err(cfg.error("metadata", "the topic has no partitions"));
-        }
-        let warnings = check_topic_config(&cfg);
+        let warnings = match partitions_of(&reader, &cfg) {
+            Ok(partitions) if partitions.is_empty() => return Err(cfg.error("metadata", "the topic has no partitions")),
+            Ok(_) => check_topic_config(&cfg),
+            Err(StoreError::Unavailable(_)) if allow_outage => Vec::new(),
+            Err(e) => return Err(e),
+        };
         let writer = write::Writer::new(&cfg)?;
         Ok(KafkaAudit {
             cfg,

@@ -60,7 +60,7 @@ pub fn decide(ctx: &mut Context, verdict: Verdict, args: DecideArgs, out: &mut d
     let reason = super::targets::reason(kind, args.reason.as_deref())?;
     let stores = ctx.stores()?;
     let action = approvals::plan(&stores, &args.id, verdict, &reason, &ctx.operator)?;
-    let decided = approvals::decide(&stores, &action)?;
+    let approvals::Decided { approval: decided, audit_error } = approvals::decide(&stores, &action)?;
     let message = match decided.status {
         ApprovalStatus::Pending => format!(
             "recorded {}'s approval of {} ({} of {} approvers); another, different approver is needed",
@@ -76,6 +76,7 @@ pub fn decide(ctx: &mut Context, verdict: Verdict, args: DecideArgs, out: &mut d
             let mut v = serde_json::to_value(&decided).unwrap_or_default();
             if let Some(o) = v.as_object_mut() {
                 o.insert("message".into(), message.into());
+                o.insert("audit_error".into(), audit_error.clone().into());
             }
             serde_json::to_writer_pretty(&mut *out, &v)
                 .map_err(|e| Failure { code: exit::INTERNAL, message: e.to_string() })?;
@@ -83,5 +84,5 @@ pub fn decide(ctx: &mut Context, verdict: Verdict, args: DecideArgs, out: &mut d
         }
         TextFormat::Text => writeln!(out, "{message}")?,
     }
-    Ok(exit::OK)
+    Ok(super::unrecorded(&format!("the decision on {}", decided.id), audit_error.as_deref(), exit::OK))
 }

@@ -31,6 +31,7 @@ pub fn run(ctx: &mut Context, kind: ActionKind, args: ControlArgs, out: &mut dyn
                     "acknowledged": report.acknowledged,
                     "outstanding": report.outstanding,
                     "ended": report.ended,
+                    "audit_error": issued.audit_error,
                 }),
             )
             .map_err(|e| Failure { code: exit::INTERNAL, message: e.to_string() })?;
@@ -55,5 +56,6 @@ pub fn run(ctx: &mut Context, kind: ActionKind, args: ControlArgs, out: &mut dyn
             }
         }
     }
-    Ok(if waited && !report.complete() { exit::NOT_ACKNOWLEDGED } else { exit::OK })
+    let code = if waited && !report.complete() { exit::NOT_ACKNOWLEDGED } else { exit::OK };
+    Ok(super::unrecorded(&action.describe(), issued.audit_error.as_deref(), code))
 }

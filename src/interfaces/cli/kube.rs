@@ -216,6 +216,7 @@ pub fn act(ctx: &mut Context, what: PodAction, args: PodActionArgs, out: &mut dy
                     "done": report.done,
                     "failed": failed,
                     "audit_seq": report.audit_seq,
+                    "audit_error": report.audit_error,
                 }),
             )
             .map_err(|e| Failure { code: exit::INTERNAL, message: e.to_string() })?;
@@ -235,10 +236,11 @@ pub fn act(ctx: &mut Context, what: PodAction, args: PodActionArgs, out: &mut dy
             writeln!(out, "{} done, {} failed", table::thousands(report.done.len() as u64), report.failed.len())?;
         }
     }
-    Ok(match report.failed.first() {
+    let code = match report.failed.first() {
         Some(e) => kube_failure(e.clone()).code,
         None => exit::OK,
-    })
+    };
+    Ok(super::unrecorded(&plan.action.describe(), report.audit_error.as_deref(), code))
 }
 
 /// The pod of each listed session, for `quell sessions` when Kubernetes is configured.

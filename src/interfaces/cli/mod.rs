@@ -31,6 +31,18 @@ pub mod exit {
     pub const NOT_ACKNOWLEDGED: i32 = 7;
 }
 
+/// An action took effect but the operator's audit record could not be written: one warning
+/// line on stderr and exit 6, so a runbook notices; otherwise `code`.
+pub(crate) fn unrecorded(what: &str, audit_error: Option<&str>, code: i32) -> i32 {
+    match audit_error {
+        Some(e) => {
+            let _ = writeln!(std::io::stderr(), "quell: warning: {what} took effect, but {e}");
+            exit::UNAVAILABLE
+        }
+        None => code,
+    }
+}
+
 /// A failure: one line for stderr and the exit code.
 #[derive(Debug)]
 pub struct Failure {
@@ -80,6 +92,10 @@ pub struct Context {
     /// The audit log in Kafka when set.
     pub kafka: Option<crate::adapters::kafka::KafkaConfig>,
     pub kafka_audit: Option<std::sync::Arc<crate::adapters::kafka::KafkaAudit>>,
+    /// The command does not read the audit log, so brokers that cannot be reached do not stop it
+    /// (the console, actions, listings): actions then take effect and say their audit record is
+    /// missing.
+    pub audit_outage_ok: bool,
     /// Kubernetes (pod columns, hard stop, kill pod, quarantine): context, namespace, kubeconfig.
     pub kube: kube::KubeSettings,
     stores: Option<Stores>,
@@ -97,7 +113,13 @@ impl Context {
             None => embedded.stores(),
         };
         if let Some(cfg) = &self.kafka {
-            let audit = std::sync::Arc::new(crate::adapters::kafka::KafkaAudit::open(cfg.clone())?);
+            use crate::adapters::kafka::KafkaAudit;
+            let audit = if self.audit_outage_ok {
+                KafkaAudit::open_allowing_outage(cfg.clone())?
+            } else {
+                KafkaAudit::open(cfg.clone())?
+            };
+            let audit = std::sync::Arc::new(audit);
             stores.audit = audit.clone();
             self.kafka_audit = Some(audit);
         }
@@ -140,6 +162,7 @@ fn context(cli: &Cli) -> Result<Context, Failure> {
         )
         .map_err(Failure::usage)?,
         kafka_audit: None,
+        audit_outage_ok: false,
         kube,
         stores: None,
     })
@@ -150,6 +173,12 @@ fn run(cli: Cli) -> CliResult {
     // Buffered: a replay of a million events is one write per 8 KiB, not per line. Commands
     // that report progress (demo, agent) flush after each line.
     let mut out = std::io::BufWriter::with_capacity(64 * 1024, std::io::stdout().lock());
+    // Forensics need the audit log; the demo and the agent write to it from the start.
+    ctx.audit_outage_ok = !matches!(
+        cli.command,
+        Some(Command::Show { .. } | Command::Replay { .. } | Command::Verify { .. })
+            | Some(Command::Demo { .. } | Command::Agent { .. })
+    );
     let code = match cli.command {
         None => demo::console(&mut ctx),
         Some(Command::Demo { agents, headless, duration, step_ms, steps, approval_ttl }) => {

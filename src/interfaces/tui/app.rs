@@ -66,7 +66,7 @@ pub enum Msg {
     },
     Planned(Result<OperatorAction, String>),
     Executed(Result<Issued, String>),
-    Decided(Result<Approval, String>),
+    Decided(Result<crate::services::approvals::Decided, String>),
     Progress {
         report: Result<AckReport, String>,
         elapsed: Duration,
@@ -382,6 +382,10 @@ pub fn update(app: &mut App, msg: Msg) -> Vec<Effect> {
                 match result {
                     Ok(issued) => {
                         p.outstanding = issued.sessions.iter().cloned().collect();
+                        if let Some(e) = &issued.audit_error {
+                            let msg = format!("{} took effect, but {}", issued.desired.as_str(), safe(e));
+                            app.status = Some((Level::Error, msg));
+                        }
                         p.issued = Some(issued);
                     }
                     Err(e) => p.error = Some(e),
@@ -404,7 +408,7 @@ pub fn update(app: &mut App, msg: Msg) -> Vec<Effect> {
         }
         Msg::Decided(result) => {
             match result {
-                Ok(a) => {
+                Ok(crate::services::approvals::Decided { approval: a, audit_error }) => {
                     let msg = format!(
                         "approval {} is {} ({}/{} approvers)",
                         safe(&a.id),
@@ -412,7 +416,10 @@ pub fn update(app: &mut App, msg: Msg) -> Vec<Effect> {
                         a.approvals(),
                         a.required_approvers.max(1)
                     );
-                    app.set_status(Level::Ok, msg);
+                    match audit_error {
+                        Some(e) => app.set_status(Level::Error, format!("{msg}; {}", safe(&e))),
+                        None => app.set_status(Level::Ok, msg),
+                    }
                     if a.status.is_final() {
                         let id = a.id.clone();
                         app.approvals.items.retain(|x| x.id != id);

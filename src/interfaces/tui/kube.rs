@@ -137,6 +137,9 @@ pub fn execute(
         report.failed.len(),
         report.audit_seq
     );
+    if let Some(e) = &report.audit_error {
+        line.push_str(&format!("; {e}"));
+    }
     if let Some(e) = report.failed.first() {
         line.push_str(&format!("; first failure: {e}"));
     }
