@@ -1,15 +1,24 @@
 //! Forensic reads: a consumer that assigns partitions directly (no group, no commits), reading
 //! fixed offset ranges captured when a read starts.
+//!
+//! Records are taken off librdkafka's queue a batch at a time (`rd_kafka_consume_batch_queue`,
+//! as kcat's consumer does; see [`batch`]) and handed to the caller straight from librdkafka's
+//! buffers, on the calling thread: no per-message poll, no copy.
+//!
+//! A one-chain read (`AuditQuery.chain`) still reads **every partition**, not only the one the
+//! chain's key hashes to. quell's own records of a chain are all in that partition, except after
+//! the topic's partition count grew (older records stay where the old count put them); and a
+//! record naming the chain may come from another producer, unkeyed or keyed otherwise (a
+//! forgery that verification must find). Reading one partition would divide the work by the
+//! partition count but miss both, silently. Records of the other partitions are skipped on the
+//! key and a substring test for the JSON-quoted chain id, without parsing.
 
 use super::records::{self, SkipReport};
 use super::{config_error, lock, partitions_of, KafkaAudit, KafkaConfig};
 use crate::model::audit::EventKind;
 use crate::ports::{AuditQuery, RawEvent, Result};
 use rdkafka::consumer::{BaseConsumer, Consumer};
-use rdkafka::error::KafkaError;
-use rdkafka::message::Message;
 use rdkafka::{Offset, TopicPartitionList};
-use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::time::{Duration, Instant};
 
@@ -51,128 +60,74 @@ fn forensic_group() -> String {
 /// One record as read: partition, offset, key, value.
 type OnRecord<'a> = dyn FnMut(i32, i64, Option<&[u8]>, Option<&[u8]>) -> Result<()> + 'a;
 
-/// Records copied out of librdkafka by the polling thread, handed over in chunks.
-#[derive(Default)]
-struct Chunk {
-    data: Vec<u8>,
-    recs: Vec<Copied>,
-}
+/// Messages taken from librdkafka per call.
+const BATCH: usize = 4096;
 
-/// Partition, offset, key range and value range (in [`Chunk::data`]).
-type Copied = (i32, i64, Option<(usize, usize)>, Option<(usize, usize)>);
-
-impl Chunk {
-    fn push(&mut self, p: i32, offset: i64, key: Option<&[u8]>, value: Option<&[u8]>) {
-        let mut put = |b: Option<&[u8]>| {
-            b.map(|b| {
-                let at = self.data.len();
-                self.data.extend_from_slice(b);
-                (at, at + b.len())
-            })
-        };
-        let (k, v) = (put(key), put(value));
-        self.recs.push((p, offset, k, v));
-    }
-
-    fn clear(&mut self) {
-        self.data.clear();
-        self.recs.clear();
-    }
-}
-
-const CHUNK_RECORDS: usize = 2048;
-
-/// Reads each listed partition from its start offset up to (excluding) its end offset. One
-/// thread polls librdkafka and copies records into chunks while the caller's thread looks at
-/// them, so fetching and parsing overlap.
+/// Reads each listed partition from its start offset up to (excluding) its end offset, handing
+/// every record to `on` straight from librdkafka's buffers (no copy), a batch of messages per
+/// call into librdkafka.
 pub(super) fn read_range(
     cfg: &KafkaConfig,
     consumer: &BaseConsumer,
     ranges: &[(i32, i64, i64)],
     on: &mut OnRecord<'_>,
 ) -> Result<()> {
-    let mut left: BTreeMap<i32, i64> = BTreeMap::new();
+    let mut left: Vec<(i32, i64, i64)> = Vec::new();
     let mut tpl = TopicPartitionList::new();
     for &(p, start, end) in ranges {
         if start < end {
             tpl.add_partition_offset(&cfg.topic, p, Offset::Offset(start)).map_err(|e| cfg.error("assign", e))?;
-            left.insert(p, end);
+            left.push((p, start, end));
         }
     }
     if left.is_empty() {
         return Ok(());
     }
     consumer.assign(&tpl).map_err(|e| cfg.error("assign", e))?;
-    let (full_tx, full_rx) = std::sync::mpsc::sync_channel::<Chunk>(8);
-    let (empty_tx, empty_rx) = std::sync::mpsc::channel::<Chunk>();
-    let result = std::thread::scope(|scope| {
-        let poller = scope.spawn(move || poll_range(cfg, consumer, left, &full_tx, &empty_rx));
-        let mut result = Ok(());
-        for chunk in full_rx.iter() {
-            for &(p, offset, k, v) in &chunk.recs {
-                let key = k.map(|(a, b)| &chunk.data[a..b]);
-                let value = v.map(|(a, b)| &chunk.data[a..b]);
-                result = on(p, offset, key, value);
-                if result.is_err() {
-                    break;
-                }
-            }
-            if result.is_err() {
-                break;
-            }
-            let _ = empty_tx.send(chunk);
-        }
-        // Dropping the receiver stops the poller at its next hand-over.
-        drop(full_rx);
-        let polled = poller.join().unwrap_or_else(|_| Err(cfg.error("read", "the polling thread panicked")));
-        result.and(polled)
-    });
+    let result = consume(cfg, consumer, &mut left, on);
     let _ = consumer.unassign();
     result
 }
 
-fn poll_range(
+/// Consumes the assigned partitions until each reached its end offset (or the end of the
+/// partition), or `on` fails.
+fn consume(
     cfg: &KafkaConfig,
     consumer: &BaseConsumer,
-    mut left: BTreeMap<i32, i64>,
-    full: &std::sync::mpsc::SyncSender<Chunk>,
-    empty: &std::sync::mpsc::Receiver<Chunk>,
+    left: &mut Vec<(i32, i64, i64)>,
+    on: &mut OnRecord<'_>,
 ) -> Result<()> {
-    let mut chunk = Chunk::default();
+    let queue = batch::Queue::of(consumer).ok_or_else(|| cfg.error("read", "librdkafka gave no consumer queue"))?;
+    let mut batch = batch::Batch::new(BATCH);
     let mut last_progress = Instant::now();
     let mut last_error: Option<String> = None;
     while !left.is_empty() {
-        let mut idle = false;
-        match consumer.poll(Duration::from_millis(if chunk.recs.is_empty() { 200 } else { 0 })) {
-            Some(Ok(msg)) => {
-                last_progress = Instant::now();
-                let p = msg.partition();
-                let offset = msg.offset();
-                if let Some(&end) = left.get(&p) {
-                    if offset < end {
-                        chunk.push(p, offset, msg.key(), msg.payload());
-                    }
-                    if offset + 1 >= end {
-                        left.remove(&p);
-                    }
+        let n = batch.consume(&queue, Duration::from_millis(100)).map_err(|e| cfg.error("read", e))?;
+        if n > 0 {
+            last_progress = Instant::now();
+        }
+        for m in batch.messages() {
+            let Some(i) = left.iter().position(|l| l.0 == m.partition) else {
+                continue; // a partition already done (prefetched beyond its end)
+            };
+            if let Some(e) = m.error {
+                if e.end_of_partition {
+                    left.swap_remove(i);
+                } else {
+                    last_error = Some(e.text);
                 }
+                continue;
             }
-            Some(Err(KafkaError::PartitionEOF(p))) => {
-                last_progress = Instant::now();
-                left.remove(&p);
+            let (_, start, end) = left[i];
+            if m.offset >= start && m.offset < end {
+                on(m.partition, m.offset, m.key, m.value)?;
             }
-            Some(Err(e)) => last_error = Some(e.to_string()),
-            None => idle = true,
+            if m.offset + 1 >= end {
+                left.swap_remove(i);
+            }
         }
-        if chunk.recs.len() >= CHUNK_RECORDS || (idle && !chunk.recs.is_empty()) {
-            let next = empty.try_recv().unwrap_or_default();
-            if full.send(std::mem::replace(&mut chunk, next)).is_err() {
-                return Ok(()); // the reader stopped
-            }
-            chunk.clear();
-        }
-        if last_progress.elapsed() > STALL {
-            let first = left.keys().next().copied().unwrap_or_default();
+        if !left.is_empty() && last_progress.elapsed() > STALL {
+            let first = left.first().map(|l| l.0).unwrap_or_default();
             return Err(cfg.error(
                 "read stalled",
                 format!(
@@ -183,10 +138,141 @@ fn poll_range(
             ));
         }
     }
-    if !chunk.recs.is_empty() {
-        let _ = full.send(chunk);
-    }
     Ok(())
+}
+
+/// librdkafka's batch consume (`rd_kafka_consume_batch_queue`), which rust-rdkafka does not wrap:
+/// one call takes up to a batch of messages off the consumer queue, where `BaseConsumer::poll`
+/// takes one. Used on the queue of a consumer whose partitions were assigned directly, as
+/// confluent-kafka-python's `Consumer.consume(num_messages)` does. All the unsafe code of the
+/// adapter is here; each pointer from librdkafka is checked for null before use, and every
+/// message taken is destroyed exactly once.
+mod batch {
+    use rdkafka::consumer::{BaseConsumer, Consumer};
+    use rdkafka_sys as rdsys;
+    use std::ffi::CStr;
+    use std::marker::PhantomData;
+    use std::time::Duration;
+
+    /// A reference to a consumer's queue; released on drop, cannot outlive the consumer.
+    pub(super) struct Queue<'c> {
+        ptr: *mut rdsys::rd_kafka_queue_t,
+        _consumer: PhantomData<&'c BaseConsumer>,
+    }
+
+    impl<'c> Queue<'c> {
+        /// The consumer queue (where the assigned partitions' messages arrive).
+        pub(super) fn of(consumer: &'c BaseConsumer) -> Option<Queue<'c>> {
+            // SAFETY: the client pointer is valid while `consumer` lives, and the returned queue
+            // reference is tied to that lifetime. The call returns a new reference or null.
+            let ptr = unsafe { rdsys::rd_kafka_queue_get_consumer(consumer.client().native_ptr()) };
+            (!ptr.is_null()).then_some(Queue { ptr, _consumer: PhantomData })
+        }
+    }
+
+    impl Drop for Queue<'_> {
+        fn drop(&mut self) {
+            // SAFETY: `ptr` is the non-null reference obtained in `of`, released once here.
+            unsafe { rdsys::rd_kafka_queue_destroy(self.ptr) }
+        }
+    }
+
+    /// The messages of one batch consume, owned until the next consume or drop.
+    pub(super) struct Batch {
+        msgs: Vec<*mut rdsys::rd_kafka_message_t>,
+        size: usize,
+    }
+
+    /// A message's error: librdkafka's text for it, and whether it only says the end of the
+    /// partition was reached.
+    pub(super) struct MessageError {
+        pub(super) end_of_partition: bool,
+        pub(super) text: String,
+    }
+
+    /// One message of a batch, borrowed from librdkafka's buffers.
+    pub(super) struct Message<'b> {
+        pub(super) partition: i32,
+        pub(super) offset: i64,
+        pub(super) key: Option<&'b [u8]>,
+        pub(super) value: Option<&'b [u8]>,
+        pub(super) error: Option<MessageError>,
+    }
+
+    impl Batch {
+        pub(super) fn new(size: usize) -> Batch {
+            Batch { msgs: Vec::with_capacity(size), size: size.max(1) }
+        }
+
+        /// Destroys the previous batch's messages, then waits up to `timeout` for new ones and
+        /// takes up to the batch size. Returns how many were taken.
+        pub(super) fn consume(&mut self, queue: &Queue<'_>, timeout: Duration) -> Result<usize, String> {
+            self.release();
+            self.msgs.reserve(self.size);
+            let ms = i32::try_from(timeout.as_millis()).unwrap_or(i32::MAX);
+            // SAFETY: `queue.ptr` is a live queue reference; the vector has room for at least
+            // `self.size` pointers, and librdkafka writes at most that many and returns the count
+            // (or -1 on error, writing nothing).
+            let n = unsafe { rdsys::rd_kafka_consume_batch_queue(queue.ptr, ms, self.msgs.as_mut_ptr(), self.size) };
+            if n < 0 {
+                // SAFETY: reads this thread's last librdkafka error code; no pointers involved.
+                return Err(error_text(unsafe { rdsys::rd_kafka_last_error() }));
+            }
+            let n = (n as usize).min(self.size);
+            // SAFETY: librdkafka initialised the first `n` elements (pointers: no drop glue).
+            unsafe { self.msgs.set_len(n) };
+            Ok(n)
+        }
+
+        /// The messages of the last consume, in queue order (each partition in offset order).
+        pub(super) fn messages(&self) -> impl Iterator<Item = Message<'_>> {
+            self.msgs.iter().filter_map(|&m| {
+                // SAFETY: every element is a message returned by librdkafka and not destroyed
+                // until `release`, which needs `&mut self`; the slices borrow `self`. Null is skipped.
+                let m = unsafe { m.as_ref() }?;
+                let bytes = |ptr: *mut std::ffi::c_void, len: usize| {
+                    // SAFETY: librdkafka guarantees `len` readable bytes at a non-null pointer.
+                    (!ptr.is_null()).then(|| unsafe { std::slice::from_raw_parts(ptr as *const u8, len) })
+                };
+                let error = (m.err != rdsys::rd_kafka_resp_err_t::RD_KAFKA_RESP_ERR_NO_ERROR).then(|| MessageError {
+                    end_of_partition: m.err == rdsys::rd_kafka_resp_err_t::RD_KAFKA_RESP_ERR__PARTITION_EOF,
+                    text: error_text(m.err),
+                });
+                Some(Message {
+                    partition: m.partition,
+                    offset: m.offset,
+                    key: bytes(m.key, m.key_len),
+                    value: bytes(m.payload, m.len),
+                    error,
+                })
+            })
+        }
+
+        fn release(&mut self) {
+            for m in self.msgs.drain(..) {
+                if !m.is_null() {
+                    // SAFETY: a message taken by `consume`, destroyed once (drained from the vector).
+                    unsafe { rdsys::rd_kafka_message_destroy(m) }
+                }
+            }
+        }
+    }
+
+    impl Drop for Batch {
+        fn drop(&mut self) {
+            self.release();
+        }
+    }
+
+    fn error_text(code: rdsys::rd_kafka_resp_err_t) -> String {
+        // SAFETY: librdkafka returns a static NUL-terminated string for every code (checked for null).
+        let text = unsafe { rdsys::rd_kafka_err2str(code) };
+        if text.is_null() {
+            return format!("librdkafka error {code:?}");
+        }
+        // SAFETY: non-null, NUL-terminated, static.
+        unsafe { CStr::from_ptr(text) }.to_string_lossy().into_owned()
+    }
 }
 
 /// Low and high watermarks of every partition, captured now.
