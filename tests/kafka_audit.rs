@@ -340,3 +340,118 @@ fn forensic_reads_leave_no_consumer_group_behind() {
         groups.groups().iter().map(|g| g.name().to_owned()).filter(|n| n.starts_with("quell")).collect();
     assert!(ours.is_empty(), "a forensic read joined or committed to a consumer group: {ours:?}");
 }
+
+/// Appends `per_chain` events to each chain, in one batch per call, keeping the tails.
+fn fill_chains(audit: &KafkaAudit, tails: &mut Known, chains: &[String], per_chain: u64) {
+    let mut batch = Vec::new();
+    for c in chains {
+        let tail = tails.get(c).cloned().unwrap_or_else(ChainTail::genesis);
+        let evs = events(c, &tail, per_chain, 0);
+        tails.insert(c.clone(), evs[evs.len() - 1].event.tail());
+        batch.extend(evs);
+    }
+    audit.append(&batch).unwrap();
+}
+
+fn chain_ids(prefix: &str, n: usize) -> Vec<String> {
+    (0..n).map(|i| format!("{prefix}-{i:03}")).collect()
+}
+
+type Known = std::collections::BTreeMap<String, ChainTail>;
+
+/// A new topic with `n` chains of `per_chain` events written by one handle: the topic, the
+/// handle, the chains' tails and their ids.
+fn filled(
+    partitions: i32,
+    prefix: &str,
+    n: usize,
+    per_chain: u64,
+) -> (String, std::sync::Arc<KafkaAudit>, Known, Vec<String>) {
+    let t = topic(partitions, &[]);
+    let writer = open(&t);
+    let mut tails = Known::new();
+    let chains = chain_ids(prefix, n);
+    fill_chains(&writer, &mut tails, &chains, per_chain);
+    (t, writer, tails, chains)
+}
+
+#[test]
+fn tail_lookup_reads_the_chains_partition_backwards_not_the_whole_topic() {
+    let (t, writer, mut tails, many) = filled(3, "s-many", 200, 30); // 6,000 events
+    let recent = vec!["s-recent".to_string()];
+    fill_chains(&writer, &mut tails, &recent, 5);
+    let after = chain_ids("s-after", 100);
+    fill_chains(&writer, &mut tails, &after, 3); // written after s-recent's last event
+    let total = 6_000 + 5 + 300;
+
+    // A new process: the chain's tail comes from its own partition's last records.
+    let fresh = open(&t);
+    assert_eq!(fresh.tail("s-recent").unwrap(), tails.get("s-recent").cloned());
+    let first = fresh.tail_records_read();
+    assert!(
+        first > 0 && first <= 1024,
+        "one backward window of the chain's partition, not the topic: read {first} of {total}"
+    );
+    assert_eq!(fresh.records_read(), 0, "lookups are not counted as scans");
+
+    // An absent chain is looked for everywhere, once: together every record was read once.
+    assert_eq!(fresh.tail("s-absent").unwrap(), None);
+    assert_eq!(fresh.tail_records_read(), total as u64, "the rest of the topic, nothing twice");
+    assert_eq!(fresh.tail("s-absent-too").unwrap(), None);
+    assert_eq!(fresh.tail_records_read(), total as u64, "a later lookup reads only what is new");
+
+    // Another writer continues chains: a lookup reads forward only.
+    fill_chains(&writer, &mut tails, &recent, 2);
+    fill_chains(&writer, &mut tails, &many[..10], 1);
+    let before = fresh.tail_records_read();
+    assert_eq!(fresh.tail("s-recent").unwrap().map(|t| t.seq), Some(7));
+    let forward = fresh.tail_records_read() - before;
+    assert!((2..=12).contains(&forward), "only the new records of the chain's partition: read {forward}");
+
+    // Continuity is still checked against the topic.
+    let stale = events("s-recent", &ChainTail { seq: 5, hash: "0".repeat(64) }, 1, 50);
+    assert!(matches!(fresh.append(&stale), Err(StoreError::Conflict(_))), "a seq that does not continue is refused");
+    let tail = tails.get("s-recent").cloned().unwrap();
+    fresh.append(&events("s-recent", &tail, 1, 60)).unwrap();
+    assert_eq!(open(&t).tail("s-recent").unwrap().map(|t| t.seq), Some(8));
+    // A new handle appending to a chain written long ago (many windows back) finds its tail.
+    let old = open(&t);
+    let tail = tails.get("s-many-150").cloned().unwrap();
+    assert!(matches!(old.append(&events("s-many-150", &ChainTail::genesis(), 1, 70)), Err(StoreError::Conflict(_))));
+    old.append(&events("s-many-150", &tail, 1, 70)).unwrap();
+    assert!(old.tail_records_read() < total as u64, "read {} of {total}", old.tail_records_read());
+}
+
+#[test]
+fn tails_survive_a_partition_count_change() {
+    let (t, _before, mut tails, chains) = filled(1, "s-grow", 6, 3);
+    add_partitions(&t, 3);
+
+    // Keys now hash to other partitions, where these chains have no record yet.
+    let after = open(&t);
+    for c in &chains {
+        assert_eq!(after.tail(c).unwrap(), tails.get(c).cloned(), "{c}: found in its old partition");
+    }
+    fill_chains(&after, &mut tails, &chains, 2); // continues in the new key partitions
+    let moved: std::collections::BTreeSet<String> = {
+        let mut moved = std::collections::BTreeSet::new();
+        after
+            .scan(&AuditQuery::default(), &mut |raw| {
+                if !raw.position.starts_with("partition 0 ") {
+                    moved.insert(raw.link().map(|(c, _)| c).unwrap_or_default());
+                }
+                Ok(())
+            })
+            .unwrap();
+        moved
+    };
+    assert!(!moved.is_empty(), "some chain moved to a new partition");
+    let third = open(&t);
+    for c in &chains {
+        assert_eq!(third.tail(c).unwrap().map(|t| t.seq), Some(5), "{c}: the latest across partitions");
+        let read = third.read(&AuditQuery { chain: Some(c.clone()), ..Default::default() }).unwrap();
+        let mut seqs: Vec<u64> = read.iter().map(|e| e.seq).collect();
+        seqs.sort_unstable();
+        assert_eq!(seqs, vec![1, 2, 3, 4, 5], "{c}: every event, old and new partitions");
+    }
+}

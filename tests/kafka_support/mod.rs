@@ -82,3 +82,19 @@ pub fn raw_send(p: &BaseProducer, topic: &str, key: Option<&str>, value: Option<
     p.send(r).map_err(|(e, _)| e).expect("raw send");
     p.flush(Duration::from_secs(30)).expect("raw flush");
 }
+
+/// Grows a topic to `total` partitions (as an operator might; keys then hash elsewhere).
+pub fn add_partitions(topic: &str, total: usize) {
+    use rdkafka::admin::{AdminClient, AdminOptions, NewPartitions};
+    use rdkafka::client::DefaultClientContext;
+    let admin: AdminClient<DefaultClientContext> =
+        ClientConfig::new().set("bootstrap.servers", brokers()).create().expect("admin client");
+    let opts = AdminOptions::new().operation_timeout(Some(Duration::from_secs(30)));
+    let rt = tokio::runtime::Builder::new_current_thread().build().expect("runtime");
+    let done = rt.block_on(admin.create_partitions([&NewPartitions::new(topic, total)], &opts));
+    for r in done.expect("create partitions") {
+        r.map_err(|(name, code)| format!("{name}: {code}")).expect("create partitions");
+    }
+    // Let the new partitions' leaders settle before they are read.
+    std::thread::sleep(Duration::from_secs(2));
+}
