@@ -196,7 +196,8 @@ fn agents_acknowledge_pause_while_the_audit_log_is_down_and_lose_no_event() {
         assert_eq!(seqs.get(a.id()), Some(&(1..=6).collect::<Vec<u64>>()), "{}: {seqs:?}", a.id());
         assert_eq!(forensics::verify_chain(&reader_stores, a.id(), None).expect("verify"), Ok(6));
     }
-    let deadline = Instant::now() + Duration::from_secs(5);
+    // The next report (a heartbeat, every 5 s, at the latest) carries the stored head.
+    let deadline = Instant::now() + Duration::from_secs(12);
     while stores.sessions.sessions().expect("sessions").iter().any(|s| s.audit_seq != 6) {
         assert!(Instant::now() < deadline, "the reported heads catch up once stored");
         std::thread::sleep(Duration::from_millis(20));

@@ -49,8 +49,8 @@ struct Outbox {
     checkpoints_stored: u64,
     /// Chains with unstored events: the head stored before the first of them.
     stored_heads: HashMap<String, ChainTail>,
-    /// Sessions whose last report went out with a head held back to `stored_heads`: reported
-    /// again once their events are stored.
+    /// Sessions whose last report went out with a head held back to `stored_heads` (an ended
+    /// one is reported again once its events are stored).
     behind: HashSet<String>,
     /// Failed attempts of the audit lane so far, and the latest error (cleared on success).
     audit_failures: u64,
@@ -77,17 +77,18 @@ impl Outbox {
         self.events_queued += 1;
     }
 
-    /// After `stored` were appended: the stored heads of their chains move on, and their
-    /// sessions are reported again with the new head.
+    /// After `stored` were appended: the stored heads of their chains move on.
     fn settle(&mut self, stored: &[SealedEvent]) {
         let mut chains: Vec<&str> = stored.iter().map(|e| e.event.body.session_id.as_str()).collect();
         chains.sort_unstable();
         chains.dedup();
         for chain in &chains {
             self.stored_heads.remove(*chain);
+            // A live session's next report (a heartbeat at the latest) carries the new head; an
+            // ended one has no next report, so it is written again now.
             if self.behind.remove(*chain) {
-                if let Some((_, dirty)) = self.sessions.get_mut(*chain) {
-                    *dirty = true;
+                if let Some((s, dirty)) = self.sessions.get_mut(*chain) {
+                    *dirty |= s.state.is_terminal();
                 }
             }
         }
