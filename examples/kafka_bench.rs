@@ -16,6 +16,9 @@
 //!   `jq -c 'select(."gen_ai.conversation.id" == ID)'` over the same events saved to a file (and
 //!   `kcat … | jq …` straight from the topic) against `quell replay ID -o json` and the adapter's
 //!   chain read with verification of the chain.
+//! - tail lookup: a new handle's `tail()` of the chain written last (its partition read
+//!   backwards from the end) and of an absent chain (every partition read once), with the
+//!   records each read.
 
 use quell::adapters::kafka::{create_topic, KafkaAudit, KafkaConfig};
 use quell::model::audit::{EventBody, EventKind, ToolCall};
@@ -246,6 +249,28 @@ fn main() {
         t_jq.as_secs_f64() / t_read.as_secs_f64(),
         t_kjq.as_secs_f64() / t_read.as_secs_f64()
     );
+
+    // ---- tail lookup: what a new process reads before its first append to a chain
+    let last = format!("s-bench-{:04}", CHAINS - 1);
+    let (mut t_tail, mut t_absent, mut n_tail, mut n_absent) = (Duration::MAX, Duration::MAX, 0, 0);
+    for _ in 0..runs {
+        let fresh = KafkaAudit::open(KafkaConfig::new(&brokers, &topic)).unwrap_or_else(|e| fail(&e.to_string()));
+        let started = Instant::now();
+        if fresh.tail(&last).unwrap_or_else(|e| fail(&e.to_string())).is_none() {
+            fail(&format!("chain {last} not found"));
+        }
+        t_tail = t_tail.min(started.elapsed());
+        n_tail = fresh.tail_records_read();
+        let started = Instant::now();
+        if fresh.tail("s-bench-absent").unwrap_or_else(|e| fail(&e.to_string())).is_some() {
+            fail("an absent chain was found");
+        }
+        t_absent = t_absent.min(started.elapsed());
+        n_absent = fresh.tail_records_read() - n_tail;
+    }
+    println!("\ntail lookup in a new handle (what a process reads before its first append to a chain):");
+    println!("  chain written last ({last})            {}   {n_tail} records read", secs(t_tail));
+    println!("  absent chain (then known absent)        {}   {n_absent} more records read", secs(t_absent));
     let _ = std::fs::remove_file(&file);
     let _ = std::fs::remove_file(&store);
 }

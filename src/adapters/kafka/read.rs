@@ -1,9 +1,9 @@
-//! Forensic reads: a consumer that assigns partitions directly (no group, no commits), reading
-//! fixed offset ranges captured when a read starts.
+//! Forensic reads: librdkafka's simple consumer, partitions started at fixed offsets and read up
+//! to offsets captured when a read starts (no consumer group, nothing committed).
 //!
-//! Records are taken off librdkafka's queue a batch at a time (`rd_kafka_consume_batch_queue`,
-//! as kcat's consumer does; see [`batch`]) and handed to the caller straight from librdkafka's
-//! buffers, on the calling thread: no per-message poll, no copy.
+//! Records are taken off the read's queue a batch at a time (`rd_kafka_consume_batch_queue`, as
+//! kcat does; see [`batch`]) and handed to the caller straight from librdkafka's buffers, on the
+//! calling thread: no per-message poll, no copy.
 //!
 //! A one-chain read (`AuditQuery.chain`) still reads **every partition**, not only the one the
 //! chain's key hashes to. quell's own records of a chain are all in that partition, except after
@@ -32,10 +32,10 @@ pub(super) const WINDOW_MARGIN_MS: i64 = 10_000;
 /// A consumer for forensic reads: partitions are assigned directly, nothing is committed.
 pub(super) fn reader(cfg: &KafkaConfig) -> Result<BaseConsumer> {
     let mut c = cfg.base()?;
-    // librdkafka's assign() needs a group id, but a consumer that only assigns never joins the
-    // group, and with auto-commit off and no commit call it never stores an offset either.
-    c.set("group.id", forensic_group())
-        .set("enable.auto.commit", "false")
+    // No group id: partitions are read with librdkafka's simple consumer (started per read,
+    // stopped after it), so the consumer has no group to join, leave or commit to, and closing
+    // it does not wait for a group's shutdown.
+    c.set("enable.auto.commit", "false")
         .set("enable.auto.offset.store", "false")
         .set("enable.partition.eof", "true")
         .set("auto.offset.reset", "earliest")
@@ -48,13 +48,6 @@ pub(super) fn reader(cfg: &KafkaConfig) -> Result<BaseConsumer> {
         c.set("fetch.wait.max.ms", "100");
     }
     c.create().map_err(|e| config_error(cfg, "consumer", e))
-}
-
-/// A group id of our own, never joined and never committed to.
-fn forensic_group() -> String {
-    let mut bytes = [0u8; 6];
-    let _ = getrandom::fill(&mut bytes);
-    format!("quell-forensic-{}-{}", std::process::id(), hex::encode(bytes))
 }
 
 /// One record as read: partition, offset, key, value.
@@ -72,37 +65,28 @@ pub(super) fn read_range(
     ranges: &[(i32, i64, i64)],
     on: &mut OnRecord<'_>,
 ) -> Result<()> {
-    let mut left: Vec<(i32, i64, i64)> = Vec::new();
-    let mut tpl = TopicPartitionList::new();
-    for &(p, start, end) in ranges {
-        if start < end {
-            tpl.add_partition_offset(&cfg.topic, p, Offset::Offset(start)).map_err(|e| cfg.error("assign", e))?;
-            left.push((p, start, end));
-        }
-    }
+    let mut left: Vec<(i32, i64, i64)> = ranges.iter().copied().filter(|&(_, start, end)| start < end).collect();
     if left.is_empty() {
         return Ok(());
     }
-    consumer.assign(&tpl).map_err(|e| cfg.error("assign", e))?;
-    let result = consume(cfg, consumer, &mut left, on);
-    let _ = consumer.unassign();
-    result
+    let starts: Vec<(i32, i64)> = left.iter().map(|&(p, start, _)| (p, start)).collect();
+    let queue = batch::Consumption::start(consumer, &cfg.topic, &starts).map_err(|e| cfg.error("read", e))?;
+    consume(cfg, &queue, &mut left, on)
 }
 
-/// Consumes the assigned partitions until each reached its end offset (or the end of the
+/// Consumes the started partitions until each reached its end offset (or the end of the
 /// partition), or `on` fails.
 fn consume(
     cfg: &KafkaConfig,
-    consumer: &BaseConsumer,
+    queue: &batch::Consumption<'_>,
     left: &mut Vec<(i32, i64, i64)>,
     on: &mut OnRecord<'_>,
 ) -> Result<()> {
-    let queue = batch::Queue::of(consumer).ok_or_else(|| cfg.error("read", "librdkafka gave no consumer queue"))?;
     let mut batch = batch::Batch::new(BATCH);
     let mut last_progress = Instant::now();
     let mut last_error: Option<String> = None;
     while !left.is_empty() {
-        let n = batch.consume(&queue, Duration::from_millis(100)).map_err(|e| cfg.error("read", e))?;
+        let n = batch.consume(queue, Duration::from_millis(100)).map_err(|e| cfg.error("read", e))?;
         if n > 0 {
             last_progress = Instant::now();
         }
@@ -141,39 +125,75 @@ fn consume(
     Ok(())
 }
 
-/// librdkafka's batch consume (`rd_kafka_consume_batch_queue`), which rust-rdkafka does not wrap:
-/// one call takes up to a batch of messages off the consumer queue, where `BaseConsumer::poll`
-/// takes one. Used on the queue of a consumer whose partitions were assigned directly, as
-/// confluent-kafka-python's `Consumer.consume(num_messages)` does. All the unsafe code of the
-/// adapter is here; each pointer from librdkafka is checked for null before use, and every
-/// message taken is destroyed exactly once.
+/// librdkafka's simple consumer with batch consume, which rust-rdkafka does not wrap: partitions
+/// started into a queue of their own (`rd_kafka_consume_start_queue`), up to a batch of messages
+/// taken per call (`rd_kafka_consume_batch_queue`) where `BaseConsumer::poll` takes one. This is
+/// the use librdkafka documents for these calls, and kcat's. All the unsafe code of the adapter
+/// is here; each pointer from librdkafka is checked for null before use, every message taken is
+/// destroyed exactly once, and partitions are stopped before their queue and topic handle are
+/// released.
 mod batch {
     use rdkafka::consumer::{BaseConsumer, Consumer};
     use rdkafka_sys as rdsys;
-    use std::ffi::CStr;
+    use std::ffi::{CStr, CString};
     use std::marker::PhantomData;
     use std::time::Duration;
 
-    /// A reference to a consumer's queue; released on drop, cannot outlive the consumer.
-    pub(super) struct Queue<'c> {
-        ptr: *mut rdsys::rd_kafka_queue_t,
+    /// Partitions being read by librdkafka's simple consumer into a queue of their own
+    /// (`rd_kafka_consume_start_queue`); stopped, and the queue and topic handle released, on
+    /// drop. Cannot outlive the consumer.
+    pub(super) struct Consumption<'c> {
+        topic: *mut rdsys::rd_kafka_topic_t,
+        queue: *mut rdsys::rd_kafka_queue_t,
+        started: Vec<i32>,
         _consumer: PhantomData<&'c BaseConsumer>,
     }
 
-    impl<'c> Queue<'c> {
-        /// The consumer queue (where the assigned partitions' messages arrive).
-        pub(super) fn of(consumer: &'c BaseConsumer) -> Option<Queue<'c>> {
-            // SAFETY: the client pointer is valid while `consumer` lives, and the returned queue
-            // reference is tied to that lifetime. The call returns a new reference or null.
-            let ptr = unsafe { rdsys::rd_kafka_queue_get_consumer(consumer.client().native_ptr()) };
-            (!ptr.is_null()).then_some(Queue { ptr, _consumer: PhantomData })
+    impl<'c> Consumption<'c> {
+        /// Starts reading each `(partition, offset)` into a new queue.
+        pub(super) fn start(consumer: &'c BaseConsumer, topic: &str, from: &[(i32, i64)]) -> Result<Self, String> {
+            let name = CString::new(topic).map_err(|_| "the topic name contains a NUL byte".to_owned())?;
+            let rk = consumer.client().native_ptr();
+            // SAFETY: `rk` is valid while `consumer` lives (this value cannot outlive it); the
+            // name is NUL-terminated and only read during the call; a null conf means defaults.
+            // Returns a new topic reference or null.
+            let topic = unsafe { rdsys::rd_kafka_topic_new(rk, name.as_ptr(), std::ptr::null_mut()) };
+            if topic.is_null() {
+                return Err(last_error());
+            }
+            // SAFETY: as above; returns a new queue or null.
+            let queue = unsafe { rdsys::rd_kafka_queue_new(rk) };
+            // From here on, drop releases what was obtained.
+            let mut this = Consumption { topic, queue, started: Vec::new(), _consumer: PhantomData };
+            if queue.is_null() {
+                return Err(last_error());
+            }
+            for &(p, offset) in from {
+                // SAFETY: topic and queue are the live handles above; each partition is started
+                // once (stopped in drop before the handles are released).
+                if unsafe { rdsys::rd_kafka_consume_start_queue(topic, p, offset, queue) } != 0 {
+                    return Err(format!("partition {p}: {}", last_error()));
+                }
+                this.started.push(p);
+            }
+            Ok(this)
         }
     }
 
-    impl Drop for Queue<'_> {
+    impl Drop for Consumption<'_> {
         fn drop(&mut self) {
-            // SAFETY: `ptr` is the non-null reference obtained in `of`, released once here.
-            unsafe { rdsys::rd_kafka_queue_destroy(self.ptr) }
+            for &p in &self.started {
+                // SAFETY: `topic` is live and `p` was started on it; stopping purges the
+                // partition's messages still queued (messages taken by a batch stay valid until
+                // destroyed: they hold their own references).
+                unsafe { rdsys::rd_kafka_consume_stop(self.topic, p) };
+            }
+            if !self.queue.is_null() {
+                // SAFETY: the queue obtained in `start`, released once.
+                unsafe { rdsys::rd_kafka_queue_destroy(self.queue) }
+            }
+            // SAFETY: the non-null topic reference obtained in `start`, released once.
+            unsafe { rdsys::rd_kafka_topic_destroy(self.topic) }
         }
     }
 
@@ -206,17 +226,16 @@ mod batch {
 
         /// Destroys the previous batch's messages, then waits up to `timeout` for new ones and
         /// takes up to the batch size. Returns how many were taken.
-        pub(super) fn consume(&mut self, queue: &Queue<'_>, timeout: Duration) -> Result<usize, String> {
+        pub(super) fn consume(&mut self, queue: &Consumption<'_>, timeout: Duration) -> Result<usize, String> {
             self.release();
             self.msgs.reserve(self.size);
             let ms = i32::try_from(timeout.as_millis()).unwrap_or(i32::MAX);
-            // SAFETY: `queue.ptr` is a live queue reference; the vector has room for at least
-            // `self.size` pointers, and librdkafka writes at most that many and returns the count
-            // (or -1 on error, writing nothing).
-            let n = unsafe { rdsys::rd_kafka_consume_batch_queue(queue.ptr, ms, self.msgs.as_mut_ptr(), self.size) };
+            // SAFETY: `queue.queue` is a live, non-null queue (checked in `start`); the vector has
+            // room for at least `self.size` pointers, and librdkafka writes at most that many and
+            // returns the count (or -1 on error, writing nothing).
+            let n = unsafe { rdsys::rd_kafka_consume_batch_queue(queue.queue, ms, self.msgs.as_mut_ptr(), self.size) };
             if n < 0 {
-                // SAFETY: reads this thread's last librdkafka error code; no pointers involved.
-                return Err(error_text(unsafe { rdsys::rd_kafka_last_error() }));
+                return Err(last_error());
             }
             let n = (n as usize).min(self.size);
             // SAFETY: librdkafka initialised the first `n` elements (pointers: no drop glue).
@@ -262,6 +281,12 @@ mod batch {
         fn drop(&mut self) {
             self.release();
         }
+    }
+
+    /// The text of this thread's last librdkafka error.
+    fn last_error() -> String {
+        // SAFETY: reads a thread-local error code; no pointers involved.
+        error_text(unsafe { rdsys::rd_kafka_last_error() })
     }
 
     fn error_text(code: rdsys::rd_kafka_resp_err_t) -> String {
