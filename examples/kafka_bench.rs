@@ -269,8 +269,8 @@ fn main() {
         n_absent = fresh.tail_records_read() - n_tail;
     }
     println!("\ntail lookup in a new handle (what a process reads before its first append to a chain):");
-    println!("  chain written last ({last})            {}   {n_tail} records read", secs(t_tail));
-    println!("  absent chain (then known absent)        {}   {n_absent} more records read", secs(t_absent));
+    println!("  {:<40}{}   {n_tail} records read", format!("chain written last ({last})"), secs(t_tail));
+    println!("  {:<40}{}   {n_absent} more records read", "absent chain (then known absent)", secs(t_absent));
     let _ = std::fs::remove_file(&file);
     let _ = std::fs::remove_file(&store);
 }
