@@ -3,7 +3,7 @@
 //!
 //!     scripts/services/kafka.sh start && set -a && . <(scripts/services/kafka.sh env) && set +a
 //!     cargo build --release --bin quell
-//!     cargo run --release --example kafka_bench -- [--events 1000000] [--topic NAME] [--runs 3]
+//!     cargo run --release --example kafka_bench -- [--events 1000000] [--topic NAME] [--runs 3] [--only tails]
 //!
 //! Fills a new topic (3 partitions) on the test broker of `QUELL_TEST_KAFKA_BROKERS` with
 //! `--events` sealed audit events (1,000 chains, keyed by chain, ~650 bytes each) through the
@@ -164,6 +164,10 @@ fn main() {
         quell_bin.display()
     );
     println!("topic {topic} on {brokers}; best of {runs} runs\n");
+    if arg("--only").as_deref() == Some("tails") {
+        tail_lookup(&brokers, &topic, runs);
+        return;
+    }
 
     // ---- replay everything
     let kcat = format!("kcat -C -b {brokers} -t {topic} -e -q");
@@ -250,11 +254,22 @@ fn main() {
         t_kjq.as_secs_f64() / t_read.as_secs_f64()
     );
 
-    // ---- tail lookup: what a new process reads before its first append to a chain
+    tail_lookup(&brokers, &topic, runs);
+    let _ = std::fs::remove_file(&file);
+    let _ = std::fs::remove_file(&store);
+}
+
+fn tempdir_path() -> std::path::PathBuf {
+    std::env::temp_dir().join(format!("quell-bench-{}-stores.db", std::process::id()))
+}
+
+/// What a new process reads before its first append to a chain: a new handle's `tail()` of the
+/// chain written last, then of an absent chain.
+fn tail_lookup(brokers: &str, topic: &str, runs: usize) {
     let last = format!("s-bench-{:04}", CHAINS - 1);
     let (mut t_tail, mut t_absent, mut n_tail, mut n_absent) = (Duration::MAX, Duration::MAX, 0, 0);
     for _ in 0..runs {
-        let fresh = KafkaAudit::open(KafkaConfig::new(&brokers, &topic)).unwrap_or_else(|e| fail(&e.to_string()));
+        let fresh = KafkaAudit::open(KafkaConfig::new(brokers, topic)).unwrap_or_else(|e| fail(&e.to_string()));
         let started = Instant::now();
         if fresh.tail(&last).unwrap_or_else(|e| fail(&e.to_string())).is_none() {
             fail(&format!("chain {last} not found"));
@@ -271,10 +286,4 @@ fn main() {
     println!("\ntail lookup in a new handle (what a process reads before its first append to a chain):");
     println!("  {:<40}{}   {n_tail} records read", format!("chain written last ({last})"), secs(t_tail));
     println!("  {:<40}{}   {n_absent} more records read", "absent chain (then known absent)", secs(t_absent));
-    let _ = std::fs::remove_file(&file);
-    let _ = std::fs::remove_file(&store);
-}
-
-fn tempdir_path() -> std::path::PathBuf {
-    std::env::temp_dir().join(format!("quell-bench-{}-stores.db", std::process::id()))
 }

@@ -44,8 +44,18 @@ pub(super) fn reader(cfg: &KafkaConfig) -> Result<BaseConsumer> {
     {
         c.set("fetch.message.max.bytes", "8388608");
     }
+    // A read stops at watermarks captured before it starts: there is never new data to wait
+    // for, and a fetch the broker holds back delays the next read's first fetch (a tail lookup
+    // reads several windows in a row).
     if !cfg.settings.contains_key("fetch.wait.max.ms") {
-        c.set("fetch.wait.max.ms", "100");
+        c.set("fetch.wait.max.ms", "10");
+    }
+    // When the caller is slower than the fetcher (a tail lookup parses every record), the local
+    // queue fills and librdkafka pauses fetching for this long (1 s by default), then the queue
+    // runs dry and the read waits. Together with the line above: an absent chain's lookup on
+    // 1,000,000 records 5.6 s -> 2.0-2.2 s; replays are unaffected.
+    if !cfg.settings.contains_key("fetch.queue.backoff.ms") {
+        c.set("fetch.queue.backoff.ms", "50");
     }
     c.create().map_err(|e| config_error(cfg, "consumer", e))
 }
@@ -340,7 +350,7 @@ fn offsets_at(
 }
 
 impl KafkaAudit {
-    fn take_reader(&self) -> Result<BaseConsumer> {
+    pub(super) fn take_reader(&self) -> Result<BaseConsumer> {
         match lock(&self.readers).pop() {
             Some(c) => Ok(c),
             None => reader(&self.cfg),

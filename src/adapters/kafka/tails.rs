@@ -20,7 +20,7 @@
 //! highest offset; across partitions the one with the higher `seq`.
 
 use super::murmur2::partition_for;
-use super::read::{read_range, reader};
+use super::read::read_range;
 use super::records::{self, SkipReport};
 use super::{lock, partitions_of, KafkaAudit};
 use crate::model::chain::ChainTail;
@@ -141,9 +141,11 @@ impl KafkaAudit {
     }
 
     fn look_up(&self, tails: &mut Tails, chains: &[&str]) -> Result<()> {
+        // The first lookup takes a reader from the scans' pool (opening the store connected it
+        // already) and keeps it.
         let consumer = match tails.reader.take() {
             Some(c) => c,
-            None => reader(&self.cfg)?,
+            None => self.take_reader()?,
         };
         let result = self.look_up_with(&consumer, tails, chains);
         tails.reader = Some(consumer);
