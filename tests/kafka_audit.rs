@@ -384,7 +384,9 @@ fn tail_lookup_reads_the_chains_partition_backwards_not_the_whole_topic() {
     fill_chains(&writer, &mut tails, &after, 3); // written after s-recent's last event
     let total = 6_000 + 5 + 300;
 
-    // A new process: the chain's tail comes from its own partition's last records.
+    // A new process: the chain's tail comes from its own partition's last records. (Reading no
+    // more than one window also shows that the adapter's murmur2 picks the partition librdkafka's
+    // murmur2_random producer wrote to: any other partition would be read to its start.)
     let fresh = open(&t);
     assert_eq!(fresh.tail("s-recent").unwrap(), tails.get("s-recent").cloned());
     let first = fresh.tail_records_read();
