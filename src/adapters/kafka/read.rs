@@ -96,22 +96,24 @@ fn consume(
     let mut last_progress = Instant::now();
     let mut last_error: Option<String> = None;
     while !left.is_empty() {
-        let n = batch.consume(queue, Duration::from_millis(100)).map_err(|e| cfg.error("read", e))?;
-        if n > 0 {
-            last_progress = Instant::now();
-        }
+        batch.consume(queue, Duration::from_millis(100)).map_err(|e| cfg.error("read", e))?;
+        // Only records and ends of partitions are progress: librdkafka may keep reporting an
+        // error (a broker that is down), which must not keep a read from stalling out.
+        let mut progressed = false;
         for m in batch.messages() {
             let Some(i) = left.iter().position(|l| l.0 == m.partition) else {
                 continue; // a partition already done (prefetched beyond its end)
             };
             if let Some(e) = m.error {
                 if e.end_of_partition {
+                    progressed = true;
                     left.swap_remove(i);
                 } else {
                     last_error = Some(e.text);
                 }
                 continue;
             }
+            progressed = true;
             let (_, start, end) = left[i];
             if m.offset >= start && m.offset < end {
                 on(m.partition, m.offset, m.key, m.value)?;
@@ -119,6 +121,9 @@ fn consume(
             if m.offset + 1 >= end {
                 left.swap_remove(i);
             }
+        }
+        if progressed {
+            last_progress = Instant::now();
         }
         if !left.is_empty() && last_progress.elapsed() > STALL {
             let first = left.first().map(|l| l.0).unwrap_or_default();
