@@ -6,15 +6,18 @@
 //!   makes librdkafka refuse the conflict), retries on, Java-compatible key partitioning so one
 //!   chain stays in one partition, in order. `append` returns once every record is acknowledged.
 //! - **Continuity**: Kafka has no conditional append, so the check is producer-side: the first time
-//!   this process touches a chain it reads the topic (incrementally, once per partition and
-//!   process) to learn every chain's tail, then keeps the tails of what it appends. An event that
-//!   does not continue the known tail is refused with `Conflict` before anything is sent. A second
-//!   process writing the same chain at the same moment is not detected at append time (verification
-//!   finds the fork afterwards).
-//! - **Forensic reads** assign partitions directly: no consumer group, no offset commits. The high
-//!   watermarks are captured when a scan starts and the scan stops there. A time window starts at
-//!   `offsets_for_times` (the earliest offset whose record timestamp is ≥ the target, less a margin)
-//!   and filters by the event's own `time`, because record timestamps are not monotonic.
+//!   this process touches a chain it looks up the chain's tail (its own partition, read backwards
+//!   from the end: `tails.rs`), then keeps the tails of what it appends. An event that does not
+//!   continue the known tail is refused with `Conflict` before anything is sent. A second process
+//!   writing the same chain at the same moment is not detected at append time (verification finds
+//!   the fork afterwards).
+//! - **Forensic reads** use librdkafka's simple consumer (no group id, nothing committed), a batch
+//!   of records per call (`read.rs`). The high watermarks are captured when a scan starts and the
+//!   scan stops there. A time window starts at `offsets_for_times` (the earliest offset whose
+//!   record timestamp is ≥ the target, less a margin) and filters by the event's own `time`,
+//!   because record timestamps are not monotonic.
+//! - **Health** (`health.rs`): whether the log can be written now, for the console's banner.
+//!   Commands that must act during an outage open with [`KafkaAudit::open_allowing_outage`].
 //! - **Foreign records** (other producers' JSON, garbage bytes, truncated JSON, oversized values)
 //!   are skipped, counted and reported by partition and offset: [`KafkaAudit::skipped`].
 
