@@ -385,13 +385,11 @@ fn store_events(stores: &Stores, batch: &[SealedEvent], retrying: bool) -> Resul
     if !retrying {
         return stores.audit.append(batch).map_err(|e| (false, e));
     }
-    let mut tails: HashMap<&str, Option<ChainTail>> = HashMap::new();
-    for e in batch {
-        let chain = e.event.body.session_id.as_str();
-        if !tails.contains_key(chain) {
-            tails.insert(chain, stores.audit.tail(chain).map_err(|e| (false, e))?);
-        }
-    }
+    let mut chains: Vec<&str> = batch.iter().map(|e| e.event.body.session_id.as_str()).collect();
+    chains.sort_unstable();
+    chains.dedup();
+    let found = stores.audit.tails(&chains).map_err(|e| (false, e))?;
+    let tails: HashMap<&str, Option<ChainTail>> = chains.into_iter().zip(found).collect();
     let mut rest = Vec::with_capacity(batch.len());
     for e in batch {
         let chain = e.event.body.session_id.as_str();

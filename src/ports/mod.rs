@@ -178,6 +178,11 @@ pub trait AuditLog: Send + Sync {
     fn append(&self, events: &[SealedEvent]) -> Result<()>;
     /// The last stored event of a chain.
     fn tail(&self, chain: &str) -> Result<Option<ChainTail>>;
+    /// The last stored event of each chain, in the order asked (a backend that reads a log to
+    /// find tails reads it once for all of them).
+    fn tails(&self, chains: &[&str]) -> Result<Vec<Option<ChainTail>>> {
+        chains.iter().map(|c| self.tail(c)).collect()
+    }
     /// `Ok` while events can be written; otherwise why not (`Unavailable`). May take a network
     /// round trip: the console calls it from a background thread.
     fn health(&self) -> Result<()> {

@@ -302,6 +302,11 @@ pub fn audit_append_read_tail(stores: Stores) {
     stores.audit.append(&a[2..]).unwrap();
     assert_eq!(stores.audit.tail("s-a").unwrap(), Some(a[4].event.tail()));
     assert_eq!(stores.audit.tail("s-none").unwrap(), None);
+    assert_eq!(
+        stores.audit.tails(&["s-b", "s-none", "s-a"]).unwrap(),
+        vec![Some(b[2].event.tail()), None, Some(a[4].event.tail())],
+        "several tails at once, in the order asked"
+    );
     let got = stores.audit.read(&AuditQuery { chain: Some("s-a".into()), ..Default::default() }).unwrap();
     let want: Vec<_> = a.iter().map(|s| s.event.clone()).collect();
     assert_eq!(got, want, "events come back exactly, in chain order");

@@ -335,6 +335,10 @@ impl AuditLog for KafkaAudit {
         self.chain_tail(chain)
     }
 
+    fn tails(&self, chains: &[&str]) -> Result<Vec<Option<ChainTail>>> {
+        self.chain_tails(chains)
+    }
+
     fn scan(&self, q: &AuditQuery, sink: &mut dyn FnMut(RawEvent<'_>) -> Result<()>) -> Result<()> {
         self.scan_topic(q, sink)
     }

@@ -130,9 +130,14 @@ impl KafkaAudit {
 
     /// The chain's tail on the topic now (other writers' records included).
     pub(super) fn chain_tail(&self, chain: &str) -> Result<Option<ChainTail>> {
+        Ok(self.chain_tails(&[chain])?.pop().flatten())
+    }
+
+    /// The chains' tails on the topic now, in one lookup.
+    pub(super) fn chain_tails(&self, chains: &[&str]) -> Result<Vec<Option<ChainTail>>> {
         let mut tails = lock(&self.tails);
-        self.look_up(&mut tails, &[chain])?;
-        Ok(tails.get(chain).cloned())
+        self.look_up(&mut tails, chains)?;
+        Ok(chains.iter().map(|c| tails.get(c).cloned()).collect())
     }
 
     /// Records read from the topic by tail lookups so far (all of them, matching or not).
