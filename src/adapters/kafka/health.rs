@@ -113,12 +113,12 @@ fn writable(md: &Metadata, topic: &str) -> std::result::Result<(), Reason> {
 
 impl KafkaAudit {
     pub(super) fn probe_health(&self) -> Result<()> {
-        let probe = self
-            .writer
+        let writer = self.writer()?;
+        let probe = writer
             .metadata(&self.cfg.topic, PROBE_TIMEOUT)
             .map_err(|e| Reason { what: "brokers unreachable".into(), detail: Some(e.to_string()) })
             .and_then(|md| writable(&md, &self.cfg.topic));
-        self.writer.outcomes.judge(probe, Instant::now()).map_err(|r| {
+        writer.outcomes.judge(probe, Instant::now()).map_err(|r| {
             StoreError::Unavailable(self.cfg.redact(&format!(
                 "{} — audit events cannot be written to Kafka topic '{}' (brokers {}){}",
                 r.what,

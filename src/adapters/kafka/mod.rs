@@ -231,7 +231,9 @@ fn flatten(prefix: &str, v: &toml::Value, out: &mut BTreeMap<String, String>) ->
 pub struct KafkaAudit {
     cfg: KafkaConfig,
     warnings: Vec<String>,
-    writer: write::Writer,
+    /// Created on first append or health check ([`KafkaAudit::writer`]).
+    writer: std::sync::OnceLock<write::Writer>,
+    writer_init: Mutex<()>,
     tails: Mutex<tails::Tails>,
     readers: Mutex<Vec<BaseConsumer>>,
     skipped: Mutex<SkipReport>,
@@ -273,11 +275,13 @@ impl KafkaAudit {
             Err(StoreError::Unavailable(_)) if allow_outage => Vec::new(),
             Err(e) => return Err(e),
         };
-        let writer = write::Writer::new(&cfg)?;
+        // Checked now, created when first needed.
+        write::Writer::config(&cfg)?;
         Ok(KafkaAudit {
             cfg,
             warnings,
-            writer,
+            writer: std::sync::OnceLock::new(),
+            writer_init: Mutex::default(),
             tails: Mutex::default(),
             readers: Mutex::new(vec![reader]),
             skipped: Mutex::default(),

@@ -56,7 +56,9 @@ pub(super) struct Writer {
 }
 
 impl Writer {
-    pub(super) fn new(cfg: &KafkaConfig) -> Result<Self> {
+    /// The producer's configuration, checked setting by setting (no client is created) and its
+    /// delivery timeout in milliseconds.
+    pub(super) fn config(cfg: &KafkaConfig) -> Result<(ClientConfig, u64)> {
         let mut c: ClientConfig = cfg.base()?;
         // Set explicitly: an implicit idempotence is silently turned off by a conflicting option,
         // an explicit one makes librdkafka refuse the conflict.
@@ -79,6 +81,14 @@ impl Writer {
         if !cfg.settings.contains_key("queue.buffering.max.messages") {
             c.set("queue.buffering.max.messages", "1000000");
         }
+        // Creating a client is what checks settings against each other (idempotence with too
+        // many requests in flight, …); one that never connected closes at once.
+        c.create::<rdkafka::producer::BaseProducer>().map_err(|e| config_error(cfg, "producer", e))?;
+        Ok((c, timeout_ms))
+    }
+
+    fn new(cfg: &KafkaConfig) -> Result<Self> {
+        let (c, timeout_ms) = Self::config(cfg)?;
         let outcomes = Arc::new(Outcomes::default());
         let producer = c
             .create_with_context(Deliveries { outcomes: outcomes.clone() })
@@ -101,6 +111,19 @@ fn event_json(sealed: &SealedEvent) -> Result<String> {
 }
 
 impl KafkaAudit {
+    /// The producer, created on first use: commands that only read never start one (nor pay
+    /// for closing it).
+    pub(super) fn writer(&self) -> Result<&Writer> {
+        if let Some(w) = self.writer.get() {
+            return Ok(w);
+        }
+        let _creating = lock(&self.writer_init);
+        if self.writer.get().is_none() {
+            let _ = self.writer.set(Writer::new(&self.cfg)?);
+        }
+        self.writer.get().ok_or_else(|| self.cfg.error("producer", "not created"))
+    }
+
     pub(super) fn append_events(&self, events: &[SealedEvent]) -> Result<()> {
         if events.is_empty() {
             return Ok(());
@@ -126,7 +149,8 @@ impl KafkaAudit {
             }
             batch.insert(chain, ev.tail());
         }
-        match self.produce(events) {
+        let writer = self.writer()?;
+        match self.produce(writer, events) {
             Ok(()) => {
                 tails.appended(events);
                 Ok(())
@@ -138,17 +162,16 @@ impl KafkaAudit {
         }
     }
 
-    fn produce(&self, events: &[SealedEvent]) -> Result<()> {
-        let ticket = self.writer.outcomes.waiting(events.len());
-        let result = self.produce_all(events);
-        self.writer.outcomes.finished(ticket);
+    fn produce(&self, writer: &Writer, events: &[SealedEvent]) -> Result<()> {
+        let ticket = writer.outcomes.waiting(events.len());
+        let result = self.produce_all(writer, events);
+        writer.outcomes.finished(ticket);
         result
     }
 
-    fn produce_all(&self, events: &[SealedEvent]) -> Result<()> {
+    fn produce_all(&self, writer: &Writer, events: &[SealedEvent]) -> Result<()> {
         let pending = Arc::new(Pending::default());
         lock(&pending.state).0 = events.len();
-        let writer = &self.writer;
         for (i, sealed) in events.iter().enumerate() {
             let json = event_json(sealed)?;
             let key = sealed.event.body.session_id.as_str();
@@ -168,24 +191,24 @@ impl KafkaAudit {
                         let mut st = lock(&pending.state);
                         st.0 = st.0.saturating_sub(events.len() - i);
                         drop(st);
-                        let _ = self.wait(&pending);
+                        let _ = self.wait(writer, &pending);
                         return Err(self.cfg.error("produce", e));
                     }
                 }
             }
         }
-        self.wait(&pending)
+        self.wait(writer, &pending)
     }
 
-    fn wait(&self, pending: &Pending) -> Result<()> {
-        let deadline = Instant::now() + self.writer.delivery_timeout;
+    fn wait(&self, writer: &Writer, pending: &Pending) -> Result<()> {
+        let deadline = Instant::now() + writer.delivery_timeout;
         let mut st = lock(&pending.state);
         while st.0 > 0 {
             let now = Instant::now();
             if now >= deadline {
                 return Err(self.cfg.error(
                     "append",
-                    format!("{} records not acknowledged within {}s", st.0, self.writer.delivery_timeout.as_secs()),
+                    format!("{} records not acknowledged within {}s", st.0, writer.delivery_timeout.as_secs()),
                 ));
             }
             st = pending.done.wait_timeout(st, deadline - now).map(|(g, _)| g).unwrap_or_else(|p| p.into_inner().0);
