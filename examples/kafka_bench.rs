@@ -179,8 +179,8 @@ fn main() {
     let n_cli: u64 = String::from_utf8_lossy(&n_cli.stdout).trim().parse().unwrap_or(0);
     let audit = KafkaAudit::open(KafkaConfig::new(&brokers, &topic)).unwrap_or_else(|e| fail(&e.to_string()));
     let (t_scan, n_scan) = best(runs, || {
-        let mut out =
-            std::io::BufWriter::with_capacity(1 << 20, std::fs::File::create("/dev/null").expect("/dev/null"));
+        let null = std::fs::File::create("/dev/null").unwrap_or_else(|e| fail(&format!("/dev/null: {e}")));
+        let mut out = std::io::BufWriter::with_capacity(1 << 20, null);
         let mut n = 0u64;
         audit
             .scan(&AuditQuery::default(), &mut |raw| {

@@ -17,7 +17,7 @@ use quell::adapters::embedded::EmbeddedStore;
 use quell::model::session::Session;
 use serde_json::json;
 use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::process::{Command, ExitCode};
 use std::time::{Duration, Instant};
 
 fn need(var: &str) -> String {
@@ -27,20 +27,27 @@ fn need(var: &str) -> String {
     })
 }
 
-fn quell_bin() -> PathBuf {
-    let me = std::env::current_exe().expect("current exe");
+type Res<T> = Result<T, Box<dyn std::error::Error>>;
+
+fn quell_bin() -> Res<PathBuf> {
+    let me = std::env::current_exe()?;
     // target/<profile>/examples/kube_bench -> target/<profile>/quell
-    me.parent().and_then(Path::parent).map(|d| d.join("quell")).expect("quell next to the example")
+    me.parent()
+        .and_then(Path::parent)
+        .map(|d| d.join("quell"))
+        .filter(|q| q.exists())
+        .ok_or_else(|| "build the quell binary first: cargo build --release --bins".into())
 }
 
-fn run(cmd: &mut Command) -> Duration {
+fn run(cmd: &mut Command) -> Res<Duration> {
     let t = Instant::now();
-    let out = cmd.output().expect("spawn");
+    let out = cmd.output().map_err(|e| format!("{:?}: {e}", cmd.get_program()))?;
     if !out.status.success() {
         let shown: Vec<_> = cmd.get_args().take(8).collect();
-        panic!("{:?} {shown:?} … failed: {}", cmd.get_program(), String::from_utf8_lossy(&out.stderr));
+        let err = String::from_utf8_lossy(&out.stderr);
+        return Err(format!("{:?} {shown:?} … failed: {}", cmd.get_program(), err.trim()).into());
     }
-    t.elapsed()
+    Ok(t.elapsed())
 }
 
 fn kubectl(kc: &str) -> Command {
@@ -49,29 +56,39 @@ fn kubectl(kc: &str) -> Command {
     c
 }
 
-fn main() {
+fn main() -> ExitCode {
+    match bench() {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("kube_bench: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn bench() -> Res<()> {
     let args: Vec<String> = std::env::args().collect();
     let n_sets: usize = args.get(1).and_then(|a| a.parse().ok()).unwrap_or(100);
     let n_pods: usize = args.get(2).and_then(|a| a.parse().ok()).unwrap_or(1000);
     let kc = need("QUELL_TEST_KUBECONFIG");
-    let quell = quell_bin();
-    assert!(quell.exists(), "build the quell binary first: cargo build --release --bins");
+    let quell = quell_bin()?;
 
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("rt");
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
     let client = {
-        let k = kube::config::Kubeconfig::read_from(&kc).expect("kubeconfig");
+        let k = kube::config::Kubeconfig::read_from(&kc)?;
         let o = kube::config::KubeConfigOptions { context: Some("quell-admin".into()), ..Default::default() };
-        let cfg = rt.block_on(kube::Config::from_custom_kubeconfig(k, &o)).expect("config");
+        let cfg = rt.block_on(kube::Config::from_custom_kubeconfig(k, &o))?;
         let _g = rt.enter();
-        kube::Client::try_from(cfg).expect("client")
+        kube::Client::try_from(cfg)?
     };
     let mut tag = [0u8; 3];
-    getrandom::fill(&mut tag).expect("random");
+    getrandom::fill(&mut tag).map_err(|e| format!("random: {e}"))?;
     let ns_stop = format!("bench-stop-{}", hex::encode(tag));
     let ns_quar = format!("bench-quar-{}", hex::encode(tag));
-    let dir = tempfile::tempdir().expect("tmp");
+    let dir = tempfile::tempdir()?;
     let db = dir.path().join("quell.db");
-    let stores = EmbeddedStore::open(&db).expect("store").stores();
+    let db_arg = db.to_str().ok_or("the temporary directory's path is not UTF-8")?.to_owned();
+    let stores = EmbeddedStore::open(&db)?.stores();
 
     println!("setting up {n_sets} StatefulSets (2 replicas, pod -0 each) and {n_pods} pods …");
     let setup = Instant::now();
@@ -79,13 +96,13 @@ fn main() {
     rt.block_on(async {
         use futures_util::StreamExt;
         for ns in [&ns_stop, &ns_quar] {
-            let nsobj: Namespace = serde_json::from_value(json!({"metadata": {"name": ns}})).expect("ns");
-            Api::<Namespace>::all(client.clone()).create(&PostParams::default(), &nsobj).await.expect("ns");
+            let nsobj: Namespace = serde_json::from_value(json!({"metadata": {"name": ns}}))?;
+            Api::<Namespace>::all(client.clone()).create(&PostParams::default(), &nsobj).await?;
         }
         let sts_api: Api<StatefulSet> = Api::namespaced(client.clone(), &ns_stop);
         let pod_stop: Api<Pod> = Api::namespaced(client.clone(), &ns_stop);
         let pod_quar: Api<Pod> = Api::namespaced(client.clone(), &ns_quar);
-        let made: Vec<()> = futures_util::stream::iter(0..n_sets)
+        let made: Vec<Res<()>> = futures_util::stream::iter(0..n_sets)
             .map(|i| {
                 let (sts_api, pod_stop) = (sts_api.clone(), pod_stop.clone());
                 async move {
@@ -93,36 +110,36 @@ fn main() {
                     let s: StatefulSet = serde_json::from_value(json!({"metadata": {"name": name}, "spec": {
                         "replicas": 2, "selector": {"matchLabels": {"app": "ai-agent-runtime", "set": name}},
                         "template": {"metadata": {"labels": {"app": "ai-agent-runtime", "set": name}},
-                            "spec": {"containers": [{"name": "a", "image": "a"}]}}}}))
-                    .expect("sts");
-                    let s = sts_api.create(&PostParams::default(), &s).await.expect("create sts");
+                            "spec": {"containers": [{"name": "a", "image": "a"}]}}}}))?;
+                    let s = sts_api.create(&PostParams::default(), &s).await?;
                     let p: Pod = serde_json::from_value(json!({"metadata": {"name": format!("{name}-0"),
                         "labels": {"app": "ai-agent-runtime"}, "ownerReferences": [{"apiVersion": "apps/v1",
                         "kind": "StatefulSet", "name": name, "uid": s.metadata.uid, "controller": true}]},
-                        "spec": {"containers": [{"name": "a", "image": "a"}]}}))
-                    .expect("pod");
-                    pod_stop.create(&PostParams::default(), &p).await.expect("create pod");
+                        "spec": {"containers": [{"name": "a", "image": "a"}]}}))?;
+                    pod_stop.create(&PostParams::default(), &p).await?;
+                    Ok(())
                 }
             })
             .buffer_unordered(32)
             .collect()
             .await;
-        assert_eq!(made.len(), n_sets);
-        let made: Vec<()> = futures_util::stream::iter(0..n_pods)
+        made.into_iter().collect::<Res<Vec<()>>>()?;
+        let made: Vec<Res<()>> = futures_util::stream::iter(0..n_pods)
             .map(|i| {
                 let pod_quar = pod_quar.clone();
                 async move {
                     let p: Pod = serde_json::from_value(json!({"metadata": {"name": format!("agent-{i:04}"),
-                        "labels": {"app": "ai-agent-runtime"}}, "spec": {"containers": [{"name": "a", "image": "a"}]}}))
-                    .expect("pod");
-                    pod_quar.create(&PostParams::default(), &p).await.expect("create pod");
+                        "labels": {"app": "ai-agent-runtime"}}, "spec": {"containers": [{"name": "a", "image": "a"}]}}))?;
+                    pod_quar.create(&PostParams::default(), &p).await?;
+                    Ok(())
                 }
             })
             .buffer_unordered(32)
             .collect()
             .await;
-        assert_eq!(made.len(), n_pods);
-    });
+        made.into_iter().collect::<Res<Vec<()>>>()?;
+        Res::Ok(())
+    })?;
     let now = quell::model::time::now();
     for i in 0..n_sets {
         let mut s = Session::new(format!("stop-{i:03}"), "bench", now);
@@ -136,12 +153,12 @@ fn main() {
         s.pod = Some(format!("agent-{i:04}"));
         sessions.push(s);
     }
-    stores.sessions.put_sessions(&sessions).expect("sessions");
+    stores.sessions.put_sessions(&sessions)?;
     println!("setup took {:.1}s\n", setup.elapsed().as_secs_f64());
 
     let q = |args: &[&str]| {
         let mut c = Command::new(&quell);
-        c.args(["--store", db.to_str().expect("utf8"), "--kubeconfig", &kc, "--context", "quell-admin"]).args(args);
+        c.args(["--store", &db_arg, "--kubeconfig", &kc, "--context", "quell-admin"]).args(args);
         c.env("QUELL_CONFIG", "/dev/null");
         c
     };
@@ -150,8 +167,8 @@ fn main() {
 
     // ---- hard stop
     let sel_stop = format!("namespace={ns_stop}");
-    let quell_stop = run(&mut q(&["hard-stop", "--where", &sel_stop, "--reason", "bench"]));
-    run(&mut q(&["hard-stop", "--resume", "--where", &sel_stop, "--reason", "bench"]));
+    let quell_stop = run(&mut q(&["hard-stop", "--where", &sel_stop, "--reason", "bench"]))?;
+    run(&mut q(&["hard-stop", "--resume", "--where", &sel_stop, "--reason", "bench"]))?;
     let t = Instant::now();
     for s in &sets {
         run(kubectl(&kc).args([
@@ -162,28 +179,28 @@ fn main() {
             s,
             "quell.dev/replicas-before-hard-stop=2",
             "--overwrite",
-        ]));
-        run(kubectl(&kc).args(["-n", &ns_stop, "scale", "statefulset", s, "--replicas=0"]));
+        ]))?;
+        run(kubectl(&kc).args(["-n", &ns_stop, "scale", "statefulset", s, "--replicas=0"]))?;
     }
     let loop_stop = t.elapsed();
-    run(kubectl(&kc).args(["-n", &ns_stop, "scale", "statefulset", "--all", "--replicas=2"]));
+    run(kubectl(&kc).args(["-n", &ns_stop, "scale", "statefulset", "--all", "--replicas=2"]))?;
     let mut one = kubectl(&kc);
     one.args(["-n", &ns_stop, "scale", "statefulset", "--replicas=0"]).args(&sets);
-    let one_stop = run(&mut one);
+    let one_stop = run(&mut one)?;
 
     // ---- quarantine
     let sel_quar = format!("namespace={ns_quar}");
-    let quell_quar = run(&mut q(&["quarantine", "--where", &sel_quar, "--reason", "bench"]));
-    let quell_rel = run(&mut q(&["release", "--where", &sel_quar, "--reason", "bench"]));
+    let quell_quar = run(&mut q(&["quarantine", "--where", &sel_quar, "--reason", "bench"]))?;
+    let quell_rel = run(&mut q(&["release", "--where", &sel_quar, "--reason", "bench"]))?;
     let t = Instant::now();
     for p in &pods {
-        run(kubectl(&kc).args(["-n", &ns_quar, "label", "pod", p, "quell.dev/quarantine=true", "--overwrite"]));
+        run(kubectl(&kc).args(["-n", &ns_quar, "label", "pod", p, "quell.dev/quarantine=true", "--overwrite"]))?;
     }
     let loop_quar = t.elapsed();
-    run(kubectl(&kc).args(["-n", &ns_quar, "label", "pod", "--all", "quell.dev/quarantine-"]));
+    run(kubectl(&kc).args(["-n", &ns_quar, "label", "pod", "--all", "quell.dev/quarantine-"]))?;
     let mut one = kubectl(&kc);
     one.args(["-n", &ns_quar, "label", "pod"]).args(&pods).args(["quell.dev/quarantine=true", "--overwrite"]);
-    let one_quar = run(&mut one);
+    let one_quar = run(&mut one)?;
 
     let s = |d: Duration| format!("{:.2} s", d.as_secs_f64());
     println!("| task | quell | kubectl loop | ratio | kubectl, all names in one call |");
@@ -210,4 +227,5 @@ fn main() {
         quell::adapters::kube::CONCURRENCY
     );
     println!("namespaces {ns_stop} and {ns_quar} are left in place (no namespace controller runs to delete them)");
+    Ok(())
 }
