@@ -339,8 +339,8 @@ fn audit_lane(shared: &Shared) {
         let stopping = shared.stop.load(Ordering::Acquire);
         drop(out);
 
-        let result = store_events(&shared.stores, &batch, retrying).and_then(|()| {
-            ready.iter().try_for_each(|cp| shared.stores.sessions.save_checkpoint(cp)).map_err(|e| (true, e))
+        let result = store_events(&shared.stores, &batch, retrying).map_err(Failed::Events).and_then(|()| {
+            ready.iter().try_for_each(|cp| shared.stores.sessions.save_checkpoint(cp)).map_err(Failed::Checkpoints)
         });
         let mut out = lock(&shared.outbox);
         match result {
@@ -352,16 +352,21 @@ fn audit_lane(shared: &Shared) {
                 out.audit_error = None;
                 retry_wait = Duration::ZERO;
             }
-            Err((events_stored, e)) => {
-                if events_stored {
-                    // The events are in; only checkpoints are retried.
-                    out.events_stored += n as u64;
-                    out.settle(&batch);
-                } else {
-                    for sealed in batch.into_iter().rev() {
-                        out.events.push_front(sealed);
+            Err(failed) => {
+                let e = match failed {
+                    Failed::Events(e) => {
+                        for sealed in batch.into_iter().rev() {
+                            out.events.push_front(sealed);
+                        }
+                        e
                     }
-                }
+                    Failed::Checkpoints(e) => {
+                        // The events are in; only the checkpoints are tried again.
+                        out.events_stored += n as u64;
+                        out.settle(&batch);
+                        e
+                    }
+                };
                 out.audit_failures += 1;
                 out.audit_error = Some(e.to_string());
                 retry_wait = (retry_wait * 2).clamp(Duration::from_millis(100), MAX_RETRY_WAIT);
@@ -379,16 +384,22 @@ fn audit_lane(shared: &Shared) {
     }
 }
 
+/// What an attempt of the audit lane could not store.
+enum Failed {
+    Events(StoreError),
+    Checkpoints(StoreError),
+}
+
 /// Appends a batch. A retry first drops the events a failed attempt may have stored already
-/// (the chain's stored tail is at or past them). `Err((true, _))` is never returned here.
-fn store_events(stores: &Stores, batch: &[SealedEvent], retrying: bool) -> Result<(), (bool, StoreError)> {
+/// (the chain's stored tail is at or past them).
+fn store_events(stores: &Stores, batch: &[SealedEvent], retrying: bool) -> Result<()> {
     if !retrying {
-        return stores.audit.append(batch).map_err(|e| (false, e));
+        return stores.audit.append(batch);
     }
     let mut chains: Vec<&str> = batch.iter().map(|e| e.event.body.session_id.as_str()).collect();
     chains.sort_unstable();
     chains.dedup();
-    let found = stores.audit.tails(&chains).map_err(|e| (false, e))?;
+    let found = stores.audit.tails(&chains)?;
     let tails: HashMap<&str, Option<ChainTail>> = chains.into_iter().zip(found).collect();
     let mut rest = Vec::with_capacity(batch.len());
     for e in batch {
@@ -397,20 +408,17 @@ fn store_events(stores: &Stores, batch: &[SealedEvent], retrying: bool) -> Resul
             Some(t) if e.event.seq < t.seq => {}
             Some(t) if e.event.seq == t.seq => {
                 if e.event.hash != t.hash {
-                    return Err((
-                        false,
-                        StoreError::Conflict(format!(
-                            "audit chain {chain}: the log holds another event at seq {}; this process's events \
-                             from there are not stored",
-                            t.seq
-                        )),
-                    ));
+                    return Err(StoreError::Conflict(format!(
+                        "audit chain {chain}: the log holds another event at seq {}; this process's events \
+                         from there are not stored",
+                        t.seq
+                    )));
                 }
             }
             _ => rest.push(e.clone()),
         }
     }
-    stores.audit.append(&rest).map_err(|e| (false, e))
+    stores.audit.append(&rest)
 }
 
 fn sleep_unless_stopped(shared: &Shared, wait: Duration) {
