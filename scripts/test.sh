@@ -54,7 +54,8 @@ if [ "${1:-}" = "--" ]; then
 	extra=("$@")
 fi
 set +e
-cargo test "${extra[@]}" 2>&1 | tee target/test-output.txt
+# --no-fail-fast: every test binary runs, so one failure does not hide the others.
+cargo test --no-fail-fast "${extra[@]}" 2>&1 | tee target/test-output.txt
 status=${PIPESTATUS[0]}
 set -e
 # One closing line for the whole suite, summed over every test binary.
