@@ -184,7 +184,7 @@ class Runtime:
             try:
                 self._poll_control()
                 backoff = CONTROL_POLL_S
-            except QuellError:
+            except Exception:  # noqa: BLE001 - the watcher must outlive any store failure
                 # Store unavailable: keep the last known control, retry with a capped backoff.
                 backoff = min(backoff * 2, 1.0)
             self._stop.wait(backoff)
@@ -235,8 +235,8 @@ class Runtime:
             if reports:
                 try:
                     self.store.put_sessions(reports)
-                except QuellError as e:
-                    error = str(e)
+                except Exception as e:  # noqa: BLE001 - kept and retried, never lost
+                    error = str(e) or type(e).__name__
             with self._lock:
                 out.flushed = batch
                 if error is None:
@@ -284,13 +284,13 @@ class Runtime:
             failed_checkpoints = None
             try:
                 self._store_events(batch, retrying)
-            except QuellError as e:
+            except Exception as e:  # noqa: BLE001 - kept and retried, never lost
                 failed_events = e
             if failed_events is None:
                 try:
                     for _, sid, step, text in ready:
                         self.store.save_checkpoint(sid, step, text)
-                except QuellError as e:
+                except Exception as e:  # noqa: BLE001 - kept and retried, never lost
                     failed_checkpoints = e
             with self._lock:
                 if failed_events is None and failed_checkpoints is None:
