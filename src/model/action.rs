@@ -67,6 +67,9 @@ pub enum Scope {
     Fleet {
         sessions: Vec<String>,
         namespaces: BTreeSet<String>,
+        /// Resume only: sessions paused one by one, which lifting the fleet hold leaves paused.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        held: Vec<String>,
     },
     /// Explicit sessions, chosen by id, by marking rows or by a selector.
     Sessions {
@@ -141,11 +144,16 @@ impl OperatorAction {
         let verb = self.kind.verb();
         match &self.scope {
             Scope::Approval { id, session_id } => format!("{verb} approval {id} of session {session_id}"),
-            Scope::Fleet { sessions, namespaces } => format!(
-                "{verb} the whole fleet ({} live session{}{}, and any that start while it holds)",
+            Scope::Fleet { sessions, namespaces, held } => format!(
+                "{verb} the whole fleet ({} live session{}{}, and any that start while it holds){}",
                 thousands(sessions.len() as u64),
                 if sessions.len() == 1 { "" } else { "s" },
-                in_namespaces(namespaces)
+                in_namespaces(namespaces),
+                match held.len() {
+                    0 => String::new(),
+                    1 => format!("; session {} stays paused: it was paused on its own", held[0]),
+                    n => format!("; {} sessions stay paused: they were paused on their own", thousands(n as u64)),
+                }
             ),
             Scope::Sessions { sessions, namespaces, selector } => {
                 let what = if sessions.len() == 1 {
@@ -220,7 +228,7 @@ mod tests {
             OperatorAction::new(ActionKind::Pause, sessions(0, &[]), "r", "a"),
             Err(ActionError::EmptyScope(ActionKind::Pause))
         );
-        let fleet = Scope::Fleet { sessions: vec![], namespaces: BTreeSet::new() };
+        let fleet = Scope::Fleet { sessions: vec![], namespaces: BTreeSet::new(), held: vec![] };
         assert_eq!(
             OperatorAction::new(ActionKind::Kill, fleet, "r", "a"),
             Err(ActionError::NotFleetWide(ActionKind::Kill))
