@@ -216,6 +216,19 @@ mod tests {
         assert_eq!(a.describe(), "pause 1,204 sessions in 3 namespaces");
         let one = OperatorAction::new(ActionKind::Kill, sessions(1, &["genai-prod"]), "r", "alice").unwrap();
         assert_eq!(one.describe(), "kill session s0 in namespace genai-prod");
+        let held = vec!["s1".to_owned(), "s2".to_owned()];
+        let fleet =
+            Scope::Fleet { sessions: vec!["s0".into(), "s1".into(), "s2".into()], namespaces: BTreeSet::new(), held };
+        let resume = OperatorAction::new(ActionKind::Resume, fleet, "over", "alice").unwrap();
+        assert!(
+            resume.describe().ends_with("; 2 sessions stay paused: they were paused on their own"),
+            "{}",
+            resume.describe()
+        );
+        let summary = serde_json::to_value(&resume.scope).unwrap();
+        assert_eq!(summary["held"], serde_json::json!(["s1", "s2"]), "the audit record names them");
+        let pause = Scope::Fleet { sessions: vec![], namespaces: BTreeSet::new(), held: vec![] };
+        assert!(serde_json::to_value(&pause).unwrap().get("held").is_none(), "pause records are unchanged");
     }
 
     #[test]
