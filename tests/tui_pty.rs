@@ -244,3 +244,12 @@ fn the_demo_fleet_pauses_and_acknowledges_on_screen() {
         "the approval was recorded with who and why"
     );
 }
+
+#[test]
+fn an_unknown_theme_in_a_terminal_is_a_usage_error() {
+    let (_dir, path, _stores) = store();
+    let mut c = Console::open(&path, &["--theme", "nosuch"]);
+    assert_eq!(c.wait_exit(), 2, "exit 2 (usage), as README's table says; screen:\n{}", c.text());
+    let screen = c.wait_for("no theme 'nosuch'");
+    assert!(!screen.contains("quell · fleet"), "the console never opened:\n{screen}");
+}
