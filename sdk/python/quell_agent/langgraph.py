@@ -31,10 +31,9 @@ from langchain.agents.middleware.types import AgentMiddleware
 from langchain_core.messages import AIMessage, BaseMessage, ToolMessage, message_to_dict
 
 from .errors import Killed
-from .runtime import RISKS, Runtime, Session, hash_input
+from .runtime import RISKS, Runtime, Session, hash_input, summary
 
 _ID_OK = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
-SUMMARY_CHARS = 200
 
 
 def session_id_for_thread(thread_id: str) -> str:
@@ -43,14 +42,6 @@ def session_id_for_thread(thread_id: str) -> str:
     if _ID_OK.match(thread_id):
         return thread_id
     return "lg-" + hashlib.sha256(thread_id.encode("utf-8")).hexdigest()[:24]
-
-
-def _summary(content: Any) -> Optional[str]:
-    text = content if isinstance(content, str) else json.dumps(content, ensure_ascii=False, default=str)
-    text = text.strip()
-    if not text:
-        return None
-    return text if len(text) <= SUMMARY_CHARS else text[: SUMMARY_CHARS - 1] + "…"
 
 
 def _jsonable(value: Any) -> Any:
@@ -156,7 +147,7 @@ class QuellMiddleware(AgentMiddleware):
         try:
             response = handler(request)
         except Exception as e:
-            s.emit("error", model=_model_name(request.model), output_summary=_summary(f"{type(e).__name__}: {e}"))
+            s.emit("error", model=_model_name(request.model), output_summary=summary(f"{type(e).__name__}: {e}"))
             raise
         ai = _ai_message(response)
         usage = getattr(ai, "usage_metadata", None) or {}
@@ -164,7 +155,7 @@ class QuellMiddleware(AgentMiddleware):
             "llm_call",
             model=_model_name(request.model) or self._model,
             input_hash=hash_input(json.dumps(messages, sort_keys=True, ensure_ascii=False)),
-            output_summary=_summary(ai.content) if ai is not None else None,
+            output_summary=summary(ai.content) if ai is not None else None,
             input_tokens=usage.get("input_tokens"),
             output_tokens=usage.get("output_tokens"),
             tool_calls=[{"name": c["name"], "arguments": _jsonable(c.get("args", {}))} for c in (ai.tool_calls if ai else [])],
@@ -204,11 +195,11 @@ class QuellMiddleware(AgentMiddleware):
         try:
             result = handler(request)
         except Exception as e:
-            s.emit("error", tool=name, output_summary=_summary(f"{type(e).__name__}: {e}"))
+            s.emit("error", tool=name, output_summary=summary(f"{type(e).__name__}: {e}"))
             raise
         content = getattr(result, "content", None)
         status = getattr(result, "status", None)
-        s.emit("error" if status == "error" else "tool_result", tool=name, output_summary=_summary(content or ""))
+        s.emit("error" if status == "error" else "tool_result", tool=name, output_summary=summary(content or ""))
         return result
 
     def after_agent(self, state, runtime) -> None:

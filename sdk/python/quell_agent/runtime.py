@@ -61,6 +61,18 @@ def hash_input(data: bytes | str) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
+SUMMARY_CHARS = 200
+
+
+def summary(value: Any) -> Optional[str]:
+    """A short `output_summary` of agent output: text (or JSON) cut to 200 characters."""
+    text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False, default=str)
+    text = text.strip()
+    if not text:
+        return None
+    return text if len(text) <= SUMMARY_CHARS else text[: SUMMARY_CHARS - 1] + "…"
+
+
 def effective(fleet: Optional[dict[str, Any]], own: Optional[dict[str, Any]]) -> str:
     """The stricter of the fleet's and the session's desired state (kill > pause > run)."""
     f = fleet["desired"] if fleet else "run"
