@@ -150,6 +150,31 @@ mod tests {
     }
 
     #[test]
+    fn coverage_compares_the_stored_text_with_the_last_hash_recorded_for_its_step() {
+        use crate::model::audit::EventBody;
+        use crate::model::chain::{seal, sha256_hex, ChainTail};
+        let event = |step: u64, hash: Option<String>| {
+            let mut body = EventBody::new("s-1", step, EventKind::Checkpoint, "agent:a");
+            body.checkpoint_hash = hash;
+            seal(body, &ChainTail::genesis()).unwrap().0
+        };
+        let cp = Checkpoint::from_stored("s-1", 10, SEED_JSON).unwrap();
+        let right = Some(sha256_hex(SEED_JSON.as_bytes()));
+        let wrong = Some("0".repeat(64));
+        assert_eq!(coverage(&cp, &[event(10, right.clone())]), Coverage::Verified);
+        assert_eq!(coverage(&cp, &[event(10, right.clone()), event(10, wrong.clone())]), Coverage::Edited);
+        assert_eq!(coverage(&cp, &[event(10, wrong), event(10, right)]), Coverage::Verified, "the last one counts");
+        assert_eq!(coverage(&cp, &[event(9, Some(sha256_hex(SEED_JSON.as_bytes())))]), Coverage::NotCovered);
+        assert_eq!(coverage(&cp, &[event(10, None)]), Coverage::NotCovered);
+        // The same content re-serialised is another text: the hash is of the bytes as stored.
+        let reformatted = SEED_JSON.replace(", ", ",");
+        let cp2 = Checkpoint::from_stored("s-1", 10, &reformatted).unwrap();
+        assert_eq!(cp2, cp, "equal content");
+        let stored_hash = Some(sha256_hex(SEED_JSON.as_bytes()));
+        assert_eq!(coverage(&cp2, &[event(10, stored_hash)]), Coverage::Edited);
+    }
+
+    #[test]
     fn bad_checkpoints_say_why() {
         assert!(matches!(Checkpoint::from_json("{"), Err(CheckpointError::NotJson(_))));
         assert!(matches!(Checkpoint::from_json(r#"{"session_id":"s","step":"x"}"#), Err(CheckpointError::Shape(_))));

@@ -366,6 +366,22 @@ mod tests {
     use super::*;
 
     #[test]
+    fn the_badge_says_chain_verified_only_when_every_checkpoint_verifies_too() {
+        let data = |coverage: Vec<(u64, Coverage)>| TimelineData {
+            session: None,
+            items: Vec::new(),
+            integrity: Ok(7),
+            checkpoint_coverage: coverage,
+            window: false,
+        };
+        assert_eq!(data(vec![(1, Coverage::Verified)]).badge(), (true, "✔ chain verified (7 events)".into()));
+        let (ok, text) = data(vec![(1, Coverage::Verified), (3, Coverage::Edited)]).badge();
+        assert!(!ok && text.starts_with("✘ checkpoint edited at step 3"), "{text}");
+        let (ok, text) = data(vec![(1, Coverage::NotCovered), (3, Coverage::NotCovered)]).badge();
+        assert!(!ok && text.starts_with("✘ checkpoint not covered by an audit event at steps 1, 3"), "{text}");
+    }
+
+    #[test]
     fn context_leaves_out_long_unchanged_runs() {
         let old = "a\nb\nc\nd\ne\nf";
         let new = "a\nb\nc\nd\ne\nF";
