@@ -154,14 +154,13 @@ impl Filing<'_> {
         if let Some(seq) = self.seq.filter(|s| u64::try_from(*s).ok() != Some(content.seq)) {
             return Some(format!("is filed as seq {seq} but its content says seq {}", content.seq));
         }
-        if let (Some(kind), Some(real)) = (self.kind, content.kind.as_deref()) {
-            if kind != real.as_bytes() {
-                return Some(format!(
-                    "is filed as kind '{}' but its content says '{}'",
-                    shown(kind),
-                    shown(real.as_bytes())
-                ));
-            }
+        if let Some(kind) = self.kind.filter(|k| Some(*k) != content.kind.as_deref().map(str::as_bytes)) {
+            let real = content.kind.as_deref().map(|k| format!("'{}'", shown(k.as_bytes())));
+            return Some(format!(
+                "is filed as kind '{}' but its content says {}",
+                shown(kind),
+                real.as_deref().unwrap_or("none")
+            ));
         }
         if let Some(us) = self.time_us {
             let real = content.time.as_deref().and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok());
