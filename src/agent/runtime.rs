@@ -628,7 +628,8 @@ impl AgentSession {
         self.session.step
     }
 
-    /// Saves the seed-shaped checkpoint for the current step (ordered after queued events).
+    /// Saves the seed-shaped checkpoint for the current step (ordered after queued events),
+    /// covered by a `checkpoint` event that records the hash of its stored text.
     pub fn checkpoint(
         &mut self,
         messages: Vec<serde_json::Value>,
