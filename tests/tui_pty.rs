@@ -67,7 +67,7 @@ fn operator_filters_opens_approves_pauses_the_fleet_and_quits() {
     c.send("\r");
     c.wait_for("1 session matches 'browser'");
     c.send("\r");
-    let screen = c.wait_for("chain verified (7 events)");
+    let screen = c.wait_for("(7 events verified)");
     assert!(screen.contains("unexpected tool send_email"), "{screen}");
     c.send("\x1b");
     c.wait_for("quell · fleet");
@@ -141,7 +141,7 @@ fn injected_escape_sequences_never_reach_the_terminal() {
     c.wait_for("s-browser-0003");
     let before = c.raw().len();
     c.send(":session s-browser-0003\r");
-    c.wait_for("chain verified");
+    c.wait_for("events verified");
     c.send("jjjj"); // the tool result
     c.send("v"); // whole entry
     let screen = c.wait_for("whole entry");

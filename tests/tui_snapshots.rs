@@ -353,7 +353,10 @@ fn session_timeline_shows_the_injection_neutralised() {
     open_browser_session(&mut c);
     let screen = c.screen(100, 20);
     insta::assert_snapshot!("session_timeline", screen);
-    assert!(screen.contains("✔ chain verified (7 events)"), "{screen}");
+    assert!(
+        screen.contains("✘ checkpoint not covered by an audit event at steps 1, 3 (7 events verified)"),
+        "{screen}"
+    );
     assert!(screen.contains("^[[2J^[]0;PWNED-TITLE^G^[]52;c;cm0gLXJmIC8="), "{screen}");
     assert!(screen.contains("[unexpected tool send_email]"), "{screen}");
     assert!(screen.contains("[error]"));

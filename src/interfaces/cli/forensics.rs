@@ -1,6 +1,7 @@
 use super::args::TextFormat;
 use super::{exit, table, CliResult, Context, Failure};
 use crate::model::audit::{AuditEvent, EventKind};
+use crate::model::checkpoint::Coverage;
 use crate::model::time;
 use crate::ports::{AuditQuery, StoreError};
 use crate::services::forensics::{self, Entry};
@@ -62,10 +63,13 @@ pub fn show(ctx: &mut Context, session: &str, format: TextFormat, out: &mut dyn 
     let stores = ctx.stores()?;
     let tl = forensics::timeline(&stores, session)?;
     if format == TextFormat::Json {
-        let integrity = match &tl.integrity {
-            Ok(n) => serde_json::json!({"intact": true, "events": n}),
+        let mut integrity = match &tl.integrity {
+            Ok(n) => serde_json::json!({"intact": tl.intact(), "events": n}),
             Err(b) => serde_json::json!({"intact": false, "break": b}),
         };
+        integrity["checkpoints_edited"] = forensics::steps_with(&tl.checkpoint_coverage, Coverage::Edited).into();
+        integrity["checkpoints_not_covered"] =
+            forensics::steps_with(&tl.checkpoint_coverage, Coverage::NotCovered).into();
         let doc = serde_json::json!({
             "session": tl.session,
             "integrity": integrity,
@@ -74,7 +78,7 @@ pub fn show(ctx: &mut Context, session: &str, format: TextFormat, out: &mut dyn 
         });
         serde_json::to_writer_pretty(&mut *out, &doc).map_err(json_err)?;
         writeln!(out)?;
-        return Ok(if tl.integrity.is_ok() { exit::OK } else { exit::INTEGRITY });
+        return Ok(if tl.intact() { exit::OK } else { exit::INTEGRITY });
     }
     let now = time::now();
     match &tl.session {
@@ -93,9 +97,9 @@ pub fn show(ctx: &mut Context, session: &str, format: TextFormat, out: &mut dyn 
         )?,
         None => writeln!(out, "session {session} (no live record; rebuilt from checkpoints and audit)")?,
     }
-    match &tl.integrity {
-        Ok(n) => writeln!(out, "integrity: chain verified ({n} events)")?,
-        Err(b) => writeln!(out, "integrity: BROKEN at seq {}: {} ({})", b.seq, b.kind, b.detail)?,
+    match (&tl.integrity, forensics::integrity_words(&tl.integrity, &tl.checkpoint_coverage)) {
+        (Err(b), _) => writeln!(out, "integrity: BROKEN at seq {}: {} ({})", b.seq, b.kind, b.detail)?,
+        (Ok(_), Ok(words) | Err(words)) => writeln!(out, "integrity: {words}")?,
     }
     writeln!(out)?;
     for entry in &tl.entries {
@@ -103,12 +107,17 @@ pub fn show(ctx: &mut Context, session: &str, format: TextFormat, out: &mut dyn 
             Entry::Event(e) => writeln!(out, "{}", event_line(e))?,
             Entry::Checkpoint(c) => writeln!(
                 out,
-                "{}  checkpoint step {}: {} messages, {} tool results, plan {}",
-                c.created_at,
+                "{}  checkpoint step {}: {} messages, {} tool results, plan {}{}",
+                crate::model::untrusted::neutralize(&c.created_at, crate::model::untrusted::Lines::Escape),
                 c.step,
                 c.messages.len(),
                 c.tool_results.len(),
-                table::clip(&c.plan.shown_line(), 100)
+                table::clip(&c.plan.shown_line(), 100),
+                match tl.checkpoint_coverage.iter().find(|(s, _)| *s == c.step).map(|(_, k)| *k) {
+                    Some(Coverage::Edited) => "  [checkpoint edited]",
+                    Some(Coverage::NotCovered) => "  [not covered by an audit event]",
+                    _ => "",
+                }
             )?,
         }
     }
@@ -118,7 +127,7 @@ pub fn show(ctx: &mut Context, session: &str, format: TextFormat, out: &mut dyn 
             writeln!(out, "{}", event_line(e))?;
         }
     }
-    Ok(if tl.integrity.is_ok() { exit::OK } else { exit::INTEGRITY })
+    Ok(if tl.intact() { exit::OK } else { exit::INTEGRITY })
 }
 
 pub fn replay(
@@ -153,6 +162,9 @@ pub fn replay(
     let mut io_err: Option<std::io::Error> = None;
     let result = stores.audit.scan(&query, &mut |raw| {
         count += 1;
+        if let Some(why) = raw.filing.unreadable {
+            return Err(StoreError::Corrupt(format!("audit event at {}: {why}", raw.position)));
+        }
         let written = match format {
             // A record that holds its hash (Kafka) is written as it is, without a copy.
             TextFormat::Json => match raw.hash {
