@@ -529,7 +529,8 @@ class Session:
         """Seals and queues an event on this session's chain; returns the event.
 
         `fields` use the event's member names with `.` written as `_` where Python needs it:
-        model, input_hash, output_summary, tool, tool_calls, input_tokens, output_tokens, attributes.
+        model, input_hash, output_summary, tool, tool_calls, input_tokens, output_tokens,
+        checkpoint_hash, attributes.
         """
         body: dict[str, Any] = {
             "time": format_time(now()),
@@ -547,6 +548,7 @@ class Session:
             ],
             "gen_ai.usage.input_tokens": fields.pop("input_tokens", None),
             "gen_ai.usage.output_tokens": fields.pop("output_tokens", None),
+            "checkpoint_hash": fields.pop("checkpoint_hash", None),
             "attributes": fields.pop("attributes", None) or {},
         }
         if fields:
@@ -584,8 +586,8 @@ class Session:
 
     def checkpoint(self, messages: list[Any], tool_results: list[Any], plan: Any) -> dict[str, Any]:
         """Saves the seed's `AgentCheckpoint` for the current step (stored after the events
-        queued before it), with a `checkpoint` event."""
-        self.emit("checkpoint", attributes={"quell.checkpoint.step": self.step})
+        queued before it), covered by a `checkpoint` event whose `checkpoint_hash` is the SHA-256
+        of the very text stored (serialised once)."""
         cp = {
             "session_id": self.id,
             "step": self.step,
@@ -594,7 +596,13 @@ class Session:
             "plan": plan,
             "created_at": format_time(now()),
         }
-        self._rt._queue_checkpoint(self.id, self.step, json.dumps(cp, ensure_ascii=False))
+        text = json.dumps(cp, ensure_ascii=False)
+        self.emit(
+            "checkpoint",
+            checkpoint_hash=hashlib.sha256(text.encode("utf-8")).hexdigest(),
+            attributes={"quell.checkpoint.step": self.step},
+        )
+        self._rt._queue_checkpoint(self.id, self.step, text)
         return cp
 
     # -- control -------------------------------------------------------------------------------

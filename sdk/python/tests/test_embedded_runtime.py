@@ -75,7 +75,8 @@ def test_register_steps_checkpoints_and_a_chain_quell_verifies(store):
     assert sessions(store)[s.id]["audit_seq"] == 1 + 11 * 4 + 1
     assert quell(store, "verify").returncode == 0
     shown = json.loads(quell(store, "show", s.id, "-o", "json").stdout)
-    assert shown["integrity"] != "broken"
+    assert shown["integrity"]["intact"] is True
+    assert shown["integrity"]["checkpoints_edited"] == [] and shown["integrity"]["checkpoints_not_covered"] == []
     text = json.dumps(shown["entries"])
     assert "llm_call" in text and "m11" in text
     # The latest checkpoint is the highest numeric step (11 > 9 whatever a string sort says).
@@ -248,3 +249,18 @@ def test_a_file_that_is_not_a_store_is_refused_and_left_alone(tmp_path):
         EmbeddedStore(text)
     with pytest.raises(Unavailable, match="no such store"):
         EmbeddedStore(tmp_path / "missing.db", create=False)
+
+
+def test_a_checkpoint_edited_in_the_store_is_shown_as_edited(store):
+    with Runtime(EmbeddedStore(store)) as rt:
+        s = Session.start(rt, "support-agent")
+        run_steps(s, 2)
+        s.end("finished")
+    conn = sqlite3.connect(store)
+    conn.execute("UPDATE checkpoints SET doc = replace(doc, 'm2', 'forged') WHERE session_id = ? AND step = 2", (s.id,))
+    conn.commit()
+    conn.close()
+    p = quell(store, "show", s.id, "-o", "json", check=False)
+    assert p.returncode == 5
+    integrity = json.loads(p.stdout)["integrity"]
+    assert integrity["checkpoints_edited"] == [2] and integrity["intact"] is False
