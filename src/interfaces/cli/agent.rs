@@ -4,6 +4,7 @@
 
 use super::{exit, CliResult, Context, Failure};
 use crate::agent::runtime::{AgentRuntime, AgentSession, Gate, SessionSpec};
+use crate::model::approval::{ApprovalStatus, Risk};
 use crate::model::audit::{hash_input, EventKind};
 use crate::model::session::SessionState;
 use crate::model::untrusted::Untrusted;
@@ -11,7 +12,18 @@ use serde_json::json;
 use std::io::Write;
 use std::time::Duration;
 
-pub fn run(ctx: &mut Context, id: &str, steps: u64, step_ms: u64, agent: &str, out: &mut dyn Write) -> CliResult {
+/// What the solo agent does. The Python library's `python -m quell_agent.solo` takes the same
+/// flags and prints the same lines, so one behavioural suite drives both runtimes.
+pub struct SoloPlan {
+    pub steps: u64,
+    pub step_ms: u64,
+    /// At this step, ask for approval before e-mailing the customer.
+    pub approval_at: Option<u64>,
+    pub approval_ttl: u64,
+}
+
+pub fn run(ctx: &mut Context, id: &str, plan: SoloPlan, agent: &str, out: &mut dyn Write) -> CliResult {
+    let SoloPlan { steps, step_ms, approval_at, approval_ttl } = plan;
     crate::model::session::validate_session_id(id).map_err(|e| Failure::usage(format!("--session: {e}")))?;
     let stores = ctx.stores()?;
     let rt = AgentRuntime::start(stores.clone())?;
@@ -52,6 +64,19 @@ pub fn run(ctx: &mut Context, id: &str, steps: u64, step_ms: u64, agent: &str, o
         result.tool = Some(Untrusted::new("web_search"));
         result.output_summary = Some(Untrusted::new(format!("result {step}")));
         session.emit(result)?;
+        if approval_at == Some(step) {
+            let args = json!({"to": "customer@example.com", "subject": format!("step {step}")});
+            let ap = session.request_approval("send_email", args, Risk::High, Duration::from_secs(approval_ttl), 1)?;
+            writeln!(out, "waiting for approval {}", ap.id)?;
+            out.flush()?;
+            let status = session.wait_approval(&ap.id, Duration::from_millis(20))?;
+            writeln!(out, "approval {} {status}", ap.id)?;
+            if status == ApprovalStatus::Approved {
+                let mut mail = session.body(EventKind::ToolCall);
+                mail.tool = Some(Untrusted::new("send_email"));
+                session.emit(mail)?;
+            }
+        }
         session.checkpoint(
             vec![json!({"role": "assistant", "content": format!("step {step}")})],
             vec![json!({"tool": "web_search", "output": format!("result {step}")})],

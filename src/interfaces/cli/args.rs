@@ -208,5 +208,11 @@ pub enum Command {
         step_ms: u64,
         #[arg(long, default_value = "solo-agent")]
         agent: String,
+        /// At this step, ask a human before e-mailing the customer (the tool runs only if approved)
+        #[arg(long)]
+        approval_at: Option<u64>,
+        /// Seconds that approval waits before it expires
+        #[arg(long, default_value_t = 300)]
+        approval_ttl: u64,
     },
 }

@@ -208,8 +208,9 @@ fn run(cli: Cli) -> CliResult {
         Some(Command::KillPod(a)) => kube::kill_pod(&mut ctx, a, &mut out),
         Some(Command::Quarantine(a)) => kube::quarantine(&mut ctx, a, &mut out),
         Some(Command::Release(a)) => kube::release(&mut ctx, a, &mut out),
-        Some(Command::Agent { session, steps, step_ms, agent }) => {
-            agent::run(&mut ctx, &session, steps, step_ms, &agent, &mut out)
+        Some(Command::Agent { session, steps, step_ms, agent, approval_at, approval_ttl }) => {
+            let plan = agent::SoloPlan { steps, step_ms, approval_at, approval_ttl };
+            agent::run(&mut ctx, &session, plan, &agent, &mut out)
         }
     };
     out.flush()?;
