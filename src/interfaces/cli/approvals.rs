@@ -3,6 +3,7 @@ use super::{exit, table, CliResult, Context, Failure};
 use crate::model::action::ActionKind;
 use crate::model::approval::{Approval, ApprovalStatus, Verdict};
 use crate::model::time;
+use crate::model::unreadable::reason;
 use crate::services::approvals;
 use std::io::Write;
 
@@ -18,6 +19,18 @@ pub fn list(ctx: &mut Context, all: bool, format: ListFormat, out: &mut dyn Writ
                     let mut v = serde_json::to_value(a).unwrap_or_default();
                     if let Some(o) = v.as_object_mut() {
                         o.insert("status".into(), a.status_at(now).as_str().into());
+                        o.insert("unreadable".into(), a.unreadable.clone().into());
+                        if a.unreadable.is_some() {
+                            // Nothing but the id (and the session, when the store knows it) was read.
+                            for (key, value) in o.iter_mut() {
+                                if !matches!(key.as_str(), "id" | "session_id" | "unreadable") {
+                                    *value = serde_json::Value::Null;
+                                }
+                            }
+                            if a.session_id == "?" {
+                                o.insert("session_id".into(), serde_json::Value::Null);
+                            }
+                        }
                     }
                     v
                 })
@@ -30,6 +43,22 @@ pub fn list(ctx: &mut Context, all: bool, format: ListFormat, out: &mut dyn Writ
             let rows: Vec<Vec<String>> = items
                 .iter()
                 .map(|a| {
+                    if a.unreadable.is_some() {
+                        let unknown = || "?".to_owned();
+                        let (id, session) = (a.id.clone(), a.session_id.clone());
+                        let status = "unreadable".to_owned();
+                        return vec![
+                            id,
+                            session,
+                            unknown(),
+                            unknown(),
+                            status,
+                            unknown(),
+                            unknown(),
+                            unknown(),
+                            unknown(),
+                        ];
+                    }
                     let left = (a.expires_at - now).num_seconds();
                     vec![
                         a.id.clone(),
@@ -49,6 +78,9 @@ pub fn list(ctx: &mut Context, all: bool, format: ListFormat, out: &mut dyn Writ
                 &["ID", "SESSION", "TOOL", "RISK", "STATUS", "AGE", "EXPIRES", "APPROVED", "ARGUMENTS"],
                 &rows,
             )?;
+            for a in items.iter().filter(|a| a.unreadable.is_some()) {
+                writeln!(out, "{}: {}", a.id, reason(a.unreadable.as_deref().unwrap_or_default()))?;
+            }
         }
     }
     Ok(exit::OK)

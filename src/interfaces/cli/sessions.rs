@@ -113,7 +113,8 @@ pub fn list(ctx: &mut Context, selector: Option<&str>, format: ListFormat, out: 
                 p.write_unclaimed(out)?;
             }
             for s in sessions.iter().filter(|s| s.unreadable.is_some()) {
-                writeln!(out, "{}: {}", s.id, s.unreadable.as_deref().unwrap_or_default())?;
+                let why = crate::model::unreadable::reason(s.unreadable.as_deref().unwrap_or_default());
+                writeln!(out, "{}: {why}", s.id)?;
             }
         }
     }
