@@ -65,6 +65,8 @@ fn one_bad_record_of_each_kind_never_blinds_the_console() {
     update(&mut app, Msg::Snapshot(Box::new(snapshot)));
     let fleet = screen(&app, 120, 30);
     assert!(fleet.contains("12 sessions"), "the fixture's 11 and the bad one: {fleet}");
+    assert!(fleet.contains("?1 unreadable"), "counted apart from the states: {fleet}");
+    assert_eq!(app.fleet.counts.iter().map(|c| c.1).sum::<usize>(), 11, "{:?}", app.fleet.counts);
     let row = fleet.lines().find(|l| l.contains("s-broken")).unwrap_or_else(|| panic!("{fleet}"));
     assert!(row.contains("? unreada"), "a state of its own (cut to the column): {row}");
     assert!(!row.contains("~ ") && !row.contains("20"), "no placeholder state or age: {row}");
