@@ -71,15 +71,27 @@ fn a_session_document_that_is_not_utf8_is_one_unreadable_row() {
             [],
         )
         .expect("plant");
+    // A row whose document is another session's, and one whose id is hostile.
+    raw(&path)
+        .execute_batch(
+            "INSERT INTO sessions (id, state, last_seen_us, ack_generation, doc)
+               SELECT 's-liar', state, last_seen_us, ack_generation, doc FROM sessions WHERE id = 's-good';
+             INSERT INTO sessions (id, state, last_seen_us, ack_generation, doc)
+               VALUES (char(27) || '[2Jevil', 'running', 0, 0, '{}');",
+        )
+        .expect("plant");
 
     let r = quell(&path, &["sessions"]);
     assert_eq!(r.code, 0, "the listing works: {}", r.stderr);
+    assert!(r.stdout.contains("s-liar: record says it is session s-good"), "{}", r.stdout);
+    assert!(r.stdout.contains("^[[2Jevil: the session row's id is not a valid session id"), "{}", r.stdout);
+    assert!(!r.stdout.contains('\u{1b}'), "a hostile id never reaches the terminal: {:?}", r.stdout);
     let row = r.stdout.lines().find(|l| l.starts_with("s-broken")).unwrap_or_else(|| panic!("{}", r.stdout));
     assert!(row.contains("unreadable"), "{row}");
     assert!(r.stdout.contains("s-broken: session record is not valid UTF-8"), "the reason: {}", r.stdout);
     assert!(r.stdout.contains("s-good") && r.stdout.contains("billing-agent") && r.stdout.contains("s-other"));
 
-    let list = listed(&path, &["sessions", "-o", "json"], 3);
+    let list = listed(&path, &["sessions", "-o", "json"], 5);
     let broken = list.iter().find(|s| s["id"] == "s-broken").expect("listed");
     assert!(broken["unreadable"].as_str().is_some_and(|u| u.contains("UTF-8")), "{broken}");
     let good = list.iter().find(|s| s["id"] == "s-good").expect("listed");

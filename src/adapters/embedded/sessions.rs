@@ -11,23 +11,23 @@ use rusqlite::{params, OptionalExtension};
 /// names another (or an invalid) id, becomes a session marked unreadable with the reason: one
 /// bad row never fails the listing, `verify` or the console's fleet.
 fn parse_session(id: ValueRef<'_>, doc: ValueRef<'_>) -> Session {
-    let unreadable = |id: String, why: String| {
-        let mut s = Session::new(id, "?", time::from_micros(0));
+    // Built only for a bad row: listing a big fleet pays nothing for it.
+    let unreadable = |why: String| {
+        let mut s = Session::new(shown_text(id), "?", time::from_micros(0));
         s.unreadable = Some(why);
         s
     };
-    let shown = shown_text(id);
-    let id = match id.as_str() {
+    let raw_id = match id.as_str() {
         Ok(id) if validate_session_id(id).is_ok() => id,
-        _ => return unreadable(shown, "the session row's id is not a valid session id".into()),
+        _ => return unreadable("the session row's id is not a valid session id".into()),
     };
     let parsed = doc_text(doc).map_err(|e| format!("session record {e}")).and_then(|d| {
         serde_json::from_str::<Session>(d).map_err(|e| format!("session record is not readable: {}", json_reason(&e)))
     });
     match parsed {
-        Ok(s) if s.id == id => s,
-        Ok(s) => unreadable(shown, format!("record says it is session {}", reason(&s.id))),
-        Err(why) => unreadable(shown, why),
+        Ok(s) if s.id == raw_id => s,
+        Ok(s) => unreadable(format!("record says it is session {}", reason(&s.id))),
+        Err(why) => unreadable(why),
     }
 }
 
