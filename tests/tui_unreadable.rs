@@ -7,7 +7,7 @@
 mod tui_fixture;
 
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
-use quell::interfaces::tui::app::{update, App, Msg, View};
+use quell::interfaces::tui::app::{update, App, Effect, Msg, View};
 use quell::interfaces::tui::feed;
 use quell::interfaces::tui::keymap::Keymap;
 use quell::interfaces::tui::session::{ItemKind, SessionView};
@@ -84,6 +84,17 @@ fn one_bad_record_of_each_kind_never_blinds_the_console() {
     assert!(row.contains("unreadable"), "{row}");
     assert!(queue.contains("approval a-broken is unreadable: approval record is not readable"), "{queue}");
     assert!(queue.contains("cannot be decided"), "{queue}");
+    // Approving it is refused when the action is planned, before anything could be confirmed.
+    let fx = update(&mut app, Msg::Key(KeyEvent::new(KeyCode::Char('y'), KeyModifiers::NONE)));
+    let Some(Effect::PlanDecision { id, verdict }) = fx.into_iter().next() else { panic!("a plan is asked for") };
+    assert_eq!(id, "a-broken");
+    let planned = quell::services::approvals::plan(&stores, &id, verdict, "placeholder", "alice");
+    let refusal = planned.as_ref().map(|_| ()).unwrap_err().to_string();
+    assert!(refusal.contains("approval a-broken cannot be decided: its stored record is unreadable"), "{refusal}");
+    update(&mut app, Msg::Planned(planned.map_err(|e| e.to_string())));
+    let dialog = screen(&app, 120, 30);
+    assert!(dialog.contains("cannot be decided"), "the refusal is shown: {dialog}");
+    update(&mut app, Msg::Key(KeyEvent::new(KeyCode::Esc, KeyModifiers::NONE)));
 
     // The session view: the deep event is one unreadable entry, the chain is verified.
     let data = feed::load_timeline(&stores, BROWSER).expect("the timeline loads");
