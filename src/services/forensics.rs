@@ -32,9 +32,18 @@ pub struct UnreadableEntry {
     pub position: String,
     pub seq: Option<u64>,
     pub step: Option<u64>,
+    /// As events write it (RFC 3339, microseconds).
+    #[serde(serialize_with = "rfc3339_or_null")]
     pub time: Option<Timestamp>,
     /// One neutralised line.
     pub reason: String,
+}
+
+fn rfc3339_or_null<S: serde::Serializer>(t: &Option<Timestamp>, s: S) -> std::result::Result<S::Ok, S::Error> {
+    match t {
+        Some(t) => s.serialize_str(&crate::model::time::format(t)),
+        None => s.serialize_none(),
+    }
 }
 
 impl UnreadableEntry {

@@ -91,16 +91,18 @@ pub fn list(ctx: &mut Context, selector: Option<&str>, format: ListFormat, out: 
                         table::clip(&s.agent.shown_line(), 24),
                         format!("{}/{}", r.namespace.unwrap_or("-"), r.pod.unwrap_or("-")),
                         r.model.unwrap_or("-").to_owned(),
-                        match &s.unreadable {
-                            Some(_) => "unreadable".to_owned(),
-                            None => r.state.to_string(),
-                        },
+                        r.state.to_string(),
                         r.step.to_string(),
                         time::age(&s.last_seen, &now),
                         table::thousands(r.input_tokens + r.output_tokens),
                         format!("${:.4}", r.cost_usd),
                         r.pending_approvals.to_string(),
                     ];
+                    if s.unreadable.is_some() {
+                        // Nothing but the id (and pending approvals, kept apart) was read.
+                        cells[4] = "unreadable".to_owned();
+                        cells[5..9].iter_mut().for_each(|c| *c = "?".to_owned());
+                    }
                     cells.extend(pods.iter().flat_map(|p| p.cells(i)));
                     cells
                 })
