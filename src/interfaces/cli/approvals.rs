@@ -44,20 +44,9 @@ pub fn list(ctx: &mut Context, all: bool, format: ListFormat, out: &mut dyn Writ
                 .iter()
                 .map(|a| {
                     if a.unreadable.is_some() {
-                        let unknown = || "?".to_owned();
-                        let (id, session) = (a.id.clone(), a.session_id.clone());
-                        let status = "unreadable".to_owned();
-                        return vec![
-                            id,
-                            session,
-                            unknown(),
-                            unknown(),
-                            status,
-                            unknown(),
-                            unknown(),
-                            unknown(),
-                            unknown(),
-                        ];
+                        let mut row = vec!["?".to_owned(); 9];
+                        (row[0], row[1], row[4]) = (a.id.clone(), a.session_id.clone(), "unreadable".into());
+                        return row;
                     }
                     let left = (a.expires_at - now).num_seconds();
                     vec![
