@@ -95,6 +95,9 @@ fn a_session_document_that_is_not_utf8_is_one_unreadable_row() {
     let list = listed(&path, &["sessions", "-o", "json"], 5);
     let broken = list.iter().find(|s| s["id"] == "s-broken").expect("listed");
     assert!(broken["unreadable"].as_str().is_some_and(|u| u.contains("UTF-8")), "{broken}");
+    for field in ["agent", "state", "step", "started_at", "last_seen", "cost_usd"] {
+        assert_eq!(broken[field], json!(null), "{field} is not known: {broken}");
+    }
     let good = list.iter().find(|s| s["id"] == "s-good").expect("listed");
     assert_eq!(
         (good["unreadable"].clone(), good["step"].clone(), good["pending_approvals"].clone()),
