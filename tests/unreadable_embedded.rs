@@ -112,6 +112,12 @@ fn a_session_document_that_is_not_utf8_is_one_unreadable_row() {
     let r = quell(&path, &["show", "s-broken"]);
     assert_eq!(r.code, 0, "{}", r.stderr);
     assert!(r.stdout.starts_with("session s-broken: unreadable: session record is not valid UTF-8"), "{}", r.stdout);
+    let r = quell(&path, &["show", "s-broken", "-o", "json"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let session = r.json()["session"].clone();
+    assert_eq!(session["id"], "s-broken");
+    assert!(session["unreadable"].as_str().is_some_and(|u| u.contains("UTF-8")), "{session}");
+    assert!(session.get("state").is_none(), "no placeholder state: {session}");
 }
 
 #[test]

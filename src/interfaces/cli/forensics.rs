@@ -83,8 +83,13 @@ pub fn show(ctx: &mut Context, session: &str, format: TextFormat, out: &mut dyn 
             Ok(n) => serde_json::json!({"intact": true, "events": n}),
             Err(b) => serde_json::json!({"intact": false, "break": b}),
         };
+        // An unreadable session record says only its id and why: no placeholder fields.
+        let session = match &tl.session {
+            Some(s) if s.unreadable.is_some() => serde_json::json!({"id": s.id, "unreadable": s.unreadable}),
+            other => serde_json::json!(other),
+        };
         let doc = serde_json::json!({
-            "session": tl.session,
+            "session": session,
             "integrity": integrity,
             "entries": tl.entries,
             "operator_actions": tl.operator_actions,
