@@ -164,6 +164,7 @@ fn approval() {
                 required_approvers: 1,
                 decisions: vec![],
                 status: ApprovalStatus::Pending,
+                unreadable: None,
             };
             b.wait();
             let requested = Instant::now();

@@ -173,6 +173,7 @@ fn approval(id: &str, expires_in: i64) -> Approval {
         required_approvers: 1,
         decisions: vec![],
         status: ApprovalStatus::Pending,
+        unreadable: None,
     }
 }
 

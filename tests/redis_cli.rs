@@ -107,6 +107,7 @@ fn concurrent_approve_processes_decide_once() {
             required_approvers: 1,
             decisions: vec![],
             status: ApprovalStatus::Pending,
+            unreadable: None,
         })
         .expect("request");
     let store = tmp();

@@ -34,6 +34,7 @@ fn approval(id: &str) -> Approval {
         required_approvers: 1,
         decisions: vec![],
         status: ApprovalStatus::Pending,
+        unreadable: None,
     }
 }
 

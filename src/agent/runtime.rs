@@ -741,6 +741,7 @@ impl AgentSession {
             required_approvers: required_approvers.clamp(1, 2),
             decisions: vec![],
             status: ApprovalStatus::Pending,
+            unreadable: None,
         };
         let body = self
             .body(EventKind::ApprovalRequested)
@@ -769,6 +770,9 @@ impl AgentSession {
             .approvals
             .approval(id)?
             .ok_or_else(|| StoreError::NotFound(format!("no approval {id}")))?;
+        if let Some(why) = &approval.unreadable {
+            return Err(StoreError::Corrupt(format!("approval {id} is unreadable: {why}")));
+        }
         let status = approval.status_at(time::now());
         if status.is_final() {
             let approvers: Vec<String> = approval.decisions.iter().map(|d| d.approver.clone()).collect();

@@ -104,6 +104,10 @@ pub struct Approval {
     pub decisions: Vec<Decision>,
     /// Stored status: `Pending` until decided; expiry is applied by [`Approval::status_at`].
     pub status: ApprovalStatus,
+    /// Set when the store holds a record for this id that could not be read: the reason. Such
+    /// an approval is listed (see [`Approval::unreadable`]) but cannot be decided.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unreadable: Option<String>,
 }
 
 #[derive(Clone, Debug, PartialEq, thiserror::Error)]
@@ -114,9 +118,32 @@ pub enum DecideError {
     Expired { id: String, at: String },
     #[error("{approver} has already approved {id}; a second, different approver is required")]
     SameApprover { id: String, approver: String },
+    #[error("approval {id} cannot be decided: its stored record is unreadable ({reason})")]
+    Unreadable { id: String, reason: String },
 }
 
 impl Approval {
+    /// Stands in for a stored record that could not be read, so that a listing shows it (with
+    /// `reason`) instead of failing or hiding it. Only `id`, `session_id` (`?` when unknown) and
+    /// `unreadable` mean anything; [`Approval::decide`] refuses it.
+    pub fn unreadable(id: impl Into<String>, session_id: impl Into<String>, reason: impl Into<String>) -> Approval {
+        let never = super::time::from_micros(0);
+        Approval {
+            id: id.into(),
+            session_id: session_id.into(),
+            step: 0,
+            tool: Untrusted::default(),
+            arguments: UntrustedJson::default(),
+            risk: Risk::Low,
+            requested_at: never,
+            expires_at: never,
+            required_approvers: 1,
+            decisions: Vec::new(),
+            status: ApprovalStatus::Pending,
+            unreadable: Some(reason.into()),
+        }
+    }
+
     /// The status as of `now`: a pending approval past its expiry is expired (= rejected).
     pub fn status_at(&self, now: Timestamp) -> ApprovalStatus {
         if self.status == ApprovalStatus::Pending && now >= self.expires_at {
@@ -132,6 +159,9 @@ impl Approval {
 
     /// Applies one decision. Pure: the store calls this inside its atomic section.
     pub fn decide(&mut self, decision: Decision) -> Result<ApprovalStatus, DecideError> {
+        if let Some(reason) = &self.unreadable {
+            return Err(DecideError::Unreadable { id: self.id.clone(), reason: reason.clone() });
+        }
         match self.status_at(decision.at) {
             ApprovalStatus::Pending => {}
             ApprovalStatus::Expired => {
@@ -182,6 +212,7 @@ mod tests {
             required_approvers: required,
             decisions: vec![],
             status: ApprovalStatus::Pending,
+            unreadable: None,
         }
     }
 
@@ -215,5 +246,13 @@ mod tests {
         assert!(matches!(b.decide(late), Err(DecideError::Expired { .. })));
         assert_eq!(b.status_at(b.expires_at), ApprovalStatus::Expired);
         assert!(b.decisions.is_empty());
+    }
+
+    #[test]
+    fn an_unreadable_approval_cannot_be_decided() {
+        let mut a = Approval::unreadable("a9", "?", "not JSON");
+        let err = a.decide(by("alice", Verdict::Approve)).unwrap_err();
+        assert_eq!(err.to_string(), "approval a9 cannot be decided: its stored record is unreadable (not JSON)");
+        assert!(a.decisions.is_empty());
     }
 }

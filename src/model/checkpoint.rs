@@ -71,6 +71,19 @@ pub enum CheckpointError {
     Shape(String),
     #[error("checkpoint says session {inner:?} step {inner_step} but is stored as {outer:?} step {outer_step}")]
     Mismatch { inner: String, inner_step: u64, outer: String, outer_step: u64 },
+    /// Valid JSON, nested deeper than quell reads (see [`super::unreadable::MAX_DEPTH`]).
+    #[error("checkpoint is nested deeper than {} levels", super::unreadable::MAX_DEPTH)]
+    TooDeep,
+}
+
+/// A stored checkpoint that could not be read: where it is and why (one neutralised line). The
+/// reasoning chain shows it in place of the checkpoint; the others are shown as usual.
+#[derive(Clone, Debug, PartialEq, Serialize, thiserror::Error)]
+#[error("unreadable checkpoint {session_id} step {step}: {reason}")]
+pub struct UnreadableCheckpoint {
+    pub session_id: String,
+    pub step: u64,
+    pub reason: String,
 }
 
 impl Checkpoint {
@@ -79,8 +92,13 @@ impl Checkpoint {
     }
 
     pub fn from_json(text: &str) -> Result<Self, CheckpointError> {
-        let value: serde_json::Value =
-            serde_json::from_str(text).map_err(|e| CheckpointError::NotJson(e.to_string()))?;
+        let value: serde_json::Value = serde_json::from_str(text).map_err(|e| {
+            if super::unreadable::too_deep(&e) {
+                CheckpointError::TooDeep
+            } else {
+                CheckpointError::NotJson(e.to_string())
+            }
+        })?;
         serde_json::from_value(value).map_err(|e| CheckpointError::Shape(e.to_string()))
     }
 
@@ -179,5 +197,7 @@ mod tests {
         assert!(matches!(Checkpoint::from_json("{"), Err(CheckpointError::NotJson(_))));
         assert!(matches!(Checkpoint::from_json(r#"{"session_id":"s","step":"x"}"#), Err(CheckpointError::Shape(_))));
         assert!(matches!(Checkpoint::from_stored("other", 10, SEED_JSON), Err(CheckpointError::Mismatch { .. })));
+        let deep = SEED_JSON.replace(r#"{"goal": "x"}"#, &format!("{}{}", "[".repeat(130), "]".repeat(130)));
+        assert_eq!(Checkpoint::from_json(&deep), Err(CheckpointError::TooDeep));
     }
 }

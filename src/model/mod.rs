@@ -11,4 +11,5 @@ pub mod control;
 pub mod selector;
 pub mod session;
 pub mod time;
+pub mod unreadable;
 pub mod untrusted;

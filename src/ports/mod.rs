@@ -5,7 +5,7 @@
 use crate::model::approval::{Approval, DecideError, Decision};
 use crate::model::audit::{AuditEvent, EventKind};
 use crate::model::chain::{self, ChainTail, Link};
-use crate::model::checkpoint::Checkpoint;
+use crate::model::checkpoint::{Checkpoint, UnreadableCheckpoint};
 use crate::model::control::{ControlRecord, ControlTarget, Desired};
 use crate::model::session::{Session, SessionState};
 use crate::model::time::Timestamp;
@@ -44,8 +44,16 @@ pub trait SessionStore: Send + Sync {
     }
 
     fn save_checkpoint(&self, checkpoint: &Checkpoint) -> Result<()>;
-    /// Checkpoints of a session, in numeric step order.
-    fn checkpoints(&self, session_id: &str) -> Result<Vec<Checkpoint>>;
+    /// Checkpoints of a session in numeric step order, each one read or why it could not be:
+    /// what the reasoning chain shows, so that one bad checkpoint never hides the others.
+    fn checkpoint_entries(&self, session_id: &str) -> Result<Vec<Result<Checkpoint, UnreadableCheckpoint>>>;
+    /// Checkpoints of a session, in numeric step order; one that cannot be read is an error.
+    fn checkpoints(&self, session_id: &str) -> Result<Vec<Checkpoint>> {
+        self.checkpoint_entries(session_id)?
+            .into_iter()
+            .map(|c| c.map_err(|u| StoreError::Corrupt(u.to_string())))
+            .collect()
+    }
     /// The highest numeric step's checkpoint.
     fn latest_checkpoint(&self, session_id: &str) -> Result<Option<Checkpoint>>;
 }
@@ -207,8 +215,25 @@ impl RawEvent<'_> {
                 (f, hash.to_owned(), intact)
             }
             None => {
-                let value: serde_json::Value = serde_json::from_str(self.json).map_err(|e| e.to_string())?;
                 let f: LinkFields = serde_json::from_str(self.json).map_err(|e| e.to_string())?;
+                // A record as quell writes it — the canonical text with `hash` appended as its last
+                // member — is checked on its text, without building values, so an event nested
+                // deeper than serde_json builds values of is verified all the same. Any other
+                // record (or one whose text does not hash to it) is re-canonicalised.
+                if let Some((canonical, claimed)) = split_trailing_hash(self.json) {
+                    if chain::sha256_hex(canonical.as_bytes()) == claimed {
+                        let misfiled = self.filing.mismatch(&f).map(|m| format!("{} {m}", self.position));
+                        let link = Link {
+                            seq: f.seq,
+                            prev_hash: f.prev_hash.into_owned(),
+                            hash: claimed.into(),
+                            intact: true,
+                            misfiled,
+                        };
+                        return Ok((f.chain.into_owned(), link));
+                    }
+                }
+                let value: serde_json::Value = serde_json::from_str(self.json).map_err(|e| e.to_string())?;
                 let (claimed, computed) = chain::rehash_value(value).map_err(|e| e.to_string())?;
                 let claimed = claimed.ok_or("record has no hash")?;
                 let intact = claimed == computed;
@@ -245,6 +270,20 @@ impl RawEvent<'_> {
             _ => self.json.to_owned(),
         }
     }
+}
+
+/// `{…,"hash":"<64 lower-case hex>"}` → (`{…}`, the hex): the object without its last member,
+/// when that member is `hash` (the final `}` closes the object, and neither the hex nor the `:`
+/// and `,` before the quotes can be inside a string, so this is the top-level member).
+fn split_trailing_hash(json: &str) -> Option<(String, &str)> {
+    const HEAD: &str = r#","hash":""#;
+    let body = json.strip_suffix("\"}")?;
+    let (rest, hash) = body.split_at_checked(body.len().checked_sub(64)?)?;
+    let rest = rest.strip_suffix(HEAD)?;
+    if !hash.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')) || !rest.starts_with('{') {
+        return None;
+    }
+    Some((format!("{rest}}}"), hash))
 }
 
 #[derive(Clone, Debug, Default, PartialEq)]

@@ -2,7 +2,7 @@
 
 use super::operator_log;
 use crate::model::action::{ActionKind, OperatorAction, Scope};
-use crate::model::approval::{Approval, Decision, Verdict};
+use crate::model::approval::{Approval, DecideError, Decision, Verdict};
 use crate::model::time;
 use crate::ports::{Result, StoreError, Stores};
 
@@ -17,6 +17,10 @@ pub fn get(stores: &Stores, id: &str) -> Result<Approval> {
 /// The action value for the confirmation path, before anything is written.
 pub fn plan(stores: &Stores, id: &str, verdict: Verdict, reason: &str, operator: &str) -> Result<OperatorAction> {
     let approval = get(stores, id)?;
+    // Refused before the confirmation dialog, not only by the store.
+    if let Some(reason) = approval.unreadable {
+        return Err(DecideError::Unreadable { id: approval.id, reason }.into());
+    }
     let kind = match verdict {
         Verdict::Approve => ActionKind::Approve,
         Verdict::Reject => ActionKind::Reject,

@@ -3,9 +3,10 @@
 
 use crate::model::audit::{AuditEvent, EventKind};
 use crate::model::chain::{self, Anchor, ChainBreak, Link};
-use crate::model::checkpoint::{self, Checkpoint, Coverage};
+use crate::model::checkpoint::{self, Checkpoint, Coverage, UnreadableCheckpoint};
 use crate::model::session::Session;
 use crate::model::time::Timestamp;
+use crate::model::unreadable::json_reason;
 use crate::model::untrusted::{neutralize, Lines};
 use crate::ports::{AuditQuery, RawEvent, Result, StoreError, Stores};
 use serde::Serialize;
@@ -16,6 +17,68 @@ use std::collections::HashMap;
 pub enum Entry {
     Checkpoint(Checkpoint),
     Event(AuditEvent),
+    /// A checkpoint or event that could not be read, in its place, with the reason.
+    Unreadable(UnreadableEntry),
+}
+
+/// A stored checkpoint or audit event quell could not read (not JSON, not its shape, nested
+/// deeper than [`crate::model::unreadable::MAX_DEPTH`]): shown with the reason, the rest of the
+/// view as usual. An unreadable event's hash is still checked: verification reads the stored
+/// canonical text, not the typed event.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct UnreadableEntry {
+    /// `checkpoint` or `event`.
+    pub what: &'static str,
+    /// Where it is stored: the event's row or partition/offset, the checkpoint's session and step.
+    pub position: String,
+    pub seq: Option<u64>,
+    pub step: Option<u64>,
+    /// As events write it (RFC 3339, microseconds).
+    #[serde(serialize_with = "rfc3339_or_null")]
+    pub time: Option<Timestamp>,
+    /// One neutralised line.
+    pub reason: String,
+}
+
+fn rfc3339_or_null<S: serde::Serializer>(t: &Option<Timestamp>, s: S) -> std::result::Result<S::Ok, S::Error> {
+    match t {
+        Some(t) => s.serialize_str(&crate::model::time::format(t)),
+        None => s.serialize_none(),
+    }
+}
+
+impl UnreadableEntry {
+    /// An event that did not parse as an [`AuditEvent`]; what it says of its place in the chain
+    /// is read without building its values (so even one nested too deep is placed).
+    pub fn event(raw: &RawEvent<'_>, error: impl std::fmt::Display) -> Self {
+        #[derive(serde::Deserialize)]
+        struct Head {
+            seq: Option<u64>,
+            step: Option<u64>,
+            time: Option<String>,
+        }
+        let head = serde_json::from_str::<Head>(raw.json).ok();
+        let time = head.as_ref().and_then(|h| h.time.as_deref()).and_then(parse_created_at);
+        UnreadableEntry {
+            what: "event",
+            position: raw.position.to_owned(),
+            seq: head.as_ref().and_then(|h| h.seq),
+            step: head.as_ref().and_then(|h| h.step),
+            time,
+            reason: json_reason(error),
+        }
+    }
+
+    pub fn checkpoint(c: UnreadableCheckpoint) -> Self {
+        UnreadableEntry {
+            what: "checkpoint",
+            position: format!("session {} step {}", c.session_id, c.step),
+            seq: None,
+            step: Some(c.step),
+            time: None,
+            reason: c.reason,
+        }
+    }
 }
 
 impl Entry {
@@ -23,6 +86,7 @@ impl Entry {
         match self {
             Entry::Checkpoint(c) => c.step,
             Entry::Event(e) => e.body.step,
+            Entry::Unreadable(u) => u.step.unwrap_or(0),
         }
     }
 }
@@ -81,47 +145,100 @@ fn parse_created_at(text: &str) -> Option<Timestamp> {
     chrono::NaiveDateTime::parse_from_str(text, "%Y-%m-%dT%H:%M:%S%.f").ok().map(|t| t.and_utc())
 }
 
-/// Merges events (in chain order) with checkpoints: a checkpoint of step N follows the events of
-/// steps ≤ N; among those, by time when the checkpoint has one.
-pub fn merge(events: Vec<AuditEvent>, checkpoints: Vec<Checkpoint>) -> Vec<Entry> {
+/// Step and time of an entry, where known, for ordering.
+fn place(entry: &Entry) -> (Option<u64>, Option<Timestamp>) {
+    match entry {
+        Entry::Checkpoint(c) => (Some(c.step), parse_created_at(&c.created_at)),
+        Entry::Event(e) => (Some(e.body.step), Some(e.body.time)),
+        Entry::Unreadable(u) => (u.step, u.time),
+    }
+}
+
+/// Merges events (in chain order) with checkpoints (in step order): a checkpoint of step N
+/// follows the events of steps ≤ N; among those, by time when the checkpoint has one. An event
+/// whose step is unknown (unreadable) stays where it is stored.
+pub fn merge(events: Vec<Entry>, checkpoints: Vec<Entry>) -> Vec<Entry> {
     let mut out = Vec::with_capacity(events.len() + checkpoints.len());
     let mut cps = checkpoints.into_iter().peekable();
     for ev in events {
+        let (Some(ev_step), ev_time) = place(&ev) else {
+            out.push(ev);
+            continue;
+        };
         while let Some(cp) = cps.peek() {
-            let before_by_step = cp.step < ev.body.step;
-            let before_by_time =
-                cp.step == ev.body.step && parse_created_at(&cp.created_at).is_some_and(|t| t < ev.body.time);
+            let (cp_step, cp_time) = place(cp);
+            let cp_step = cp_step.unwrap_or(0);
+            let before_by_step = cp_step < ev_step;
+            let before_by_time = cp_step == ev_step && matches!((cp_time, ev_time), (Some(c), Some(e)) if c < e);
             if before_by_step || before_by_time {
-                out.extend(cps.next().map(Entry::Checkpoint));
+                out.extend(cps.next());
             } else {
                 break;
             }
         }
-        out.push(Entry::Event(ev));
+        out.push(ev);
     }
-    out.extend(cps.map(Entry::Checkpoint));
+    out.extend(cps);
     out
+}
+
+/// Events matching `query` in stored order, each typed or, when it cannot be read (an event
+/// nested deeper than serde_json reads, say), an unreadable entry in its place: one such event
+/// never fails `show`, `replay` or the console's session view.
+pub fn read_entries(stores: &Stores, query: &AuditQuery) -> Result<Vec<Entry>> {
+    let mut out = Vec::new();
+    stores.audit.scan(query, &mut |raw| {
+        out.push(match raw.event() {
+            Ok(e) => Entry::Event(e),
+            Err(e) => Entry::Unreadable(UnreadableEntry::event(&raw, e)),
+        });
+        Ok(())
+    })?;
+    Ok(out)
 }
 
 pub fn timeline(stores: &Stores, session_id: &str) -> Result<Timeline> {
     let session = stores.sessions.session(session_id)?;
-    let checkpoints = stores.sessions.checkpoints(session_id)?;
-    let events = stores.audit.read(&AuditQuery { chain: Some(session_id.to_owned()), ..Default::default() })?;
+    let checkpoints: Vec<Entry> = stores
+        .sessions
+        .checkpoint_entries(session_id)?
+        .into_iter()
+        .map(|c| c.map_or_else(|u| Entry::Unreadable(UnreadableEntry::checkpoint(u)), Entry::Checkpoint))
+        .collect();
+    let events = read_entries(stores, &AuditQuery { chain: Some(session_id.to_owned()), ..Default::default() })?;
     if session.is_none() && checkpoints.is_empty() && events.is_empty() {
         return Err(StoreError::NotFound(format!("no session {session_id}")));
     }
     let integrity = verify_chain(stores, session_id, session.as_ref().and_then(anchor))?;
     let operator_actions = operator_actions_for(stores, session_id)?;
-    let checkpoint_coverage = checkpoints.iter().map(|c| (c.step, checkpoint::coverage(c, &events))).collect();
+    let typed: Vec<AuditEvent> = events
+        .iter()
+        .filter_map(|e| match e {
+            Entry::Event(e) => Some(e.clone()),
+            _ => None,
+        })
+        .collect();
+    let checkpoint_coverage = checkpoints
+        .iter()
+        .filter_map(|c| match c {
+            Entry::Checkpoint(c) => Some((c.step, checkpoint::coverage(c, &typed))),
+            _ => None,
+        })
+        .collect();
     Ok(Timeline { session, entries: merge(events, checkpoints), operator_actions, integrity, checkpoint_coverage })
 }
 
+/// Operator actions whose scope names this session. One that cannot be read cannot say whom
+/// it concerned, so it is left to the operator's own chain rather than fail every session's
+/// view.
 fn operator_actions_for(stores: &Stores, session_id: &str) -> Result<Vec<AuditEvent>> {
     let q = AuditQuery { kinds: vec![EventKind::OperatorAction], ..Default::default() };
-    Ok(stores
-        .audit
-        .read(&q)?
+    Ok(read_entries(stores, &q)?
         .into_iter()
+        .filter_map(|e| match e {
+            Entry::Event(e) => Some(e),
+            _ => None,
+        })
         .filter(|e| {
             let scope = e.body.attributes.get("quell.scope");
             let kind = scope.and_then(|s| s.get("type")).and_then(|t| t.as_str());

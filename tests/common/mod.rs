@@ -46,3 +46,24 @@ pub fn from_output(out: Output) -> Run {
 pub fn quell(store: &Path, args: &[&str]) -> Run {
     from_output(quell_cmd(store).args(args).output().expect("run quell"))
 }
+
+/// A pending one-approver request for `send_email`, expiring in ten minutes.
+pub fn pending_approval(id: &str, session_id: &str) -> quell::model::approval::Approval {
+    use quell::model::approval::{Approval, ApprovalStatus, Risk};
+    use quell::model::untrusted::{Untrusted, UntrustedJson};
+    let now = quell::model::time::now();
+    Approval {
+        id: id.into(),
+        session_id: session_id.into(),
+        step: 1,
+        tool: Untrusted::new("send_email"),
+        arguments: UntrustedJson::new(serde_json::json!({"to": "x@example.com"})),
+        risk: Risk::High,
+        requested_at: now,
+        expires_at: now + chrono::Duration::seconds(600),
+        required_approvers: 1,
+        decisions: vec![],
+        status: ApprovalStatus::Pending,
+        unreadable: None,
+    }
+}

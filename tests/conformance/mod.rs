@@ -76,6 +76,7 @@ pub fn approval(id: &str, required: u8, ttl_secs: i64) -> Approval {
         required_approvers: required,
         decisions: vec![],
         status: ApprovalStatus::Pending,
+        unreadable: None,
     }
 }
 

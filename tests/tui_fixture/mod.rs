@@ -110,6 +110,7 @@ fn approval(
         required_approvers: if two { 2 } else { 1 },
         decisions: vec![],
         status: ApprovalStatus::Pending,
+        unreadable: None,
     }
 }
 

@@ -1,12 +1,23 @@
-use super::{bad_doc, EmbeddedStore};
+use super::{bad_doc, doc_text, shown_text, EmbeddedStore};
 use crate::model::approval::{Approval, Decision};
 use crate::model::time::{self, Timestamp};
+use crate::model::unreadable::{json_reason, reason};
 use crate::ports::{ApprovalStore, Result, StoreError};
+use rusqlite::types::ValueRef;
 use rusqlite::{params, OptionalExtension};
 
-impl EmbeddedStore {
-    fn parse_approval(&self, doc: &str) -> Result<Approval> {
-        serde_json::from_str(doc).map_err(|e| bad_doc(&self.path, "approval", e))
+/// One stored approval row; a record that cannot be read becomes [`Approval::unreadable`]
+/// (listed with its reason, refused by a decision) instead of failing the whole listing.
+fn parse_approval(id: &str, session_id: ValueRef<'_>, doc: ValueRef<'_>) -> Approval {
+    let parsed = doc_text(doc).map_err(|e| format!("approval record {e}")).and_then(|d| {
+        serde_json::from_str::<Approval>(d).map_err(|e| format!("approval record is not readable: {}", json_reason(&e)))
+    });
+    match parsed {
+        Ok(a) if a.id == id => a,
+        Ok(a) => {
+            Approval::unreadable(id, shown_text(session_id), format!("record says it is approval {}", reason(&a.id)))
+        }
+        Err(why) => Approval::unreadable(id, shown_text(session_id), why),
     }
 }
 
@@ -37,37 +48,40 @@ impl ApprovalStore for EmbeddedStore {
 
     fn approval(&self, id: &str) -> Result<Option<Approval>> {
         let conn = self.reader();
-        let doc: Option<String> = conn
-            .query_row("SELECT doc FROM approvals WHERE id = ?1", [id], |r| r.get(0))
-            .optional()
-            .map_err(|e| self.err(e))?;
-        doc.map(|d| self.parse_approval(&d)).transpose()
+        conn.query_row("SELECT session_id, doc FROM approvals WHERE id = ?1", [id], |r| {
+            Ok(parse_approval(id, r.get_ref(0)?, r.get_ref(1)?))
+        })
+        .optional()
+        .map_err(|e| self.err(e))
     }
 
     fn approvals(&self, pending_only: bool, now: Timestamp) -> Result<Vec<Approval>> {
         let conn = self.reader();
         let (sql, bound) = if pending_only {
             (
-                "SELECT doc FROM approvals WHERE status = 'pending' AND expires_us > ?1 ORDER BY requested_us DESC, id",
+                "SELECT id, session_id, doc FROM approvals WHERE status = 'pending' AND expires_us > ?1
+                 ORDER BY requested_us DESC, id",
                 time::to_micros(&now),
             )
         } else {
-            ("SELECT doc FROM approvals WHERE ?1 = ?1 ORDER BY requested_us DESC, id", 0)
+            ("SELECT id, session_id, doc FROM approvals WHERE ?1 = ?1 ORDER BY requested_us DESC, id", 0)
         };
         let mut st = conn.prepare_cached(sql).map_err(|e| self.err(e))?;
-        let docs: Vec<String> =
-            st.query_map([bound], |r| r.get(0)).and_then(|it| it.collect()).map_err(|e| self.err(e))?;
-        docs.iter().map(|d| self.parse_approval(d)).collect()
+        st.query_map([bound], |r| Ok(parse_approval(&shown_text(r.get_ref(0)?), r.get_ref(1)?, r.get_ref(2)?)))
+            .and_then(|it| it.collect())
+            .map_err(|e| self.err(e))
     }
 
     fn decide(&self, id: &str, decision: Decision) -> Result<Approval> {
         self.write(|tx| {
-            let doc: String = tx
-                .query_row("SELECT doc FROM approvals WHERE id = ?1", [id], |r| r.get(0))
+            let mut approval = tx
+                .query_row("SELECT session_id, doc FROM approvals WHERE id = ?1", [id], |r| {
+                    Ok(parse_approval(id, r.get_ref(0)?, r.get_ref(1)?))
+                })
                 .optional()
                 .map_err(|e| self.err(e))?
                 .ok_or_else(|| StoreError::NotFound(format!("no approval with id {id}")))?;
-            let mut approval = self.parse_approval(&doc)?;
+            // An unreadable record is refused here, by the rule.
             approval.decide(decision)?;
             let doc = serde_json::to_string(&approval).map_err(|e| bad_doc(&self.path, "approval", e))?;
             tx.execute(

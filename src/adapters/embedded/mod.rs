@@ -168,6 +168,30 @@ fn sql_error(path: &Path, e: rusqlite::Error) -> StoreError {
     }
 }
 
+/// A stored document column as text, or why it is not (invalid UTF-8 planted in the file, a
+/// blob, a number): one bad row becomes an unreadable entry, never an error for the whole read.
+fn doc_text(value: rusqlite::types::ValueRef<'_>) -> std::result::Result<&str, String> {
+    use rusqlite::types::ValueRef;
+    match value {
+        ValueRef::Text(b) | ValueRef::Blob(b) => {
+            std::str::from_utf8(b).map_err(|e| format!("is not valid UTF-8 ({e})"))
+        }
+        ValueRef::Null => Err("is NULL".into()),
+        ValueRef::Integer(_) | ValueRef::Real(_) => Err("is a number, not a JSON document".into()),
+    }
+}
+
+/// A key column (an id) for display: whatever bytes the file holds, neutralised.
+fn shown_text(value: rusqlite::types::ValueRef<'_>) -> String {
+    use rusqlite::types::ValueRef;
+    match value {
+        ValueRef::Text(b) | ValueRef::Blob(b) => crate::model::unreadable::reason(String::from_utf8_lossy(b)),
+        ValueRef::Integer(n) => n.to_string(),
+        ValueRef::Real(x) => x.to_string(),
+        ValueRef::Null => "?".into(),
+    }
+}
+
 fn bad_doc(path: &Path, what: &str, e: impl std::fmt::Display) -> StoreError {
     StoreError::Corrupt(format!("store {}: unreadable {what}: {e}", path.display()))
 }

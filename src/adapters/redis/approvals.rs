@@ -8,10 +8,11 @@
 //! rule then tells them who decided. The rule lives in one place (the domain model), the atomic
 //! step in one single-key script (valid on Redis Cluster).
 
-use super::{reply, RedisStore, Reply};
+use super::{reply, shown_key, RedisStore, Reply};
 use crate::model::approval::{Approval, ApprovalStatus, Decision};
 use crate::model::session::validate_session_id;
 use crate::model::time::{self, Timestamp};
+use crate::model::unreadable::{json_reason, reason};
 use crate::ports::{ApprovalStore, Result, StoreError};
 use std::sync::LazyLock;
 
@@ -32,22 +33,33 @@ return 0
     )
 });
 
+/// One approval key's value. A value that cannot be read (wrong type, not UTF-8, not JSON, not
+/// an approval, another id) becomes [`Approval::unreadable`]: listed with the reason (the
+/// session is not known, `?`), refused by a decision, never failing the listing.
+fn parse_approval(id: &str, key: &str, value: Reply) -> Option<(String, Approval)> {
+    let unreadable = |why: String| Approval::unreadable(id, "?", reason(format!("key {}: {why}", shown_key(key))));
+    match value {
+        Reply::Missing => None,
+        Reply::Bad(why) => Some((String::new(), unreadable(why))),
+        Reply::Text(doc) => {
+            let a = match serde_json::from_str::<Approval>(&doc) {
+                Ok(a) if a.id == id => a,
+                Ok(a) => unreadable(format!("record says it is approval {:?}", a.id)),
+                Err(e) => unreadable(format!("approval record is not readable: {}", json_reason(&e))),
+            };
+            Some((doc, a))
+        }
+    }
+}
+
 impl RedisStore {
     fn approval_doc(&self, id: &str) -> Result<Option<(String, Approval)>> {
         let key = self.keys().approval(id);
-        let value: redis::Value = self.run(|c, _| redis::cmd("GET").arg(&key).query(c))?;
-        match reply(value) {
-            Reply::Missing => Ok(None),
-            Reply::Bad(why) => Err(self.corrupt(&key, why)),
-            Reply::Text(doc) => {
-                let a: Approval = serde_json::from_str(&doc)
-                    .map_err(|e| self.corrupt(&key, format!("approval record is not readable: {e}")))?;
-                if a.id != id {
-                    return Err(self.corrupt(&key, format!("record says it is approval {:?}", a.id)));
-                }
-                Ok(Some((doc, a)))
-            }
-        }
+        // In a pipeline that keeps errors, a key of the wrong type is this key's reply, not a
+        // failure of the command.
+        let mut values: Vec<redis::Value> =
+            self.run(|c, _| redis::pipe().ignore_errors().cmd("GET").arg(&key).query(c))?;
+        Ok(parse_approval(id, &key, values.pop().map(reply).unwrap_or(Reply::Missing)))
     }
 }
 
@@ -121,13 +133,10 @@ impl ApprovalStore for RedisStore {
         };
         let mut out = Vec::with_capacity(ids.len());
         for ((id, key), value) in ids.iter().zip(&keys).zip(values) {
-            let a: Approval = match reply(value) {
-                Reply::Missing => continue,
-                Reply::Bad(why) => return Err(self.corrupt(key, why)),
-                Reply::Text(doc) => serde_json::from_str(&doc)
-                    .map_err(|e| self.corrupt(key, format!("approval {id} is not readable: {e}")))?,
-            };
-            if !pending_only || a.status_at(now) == ApprovalStatus::Pending {
+            let Some((_, a)) = parse_approval(&reason(id), key, reply(value)) else { continue };
+            // An unreadable one is listed whatever its (unknown) status: the pending index,
+            // scored by expiry, still holds it.
+            if !pending_only || a.unreadable.is_some() || a.status_at(now) == ApprovalStatus::Pending {
                 out.push(a);
             }
         }
@@ -146,6 +155,7 @@ impl ApprovalStore for RedisStore {
                 // Our swap landed but its reply was lost with the connection.
                 return Ok(approval);
             }
+            // An unreadable record is refused here, by the rule.
             approval.decide(decision.clone()).map_err(StoreError::from)?;
             let new_doc =
                 serde_json::to_string(&approval).map_err(|e| StoreError::Invalid(format!("approval {id}: {e}")))?;

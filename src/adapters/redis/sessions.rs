@@ -10,7 +10,7 @@
 //! `unreadable` reason; every other session is unaffected.
 
 use super::{glob_escape, reply, shown_key, RedisStore, Reply, TTL_SECS};
-use crate::model::checkpoint::{parse_seed_key, Checkpoint, CheckpointError};
+use crate::model::checkpoint::{parse_seed_key, Checkpoint, CheckpointError, UnreadableCheckpoint};
 use crate::model::session::{validate_session_id, Session, SessionState};
 use crate::model::time::{self, Timestamp};
 use crate::ports::{Result, SessionStore, StoreError};
@@ -380,14 +380,24 @@ impl SessionStore for RedisStore {
         })
     }
 
-    fn checkpoints(&self, session_id: &str) -> Result<Vec<Checkpoint>> {
+    fn checkpoint_entries(
+        &self,
+        session_id: &str,
+    ) -> Result<Vec<std::result::Result<Checkpoint, UnreadableCheckpoint>>> {
         let steps = self.steps_of(session_id)?;
         let keys: Vec<String> = steps.iter().map(|s| self.keys().checkpoint(session_id, *s)).collect();
         let mut out = Vec::with_capacity(steps.len());
-        for ((step, key), value) in steps.iter().zip(&keys).zip(self.get_many(&keys)?) {
-            if let Some(cp) = self.parse_checkpoint(session_id, *step, key, value)? {
-                out.push(cp);
-            }
+        for ((&step, key), value) in steps.iter().zip(&keys).zip(self.get_many(&keys)?) {
+            let read = match value {
+                Reply::Missing => continue, // expired between listing and reading
+                Reply::Bad(why) => Err(why),
+                Reply::Text(text) => Checkpoint::from_stored(session_id, step, &text).map_err(|e| e.to_string()),
+            };
+            out.push(read.map_err(|why| UnreadableCheckpoint {
+                session_id: session_id.to_owned(),
+                step,
+                reason: crate::model::unreadable::reason(format!("key {}: {why}", shown_key(key))),
+            }));
         }
         Ok(out)
     }

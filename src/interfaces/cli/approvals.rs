@@ -3,6 +3,7 @@ use super::{exit, table, CliResult, Context, Failure};
 use crate::model::action::ActionKind;
 use crate::model::approval::{Approval, ApprovalStatus, DecideError, Verdict};
 use crate::model::time;
+use crate::model::unreadable::reason;
 use crate::ports::StoreError;
 use crate::services::approvals;
 use std::io::Write;
@@ -19,6 +20,18 @@ pub fn list(ctx: &mut Context, all: bool, format: ListFormat, out: &mut dyn Writ
                     let mut v = serde_json::to_value(a).unwrap_or_default();
                     if let Some(o) = v.as_object_mut() {
                         o.insert("status".into(), a.status_at(now).as_str().into());
+                        o.insert("unreadable".into(), a.unreadable.clone().into());
+                        if a.unreadable.is_some() {
+                            // Nothing but the id (and the session, when the store knows it) was read.
+                            for (key, value) in o.iter_mut() {
+                                if !matches!(key.as_str(), "id" | "session_id" | "unreadable") {
+                                    *value = serde_json::Value::Null;
+                                }
+                            }
+                            if a.session_id == "?" {
+                                o.insert("session_id".into(), serde_json::Value::Null);
+                            }
+                        }
                     }
                     v
                 })
@@ -31,6 +44,11 @@ pub fn list(ctx: &mut Context, all: bool, format: ListFormat, out: &mut dyn Writ
             let rows: Vec<Vec<String>> = items
                 .iter()
                 .map(|a| {
+                    if a.unreadable.is_some() {
+                        let mut row = vec!["?".to_owned(); 9];
+                        (row[0], row[1], row[4]) = (a.id.clone(), a.session_id.clone(), "unreadable".into());
+                        return row;
+                    }
                     let left = (a.expires_at - now).num_seconds();
                     vec![
                         a.id.clone(),
@@ -50,6 +68,9 @@ pub fn list(ctx: &mut Context, all: bool, format: ListFormat, out: &mut dyn Writ
                 &["ID", "SESSION", "TOOL", "RISK", "STATUS", "AGE", "EXPIRES", "APPROVED", "ARGUMENTS"],
                 &rows,
             )?;
+            for a in items.iter().filter(|a| a.unreadable.is_some()) {
+                writeln!(out, "{}: {}", a.id, reason(a.unreadable.as_deref().unwrap_or_default()))?;
+            }
         }
     }
     Ok(exit::OK)
@@ -121,6 +142,9 @@ fn refused_json(id: &str, kind: ActionKind, operator: &str, e: &DecideError) -> 
         }
         DecideError::SameApprover { approver, .. } => {
             serde_json::json!({ "conflict": "same_approver", "status": "pending", "decided_by": approver })
+        }
+        DecideError::Unreadable { reason, .. } => {
+            serde_json::json!({ "conflict": "unreadable", "status": "unreadable", "unreadable": reason })
         }
     };
     if let (Some(o), serde_json::Value::Object(extra)) = (v.as_object_mut(), extra) {

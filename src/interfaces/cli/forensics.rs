@@ -4,7 +4,7 @@ use crate::model::audit::{AuditEvent, EventKind};
 use crate::model::checkpoint::Coverage;
 use crate::model::time;
 use crate::ports::{AuditQuery, StoreError};
-use crate::services::forensics::{self, Entry};
+use crate::services::forensics::{self, Entry, UnreadableEntry};
 use std::io::Write;
 
 fn json_err(e: serde_json::Error) -> Failure {
@@ -59,6 +59,23 @@ pub fn event_line(e: &AuditEvent) -> String {
     line
 }
 
+/// One line for an entry that could not be read: where it is, what it says of its place, why.
+pub fn unreadable_line(u: &UnreadableEntry) -> String {
+    let mut line = match &u.time {
+        Some(t) => format!("{}  ", time::format(t)),
+        None => String::new(),
+    };
+    line.push_str(&format!("unreadable {} at {}", u.what, crate::model::unreadable::reason(&u.position)));
+    if let Some(seq) = u.seq {
+        line.push_str(&format!(" #{seq}"));
+    }
+    if let (Some(step), "event") = (u.step, u.what) {
+        line.push_str(&format!(" step {step}"));
+    }
+    line.push_str(&format!(": {}", u.reason));
+    line
+}
+
 pub fn show(ctx: &mut Context, session: &str, format: TextFormat, out: &mut dyn Write) -> CliResult {
     let stores = ctx.stores()?;
     let tl = forensics::timeline(&stores, session)?;
@@ -70,8 +87,13 @@ pub fn show(ctx: &mut Context, session: &str, format: TextFormat, out: &mut dyn 
         integrity["checkpoints_edited"] = forensics::steps_with(&tl.checkpoint_coverage, Coverage::Edited).into();
         integrity["checkpoints_not_covered"] =
             forensics::steps_with(&tl.checkpoint_coverage, Coverage::NotCovered).into();
+        // An unreadable session record says only its id and why: no placeholder fields.
+        let session = match &tl.session {
+            Some(s) if s.unreadable.is_some() => serde_json::json!({"id": s.id, "unreadable": s.unreadable}),
+            other => serde_json::json!(other),
+        };
         let doc = serde_json::json!({
-            "session": tl.session,
+            "session": session,
             "integrity": integrity,
             "entries": tl.entries,
             "operator_actions": tl.operator_actions,
@@ -82,6 +104,13 @@ pub fn show(ctx: &mut Context, session: &str, format: TextFormat, out: &mut dyn 
     }
     let now = time::now();
     match &tl.session {
+        // Its fields are placeholders: say only what is known.
+        Some(s) if s.unreadable.is_some() => writeln!(
+            out,
+            "session {}: unreadable: {}",
+            s.id,
+            crate::model::unreadable::reason(s.unreadable.as_deref().unwrap_or_default())
+        )?,
         Some(s) => writeln!(
             out,
             "session {}  agent {}  {}/{}  model {}  state {}  step {}  tokens {}  cost ${:.4}",
@@ -119,6 +148,7 @@ pub fn show(ctx: &mut Context, session: &str, format: TextFormat, out: &mut dyn 
                     _ => "",
                 }
             )?,
+            Entry::Unreadable(u) => writeln!(out, "{}", unreadable_line(u))?,
         }
     }
     if !tl.operator_actions.is_empty() {
@@ -172,11 +202,11 @@ pub fn replay(
                 Some(_) => out.write_all(raw.to_json().as_bytes()),
             }
             .and_then(|_| out.write_all(b"\n")),
-            TextFormat::Text => {
-                let ev =
-                    raw.event().map_err(|e| StoreError::Corrupt(format!("audit event at {}: {e}", raw.position)))?;
-                writeln!(out, "{}", event_line(&ev))
-            }
+            // One event that cannot be read is a line saying so; the rest still replays.
+            TextFormat::Text => match raw.event() {
+                Ok(ev) => writeln!(out, "{}", event_line(&ev)),
+                Err(e) => writeln!(out, "{}", unreadable_line(&UnreadableEntry::event(&raw, e))),
+            },
         };
         written.map_err(|e| {
             io_err = Some(e);

@@ -9,26 +9,28 @@ use serde::Serialize;
 use std::collections::HashMap;
 use std::io::Write;
 
-/// The JSON shape of a session in `quell sessions -o json` (stable field names).
+/// The JSON shape of a session in `quell sessions -o json` (stable field names). For a session
+/// whose record could not be read (`unreadable`), every field but `id`, `pending_approvals` and
+/// `unreadable` is `null`: nothing else is known, and placeholders would be read as facts.
 #[derive(Serialize)]
 pub struct SessionOut<'a> {
     pub id: &'a str,
-    pub agent: &'a str,
+    pub agent: Option<&'a str>,
     pub namespace: Option<&'a str>,
     pub pod: Option<&'a str>,
     pub model: Option<&'a str>,
     /// Effective state: `stale` when the heartbeat stopped.
-    pub state: SessionState,
-    pub step: u64,
-    pub started_at: String,
-    pub last_seen: String,
-    pub input_tokens: u64,
-    pub output_tokens: u64,
-    pub cost_usd: f64,
-    pub tools: &'a [String],
+    pub state: Option<SessionState>,
+    pub step: Option<u64>,
+    pub started_at: Option<String>,
+    pub last_seen: Option<String>,
+    pub input_tokens: Option<u64>,
+    pub output_tokens: Option<u64>,
+    pub cost_usd: Option<f64>,
+    pub tools: Option<&'a [String]>,
     pub pending_approvals: usize,
-    pub ack_generation: u64,
-    pub audit_seq: u64,
+    pub ack_generation: Option<u64>,
+    pub audit_seq: Option<u64>,
     pub detail: Option<&'a str>,
     pub unreadable: Option<&'a str>,
     /// The fleet-wide hold every session is under (`pause --all`), or `null`: the same on
@@ -73,24 +75,25 @@ impl FleetHold {
 
 impl<'a> SessionOut<'a> {
     pub fn new(s: &'a Session, pending: usize, now: Timestamp) -> Self {
+        let k = s.unreadable.is_none().then_some(s);
         SessionOut {
             id: &s.id,
-            agent: s.agent.raw(),
-            namespace: s.namespace.as_deref(),
-            pod: s.pod.as_deref(),
-            model: s.model.as_deref(),
-            state: s.effective_state(now),
-            step: s.step,
-            started_at: time::format(&s.started_at),
-            last_seen: time::format(&s.last_seen),
-            input_tokens: s.input_tokens,
-            output_tokens: s.output_tokens,
-            cost_usd: (s.cost_usd * 1e6).round() / 1e6,
-            tools: &s.tools,
+            agent: k.map(|s| s.agent.raw()),
+            namespace: k.and_then(|s| s.namespace.as_deref()),
+            pod: k.and_then(|s| s.pod.as_deref()),
+            model: k.and_then(|s| s.model.as_deref()),
+            state: k.map(|s| s.effective_state(now)),
+            step: k.map(|s| s.step),
+            started_at: k.map(|s| time::format(&s.started_at)),
+            last_seen: k.map(|s| time::format(&s.last_seen)),
+            input_tokens: k.map(|s| s.input_tokens),
+            output_tokens: k.map(|s| s.output_tokens),
+            cost_usd: k.map(|s| (s.cost_usd * 1e6).round() / 1e6),
+            tools: k.map(|s| s.tools.as_slice()),
             pending_approvals: pending,
-            ack_generation: s.ack_generation,
-            audit_seq: s.audit_seq,
-            detail: s.detail.as_ref().map(|d| d.raw()),
+            ack_generation: k.map(|s| s.ack_generation),
+            audit_seq: k.map(|s| s.audit_seq),
+            detail: k.and_then(|s| s.detail.as_ref().map(|d| d.raw())),
             unreadable: s.unreadable.as_deref(),
             fleet_hold: None,
         }
@@ -138,21 +141,26 @@ pub fn list(ctx: &mut Context, selector: Option<&str>, format: ListFormat, out: 
                 .zip(&rows)
                 .enumerate()
                 .map(|(i, (s, r))| {
-                    let mut cells = vec![
-                        r.id.to_owned(),
-                        table::clip(&s.agent.shown_line(), 24),
-                        format!("{}/{}", r.namespace.unwrap_or("-"), r.pod.unwrap_or("-")),
-                        r.model.unwrap_or("-").to_owned(),
-                        match &s.unreadable {
-                            Some(_) => "unreadable".to_owned(),
-                            None => r.state.to_string(),
-                        },
-                        r.step.to_string(),
-                        time::age(&s.last_seen, &now),
-                        table::thousands(r.input_tokens + r.output_tokens),
-                        format!("${:.4}", r.cost_usd),
-                        r.pending_approvals.to_string(),
-                    ];
+                    let mut cells = if s.unreadable.is_some() {
+                        // Nothing but the id (and pending approvals, kept apart) was read.
+                        let mut cells = vec!["?".to_owned(); 10];
+                        (cells[0], cells[4]) = (r.id.to_owned(), "unreadable".to_owned());
+                        cells
+                    } else {
+                        vec![
+                            r.id.to_owned(),
+                            table::clip(&s.agent.shown_line(), 24),
+                            format!("{}/{}", r.namespace.unwrap_or("-"), r.pod.unwrap_or("-")),
+                            r.model.unwrap_or("-").to_owned(),
+                            s.effective_state(now).to_string(),
+                            s.step.to_string(),
+                            time::age(&s.last_seen, &now),
+                            table::thousands(s.input_tokens + s.output_tokens),
+                            format!("${:.4}", s.cost_usd),
+                            String::new(),
+                        ]
+                    };
+                    cells[9] = r.pending_approvals.to_string();
                     cells.extend(pods.iter().flat_map(|p| p.cells(i)));
                     cells
                 })
@@ -165,7 +173,8 @@ pub fn list(ctx: &mut Context, selector: Option<&str>, format: ListFormat, out: 
                 p.write_unclaimed(out)?;
             }
             for s in sessions.iter().filter(|s| s.unreadable.is_some()) {
-                writeln!(out, "{}: {}", s.id, s.unreadable.as_deref().unwrap_or_default())?;
+                let why = crate::model::unreadable::reason(s.unreadable.as_deref().unwrap_or_default());
+                writeln!(out, "{}: {why}", s.id)?;
             }
         }
     }

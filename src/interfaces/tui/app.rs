@@ -477,7 +477,9 @@ fn apply_approvals(app: &mut App, items: Vec<Approval>, fx: &mut Vec<Effect>) {
 
 /// Loads the context (last steps) of the selected approval's session when it changed.
 fn request_context(app: &mut App, fx: &mut Vec<Effect>) {
-    let Some(sid) = app.approvals.selected_item().map(|a| a.session_id.clone()) else {
+    // An unreadable approval names no session to show the context of.
+    let Some(sid) = app.approvals.selected_item().filter(|a| a.unreadable.is_none()).map(|a| a.session_id.clone())
+    else {
         app.approvals.context = None;
         return;
     };

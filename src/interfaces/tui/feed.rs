@@ -257,8 +257,9 @@ fn reads(stores: Stores, tx: Sender<Msg>, rx: Receiver<Effect>, theme_dir: Optio
             }
             Effect::LoadWindow { id, since } => {
                 let query = AuditQuery { since: Some(since), ..Default::default() };
-                let data =
-                    stores.audit.read(&query).map(|ev| TimelineData::from_window(&ev)).map_err(|e| e.to_string());
+                let data = forensics::read_entries(&stores, &query)
+                    .map(|entries| TimelineData::from_window_entries(&entries))
+                    .map_err(|e| e.to_string());
                 Msg::Timeline { id, data: Box::new(data) }
             }
             Effect::LoadContext(session_id) => {

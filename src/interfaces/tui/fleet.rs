@@ -40,7 +40,8 @@ impl FleetRow {
         };
         let model = session.model.as_deref().map(|m| safe(m).into_owned()).unwrap_or_default();
         let state = session.effective_state(now);
-        let haystack = format!("{id} {agent} {place} {model} {}", state.as_str()).to_lowercase();
+        let shown_state = if session.unreadable.is_some() { "unreadable" } else { state.as_str() };
+        let haystack = format!("{id} {agent} {place} {model} {shown_state}").to_lowercase();
         FleetRow { session, id, agent, place, model, state, pending, haystack }
     }
 
@@ -180,6 +181,8 @@ pub struct FleetState {
     pub descending: bool,
     /// Sessions per effective state, over the whole fleet (not just the filtered rows).
     pub counts: Vec<(SessionState, usize)>,
+    /// Sessions whose record could not be read: their state is not known, so not in `counts`.
+    pub unreadable: usize,
     pub fleet_control: Option<ControlRecord>,
     pub loaded: bool,
     pub taken_at: Option<Timestamp>,
@@ -199,6 +202,7 @@ impl Default for FleetState {
             sort: SortKey::Id,
             descending: false,
             counts: Vec::new(),
+            unreadable: 0,
             fleet_control: None,
             loaded: false,
             taken_at: None,
@@ -223,12 +227,16 @@ impl FleetState {
     pub fn apply(&mut self, snapshot: Snapshot, now: Timestamp) {
         let keep = self.selected_id();
         let mut counts: Vec<(SessionState, usize)> = SessionState::ALL.iter().map(|s| (*s, 0)).collect();
+        let mut unreadable = 0;
         for r in &snapshot.rows {
-            if let Some(c) = counts.iter_mut().find(|(s, _)| *s == r.state) {
+            if r.session.unreadable.is_some() {
+                unreadable += 1;
+            } else if let Some(c) = counts.iter_mut().find(|(s, _)| *s == r.state) {
                 c.1 += 1;
             }
         }
         self.counts = counts;
+        self.unreadable = unreadable;
         self.rows = snapshot.rows;
         self.fleet_control = snapshot.fleet_control;
         self.taken_at = Some(snapshot.taken_at);

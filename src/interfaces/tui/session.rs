@@ -8,7 +8,7 @@ use crate::model::checkpoint::{Checkpoint, Coverage};
 use crate::model::session::Session;
 use crate::model::time::{self, Timestamp};
 use crate::model::untrusted::{Untrusted, UntrustedJson};
-use crate::services::forensics::{self, Entry, Timeline};
+use crate::services::forensics::{self, Entry, Timeline, UnreadableEntry};
 use serde_json::Value;
 
 /// What an item is, for the replay's kind filter.
@@ -16,6 +16,8 @@ use serde_json::Value;
 pub enum ItemKind {
     Checkpoint,
     Event(EventKind),
+    /// A checkpoint or event that could not be read (shown with its reason).
+    Unreadable,
 }
 
 impl ItemKind {
@@ -23,6 +25,7 @@ impl ItemKind {
         match self {
             ItemKind::Checkpoint => "checkpoint",
             ItemKind::Event(k) => k.as_str(),
+            ItemKind::Unreadable => "unreadable",
         }
     }
 }
@@ -156,6 +159,42 @@ fn event_item(e: &AuditEvent, allowed: Option<&[String]>, broken: Option<&ChainB
     }
 }
 
+fn checkpoint_item(c: &Checkpoint) -> Item {
+    Item {
+        kind: ItemKind::Checkpoint,
+        seq: None,
+        step: c.step,
+        time: None,
+        summary: summarize_checkpoint(c),
+        anomaly: None,
+        raw: to_raw(c),
+        checkpoint: Some(to_raw(c)),
+    }
+}
+
+/// One event of a time window, naming its session.
+fn window_item(e: &AuditEvent) -> Item {
+    let mut item = event_item(e, None, None);
+    if e.body.kind != EventKind::OperatorAction {
+        item.summary = format!("{} · {}", safe(&e.body.session_id), item.summary);
+    }
+    item
+}
+
+/// An entry that could not be read, flagged as an anomaly, its reason in place of a summary.
+fn unreadable_item(u: &UnreadableEntry) -> Item {
+    Item {
+        kind: ItemKind::Unreadable,
+        seq: u.seq,
+        step: u.step.unwrap_or(0),
+        time: u.time,
+        summary: format!("{} at {}", u.what, safe(&u.position)),
+        anomaly: Some(format!("unreadable: {}", safe(&u.reason))),
+        raw: to_raw(u),
+        checkpoint: None,
+    }
+}
+
 impl TimelineData {
     /// Display items from the service's timeline; operator actions are placed by time.
     pub fn from_timeline(t: Timeline) -> TimelineData {
@@ -173,19 +212,15 @@ impl TimelineData {
         for entry in &t.entries {
             items.push(match entry {
                 Entry::Event(e) => event_item(e, allowed.as_deref(), broken),
-                Entry::Checkpoint(c) => Item {
-                    kind: ItemKind::Checkpoint,
-                    seq: None,
-                    step: c.step,
-                    time: None,
-                    summary: summarize_checkpoint(c),
-                    anomaly: t
+                Entry::Checkpoint(c) => {
+                    let mut item = checkpoint_item(c);
+                    item.anomaly = t
                         .checkpoint_coverage
                         .contains(&(c.step, Coverage::Edited))
-                        .then(|| "checkpoint edited".to_owned()),
-                    raw: to_raw(c),
-                    checkpoint: Some(to_raw(c)),
-                },
+                        .then(|| "checkpoint edited".to_owned());
+                    item
+                }
+                Entry::Unreadable(u) => unreadable_item(u),
             });
         }
         for op in &t.operator_actions {
@@ -204,25 +239,29 @@ impl TimelineData {
 
     /// Every session's events in a time window, in stored order, each line naming its session.
     pub fn from_window(events: &[AuditEvent]) -> TimelineData {
-        let mut items: Vec<Item> = events
-            .iter()
-            .map(|e| {
-                let mut item = event_item(e, None, None);
-                if e.body.kind != EventKind::OperatorAction {
-                    item.summary = format!("{} · {}", safe(&e.body.session_id), item.summary);
-                }
-                item
-            })
-            .collect();
+        Self::window_of(events.iter().map(window_item).collect())
+    }
+
+    /// [`TimelineData::from_window`] of entries read leniently: an event that could not be read
+    /// is an unreadable line, the rest of the window is shown.
+    pub fn from_window_entries(entries: &[Entry]) -> TimelineData {
+        Self::window_of(
+            entries
+                .iter()
+                .map(|e| match e {
+                    Entry::Event(e) => window_item(e),
+                    Entry::Checkpoint(c) => checkpoint_item(c),
+                    Entry::Unreadable(u) => unreadable_item(u),
+                })
+                .collect(),
+        )
+    }
+
+    fn window_of(mut items: Vec<Item>) -> TimelineData {
         // Chains are stored one after another; a window reads best in time order.
         items.sort_by_key(|i| i.time);
-        TimelineData {
-            session: None,
-            items,
-            integrity: Ok(events.len() as u64),
-            checkpoint_coverage: Vec::new(),
-            window: true,
-        }
+        let n = items.len() as u64;
+        TimelineData { session: None, items, integrity: Ok(n), checkpoint_coverage: Vec::new(), window: true }
     }
 
     pub fn badge(&self) -> (bool, String) {

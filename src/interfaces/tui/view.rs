@@ -95,6 +95,9 @@ fn header(f: &mut Frame<'_>, app: &App, area: Rect) {
         for (state, n) in app.fleet.counts.iter().filter(|(_, n)| *n > 0) {
             left.push_str(&format!("{}{} ", state_symbol(*state).0, thousands(*n as u64)));
         }
+        if app.fleet.unreadable > 0 {
+            left.push_str(&format!("?{} unreadable ", thousands(app.fleet.unreadable as u64)));
+        }
     } else {
         left.push_str(" loading… ");
     }

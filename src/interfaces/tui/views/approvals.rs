@@ -72,20 +72,36 @@ pub fn draw(f: &mut Frame<'_>, app: &App, area: Rect) {
     let offset = window(view.selected, view.offset, height, view.items.len());
     let rows = view.items.iter().enumerate().skip(offset).take(height).map(|(i, a)| {
         let style = if i == view.selected { theme.style(Role::Selected) } else { theme.style(Role::Base) };
-        Row::new(vec![
+        let ids = [
             Cell::from(truncate(&safe(&a.id), 12).into_owned()),
             Cell::from(truncate(&safe(&a.session_id), 14).into_owned()),
+        ];
+        if a.unreadable.is_some() {
+            let unknown = || Cell::from("?");
+            let what = Cell::from("unreadable").style(theme.style(Role::Error));
+            return Row::new(ids.into_iter().chain([what, unknown(), unknown(), unknown(), unknown()])).style(style);
+        }
+        Row::new(ids.into_iter().chain([
             Cell::from(a.tool.shown_line()),
             Cell::from(a.risk.as_str()).style(theme.style(risk_role(a.risk))),
             Cell::from(time::age(&a.requested_at, &app.now)),
             Cell::from(countdown(&a.expires_at, &app.now)),
             Cell::from(format!("{}/{}", a.approvals(), a.required_approvers.max(1))),
-        ])
+        ]))
         .style(style)
     });
     f.render_widget(Table::new(rows, widths).header(header).column_spacing(1), list_area);
 
     let Some(a) = view.selected_item() else { return };
+    if let Some(why) = &a.unreadable {
+        let lines = vec![
+            Line::styled(format!("approval {} is unreadable: {}", safe(&a.id), safe(why)), theme.style(Role::Error)),
+            Line::styled("its stored record cannot be read, so it cannot be decided", theme.style(Role::Dim)),
+        ];
+        let block = Block::bordered().title(" request ").border_style(theme.style(Role::Dim));
+        f.render_widget(Paragraph::new(lines).block(block).wrap(Wrap { trim: false }), detail_area);
+        return;
+    }
     let mut lines = vec![
         Line::from(vec![
             Span::styled(format!("{} ", a.tool.shown_line()), theme.style(Role::TableHeader)),

@@ -92,12 +92,17 @@ fn cell<'a>(app: &App, theme: &Theme, col: Col, r: &'a FleetRow, w: u16, outstan
         Col::Sort(SortKey::Agent) => Cell::from(truncate(&r.agent, w).into_owned()),
         Col::Sort(SortKey::Place) => Cell::from(truncate(&r.place, w).into_owned()),
         Col::Sort(SortKey::Model) => Cell::from(truncate(&r.model, w).into_owned()),
+        // An unreadable session's state and heartbeat are not known: never show placeholders.
+        Col::Sort(SortKey::State) if s.unreadable.is_some() => {
+            Cell::from(format!("? {}", truncate("unreadable", w.saturating_sub(2)))).style(theme.style(Role::Error))
+        }
         Col::Sort(SortKey::State) => {
             let (sym, role) = state_symbol(r.state);
-            let text = if s.unreadable.is_some() { "unreadable" } else { state_label(r.state) };
-            Cell::from(format!("{sym} {}", truncate(text, w.saturating_sub(2)))).style(theme.style(role))
+            Cell::from(format!("{sym} {}", truncate(state_label(r.state), w.saturating_sub(2))))
+                .style(theme.style(role))
         }
         Col::Sort(SortKey::Step) => Cell::from(Line::from(compact(s.step)).right_aligned()),
+        Col::Sort(SortKey::LastSeen) if s.unreadable.is_some() => Cell::from(Line::from("?").right_aligned()),
         Col::Sort(SortKey::LastSeen) => Cell::from(Line::from(time::age(&s.last_seen, &app.now)).right_aligned()),
         Col::Sort(SortKey::Tokens) => Cell::from(Line::from(compact(r.tokens())).right_aligned()),
         Col::Sort(SortKey::Cost) => Cell::from(Line::from(format!("${:.2}", s.cost_usd)).right_aligned()),

@@ -39,7 +39,9 @@ pub fn summary_lines(id: &str, data: &TimelineData, app: &App) -> Vec<Line<'stat
     let mut first = vec![Span::styled(format!(" session {}", safe(id)), theme.style(Role::TableHeader))];
     let (ok, badge) = data.badge();
     let mut second = vec![Span::styled(format!(" {badge} "), theme.style(if ok { Role::Ok } else { Role::Error }))];
-    if let Some(s) = &data.session {
+    if let Some(why) = data.session.as_ref().and_then(|s| s.unreadable.as_deref()) {
+        second.push(Span::styled(format!("· session record unreadable: {} ", safe(why)), theme.style(Role::Error)));
+    } else if let Some(s) = &data.session {
         let (sym, role) = state_symbol(s.effective_state(app.now));
         first.push(Span::raw(format!(" · {} ", s.agent.shown_line())));
         if let (Some(ns), pod) = (&s.namespace, &s.pod) {
