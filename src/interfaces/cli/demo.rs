@@ -79,10 +79,10 @@ pub fn run(ctx: &mut Context, opts: DemoOptions, out: &mut dyn Write) -> CliResu
     let fleet = Fleet::start(stores.clone(), config)?;
     writeln!(
         out,
-        "demo: {} simulated agents on {} (operator {})",
+        "demo: {} simulated agents on {} ({})",
         opts.agents,
         ctx.store_path.display(),
-        ctx.operator
+        if ctx.operator.is_empty() { "no operator identity".to_owned() } else { format!("operator {}", ctx.operator) }
     )?;
     out.flush()?;
     let started = Instant::now();
@@ -114,6 +114,12 @@ fn console_available() -> bool {
 fn open_console(ctx: &mut Context, stores: Stores) -> CliResult {
     if !console_available() {
         return Err(Failure::usage("the console needs a terminal; run a command instead (see quell --help)"));
+    }
+    if ctx.operator.is_empty() && !ctx.readonly {
+        return Err(Failure::usage(format!(
+            "the console takes actions: {} (or open it with --readonly)",
+            super::NO_IDENTITY
+        )));
     }
     // Pod columns and pod actions when a kube context is configured (connecting makes no request).
     // A bad kubeconfig does not keep the console closed: it opens and says why.

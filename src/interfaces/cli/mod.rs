@@ -82,6 +82,8 @@ pub type CliResult = Result<i32, Failure>;
 /// Everything a command needs, resolved from flags, environment and config file.
 pub struct Context {
     pub store_path: PathBuf,
+    /// Who acts; empty when no identity could be found (then every action refuses, see
+    /// [`Context::writable`]).
     pub operator: String,
     pub readonly: bool,
     pub theme: Option<String>,
@@ -127,13 +129,21 @@ impl Context {
         Ok(stores)
     }
 
+    /// Refuses an action in read-only mode, and one that would be recorded without an operator.
     pub fn writable(&self, what: &str) -> Result<(), Failure> {
         if self.readonly {
             return Err(Failure { code: exit::USAGE, message: format!("{what} refused: quell is in read-only mode") });
         }
+        if self.operator.is_empty() {
+            return Err(Failure::usage(format!("{what} refused: {NO_IDENTITY}")));
+        }
         Ok(())
     }
 }
+
+/// Why an action cannot say who took it.
+pub(crate) const NO_IDENTITY: &str =
+    "no operator identity to record ($USER is unset and this uid has no account name); name yourself with --as NAME";
 
 fn context(cli: &Cli) -> Result<Context, Failure> {
     let file = config::load(cli.global.config.as_deref()).map_err(Failure::usage)?;
@@ -142,10 +152,11 @@ fn context(cli: &Cli) -> Result<Context, Failure> {
         file.kube.as_ref(),
         cli.global.operator.is_some() || file.operator.is_some(),
     );
-    let operator = cli.global.operator.clone().or(file.operator).unwrap_or_else(config::default_operator);
-    if operator.trim().is_empty() || operator.chars().any(char::is_control) {
+    let operator = cli.global.operator.clone().or(file.operator).or_else(config::default_operator);
+    if operator.as_ref().is_some_and(|o| o.trim().is_empty() || o.chars().any(char::is_control)) {
         return Err(Failure::usage("--as: the operator identity must be a non-empty name without control characters"));
     }
+    let operator = operator.unwrap_or_default();
     Ok(Context {
         store_path: cli.global.store.clone().or(file.store).unwrap_or_else(config::default_store),
         operator,
