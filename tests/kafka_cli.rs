@@ -98,6 +98,8 @@ fn config_file_kafka_table_passes_settings_and_never_prints_secrets() {
     );
     let path = dir.path().join("config.toml");
     std::fs::write(&path, cfg).unwrap();
+    // The live state stays in the embedded store, which must exist.
+    drop(quell::adapters::embedded::EmbeddedStore::open(&dir.path().join("quell.db")).expect("store"));
     let out = quell(dir.path(), &["--config", path.to_str().unwrap(), "verify"], &[]);
     let (o, e) = (text(&out.stdout), text(&out.stderr));
     assert!(!out.status.success());
