@@ -1,5 +1,6 @@
 //! How the real binary opens the embedded store: only `demo` and `agent` create one, reads work
-//! on a store the user may only read, and actions name their operator.
+//! on a store the user may only read, actions name their operator, and a store that stops taking
+//! writes (SQLITE_FULL) ends the demo at once, saying so.
 //!
 //! Tests run as root here, and root ignores file modes: the read-only and no-identity cases run
 //! the binary under `setpriv` as another uid (`nobody`, or one without an account), so the kernel
@@ -191,4 +192,31 @@ fn the_operator_is_the_account_of_the_uid_and_never_anonymous() {
         let rec = stores.control.session_control("s-1").unwrap().unwrap();
         assert_eq!(rec.operator, "alice");
     }
+}
+
+/// A real full disk: the demo runs in a private mount namespace (`unshare`, as an unprivileged
+/// user namespace: no root needed, nothing mounted outside the process) on a 512 KiB tmpfs, so
+/// its writes fail with ENOSPC and SQLite reports SQLITE_FULL, "database or disk is full".
+#[test]
+fn a_full_store_stops_the_demo_at_once_and_says_what_was_lost() {
+    let dir = open_dir();
+    let mnt = dir.join("small-disk");
+    std::fs::create_dir(&mnt).unwrap();
+    let mut c = Command::new("unshare");
+    c.args(["--user", "--map-root-user", "--mount", "sh", "-c"]);
+    c.arg(r#"mount -t tmpfs -o size=512k tmpfs "$1" && shift && exec "$@""#).arg("sh").arg(&mnt);
+    c.arg(env!("CARGO_BIN_EXE_quell")).arg("--store").arg(mnt.join("quell.db"));
+    c.args(["demo", "--headless", "--duration", "60", "--agents", "24", "--step-ms", "20-60"]);
+    c.env_remove("QUELL_STORE").env_remove("QUELL_AS").env("XDG_CONFIG_HOME", &dir).env("USER", "tester");
+    let started = std::time::Instant::now();
+    let r = from_output(c.output().expect("run demo"));
+    let took = started.elapsed();
+    assert_eq!(r.code, 6, "{}\n{}", r.stdout, r.stderr);
+    assert!(took < std::time::Duration::from_secs(40), "stopped when writes failed, not at the end: {took:?}");
+    let lines: Vec<&str> = r.stderr.lines().collect();
+    assert_eq!(lines.len(), 2, "{}", r.stderr);
+    assert!(lines[0].contains("writes to the store fail, stopping the demo"), "{}", r.stderr);
+    assert!(lines[0].contains("database or disk is full"), "{}", r.stderr);
+    assert!(lines[1].contains("were not stored and are lost"), "{}", r.stderr);
+    assert!(!lines[1].contains("retrying"), "nothing retries after exit: {}", r.stderr);
 }

@@ -9,14 +9,26 @@ use crate::model::session::SessionState;
 use crate::model::untrusted::Untrusted;
 use serde_json::json;
 use std::io::Write;
+use std::sync::Arc;
 use std::time::Duration;
 
 pub fn run(ctx: &mut Context, id: &str, steps: u64, step_ms: u64, agent: &str, out: &mut dyn Write) -> CliResult {
     crate::model::session::validate_session_id(id).map_err(|e| Failure::usage(format!("--session: {e}")))?;
     let stores = ctx.stores()?;
     let rt = AgentRuntime::start(stores.clone())?;
+    drive(&rt, id, steps, step_ms, agent, out).map_err(|f| {
+        // The process ends here: what the runtime could not store is lost, and it says so.
+        match rt.shutdown() {
+            Err(e) if f.code == exit::UNAVAILABLE => e.into(),
+            _ => f,
+        }
+    })
+}
+
+fn drive(rt: &Arc<AgentRuntime>, id: &str, steps: u64, step_ms: u64, agent: &str, out: &mut dyn Write) -> CliResult {
+    let stores = rt.stores().clone();
     let mut session = if stores.sessions.session(id)?.is_some() {
-        let (s, latest) = AgentSession::resume(&rt, id)?;
+        let (s, latest) = AgentSession::resume(rt, id)?;
         writeln!(out, "resumed session {id} from step {}", latest.map(|c| c.step).unwrap_or(0))?;
         s
     } else {
@@ -27,7 +39,7 @@ pub fn run(ctx: &mut Context, id: &str, steps: u64, step_ms: u64, agent: &str, o
             allowed_tools: vec!["web_search".into()],
             ..Default::default()
         };
-        let s = AgentSession::start(&rt, spec)?;
+        let s = AgentSession::start(rt, spec)?;
         writeln!(out, "started session {id}")?;
         s
     };

@@ -5,6 +5,7 @@ use super::{exit, table, CliResult, Context, Failure};
 use crate::agent::sim::{Fleet, FleetConfig};
 use crate::model::session::SessionState;
 use crate::model::time;
+use crate::model::untrusted::{neutralize, Lines};
 use crate::ports::Stores;
 use std::collections::BTreeMap;
 use std::io::Write;
@@ -92,6 +93,12 @@ pub fn run(ctx: &mut Context, opts: DemoOptions, out: &mut dyn Write) -> CliResu
             std::thread::sleep(Duration::from_secs(1));
             writeln!(out, "{}", summary(&stores, started)?)?;
             out.flush()?;
+            // A store that stops taking writes (a full disk) ends the demo at once, saying so.
+            if let Some(trouble) = fleet.write_trouble() {
+                let line = format!("quell: writes to the store fail, stopping the demo: {trouble}");
+                let _ = writeln!(std::io::stderr(), "{}", neutralize(&line, Lines::Escape));
+                break exit::UNAVAILABLE;
+            }
             if deadline.is_some_and(|d| Instant::now() >= d) {
                 break exit::OK;
             }
