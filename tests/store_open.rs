@@ -126,6 +126,7 @@ fn reads_work_on_a_store_the_user_may_only_read() {
     let r = run(as_uid(65534, &path), &["--as", "nobody", "pause", "s-quiet", "--reason", "x", "--wait", "0"]);
     assert_eq!(r.code, 6, "an action cannot write it: {}{}", r.stdout, r.stderr);
     assert_eq!(r.stderr.lines().count(), 1, "{}", r.stderr);
+    assert!(r.stderr.contains("cannot be written by this user"), "{}", r.stderr);
     assert!(!store_dir.join("quell.db-wal").exists(), "a read wrote nothing");
 
     // A writer (this process, root) has it open: the reader uses its -wal and -shm read-only

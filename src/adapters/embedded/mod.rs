@@ -251,7 +251,11 @@ fn sql_error(path: &Path, e: rusqlite::Error) -> StoreError {
             StoreError::Corrupt(format!("{} is not a quell store (not an SQLite database)", path.display()))
         }
         Some(ErrorCode::DatabaseCorrupt) => StoreError::Corrupt(msg),
-        Some(ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked | ErrorCode::CannotOpen | ErrorCode::ReadOnly)
+        // A file (or folder) this user may only read: say so, not only SQLite's wording.
+        Some(ErrorCode::ReadOnly) => {
+            StoreError::Unavailable(format!("store {} cannot be written by this user: {e}", path.display()))
+        }
+        Some(ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked | ErrorCode::CannotOpen)
         | Some(ErrorCode::SystemIoFailure | ErrorCode::DiskFull | ErrorCode::PermissionDenied) => {
             StoreError::Unavailable(msg)
         }
