@@ -119,6 +119,7 @@ fn config_file_kafka_table_passes_settings_and_never_prints_secrets() {
 fn missing_topic_and_unreachable_brokers_are_one_line_errors() {
     let dir = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).expect("tempdir");
     std::fs::write(dir.path().join("none.toml"), "").unwrap();
+    drop(quell::adapters::embedded::EmbeddedStore::open(&dir.path().join("quell.db")).expect("store"));
     let out = quell(dir.path(), &["--kafka", &brokers(), "--audit-topic", "quell-no-such-topic", "verify"], &[]);
     let e = text(&out.stderr);
     assert_eq!(out.status.code(), Some(3), "{e}");

@@ -111,31 +111,25 @@ impl Context {
         if let Some(s) = &self.stores {
             return Ok(s.clone());
         }
-        let kafka = match &self.kafka {
-            Some(cfg) => {
-                use crate::adapters::kafka::KafkaAudit;
-                let audit = if self.audit_outage_ok {
-                    KafkaAudit::open_allowing_outage(cfg.clone())?
-                } else {
-                    KafkaAudit::open(cfg.clone())?
-                };
-                Some(std::sync::Arc::new(audit))
-            }
-            None => None,
-        };
         let mut stores = match &self.redis {
             Some(url) => {
-                let redis = crate::adapters::redis::RedisStore::open_with_ca(url, self.redis_ca.as_deref())?;
-                let audit: std::sync::Arc<dyn crate::ports::AuditLog> = match &kafka {
-                    // Live state in Redis, the audit log in Kafka: the embedded store is not used.
-                    Some(k) => k.clone(),
+                // With Kafka as well the embedded store is not used: Kafka replaces this below.
+                let audit: std::sync::Arc<dyn crate::ports::AuditLog> = match &self.kafka {
+                    Some(_) => std::sync::Arc::new(AbsentAuditLog::new(&self.store_path)),
                     None => self.embedded_audit()?,
                 };
-                redis.stores(audit)
+                crate::adapters::redis::RedisStore::open_with_ca(url, self.redis_ca.as_deref())?.stores(audit)
             }
             None => self.embedded(self.store_mode)?.stores(),
         };
-        if let Some(audit) = kafka {
+        if let Some(cfg) = &self.kafka {
+            use crate::adapters::kafka::KafkaAudit;
+            let audit = if self.audit_outage_ok {
+                KafkaAudit::open_allowing_outage(cfg.clone())?
+            } else {
+                KafkaAudit::open(cfg.clone())?
+            };
+            let audit = std::sync::Arc::new(audit);
             stores.audit = audit.clone();
             self.kafka_audit = Some(audit);
         }
