@@ -195,23 +195,27 @@ fn the_operator_is_the_account_of_the_uid_and_never_anonymous() {
     }
 }
 
-/// A real full disk: the demo runs in a private mount namespace (`unshare`, as an unprivileged
-/// user namespace: no root needed, nothing mounted outside the process) on a 512 KiB tmpfs, so
-/// its writes fail with ENOSPC and SQLite reports SQLITE_FULL, "database or disk is full".
-#[test]
-fn a_full_store_stops_the_demo_at_once_and_says_what_was_lost() {
+/// The binary with `args` on a real full disk: in a private mount namespace (`unshare`, as an
+/// unprivileged user namespace: no root needed, nothing mounted outside the process) with its
+/// store on a 512 KiB tmpfs, so writes fail with ENOSPC and SQLite reports SQLITE_FULL,
+/// "database or disk is full". Returns what it printed and how long it ran.
+fn on_small_disk(args: &[&str]) -> (Run, std::time::Duration) {
     let dir = open_dir();
     let mnt = dir.join("small-disk");
     std::fs::create_dir(&mnt).unwrap();
     let mut c = Command::new("unshare");
     c.args(["--user", "--map-root-user", "--mount", "sh", "-c"]);
     c.arg(r#"mount -t tmpfs -o size=512k tmpfs "$1" && shift && exec "$@""#).arg("sh").arg(&mnt);
-    c.arg(env!("CARGO_BIN_EXE_quell")).arg("--store").arg(mnt.join("quell.db"));
-    c.args(["demo", "--headless", "--duration", "60", "--agents", "24", "--step-ms", "20-60"]);
+    c.arg(env!("CARGO_BIN_EXE_quell")).arg("--store").arg(mnt.join("quell.db")).args(args);
     c.env_remove("QUELL_STORE").env_remove("QUELL_AS").env("XDG_CONFIG_HOME", &dir).env("USER", "tester");
     let started = std::time::Instant::now();
-    let r = from_output(c.output().expect("run demo"));
-    let took = started.elapsed();
+    let r = from_output(c.output().expect("run quell under unshare"));
+    (r, started.elapsed())
+}
+
+#[test]
+fn a_full_store_stops_the_demo_at_once_and_says_what_was_lost() {
+    let (r, took) = on_small_disk(&["demo", "--headless", "--duration", "60", "--agents", "24", "--step-ms", "20-60"]);
     assert_eq!(r.code, 6, "{}\n{}", r.stdout, r.stderr);
     assert!(took < std::time::Duration::from_secs(40), "stopped when writes failed, not at the end: {took:?}");
     let lines: Vec<&str> = r.stderr.lines().collect();
@@ -220,4 +224,14 @@ fn a_full_store_stops_the_demo_at_once_and_says_what_was_lost() {
     assert!(lines[0].contains("database or disk is full"), "{}", r.stderr);
     assert!(lines[1].contains("were not stored and are lost"), "{}", r.stderr);
     assert!(!lines[1].contains("retrying"), "nothing retries after exit: {}", r.stderr);
+}
+
+#[test]
+fn an_agent_on_a_full_store_says_its_events_are_lost_not_retried() {
+    let (r, _) = on_small_disk(&["agent", "--session", "s-full", "--steps", "1000000", "--step-ms", "0"]);
+    assert_eq!(r.code, 6, "{}\n{}", r.stdout, r.stderr);
+    assert_eq!(r.stderr.lines().count(), 1, "{}", r.stderr);
+    assert!(r.stderr.contains("database or disk is full"), "{}", r.stderr);
+    assert!(r.stderr.contains("were not stored and are lost"), "{}", r.stderr);
+    assert!(!r.stderr.contains("retrying"), "the process exits: nothing retries: {}", r.stderr);
 }
