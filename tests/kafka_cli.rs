@@ -98,6 +98,8 @@ fn config_file_kafka_table_passes_settings_and_never_prints_secrets() {
     );
     let path = dir.path().join("config.toml");
     std::fs::write(&path, cfg).unwrap();
+    // The live state stays in the embedded store, which must exist.
+    drop(quell::adapters::embedded::EmbeddedStore::open(&dir.path().join("quell.db")).expect("store"));
     let out = quell(dir.path(), &["--config", path.to_str().unwrap(), "verify"], &[]);
     let (o, e) = (text(&out.stdout), text(&out.stderr));
     assert!(!out.status.success());
@@ -117,6 +119,7 @@ fn config_file_kafka_table_passes_settings_and_never_prints_secrets() {
 fn missing_topic_and_unreachable_brokers_are_one_line_errors() {
     let dir = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).expect("tempdir");
     std::fs::write(dir.path().join("none.toml"), "").unwrap();
+    drop(quell::adapters::embedded::EmbeddedStore::open(&dir.path().join("quell.db")).expect("store"));
     let out = quell(dir.path(), &["--kafka", &brokers(), "--audit-topic", "quell-no-such-topic", "verify"], &[]);
     let e = text(&out.stderr);
     assert_eq!(out.status.code(), Some(3), "{e}");

@@ -76,6 +76,10 @@ fn console_shows_audit_degraded_while_the_broker_is_down_and_recovers() {
 
     let dir = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).expect("tempdir");
     let store = dir.path().join("quell.db");
+    // With Kafka holding the audit log the embedded store holds the live state: it must exist.
+    for db in [store.clone(), dir.path().join("late.db")] {
+        drop(quell::adapters::embedded::EmbeddedStore::open(&db).expect("store"));
+    }
     let c = Console::open_sized(&store, &["--kafka", &brokers, "--audit-topic", &t], (220, 24));
     let screen = c.wait_for("quell · fleet");
     assert!(!screen.contains("audit degraded"), "{screen}");

@@ -1,8 +1,8 @@
 //! The `quell` binary on Redis: `--redis`, `QUELL_REDIS` and the config key; seed-only
 //! sessions listed; the demo fleet's state in Redis with its audit in the embedded store;
 //! concurrent `quell approve` processes; an unreachable server named without its password; a
-//! checkpoint edited in Redis shown as edited.
-//! Databases 4, 7 and 13 of the test server.
+//! checkpoint edited in Redis shown as edited; a missing store with Redis.
+//! Databases 4, 5, 7 and 13 of the test server.
 
 #[path = "fixtures/redis/support.rs"]
 mod support;
@@ -70,6 +70,31 @@ fn sessions_and_demo_on_redis_with_audit_embedded() {
     let (out, err) = text(&verify);
     assert!(verify.status.success() && out.contains("intact"), "audit in the embedded store verifies: {out}{err}");
     assert!(out.contains("5 chains"), "{out}");
+}
+
+/// With Redis the embedded store holds only the audit log: a listing works without it and
+/// creates nothing, a read of the log says `no such store PATH`, an action starts the log.
+#[test]
+fn with_redis_a_missing_store_is_a_missing_audit_log() {
+    let url = support::flushed(5);
+    support::seed_agent(&url, &["write", "seed-only", "9", "10"]);
+    let store = tmp();
+    let listed = quell(&store).args(["--redis", &url, "sessions", "-o", "json"]).output().expect("run");
+    assert!(listed.status.success(), "{}", text(&listed).1);
+    let verify = quell(&store).args(["--redis", &url, "verify"]).output().expect("run");
+    let (out, err) = text(&verify);
+    assert_eq!(verify.status.code(), Some(6), "{out}{err}");
+    assert!(err.contains(&format!("no such store {}", store.display())) && !out.contains("intact"), "{out}{err}");
+    assert!(!store.exists(), "reads created no store");
+    let pause = quell(&store)
+        .args(["--redis", &url, "--as", "alice", "pause", "seed-only", "--reason", "x", "--wait", "0"])
+        .output()
+        .expect("run");
+    let (out, err) = text(&pause);
+    assert_eq!(pause.status.code(), Some(0), "{out}{err}");
+    assert!(store.exists(), "the operator's record started the audit log");
+    let replay = quell(&store).args(["--redis", &url, "replay", "operator:alice", "-o", "json"]).output().expect("run");
+    assert!(text(&replay).0.contains("\"operator_action\""), "{:?}", text(&replay));
 }
 
 #[test]

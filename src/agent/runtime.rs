@@ -202,15 +202,49 @@ impl AgentRuntime {
         wait_flushed(&self.shared)
     }
 
+    /// Flushes, stops the writers (after one last attempt) and says what was not stored: once
+    /// this returns nothing retries, so unstored events are reported as lost, not as pending.
     pub fn shutdown(&self) -> Result<()> {
-        let flushed = self.flush();
+        let _ = self.flush();
         self.shared.stop.store(true, Ordering::Release);
         self.shared.outbox_cv.notify_all();
         for t in lock(&self.threads).drain(..) {
             let _ = t.join();
         }
-        flushed
+        let out = lock(&self.shared.outbox);
+        if !out.events.is_empty() || !out.checkpoints.is_empty() {
+            let why = out.audit_error.clone().unwrap_or_else(|| "the audit writer has stopped".into());
+            return Err(StoreError::Unavailable(format!(
+                "{why}: {} audit event{} and {} checkpoint{} were not stored and are lost: nothing retries them \
+                 after this stop",
+                out.events.len(),
+                if out.events.len() == 1 { "" } else { "s" },
+                out.checkpoints.len(),
+                if out.checkpoints.len() == 1 { "" } else { "s" }
+            )));
+        }
+        match out.state_error.clone() {
+            Some(e) => Err(StoreError::Unavailable(e)),
+            None => Ok(()),
+        }
     }
+
+    /// Why writes to the store fail now, if they do (the latest error of either writer, with
+    /// the audit events waiting); `None` while they succeed. For a host to say so at once
+    /// instead of finding out at exit.
+    pub fn write_trouble(&self) -> Option<String> {
+        let out = lock(&self.shared.outbox);
+        match (&out.audit_error, &out.state_error) {
+            (Some(e), _) => Some(format!("{e} ({} yet)", not_stored(out.events.len()))),
+            (None, Some(e)) => Some(e.clone()),
+            (None, None) => None,
+        }
+    }
+}
+
+/// "N audit event(s) not stored".
+fn not_stored(n: usize) -> String {
+    format!("{n} audit event{} not stored", if n == 1 { "" } else { "s" })
 }
 
 impl Drop for AgentRuntime {
@@ -445,12 +479,11 @@ fn wait_flushed(shared: &Shared) -> Result<()> {
             break;
         }
         if out.audit_failures > failures || (out.lanes_done >= 2 && !audit_done) {
-            let unstored = out.events.len();
             let why = out.audit_error.clone().unwrap_or_else(|| "the audit writer has stopped".into());
             return Err(StoreError::Unavailable(format!(
-                "{why} ({unstored} audit event{} not stored yet{})",
-                if unstored == 1 { "" } else { "s" },
-                if out.lanes_done >= 2 { "" } else { "; retrying" }
+                "{why} ({} yet{})",
+                not_stored(out.events.len()),
+                if out.lanes_done >= 2 { "" } else { "; retrying while this process runs" }
             )));
         }
         if out.lanes_done >= 2 {

@@ -412,7 +412,10 @@ impl Fleet {
                 errors: 0,
             }));
         }
-        runtime.flush()?;
+        if let Err(e) = runtime.flush() {
+            // Nothing retries once start fails: say what was lost, not that it is pending.
+            return Err(runtime.shutdown().err().unwrap_or(e));
+        }
         let heap = agents
             .iter()
             .enumerate()
@@ -445,6 +448,11 @@ impl Fleet {
             .collect::<std::io::Result<Vec<_>>>()
             .map_err(|e| crate::ports::StoreError::Unavailable(format!("cannot start fleet workers: {e}")))?;
         Ok(Fleet { runtime, shared, workers, ids })
+    }
+
+    /// Why writes to the store fail now, if they do ([`AgentRuntime::write_trouble`]).
+    pub fn write_trouble(&self) -> Option<String> {
+        self.runtime.write_trouble()
     }
 
     pub fn session_ids(&self) -> &[String] {

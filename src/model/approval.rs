@@ -177,7 +177,8 @@ impl Approval {
                 });
             }
         }
-        if self.decisions.iter().any(|d| d.approver == decision.approver) {
+        let who = same_person_key(&decision.approver);
+        if self.decisions.iter().any(|d| same_person_key(&d.approver) == who) {
             return Err(DecideError::SameApprover { id: self.id.clone(), approver: decision.approver });
         }
         let verdict = decision.verdict;
@@ -191,6 +192,22 @@ impl Approval {
         };
         Ok(self.status)
     }
+}
+
+/// The form in which two approver identities are compared: "are these the same person?".
+///
+/// NFKC (so full-width, ligature and composed/decomposed spellings agree), without invisible
+/// characters (controls, and zero-width, bidi and tag characters: [`needs_escape`]), surrounding
+/// whitespace trimmed and inner runs collapsed to one space, lower-cased. Case is ignored on
+/// purpose: telling two people apart wrongly lets one person approve twice, so the comparison
+/// errs towards "same". Only the comparison uses this form; a decision stores the identity as
+/// the operator typed it.
+///
+/// [`needs_escape`]: super::untrusted::needs_escape
+pub fn same_person_key(identity: &str) -> String {
+    use unicode_normalization::UnicodeNormalization;
+    let visible: String = identity.nfkc().filter(|c| !c.is_control() && !super::untrusted::needs_escape(*c)).collect();
+    visible.split_whitespace().collect::<Vec<_>>().join(" ").to_lowercase()
 }
 
 #[cfg(test)]
@@ -234,6 +251,27 @@ mod tests {
         assert_eq!(a.decide(by("alice", Verdict::Approve)), Ok(ApprovalStatus::Pending));
         assert!(matches!(a.decide(by("alice", Verdict::Approve)), Err(DecideError::SameApprover { .. })));
         assert_eq!(a.decide(by("bob", Verdict::Approve)), Ok(ApprovalStatus::Approved));
+    }
+
+    #[test]
+    fn spellings_of_one_identity_are_one_approver() {
+        for (first, second) in [
+            ("same", "same "),
+            ("same", " same\t"),
+            ("Alice", "alice"),
+            ("alice smith", "alice  smith"),
+            ("ali\u{200b}ce", "alice"),
+            ("ｓａｍｅ", "same"),
+            ("jose\u{301}", "jos\u{e9}"),
+        ] {
+            let mut a = approval(2);
+            assert_eq!(a.decide(by(first, Verdict::Approve)), Ok(ApprovalStatus::Pending));
+            assert!(
+                matches!(a.decide(by(second, Verdict::Approve)), Err(DecideError::SameApprover { .. })),
+                "{first:?} and {second:?} are one person"
+            );
+            assert_eq!(a.decisions[0].approver, first, "stored as typed");
+        }
     }
 
     #[test]

@@ -262,6 +262,24 @@ pub fn approvals_two_distinct_approvers(stores: Stores) {
     assert_eq!(second.decisions.len(), 2);
 }
 
+/// "same" and "same " (and other spellings of one identity) are one approver on every backend:
+/// the second is refused, the first is stored as typed, and a different person still completes.
+pub fn approvals_one_person_spelled_twice(stores: Stores) {
+    stores.approvals.request_approval(&approval("ap-2", 2, 60)).unwrap();
+    stores.approvals.decide("ap-2", decision("same", Verdict::Approve)).unwrap();
+    for spelling in ["same ", " SAME", "s\u{200b}ame", "ｓａｍｅ"] {
+        match stores.approvals.decide("ap-2", decision(spelling, Verdict::Approve)) {
+            Err(StoreError::Decide(DecideError::SameApprover { .. })) => {}
+            other => panic!("{spelling:?} is the approver \"same\" again, got {other:?}"),
+        }
+    }
+    let stored = stores.approvals.approval("ap-2").unwrap().unwrap();
+    assert_eq!((stored.status, stored.decisions.len()), (ApprovalStatus::Pending, 1));
+    assert_eq!(stored.decisions[0].approver, "same");
+    let done = stores.approvals.decide("ap-2", decision("other", Verdict::Approve)).unwrap();
+    assert_eq!(done.status, ApprovalStatus::Approved);
+}
+
 /// Many deciders at the same instant: exactly one decision is recorded.
 pub fn approvals_concurrent_deciders(stores: Stores) {
     stores.approvals.request_approval(&approval("ap-race", 1, 60)).unwrap();
@@ -410,7 +428,8 @@ macro_rules! control_suite {
 macro_rules! approval_suite {
     ($factory:expr) => {
         conformance_tests!($factory; approvals_round_trip_and_pending, approvals_decided_once,
-            approvals_expired_cannot_be_approved, approvals_two_distinct_approvers, approvals_concurrent_deciders);
+            approvals_expired_cannot_be_approved, approvals_two_distinct_approvers, approvals_concurrent_deciders,
+            approvals_one_person_spelled_twice);
     };
 }
 

@@ -10,6 +10,7 @@ use crate::model::session::SessionState;
 use crate::model::untrusted::Untrusted;
 use serde_json::json;
 use std::io::Write;
+use std::sync::Arc;
 use std::time::Duration;
 
 /// What the solo agent does. The Python library's `python -m quell_agent.solo` takes the same
@@ -23,12 +24,23 @@ pub struct SoloPlan {
 }
 
 pub fn run(ctx: &mut Context, id: &str, plan: SoloPlan, agent: &str, out: &mut dyn Write) -> CliResult {
-    let SoloPlan { steps, step_ms, approval_at, approval_ttl } = plan;
     crate::model::session::validate_session_id(id).map_err(|e| Failure::usage(format!("--session: {e}")))?;
     let stores = ctx.stores()?;
     let rt = AgentRuntime::start(stores.clone())?;
+    drive(&rt, id, &plan, agent, out).map_err(|f| {
+        // The process ends here: what the runtime could not store is lost, and it says so.
+        match rt.shutdown() {
+            Err(e) if f.code == exit::UNAVAILABLE => e.into(),
+            _ => f,
+        }
+    })
+}
+
+fn drive(rt: &Arc<AgentRuntime>, id: &str, plan: &SoloPlan, agent: &str, out: &mut dyn Write) -> CliResult {
+    let &SoloPlan { steps, step_ms, approval_at, approval_ttl } = plan;
+    let stores = rt.stores().clone();
     let mut session = if stores.sessions.session(id)?.is_some() {
-        let (s, latest) = AgentSession::resume(&rt, id)?;
+        let (s, latest) = AgentSession::resume(rt, id)?;
         writeln!(out, "resumed session {id} from step {}", latest.map(|c| c.step).unwrap_or(0))?;
         s
     } else {
@@ -39,7 +51,7 @@ pub fn run(ctx: &mut Context, id: &str, plan: SoloPlan, agent: &str, out: &mut d
             allowed_tools: vec!["web_search".into()],
             ..Default::default()
         };
-        let s = AgentSession::start(&rt, spec)?;
+        let s = AgentSession::start(rt, spec)?;
         writeln!(out, "started session {id}")?;
         s
     };

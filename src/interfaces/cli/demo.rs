@@ -5,6 +5,7 @@ use super::{exit, table, CliResult, Context, Failure};
 use crate::agent::sim::{Fleet, FleetConfig};
 use crate::model::session::SessionState;
 use crate::model::time;
+use crate::model::untrusted::{neutralize, Lines};
 use crate::ports::Stores;
 use std::collections::BTreeMap;
 use std::io::Write;
@@ -82,10 +83,10 @@ pub fn run(ctx: &mut Context, opts: DemoOptions, out: &mut dyn Write) -> CliResu
     let fleet = Fleet::start(stores.clone(), config)?;
     writeln!(
         out,
-        "demo: {} simulated agents on {} (operator {})",
+        "demo: {} simulated agents on {} ({})",
         opts.agents,
         ctx.store_path.display(),
-        ctx.operator
+        if ctx.operator.is_empty() { "no operator identity".to_owned() } else { format!("operator {}", ctx.operator) }
     )?;
     out.flush()?;
     let started = Instant::now();
@@ -95,6 +96,12 @@ pub fn run(ctx: &mut Context, opts: DemoOptions, out: &mut dyn Write) -> CliResu
             std::thread::sleep(Duration::from_secs(1));
             writeln!(out, "{}", summary(&stores, started)?)?;
             out.flush()?;
+            // A store that stops taking writes (a full disk) ends the demo at once, saying so.
+            if let Some(trouble) = fleet.write_trouble() {
+                let line = format!("quell: writes to the store fail, stopping the demo: {trouble}");
+                let _ = writeln!(std::io::stderr(), "{}", neutralize(&line, Lines::Escape));
+                break exit::UNAVAILABLE;
+            }
             if deadline.is_some_and(|d| Instant::now() >= d) {
                 break exit::OK;
             }
@@ -135,6 +142,12 @@ fn open_console(ctx: &mut Context, stores: Stores) -> CliResult {
     let mut opts = console_options(ctx)?;
     if !console_available() {
         return Err(Failure::usage("the console needs a terminal; run a command instead (see quell --help)"));
+    }
+    if ctx.operator.is_empty() && !ctx.readonly {
+        return Err(Failure::usage(format!(
+            "the console takes actions: {} (or open it with --readonly)",
+            super::NO_IDENTITY
+        )));
     }
     // Pod columns and pod actions when a kube context is configured (connecting makes no request).
     // A bad kubeconfig does not keep the console closed: it opens and says why.

@@ -12,7 +12,7 @@ mod sessions;
 mod table;
 mod targets;
 
-use crate::adapters::embedded::EmbeddedStore;
+use crate::adapters::embedded::{AbsentAuditLog, EmbeddedStore, OpenMode};
 use crate::ports::{StoreError, Stores};
 use args::{Cli, Command};
 use clap::Parser;
@@ -89,6 +89,11 @@ pub type CliResult = Result<i32, Failure>;
 /// Everything a command needs, resolved from flags, environment and config file.
 pub struct Context {
     pub store_path: PathBuf,
+    /// How this command opens the embedded store: only the demo and an agent create one;
+    /// actions need an existing store, everything else opens it read-only.
+    pub store_mode: OpenMode,
+    /// Who acts; empty when no identity could be found (then every action refuses, see
+    /// [`Context::writable`]).
     pub operator: String,
     pub readonly: bool,
     pub theme: Option<String>,
@@ -113,11 +118,16 @@ impl Context {
         if let Some(s) = &self.stores {
             return Ok(s.clone());
         }
-        let embedded = EmbeddedStore::open(&self.store_path)?;
         let mut stores = match &self.redis {
-            Some(url) => crate::adapters::redis::RedisStore::open_with_ca(url, self.redis_ca.as_deref())?
-                .stores(std::sync::Arc::new(embedded)),
-            None => embedded.stores(),
+            Some(url) => {
+                // With Kafka as well the embedded store is not used: Kafka replaces this below.
+                let audit: std::sync::Arc<dyn crate::ports::AuditLog> = match &self.kafka {
+                    Some(_) => std::sync::Arc::new(AbsentAuditLog::new(&self.store_path)),
+                    None => self.embedded_audit()?,
+                };
+                crate::adapters::redis::RedisStore::open_with_ca(url, self.redis_ca.as_deref())?.stores(audit)
+            }
+            None => self.embedded(self.store_mode)?.stores(),
         };
         if let Some(cfg) = &self.kafka {
             use crate::adapters::kafka::KafkaAudit;
@@ -134,13 +144,45 @@ impl Context {
         Ok(stores)
     }
 
+    fn embedded(&self, mode: OpenMode) -> Result<EmbeddedStore, Failure> {
+        EmbeddedStore::open_with(&self.store_path, mode).map_err(|e| {
+            let mut f = Failure::from(e);
+            if mode != OpenMode::Create && !self.store_path.exists() {
+                f.message.push_str(" (agents and `quell demo` create one; --store names another)");
+            }
+            f
+        })
+    }
+
+    /// With Redis the embedded store holds only the audit log. An action creates it when
+    /// missing: its operator record starts this machine's log. A command that only reads works
+    /// without it (a listing never reads the log) and anything that does read or write the log
+    /// is told `no such store PATH`.
+    fn embedded_audit(&self) -> Result<std::sync::Arc<dyn crate::ports::AuditLog>, Failure> {
+        match self.store_mode {
+            OpenMode::ReadOnly if !self.store_path.exists() => {
+                Ok(std::sync::Arc::new(AbsentAuditLog::new(&self.store_path)))
+            }
+            OpenMode::ReadOnly => Ok(std::sync::Arc::new(self.embedded(OpenMode::ReadOnly)?)),
+            OpenMode::Create | OpenMode::Existing => Ok(std::sync::Arc::new(self.embedded(OpenMode::Create)?)),
+        }
+    }
+
+    /// Refuses an action in read-only mode, and one that would be recorded without an operator.
     pub fn writable(&self, what: &str) -> Result<(), Failure> {
         if self.readonly {
             return Err(Failure { code: exit::USAGE, message: format!("{what} refused: quell is in read-only mode") });
         }
+        if self.operator.is_empty() {
+            return Err(Failure::usage(format!("{what} refused: {NO_IDENTITY}")));
+        }
         Ok(())
     }
 }
+
+/// Why an action cannot say who took it.
+pub(crate) const NO_IDENTITY: &str =
+    "no operator identity to record ($USER is unset and this uid has no account name); name yourself with --as NAME";
 
 fn context(cli: &Cli) -> Result<Context, Failure> {
     let file = config::load(cli.global.config.as_deref()).map_err(Failure::usage)?;
@@ -149,14 +191,17 @@ fn context(cli: &Cli) -> Result<Context, Failure> {
         file.kube.as_ref(),
         cli.global.operator.is_some() || file.operator.is_some(),
     );
-    let operator = cli.global.operator.clone().or(file.operator).unwrap_or_else(config::default_operator);
-    if operator.trim().is_empty() || operator.chars().any(char::is_control) {
+    let operator = cli.global.operator.clone().or(file.operator).or_else(config::default_operator);
+    if operator.as_ref().is_some_and(|o| o.trim().is_empty() || o.chars().any(char::is_control)) {
         return Err(Failure::usage("--as: the operator identity must be a non-empty name without control characters"));
     }
+    let operator = operator.unwrap_or_default();
+    let readonly = cli.global.readonly || file.readonly.unwrap_or(false);
     Ok(Context {
         store_path: cli.global.store.clone().or(file.store).unwrap_or_else(config::default_store),
+        store_mode: store_mode(cli, readonly),
         operator,
-        readonly: cli.global.readonly || file.readonly.unwrap_or(false),
+        readonly,
         theme: cli.global.theme.clone().or(file.theme),
         keys: file.keys,
         redis: cli.global.redis.clone().or(file.redis),
@@ -173,6 +218,34 @@ fn context(cli: &Cli) -> Result<Context, Failure> {
         kube,
         stores: None,
     })
+}
+
+/// Only what starts a store on purpose creates one; actions (and the console, which can take
+/// them) need an existing store; every other command, and anything in read-only mode, only reads.
+fn store_mode(cli: &Cli, readonly: bool) -> OpenMode {
+    match &cli.command {
+        Some(Command::Demo { .. } | Command::Agent { .. }) => OpenMode::Create,
+        _ if readonly => OpenMode::ReadOnly,
+        None
+        | Some(
+            Command::Pause(_)
+            | Command::Resume(_)
+            | Command::Kill(_)
+            | Command::Approve(_)
+            | Command::Reject(_)
+            | Command::HardStop(_)
+            | Command::KillPod(_)
+            | Command::Quarantine(_)
+            | Command::Release(_),
+        ) => OpenMode::Existing,
+        Some(
+            Command::Sessions { .. }
+            | Command::Show { .. }
+            | Command::Replay { .. }
+            | Command::Verify { .. }
+            | Command::Approvals { .. },
+        ) => OpenMode::ReadOnly,
+    }
 }
 
 fn run(cli: Cli) -> CliResult {
