@@ -25,7 +25,7 @@ fn is_live(s: &Session) -> bool {
 }
 
 fn namespaces<'a>(sessions: impl Iterator<Item = &'a Session>) -> BTreeSet<String> {
-    sessions.filter_map(|s| s.namespace.clone()).collect()
+    sessions.filter_map(|s| s.namespace.as_ref().map(|n| n.raw().to_owned())).collect()
 }
 
 /// Resolves the target to exact sessions and validates the action. Nothing is written.

@@ -43,7 +43,7 @@ fn session(
 ) -> Session {
     let mut s = Session::new(id, agent, ago(base, 3600));
     s.namespace = Some(ns.into());
-    s.pod = Some(format!("agent-runtime-{n}"));
+    s.pod = Some(format!("agent-runtime-{n}").into());
     s.model = Some(model.into());
     s.state = state;
     s.step = step;

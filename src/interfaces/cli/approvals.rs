@@ -1,8 +1,9 @@
 use super::args::{DecideArgs, ListFormat, TextFormat};
-use super::{exit, table, CliResult, Context, Failure};
+use super::{exit, table, CliResult, Context};
 use crate::model::action::ActionKind;
 use crate::model::approval::{Approval, ApprovalStatus, Verdict};
 use crate::model::time;
+use crate::model::untrusted::Shown;
 use crate::services::approvals;
 use std::io::Write;
 
@@ -22,25 +23,23 @@ pub fn list(ctx: &mut Context, all: bool, format: ListFormat, out: &mut dyn Writ
                     v
                 })
                 .collect();
-            serde_json::to_writer_pretty(&mut *out, &docs)
-                .map_err(|e| Failure { code: exit::INTERNAL, message: e.to_string() })?;
-            writeln!(out)?;
+            super::json::write_pretty(out, &docs)?;
         }
         ListFormat::Table => {
-            let rows: Vec<Vec<String>> = items
+            let rows: Vec<Vec<Shown>> = items
                 .iter()
                 .map(|a| {
                     let left = (a.expires_at - now).num_seconds();
                     vec![
-                        a.id.clone(),
-                        a.session_id.clone(),
-                        table::clip(&a.tool.shown_line(), 20),
-                        a.risk.to_string(),
-                        a.status_at(now).to_string(),
-                        time::age(&a.requested_at, &now),
-                        if left > 0 { format!("{left}s") } else { "-".into() },
-                        format!("{}/{}", a.approvals(), a.required_approvers),
-                        table::clip(&a.arguments.shown_line(), 60),
+                        Shown::line(&a.id),
+                        Shown::line(&a.session_id),
+                        table::cell(&Shown::from(&a.tool), 20),
+                        Shown::from(a.risk.as_str()),
+                        Shown::from(a.status_at(now).as_str()),
+                        Shown::from(time::age(&a.requested_at, &now)),
+                        if left > 0 { crate::shown!("{left}s") } else { Shown::from("-") },
+                        crate::shown!("{}/{}", a.approvals(), a.required_approvers),
+                        table::cell(&Shown::line(&a.arguments.shown_line()), 60),
                     ]
                 })
                 .collect();
@@ -62,27 +61,25 @@ pub fn decide(ctx: &mut Context, verdict: Verdict, args: DecideArgs, out: &mut d
     let action = approvals::plan(&stores, &args.id, verdict, &reason, &ctx.operator)?;
     let approvals::Decided { approval: decided, audit_error } = approvals::decide(&stores, &action)?;
     let message = match decided.status {
-        ApprovalStatus::Pending => format!(
+        ApprovalStatus::Pending => crate::shown!(
             "recorded {}'s approval of {} ({} of {} approvers); another, different approver is needed",
             ctx.operator,
             decided.id,
             decided.approvals(),
             decided.required_approvers
         ),
-        status => format!("{} {status} by {} (session {})", decided.id, ctx.operator, decided.session_id),
+        status => crate::shown!("{} {status} by {} (session {})", decided.id, ctx.operator, decided.session_id),
     };
     match args.output {
         TextFormat::Json => {
             let mut v = serde_json::to_value(&decided).unwrap_or_default();
             if let Some(o) = v.as_object_mut() {
-                o.insert("message".into(), message.into());
+                o.insert("message".into(), message.as_str().into());
                 o.insert("audit_error".into(), audit_error.clone().into());
             }
-            serde_json::to_writer_pretty(&mut *out, &v)
-                .map_err(|e| Failure { code: exit::INTERNAL, message: e.to_string() })?;
-            writeln!(out)?;
+            super::json::write_pretty(out, &v)?;
         }
         TextFormat::Text => writeln!(out, "{message}")?,
     }
-    Ok(super::unrecorded(&format!("the decision on {}", decided.id), audit_error.as_deref(), exit::OK))
+    Ok(super::unrecorded(&crate::shown!("the decision on {}", decided.id), audit_error.as_deref(), exit::OK))
 }

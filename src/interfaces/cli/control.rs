@@ -19,8 +19,8 @@ pub fn run(ctx: &mut Context, kind: ActionKind, args: ControlArgs, out: &mut dyn
     let waited = args.wait > 0.0;
     match args.output {
         TextFormat::Json => {
-            serde_json::to_writer_pretty(
-                &mut *out,
+            super::json::write_pretty(
+                out,
                 &serde_json::json!({
                     "action": kind.verb(),
                     "scope": action.describe(),
@@ -33,12 +33,11 @@ pub fn run(ctx: &mut Context, kind: ActionKind, args: ControlArgs, out: &mut dyn
                     "ended": report.ended,
                     "audit_error": issued.audit_error,
                 }),
-            )
-            .map_err(|e| Failure { code: exit::INTERNAL, message: e.to_string() })?;
-            writeln!(out)?;
+            )?;
         }
         TextFormat::Text => {
-            writeln!(out, "{} (by {}: {})", action.describe(), action.operator, action.reason)?;
+            // The reason is the operator's own text but may hold escape sequences: shown neutralised.
+            writeln!(out, "{}", crate::shown!("{} (by {}: {})", action.describe(), action.operator, action.reason))?;
             writeln!(
                 out,
                 "{} acknowledged, {} outstanding{}",
@@ -48,7 +47,7 @@ pub fn run(ctx: &mut Context, kind: ActionKind, args: ControlArgs, out: &mut dyn
             )?;
             if waited {
                 for id in report.outstanding.iter().take(50) {
-                    writeln!(out, "not acknowledged within {}s: {id}", args.wait)?;
+                    writeln!(out, "{}", crate::shown!("not acknowledged within {}s: {id}", args.wait))?;
                 }
                 if report.outstanding.len() > 50 {
                     writeln!(out, "… and {} more", report.outstanding.len() - 50)?;

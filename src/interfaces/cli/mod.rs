@@ -7,6 +7,7 @@ pub mod config;
 mod control;
 mod demo;
 mod forensics;
+mod json;
 pub mod kube;
 mod sessions;
 mod table;
@@ -36,7 +37,7 @@ pub mod exit {
 pub(crate) fn unrecorded(what: &str, audit_error: Option<&str>, code: i32) -> i32 {
     match audit_error {
         Some(e) => {
-            let _ = writeln!(std::io::stderr(), "quell: warning: {what} took effect, but {e}");
+            let _ = writeln!(std::io::stderr(), "{}", crate::shown!("quell: warning: {what} took effect, but {e}"));
             exit::UNAVAILABLE
         }
         None => code,
@@ -143,8 +144,8 @@ fn context(cli: &Cli) -> Result<Context, Failure> {
         cli.global.operator.is_some() || file.operator.is_some(),
     );
     let operator = cli.global.operator.clone().or(file.operator).unwrap_or_else(config::default_operator);
-    if operator.trim().is_empty() || operator.chars().any(char::is_control) {
-        return Err(Failure::usage("--as: the operator identity must be a non-empty name without control characters"));
+    if let Some(problem) = crate::model::untrusted::operator_identity_problem(&operator) {
+        return Err(Failure::usage(format!("--as: {problem}")));
     }
     Ok(Context {
         store_path: cli.global.store.clone().or(file.store).unwrap_or_else(config::default_store),
@@ -208,7 +209,7 @@ fn run(cli: Cli) -> CliResult {
     out.flush()?;
     // Kafka: topic warnings and records skipped as foreign, after the command's own output.
     for line in ctx.kafka_audit.iter().flat_map(|k| k.report_lines()) {
-        let _ = writeln!(std::io::stderr(), "quell: warning: {line}");
+        let _ = writeln!(std::io::stderr(), "{}", crate::shown!("quell: warning: {line}"));
     }
     code
 }

@@ -3,6 +3,7 @@ use super::{table, CliResult, Context, Failure};
 use crate::model::selector::Selector;
 use crate::model::session::{Session, SessionState};
 use crate::model::time::{self, Timestamp};
+use crate::model::untrusted::{Shown, Untrusted};
 use crate::services::approvals;
 use serde::Serialize;
 use std::collections::HashMap;
@@ -24,7 +25,7 @@ pub struct SessionOut<'a> {
     pub input_tokens: u64,
     pub output_tokens: u64,
     pub cost_usd: f64,
-    pub tools: &'a [String],
+    pub tools: &'a [Untrusted],
     pub pending_approvals: usize,
     pub ack_generation: u64,
     pub audit_seq: u64,
@@ -37,9 +38,9 @@ impl<'a> SessionOut<'a> {
         SessionOut {
             id: &s.id,
             agent: s.agent.raw(),
-            namespace: s.namespace.as_deref(),
-            pod: s.pod.as_deref(),
-            model: s.model.as_deref(),
+            namespace: s.namespace.as_ref().map(Untrusted::raw),
+            pod: s.pod.as_ref().map(Untrusted::raw),
+            model: s.model.as_ref().map(Untrusted::raw),
             state: s.effective_state(now),
             step: s.step,
             started_at: time::format(&s.started_at),
@@ -76,30 +77,27 @@ pub fn list(ctx: &mut Context, selector: Option<&str>, format: ListFormat, out: 
         sessions.iter().map(|s| SessionOut::new(s, pending.get(&s.id).copied().unwrap_or(0), now)).collect();
     match format {
         ListFormat::Json if pods.is_some() => pods.iter().try_for_each(|p| p.write_json(&rows, out))?,
-        ListFormat::Json => {
-            serde_json::to_writer_pretty(&mut *out, &rows).map_err(|e| Failure { code: 1, message: e.to_string() })?;
-            writeln!(out)?;
-        }
+        ListFormat::Json => super::json::write_pretty(out, &rows)?,
         ListFormat::Table => {
-            let cells: Vec<Vec<String>> = sessions
+            let cells: Vec<Vec<Shown>> = sessions
                 .iter()
                 .zip(&rows)
                 .enumerate()
                 .map(|(i, (s, r))| {
                     let mut cells = vec![
-                        r.id.to_owned(),
-                        table::clip(&s.agent.shown_line(), 24),
-                        format!("{}/{}", r.namespace.unwrap_or("-"), r.pod.unwrap_or("-")),
-                        r.model.unwrap_or("-").to_owned(),
+                        Shown::line(r.id),
+                        table::cell(&Shown::from(&s.agent), 24),
+                        crate::shown!("{}/{}", r.namespace.unwrap_or("-"), r.pod.unwrap_or("-")),
+                        Shown::line(r.model.unwrap_or("-")),
                         match &s.unreadable {
-                            Some(_) => "unreadable".to_owned(),
-                            None => r.state.to_string(),
+                            Some(_) => Shown::from("unreadable"),
+                            None => Shown::from(r.state.as_str()),
                         },
-                        r.step.to_string(),
-                        time::age(&s.last_seen, &now),
-                        table::thousands(r.input_tokens + r.output_tokens),
-                        format!("${:.4}", r.cost_usd),
-                        r.pending_approvals.to_string(),
+                        Shown::from(r.step),
+                        Shown::from(time::age(&s.last_seen, &now)),
+                        Shown::from(table::thousands(r.input_tokens + r.output_tokens)),
+                        crate::shown!("${:.4}", r.cost_usd),
+                        Shown::from(r.pending_approvals),
                     ];
                     cells.extend(pods.iter().flat_map(|p| p.cells(i)));
                     cells
@@ -113,7 +111,7 @@ pub fn list(ctx: &mut Context, selector: Option<&str>, format: ListFormat, out: 
                 p.write_unclaimed(out)?;
             }
             for s in sessions.iter().filter(|s| s.unreadable.is_some()) {
-                writeln!(out, "{}: {}", s.id, s.unreadable.as_deref().unwrap_or_default())?;
+                writeln!(out, "{}", crate::shown!("{}: {}", s.id, s.unreadable.as_deref().unwrap_or_default()))?;
             }
         }
     }
