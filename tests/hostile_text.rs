@@ -305,6 +305,13 @@ fn every_command(mut quell: impl FnMut() -> Command, approvals: &[String], hosti
     let r = q(&["kill", "s-hostile", "--reason", &reason, "--wait", "0"]);
     assert_ne!(r.code, 101);
 
+    // Usage errors quote what was typed: neutralised too.
+    let r = q(&["sessions", "-o", &reason]);
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    assert!(r.stderr.contains("^[]2;PWNED^G"), "{}", r.stderr);
+    let r = q(&["pause", "s-hostile", "--reason", "r", "--wait", &reason]);
+    assert_eq!(r.code, 2, "{}", r.stderr);
+
     // Errors that echo agent or operator text stay one neutralised line.
     let r = q(&["show", &format!("nope{}", h_arg())]);
     assert_ne!(r.code, 0);
@@ -361,7 +368,10 @@ fn hostile_text_on_redis_never_reaches_the_terminal() {
 #[test]
 fn operator_identity_with_control_bidi_or_zero_width_characters_is_refused() {
     let (path, stores) = common::temp_store();
-    plant(&stores);
+    let rt = AgentRuntime::start(stores.clone()).expect("runtime");
+    let spec = SessionSpec { id: Some("s-hostile".into()), agent: "plain".into(), ..Default::default() };
+    AgentSession::start(&rt, spec).expect("start");
+    rt.shutdown().expect("shutdown");
     for bad in ["al\u{202e}ice", "al\u{200b}ice", "al\x1b]2;x\x07ice", "al\u{e0041}ice", "al\u{9b}ice", "  ", "a\tb"] {
         let r =
             run(common::quell_cmd(&path).arg("--as").arg(bad), &["pause", "s-hostile", "--reason", "r", "--wait", "0"]);

@@ -642,7 +642,7 @@ impl AgentSession {
             messages: messages.into_iter().map(UntrustedJson::new).collect(),
             tool_results: tool_results.into_iter().map(UntrustedJson::new).collect(),
             plan: UntrustedJson::new(plan),
-            created_at: time::format(&time::now()),
+            created_at: Untrusted::new(time::format(&time::now())),
         };
         let mut out = lock(&self.rt.shared.outbox);
         let after = out.events_queued;

@@ -1,6 +1,6 @@
 //! The seed's checkpoint, field for field (`AgentCheckpoint` in the article).
 
-use super::untrusted::UntrustedJson;
+use super::untrusted::{Untrusted, UntrustedJson};
 use serde::{Deserialize, Serialize};
 
 /// Exactly the seed's JSON: `session_id`, `step`, `messages`, `tool_results`, `plan`,
@@ -12,7 +12,7 @@ pub struct Checkpoint {
     pub messages: Vec<UntrustedJson>,
     pub tool_results: Vec<UntrustedJson>,
     pub plan: UntrustedJson,
-    pub created_at: String,
+    pub created_at: Untrusted,
 }
 
 #[derive(Debug, thiserror::Error, PartialEq)]

@@ -53,7 +53,7 @@ pub fn merge(events: Vec<AuditEvent>, checkpoints: Vec<Checkpoint>) -> Vec<Entry
         while let Some(cp) = cps.peek() {
             let before_by_step = cp.step < ev.body.step;
             let before_by_time =
-                cp.step == ev.body.step && parse_created_at(&cp.created_at).is_some_and(|t| t < ev.body.time);
+                cp.step == ev.body.step && parse_created_at(cp.created_at.raw()).is_some_and(|t| t < ev.body.time);
             if before_by_step || before_by_time {
                 out.extend(cps.next().map(Entry::Checkpoint));
             } else {

@@ -235,7 +235,7 @@ pub fn browser_checkpoints(base: Timestamp) -> Vec<Checkpoint> {
         messages: messages.into_iter().map(UntrustedJson::new).collect(),
         tool_results: vec![],
         plan: UntrustedJson::new(plan),
-        created_at: time::format(&ago(base, secs)),
+        created_at: time::format(&ago(base, secs)).into(),
     };
     vec![
         cp(

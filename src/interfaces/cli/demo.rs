@@ -79,10 +79,13 @@ pub fn run(ctx: &mut Context, opts: DemoOptions, out: &mut dyn Write) -> CliResu
     let fleet = Fleet::start(stores.clone(), config)?;
     writeln!(
         out,
-        "demo: {} simulated agents on {} (operator {})",
-        opts.agents,
-        ctx.store_path.display(),
-        ctx.operator
+        "{}",
+        crate::shown!(
+            "demo: {} simulated agents on {} (operator {})",
+            opts.agents,
+            ctx.store_path.display(),
+            ctx.operator
+        )
     )?;
     out.flush()?;
     let started = Instant::now();
@@ -101,7 +104,7 @@ pub fn run(ctx: &mut Context, opts: DemoOptions, out: &mut dyn Write) -> CliResu
     };
     let stats = fleet.stop()?;
     if !stats.errors.is_empty() {
-        writeln!(out, "demo: {} agent errors, first: {}", stats.errors.len(), stats.errors[0])?;
+        writeln!(out, "{}", crate::shown!("demo: {} agent errors, first: {}", stats.errors.len(), stats.errors[0]))?;
     }
     Ok(code)
 }

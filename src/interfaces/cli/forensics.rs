@@ -110,7 +110,7 @@ pub fn show(ctx: &mut Context, session: &str, format: TextFormat, out: &mut dyn 
                 "{}",
                 crate::shown!(
                     "{}  checkpoint step {}: {} messages, {} tool results, plan {}",
-                    c.created_at,
+                    c.created_at.shown_line(),
                     c.step,
                     c.messages.len(),
                     c.tool_results.len(),

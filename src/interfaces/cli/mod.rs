@@ -223,10 +223,17 @@ pub fn main() -> i32 {
 pub(crate) fn finish(parsed: Result<Cli, clap::Error>) -> i32 {
     let cli = match parsed {
         Ok(cli) => cli,
+        // Usage errors quote what was typed (`invalid value '…' for '--output'`): neutralised,
+        // line breaks kept, without clap's colours.
+        Err(e) if e.use_stderr() => {
+            let text =
+                crate::model::untrusted::neutralize(&e.render().to_string(), crate::model::untrusted::Lines::Keep);
+            let _ = write!(std::io::stderr(), "{text}");
+            return exit::USAGE;
+        }
         Err(e) => {
-            let code = if e.use_stderr() { exit::USAGE } else { exit::OK };
             let _ = e.print();
-            return code;
+            return exit::OK;
         }
     };
     match run(cli) {
