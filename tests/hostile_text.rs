@@ -381,6 +381,12 @@ fn operator_identity_with_control_bidi_or_zero_width_characters_is_refused() {
         let r = run(common::quell_cmd(&path).env("QUELL_AS", bad), &["sessions"]);
         assert_eq!(r.code, 2, "QUELL_AS {bad:?}: {}", r.stderr);
     }
+    // `kubectl quell` resolves the identity the same way.
+    let mut plugin = Command::new(env!("CARGO_BIN_EXE_kubectl-quell"));
+    plugin.env_remove("QUELL_AS").env("XDG_CONFIG_HOME", path.parent().expect("dir")).arg("--store").arg(&path);
+    let r = run(plugin.args(["--as", "al\u{202e}ice", "sessions"]), &[]);
+    assert_eq!(r.code, 2, "kubectl quell --as with bidi: {}", r.stderr);
+    assert!(r.stderr.starts_with("quell: --as: the operator identity"), "{}", r.stderr);
     let r = run(&mut common::quell_cmd(&path), &["replay", "--kind", "operator_action"]);
     assert_eq!(r.stdout, "", "nothing was done under a refused identity");
     // Ordinary names, including non-ASCII ones, are fine.

@@ -124,18 +124,8 @@ impl Shown {
         }
     }
 
-    /// `text` neutralised with its line breaks kept.
-    pub fn lines(text: &str) -> Self {
-        Shown(neutralize(text, Lines::Keep))
-    }
-
     pub fn as_str(&self) -> &str {
         &self.0
-    }
-
-    /// Appends text that is already safe.
-    pub fn push(&mut self, more: &Shown) {
-        self.0.push_str(&more.0);
     }
 }
 
