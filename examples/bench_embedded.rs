@@ -86,7 +86,13 @@ fn pause() -> Res<()> {
         )?;
     }
     let writes = t.elapsed();
-    let naive = control::Issued { generation: last, desired: Desired::Pause, sessions: ids.clone(), audit_error: None };
+    let naive = control::Issued {
+        generation: last,
+        desired: Desired::Pause,
+        sessions: ids.clone(),
+        audit_error: None,
+        fleet_hold: None,
+    };
     let report = control::await_ack(&stores, &naive, Duration::from_secs(60))?;
     let naive_time = t.elapsed();
     println!(

@@ -107,7 +107,13 @@ fn pause() {
             .expect("set");
     }
     let writes = t.elapsed();
-    let naive = control::Issued { generation: last, desired: Desired::Pause, sessions: ids.clone(), audit_error: None };
+    let naive = control::Issued {
+        generation: last,
+        desired: Desired::Pause,
+        sessions: ids.clone(),
+        audit_error: None,
+        fleet_hold: None,
+    };
     let report = control::await_ack(&stores, &naive, Duration::from_secs(60)).expect("ack");
     let naive_time = t.elapsed();
     println!(

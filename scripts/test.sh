@@ -54,10 +54,24 @@ if [ "${1:-}" = "--" ]; then
 	extra=("$@")
 fi
 set +e
-cargo test "${extra[@]}" 2>&1 | tee target/test-output.txt
+# --no-fail-fast: every test binary runs, so one failure does not hide the others.
+cargo test --no-fail-fast "${extra[@]}" 2>&1 | tee target/test-output.txt
 status=${PIPESTATUS[0]}
+# The Python agent library (sdk/python), installed as a user would, against the binary just built.
+say "python agent library (sdk/python)"
+(
+	set -e
+	python3 -m venv target/sdk-py
+	target/sdk-py/bin/python -m pip install --quiet --disable-pip-version-check "./sdk/python[test]"
+	QUELL_BIN="$(cargo metadata --format-version 1 --no-deps | python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')/debug/quell"
+	export QUELL_BIN
+	cd target && sdk-py/bin/python -m pytest -q -p no:cacheprovider ../sdk/python/tests
+) 2>&1 | tee target/test-output-python.txt
+py_status=${PIPESTATUS[0]}
+if [ "$status" -eq 0 ]; then status=$py_status; fi
 set -e
-# One closing line for the whole suite, summed over every test binary.
-awk '/^test result:/ { for (i = 1; i <= NF; i++) { if ($(i) ~ /^passed;?$/) p += $(i-1); if ($(i) ~ /^failed;?$/) f += $(i-1) } }
-     END { printf "tests: %d passed, %d failed\n", p, f }' target/test-output.txt
+# One closing line for the whole suite, summed over every test binary and the Python tests.
+# cargo: "test result: ok. 12 passed; 0 failed; ..."; pytest -q: "1 failed, 24 passed in 21.2s".
+awk '/^test result:|^[0-9]+ (passed|failed)/ { for (i = 2; i <= NF; i++) { if ($(i) ~ /^passed[;,]?$/) p += $(i-1); if ($(i) ~ /^failed[;,]?$/) f += $(i-1) } }
+     END { printf "tests: %d passed, %d failed\n", p, f }' target/test-output.txt target/test-output-python.txt
 exit "$status"

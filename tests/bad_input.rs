@@ -122,7 +122,7 @@ fn corpus_of_bad_events_is_rejected_not_trusted() {
         r#"{"seq":1,"prev_hash":"x","gen_ai.conversation.id":"s","n":123456789012345678901234567890,"hash":"y"}"#,
     ];
     for json in cases {
-        let raw = RawEvent { position: "test", json, hash: None };
+        let raw = RawEvent::new("test", json, None);
         match raw.link() {
             Ok((_, link)) => assert!(!link.intact, "{json}: a made-up hash never verifies"),
             Err(e) => assert!(!e.is_empty()),
@@ -167,10 +167,10 @@ fn fuzz_parsers_never_panic() {
         let cp = mutate(&mut rng, SEED_CHECKPOINT.as_bytes());
         let _ = Checkpoint::from_json(&String::from_utf8_lossy(&cp));
         let ev = String::from_utf8_lossy(&mutate(&mut rng, SEED_EVENT.as_bytes())).into_owned();
-        let raw = RawEvent { position: "fuzz", json: &ev, hash: None };
+        let raw = RawEvent::new("fuzz", &ev, None);
         let _ = raw.link();
         let _ = raw.event();
-        let raw = RawEvent { position: "fuzz", json: &ev, hash: Some("ab") };
+        let raw = RawEvent::new("fuzz", &ev, Some("ab"));
         let _ = raw.link();
         let _ = raw.to_json();
         let pick = SELECTORS[rng.below(SELECTORS.len())];

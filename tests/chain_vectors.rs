@@ -17,7 +17,7 @@ fn vectors() -> Vec<Value> {
 #[test]
 fn quell_reproduces_every_vector() {
     let vecs = vectors();
-    assert_eq!(vecs.len(), 5);
+    assert_eq!(vecs.len(), 6);
     for v in vecs {
         let name = v["name"].as_str().unwrap_or("?");
         let event = v["event"].clone();
@@ -33,6 +33,14 @@ fn quell_reproduces_every_vector() {
         assert!(typed.is_intact(), "{name} verifies as a typed event");
         let bytes = canonical_bytes(typed.seq, &typed.prev_hash, &typed.body).unwrap();
         assert_eq!(bytes, v["canonical"].as_str().unwrap(), "typed canonical form of {name}");
+
+        // A checkpoint event's checkpoint_hash is the SHA-256 of the checkpoint text as stored.
+        if let Some(text) = v["checkpoint"].as_str() {
+            assert_eq!(typed.body.checkpoint_hash.as_deref(), Some(sha256_hex(text.as_bytes()).as_str()), "{name}");
+            let cp = quell::model::checkpoint::Checkpoint::from_stored("s-7f3a", 2, text).expect("the seed's shape");
+            let events = [typed.clone()];
+            assert_eq!(quell::model::checkpoint::coverage(&cp, &events), quell::model::checkpoint::Coverage::Verified);
+        }
     }
 }
 
@@ -54,5 +62,5 @@ fn an_independent_python_implementation_agrees() {
         .expect("python3 must be installed to cross-check the vectors");
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "python check failed: {stdout} {}", String::from_utf8_lossy(&out.stderr));
-    assert!(stdout.contains("5 passed, 0 failed"), "{stdout}");
+    assert!(stdout.contains("6 passed, 0 failed"), "{stdout}");
 }

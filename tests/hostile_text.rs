@@ -4,7 +4,7 @@
 //! every agent-written field, on the embedded store and on Redis, then every CLI subcommand in
 //! text and in `-o json`: the bytes on stdout and stderr hold no ESC, no C0 but newline, no C1,
 //! no bidi, zero-width, tag or separator code point; and the JSON still parses back to the raw
-//! values. The Redis half uses database 13 of the test server.
+//! values. The Redis half uses database 12 of the test server.
 
 mod common;
 #[path = "fixtures/redis/support.rs"]
@@ -345,7 +345,7 @@ fn redis_cmd(store: &Path, url: &str) -> Command {
 
 #[test]
 fn hostile_text_on_redis_never_reaches_the_terminal() {
-    let url = support::flushed(13);
+    let url = support::flushed(12);
     let dir: PathBuf = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).expect("tempdir").keep();
     let store = dir.join("quell.db");
     let audit = Arc::new(EmbeddedStore::open(&store).expect("embedded audit"));

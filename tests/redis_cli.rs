@@ -1,7 +1,8 @@
 //! The `quell` binary on Redis: `--redis`, `QUELL_REDIS` and the config key; seed-only
 //! sessions listed; the demo fleet's state in Redis with its audit in the embedded store;
-//! concurrent `quell approve` processes; an unreachable server named without its password.
-//! Databases 4 and 7 of the test server.
+//! concurrent `quell approve` processes; an unreachable server named without its password; a
+//! checkpoint edited in Redis shown as edited.
+//! Databases 4, 7 and 13 of the test server.
 
 #[path = "fixtures/redis/support.rs"]
 mod support;
@@ -131,4 +132,40 @@ fn concurrent_approve_processes_decide_once() {
         assert_eq!(o.status.code(), Some(4), "losers get exit 4 (conflict): {err}");
         assert!(err.contains(by.as_str()), "losers are told who decided ({by}): {err}");
     }
+}
+
+#[test]
+fn a_checkpoint_edited_in_redis_is_shown_as_edited() {
+    use quell::agent::runtime::{AgentRuntime, AgentSession, SessionSpec};
+    let url = support::flushed(13);
+    let store = tmp();
+    let audit: std::sync::Arc<dyn quell::ports::AuditLog> =
+        std::sync::Arc::new(quell::adapters::embedded::EmbeddedStore::open(&store).expect("open store"));
+    let stores = quell::adapters::redis::RedisStore::open(&url).expect("open redis store").stores(audit);
+    let rt = AgentRuntime::start(stores).expect("runtime");
+    let spec = SessionSpec { id: Some("s-rcp".into()), agent: "a".into(), ..Default::default() };
+    let mut a = AgentSession::start(&rt, spec).expect("start");
+    a.begin_step();
+    a.checkpoint(vec![serde_json::json!({"role": "user", "content": "m1"})], vec![], "plan".into())
+        .expect("checkpoint");
+    a.commit().expect("commit");
+    rt.shutdown().expect("shutdown");
+    let show = || {
+        let o = quell(&store).args(["--redis", &url, "show", "s-rcp"]).output().expect("run show");
+        (o.status.code(), text(&o).0)
+    };
+    let (code, out) = show();
+    assert_eq!(code, Some(0), "{out}");
+    assert!(out.contains("integrity: chain verified (2 events)"), "{out}");
+
+    // The seed's key, edited in place (its TTL kept).
+    let mut raw = support::raw(&url);
+    let doc: String = redis::cmd("GET").arg("checkpoint:s-rcp:1").query(&mut raw).expect("GET");
+    let edited = doc.replace("m1", "m9");
+    assert_ne!(doc, edited);
+    redis::cmd("SET").arg("checkpoint:s-rcp:1").arg(edited).arg("KEEPTTL").query::<()>(&mut raw).expect("SET");
+    let (code, out) = show();
+    assert_eq!(code, Some(5), "{out}");
+    assert!(out.contains("integrity: checkpoint edited at step 1"), "{out}");
+    assert!(!out.contains("chain verified"), "{out}");
 }

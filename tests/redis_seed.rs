@@ -62,6 +62,7 @@ fn checkpoints_quell_writes_are_the_seeds_format() {
                 tool_results: vec![],
                 plan: UntrustedJson::new(json!({"goal": "g"})),
                 created_at: "2026-11-28T03:00:00.000001".into(),
+                stored_hash: None,
             })
             .expect("save");
     }

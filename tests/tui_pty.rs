@@ -67,7 +67,7 @@ fn operator_filters_opens_approves_pauses_the_fleet_and_quits() {
     c.send("\r");
     c.wait_for("1 session matches 'browser'");
     c.send("\r");
-    let screen = c.wait_for("chain verified (7 events)");
+    let screen = c.wait_for("(7 events verified)");
     assert!(screen.contains("unexpected tool send_email"), "{screen}");
     c.send("\x1b");
     c.wait_for("quell · fleet");
@@ -141,7 +141,7 @@ fn injected_escape_sequences_never_reach_the_terminal() {
     c.wait_for("s-browser-0003");
     let before = c.raw().len();
     c.send(":session s-browser-0003\r");
-    c.wait_for("chain verified");
+    c.wait_for("events verified");
     c.send("jjjj"); // the tool result
     c.send("v"); // whole entry
     let screen = c.wait_for("whole entry");
@@ -243,4 +243,13 @@ fn the_demo_fleet_pauses_and_acknowledges_on_screen() {
             .any(|d| d.approver == "alice" && d.reason == "drill: approved by the on-call engineer"),
         "the approval was recorded with who and why"
     );
+}
+
+#[test]
+fn an_unknown_theme_in_a_terminal_is_a_usage_error() {
+    let (_dir, path, _stores) = store();
+    let mut c = Console::open(&path, &["--theme", "nosuch"]);
+    assert_eq!(c.wait_exit(), 2, "exit 2 (usage), as README's table says; screen:\n{}", c.text());
+    let screen = c.wait_for("no theme 'nosuch'");
+    assert!(!screen.contains("quell · fleet"), "the console never opened:\n{screen}");
 }

@@ -241,7 +241,13 @@ fn banner_and_live_progress_with_outstanding_rows() {
     update(&mut c.app, Msg::Snapshot(Box::new(snapshot_of(&c.stores))));
     update(
         &mut c.app,
-        Msg::Executed(Ok(Issued { generation, desired: Desired::Pause, sessions: ids.clone(), audit_error: None })),
+        Msg::Executed(Ok(Issued {
+            generation,
+            desired: Desired::Pause,
+            sessions: ids.clone(),
+            audit_error: None,
+            fleet_hold: None,
+        })),
     );
     let outstanding: Vec<String> = ids.iter().filter(|i| i.contains("crm")).cloned().collect();
     let acknowledged: Vec<String> = ids.iter().filter(|i| !i.contains("crm")).cloned().collect();
@@ -273,8 +279,13 @@ fn a_pause_that_took_effect_without_its_audit_record_says_so_next_to_the_progres
     let ids = confirm_pause_all(&mut c);
     let audit_error = "its audit record was not written: brokers unreachable — audit events cannot be written to \
                        Kafka topic 'quell.audit' (brokers 127.0.0.1:9092)";
-    let issued =
-        Issued { generation: 7, desired: Desired::Pause, sessions: ids.clone(), audit_error: Some(audit_error.into()) };
+    let issued = Issued {
+        generation: 7,
+        desired: Desired::Pause,
+        sessions: ids.clone(),
+        audit_error: Some(audit_error.into()),
+        fleet_hold: None,
+    };
     update(&mut c.app, Msg::Executed(Ok(issued)));
     let report = AckReport { acknowledged: ids, outstanding: vec![], ended: vec![] };
     update(&mut c.app, Msg::Progress { report: Ok(report), elapsed: Duration::from_millis(300) });
@@ -342,7 +353,10 @@ fn session_timeline_shows_the_injection_neutralised() {
     open_browser_session(&mut c);
     let screen = c.screen(100, 20);
     insta::assert_snapshot!("session_timeline", screen);
-    assert!(screen.contains("✔ chain verified (7 events)"), "{screen}");
+    assert!(
+        screen.contains("✘ checkpoint not covered by an audit event at steps 1, 3 (7 events verified)"),
+        "{screen}"
+    );
     assert!(screen.contains("^[[2J^[]0;PWNED-TITLE^G^[]52;c;cm0gLXJmIC8="), "{screen}");
     assert!(screen.contains("[unexpected tool send_email]"), "{screen}");
     assert!(screen.contains("[error]"));
@@ -721,4 +735,58 @@ fn restore_undoes_a_hard_stop_never_a_soft_resume() {
     // The soft resume key after it is a soft resume again.
     assert!(matches!(c.key(KeyCode::Char('r')).as_slice(), [Effect::PlanControl { kind: ActionKind::Resume, .. }]));
     assert_eq!(c.app.dialog_pod, None);
+}
+
+#[test]
+fn resuming_the_fleet_says_which_sessions_stay_paused_on_their_own() {
+    let mut c = console();
+    c.stores
+        .control
+        .set_control(&[ControlTarget::Session("s-billing-0004".into())], Desired::Pause, "bob", "runaway", now())
+        .expect("control");
+    let fx = c.key(KeyCode::Char('R'));
+    c.serve(fx);
+    let dialog = c.app.dialog.as_ref().expect("the confirm dialog");
+    let text = dialog.scope_text();
+    assert!(text.starts_with("resume the whole fleet"), "{text}");
+    assert!(text.contains("session s-billing-0004 stays paused: it was paused on its own"), "{text}");
+    assert!(text.contains("resume them by name"), "{text}");
+    let screen = c.screen(100, 24);
+    assert!(screen.contains("s-billing-0004 stays paused"), "{screen}");
+}
+
+#[test]
+fn after_issuing_the_progress_line_keeps_what_was_issued() {
+    let mut c = console();
+    let ids = confirm_pause_all(&mut c);
+    let issued =
+        Issued { generation: 7, desired: Desired::Pause, sessions: ids.clone(), audit_error: None, fleet_hold: None };
+    update(&mut c.app, Msg::Executed(Ok(issued)));
+    update(
+        &mut c.app,
+        Msg::Progress { report: Err("redis 127.0.0.1:6379: cannot connect".into()), elapsed: Duration::from_secs(1) },
+    );
+    let screen = c.screen(220, 24);
+    assert!(
+        screen.contains("issued at generation 7; acknowledgements unknown: redis 127.0.0.1:6379: cannot connect"),
+        "{screen}"
+    );
+    // The next good read replaces the error.
+    let report = AckReport { acknowledged: ids.clone(), outstanding: vec![], ended: vec![] };
+    update(&mut c.app, Msg::Progress { report: Ok(report), elapsed: Duration::from_secs(2) });
+    let screen = c.screen(220, 24);
+    assert!(screen.contains("✔ all 8 acknowledged") && !screen.contains("unknown"), "{screen}");
+
+    // A resume recorded while the fleet hold applies says the sessions stay paused.
+    let hold = c
+        .stores
+        .control
+        .set_control(&[ControlTarget::Fleet], Desired::Pause, "alice", "INC-4711", now())
+        .expect("control");
+    let fleet_hold = c.stores.control.fleet_control().expect("read");
+    assert_eq!(fleet_hold.as_ref().map(|r| r.generation), Some(hold));
+    let issued = Issued { generation: 8, desired: Desired::Run, sessions: ids, audit_error: None, fleet_hold };
+    update(&mut c.app, Msg::Executed(Ok(issued)));
+    let screen = c.screen(220, 24);
+    assert!(screen.contains("but the fleet hold (pause by alice) still applies"), "{screen}");
 }

@@ -13,7 +13,7 @@
 
 use crate::model::approval::{Approval, ApprovalStatus, Risk};
 use crate::model::audit::{AuditEvent, EventBody, EventKind};
-use crate::model::chain::ChainTail;
+use crate::model::chain::{sha256_hex, ChainTail};
 use crate::model::checkpoint::Checkpoint;
 use crate::model::control::{self, ControlRecord, ControlTarget, Desired};
 use crate::model::session::{validate_session_id, Session, SessionState};
@@ -627,15 +627,17 @@ impl AgentSession {
         self.session.step
     }
 
-    /// Saves the seed-shaped checkpoint for the current step (ordered after queued events).
+    /// Saves the seed-shaped checkpoint for the current step (ordered after queued events),
+    /// covered by a `checkpoint` event that records the hash of its stored text.
     pub fn checkpoint(
         &mut self,
         messages: Vec<serde_json::Value>,
         tool_results: Vec<serde_json::Value>,
         plan: serde_json::Value,
     ) -> Result<Checkpoint> {
-        let body = self.body(EventKind::Checkpoint).attr("quell.checkpoint.step", self.session.step);
-        self.emit(body)?;
+        // The event first: its time is not after the checkpoint's `created_at` (the timeline
+        // places a checkpoint after the events of its step).
+        let mut body = self.body(EventKind::Checkpoint).attr("quell.checkpoint.step", self.session.step);
         let cp = Checkpoint {
             session_id: self.session.id.clone(),
             step: self.session.step,
@@ -643,7 +645,11 @@ impl AgentSession {
             tool_results: tool_results.into_iter().map(UntrustedJson::new).collect(),
             plan: UntrustedJson::new(plan),
             created_at: Untrusted::new(time::format(&time::now())),
+            stored_hash: None,
         };
+        // The event covers the checkpoint: the hash of exactly the text the store will keep.
+        body.checkpoint_hash = Some(sha256_hex(cp.to_json().as_bytes()));
+        self.emit(body)?;
         let mut out = lock(&self.rt.shared.outbox);
         let after = out.events_queued;
         out.checkpoints.push_back((after, cp.clone()));

@@ -68,6 +68,9 @@ pub enum Scope {
     Fleet {
         sessions: Vec<String>,
         namespaces: BTreeSet<String>,
+        /// Resume only: sessions paused one by one, which lifting the fleet hold leaves paused.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        held: Vec<String>,
     },
     /// Explicit sessions, chosen by id, by marking rows or by a selector.
     Sessions {
@@ -143,11 +146,16 @@ impl OperatorAction {
         let verb = self.kind.verb();
         match &self.scope {
             Scope::Approval { id, session_id } => crate::shown!("{verb} approval {id} of session {session_id}"),
-            Scope::Fleet { sessions, namespaces } => crate::shown!(
-                "{verb} the whole fleet ({} live session{}{}, and any that start while it holds)",
+            Scope::Fleet { sessions, namespaces, held } => crate::shown!(
+                "{verb} the whole fleet ({} live session{}{}, and any that start while it holds){}",
                 thousands(sessions.len() as u64),
                 if sessions.len() == 1 { "" } else { "s" },
-                in_namespaces(namespaces)
+                in_namespaces(namespaces),
+                match held.len() {
+                    0 => String::new(),
+                    1 => format!("; session {} stays paused: it was paused on its own", held[0]),
+                    n => format!("; {} sessions stay paused: they were paused on their own", thousands(n as u64)),
+                }
             ),
             Scope::Sessions { sessions, namespaces, selector } => {
                 let what = if sessions.len() == 1 {
@@ -210,6 +218,19 @@ mod tests {
         assert_eq!(a.describe(), "pause 1,204 sessions in 3 namespaces");
         let one = OperatorAction::new(ActionKind::Kill, sessions(1, &["genai-prod"]), "r", "alice").unwrap();
         assert_eq!(one.describe(), "kill session s0 in namespace genai-prod");
+        let held = vec!["s1".to_owned(), "s2".to_owned()];
+        let fleet =
+            Scope::Fleet { sessions: vec!["s0".into(), "s1".into(), "s2".into()], namespaces: BTreeSet::new(), held };
+        let resume = OperatorAction::new(ActionKind::Resume, fleet, "over", "alice").unwrap();
+        assert!(
+            resume.describe().ends_with("; 2 sessions stay paused: they were paused on their own"),
+            "{}",
+            resume.describe()
+        );
+        let summary = serde_json::to_value(&resume.scope).unwrap();
+        assert_eq!(summary["held"], serde_json::json!(["s1", "s2"]), "the audit record names them");
+        let pause = Scope::Fleet { sessions: vec![], namespaces: BTreeSet::new(), held: vec![] };
+        assert!(serde_json::to_value(&pause).unwrap().get("held").is_none(), "pause records are unchanged");
     }
 
     #[test]
@@ -236,7 +257,7 @@ mod tests {
             OperatorAction::new(ActionKind::Pause, sessions(0, &[]), "r", "a"),
             Err(ActionError::EmptyScope(ActionKind::Pause))
         );
-        let fleet = Scope::Fleet { sessions: vec![], namespaces: BTreeSet::new() };
+        let fleet = Scope::Fleet { sessions: vec![], namespaces: BTreeSet::new(), held: vec![] };
         assert_eq!(
             OperatorAction::new(ActionKind::Kill, fleet, "r", "a"),
             Err(ActionError::NotFleetWide(ActionKind::Kill))

@@ -102,6 +102,10 @@ pub struct EventBody {
     pub input_tokens: Option<u64>,
     #[serde(rename = "gen_ai.usage.output_tokens", default, skip_serializing_if = "Option::is_none")]
     pub output_tokens: Option<u64>,
+    /// On a `checkpoint` event: SHA-256 (lower-case hex) of the checkpoint's JSON value exactly as
+    /// stored, so that an edited checkpoint is detected (see [`super::checkpoint::coverage`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub checkpoint_hash: Option<String>,
     /// Everything else: approval ids and decisions, control state, operator reason and scope.
     #[serde(default, skip_serializing_if = "Map::is_empty")]
     pub attributes: Map<String, Value>,
@@ -122,6 +126,7 @@ impl EventBody {
             tool_calls: Vec::new(),
             input_tokens: None,
             output_tokens: None,
+            checkpoint_hash: None,
             attributes: Map::new(),
         }
     }

@@ -83,6 +83,9 @@ pub struct Link {
     pub hash: String,
     /// The content hashes to `hash`.
     pub intact: bool,
+    /// What the store files the event under (chain, seq, kind, time) disagrees with its content:
+    /// which value, and where. Filters trust those values, so this breaks the chain too.
+    pub misfiled: Option<String>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
@@ -120,7 +123,16 @@ pub struct ChainBreak {
 
 impl fmt::Display for ChainBreak {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "chain {} broken at seq {}: {} ({})", self.session_id, self.seq, self.kind, self.detail)
+        // The chain id and the detail come from stored content: shown neutralised.
+        let shown = |t: &str| super::untrusted::neutralize(t, super::untrusted::Lines::Escape);
+        write!(
+            f,
+            "chain {} broken at seq {}: {} ({})",
+            shown(&self.session_id),
+            self.seq,
+            self.kind,
+            shown(&self.detail)
+        )
     }
 }
 
@@ -136,6 +148,9 @@ pub fn verify_links(session_id: &str, links: &[Link], anchor: Option<&Anchor>) -
     for (i, link) in links.iter().enumerate() {
         if !link.intact {
             return Err(brk(link.seq, BreakKind::Modified, "content does not match its hash".into()));
+        }
+        if let Some(misfiled) = &link.misfiled {
+            return Err(brk(link.seq, BreakKind::Modified, misfiled.clone()));
         }
         if link.seq == expected && link.prev_hash == prev_hash {
             prev_hash = &link.hash;
@@ -173,7 +188,9 @@ pub fn verify_links(session_id: &str, links: &[Link], anchor: Option<&Anchor>) -
                 brk(expected, BreakKind::Removed, format!("events {expected}..{} are missing", link.seq - 1))
             });
         }
-        // link.seq < expected: seen before, or moved back.
+        // link.seq < expected: an event of the chain already holds this seq (an event moved
+        // back is caught above, where its seq is missing). The same event again is a duplicate;
+        // any other is an event that is not part of the chain, wherever it links to.
         let earlier: HashSet<&str> = links[..i].iter().filter(|l| l.seq == link.seq).map(|l| l.hash.as_str()).collect();
         return Err(if earlier.contains(link.hash.as_str()) {
             brk(
@@ -182,7 +199,15 @@ pub fn verify_links(session_id: &str, links: &[Link], anchor: Option<&Anchor>) -
                 format!("event {} is stored again after event {}", link.seq, expected - 1),
             )
         } else {
-            brk(link.seq, BreakKind::Reordered, format!("event {} is stored after event {}", link.seq, expected - 1))
+            brk(
+                link.seq,
+                BreakKind::Inserted,
+                format!(
+                    "an event that is not part of the chain claims seq {}, stored after event {}",
+                    link.seq,
+                    expected - 1
+                ),
+            )
         });
     }
     let last = expected - 1;
@@ -222,7 +247,13 @@ mod tests {
     fn links(events: &[AuditEvent]) -> Vec<Link> {
         events
             .iter()
-            .map(|e| Link { seq: e.seq, prev_hash: e.prev_hash.clone(), hash: e.hash.clone(), intact: e.is_intact() })
+            .map(|e| Link {
+                seq: e.seq,
+                prev_hash: e.prev_hash.clone(),
+                hash: e.hash.clone(),
+                intact: e.is_intact(),
+                misfiled: None,
+            })
             .collect()
     }
 
@@ -265,6 +296,17 @@ mod tests {
         let mut c = chain(6);
         let forged = seal(EventBody::new("s1", 7, EventKind::ToolCall, "agent:evil"), &c[1].tail()).unwrap().0;
         c.insert(2, forged);
+        assert_eq!(verdict(&c), Err((3, BreakKind::Inserted)));
+
+        // a forged event appended at the end, claiming a seq the chain already holds
+        let mut c = chain(6);
+        let forged = seal(EventBody::new("s1", 7, EventKind::ToolCall, "agent:evil"), &c[3].tail()).unwrap().0;
+        c.push(forged);
+        assert_eq!(verdict(&c), Err((5, BreakKind::Inserted)));
+        let mut c = chain(6);
+        // ... and with a prev_hash of its own making
+        let wrong = ChainTail { seq: 2, hash: "f".repeat(64) };
+        c.push(seal(EventBody::new("s1", 7, EventKind::ToolCall, "agent:evil"), &wrong).unwrap().0);
         assert_eq!(verdict(&c), Err((3, BreakKind::Inserted)));
 
         let c = chain(6);

@@ -1,11 +1,12 @@
 //! The seed's checkpoint, field for field (`AgentCheckpoint` in the article).
 
+use super::audit::{AuditEvent, EventKind};
 use super::untrusted::{Untrusted, UntrustedJson};
 use serde::{Deserialize, Serialize};
 
 /// Exactly the seed's JSON: `session_id`, `step`, `messages`, `tool_results`, `plan`,
 /// `created_at` (a string as the agent wrote it, e.g. Python's `isoformat()`).
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Checkpoint {
     pub session_id: String,
     pub step: u64,
@@ -13,6 +14,53 @@ pub struct Checkpoint {
     pub tool_results: Vec<UntrustedJson>,
     pub plan: UntrustedJson,
     pub created_at: Untrusted,
+    /// SHA-256 (hex) of the value exactly as stored, set when read from a store
+    /// ([`Checkpoint::from_stored`]); `None` for one built in memory. Never part of the JSON.
+    #[serde(skip)]
+    pub stored_hash: Option<String>,
+}
+
+/// Equal content: where a checkpoint was read from (its stored hash) is not part of it.
+impl PartialEq for Checkpoint {
+    fn eq(&self, other: &Self) -> bool {
+        self.session_id == other.session_id
+            && self.step == other.step
+            && self.messages == other.messages
+            && self.tool_results == other.tool_results
+            && self.plan == other.plan
+            && self.created_at == other.created_at
+    }
+}
+
+/// How far a stored checkpoint can be trusted, from the `checkpoint_hash` of its audit event.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Coverage {
+    /// The value as stored hashes to what its audit event recorded.
+    Verified,
+    /// It does not: the checkpoint was changed after its event was written.
+    Edited,
+    /// No audit event of the session records a hash for this step (a writer that does not, or a
+    /// checkpoint planted without one).
+    NotCovered,
+}
+
+/// Compares a stored checkpoint with the last `checkpoint` event of its session and step that
+/// records a `checkpoint_hash` (the store keeps one value per step: the last one written).
+/// The events must come from a verified chain for the answer to mean anything.
+pub fn coverage(checkpoint: &Checkpoint, events: &[AuditEvent]) -> Coverage {
+    let recorded = events.iter().rev().find_map(|e| {
+        let b = &e.body;
+        let step = b.attributes.get("quell.checkpoint.step").and_then(serde_json::Value::as_u64).unwrap_or(b.step);
+        (b.kind == EventKind::Checkpoint && b.session_id == checkpoint.session_id && step == checkpoint.step)
+            .then_some(b.checkpoint_hash.as_deref())
+            .flatten()
+    });
+    match (recorded, checkpoint.stored_hash.as_deref()) {
+        (Some(r), Some(s)) if r == s => Coverage::Verified,
+        (Some(_), Some(_)) => Coverage::Edited,
+        _ => Coverage::NotCovered,
+    }
 }
 
 #[derive(Debug, thiserror::Error, PartialEq)]
@@ -38,7 +86,8 @@ impl Checkpoint {
 
     /// Parses and checks that the content agrees with where it was stored.
     pub fn from_stored(session_id: &str, step: u64, text: &str) -> Result<Self, CheckpointError> {
-        let cp = Self::from_json(text)?;
+        let mut cp = Self::from_json(text)?;
+        cp.stored_hash = Some(super::chain::sha256_hex(text.as_bytes()));
         if cp.session_id != session_id || cp.step != step {
             return Err(CheckpointError::Mismatch {
                 inner: cp.session_id,
@@ -98,6 +147,31 @@ mod tests {
         assert_eq!(parse_seed_key("checkpoint::3"), None);
         assert_eq!(parse_seed_key("checkpoint:a:-1"), None);
         assert_eq!(parse_seed_key("other:a:1"), None);
+    }
+
+    #[test]
+    fn coverage_compares_the_stored_text_with_the_last_hash_recorded_for_its_step() {
+        use crate::model::audit::EventBody;
+        use crate::model::chain::{seal, sha256_hex, ChainTail};
+        let event = |step: u64, hash: Option<String>| {
+            let mut body = EventBody::new("s-1", step, EventKind::Checkpoint, "agent:a");
+            body.checkpoint_hash = hash;
+            seal(body, &ChainTail::genesis()).unwrap().0
+        };
+        let cp = Checkpoint::from_stored("s-1", 10, SEED_JSON).unwrap();
+        let right = Some(sha256_hex(SEED_JSON.as_bytes()));
+        let wrong = Some("0".repeat(64));
+        assert_eq!(coverage(&cp, &[event(10, right.clone())]), Coverage::Verified);
+        assert_eq!(coverage(&cp, &[event(10, right.clone()), event(10, wrong.clone())]), Coverage::Edited);
+        assert_eq!(coverage(&cp, &[event(10, wrong), event(10, right)]), Coverage::Verified, "the last one counts");
+        assert_eq!(coverage(&cp, &[event(9, Some(sha256_hex(SEED_JSON.as_bytes())))]), Coverage::NotCovered);
+        assert_eq!(coverage(&cp, &[event(10, None)]), Coverage::NotCovered);
+        // The same content re-serialised is another text: the hash is of the bytes as stored.
+        let reformatted = SEED_JSON.replace(", ", ",");
+        let cp2 = Checkpoint::from_stored("s-1", 10, &reformatted).unwrap();
+        assert_eq!(cp2, cp, "equal content");
+        let stored_hash = Some(sha256_hex(SEED_JSON.as_bytes()));
+        assert_eq!(coverage(&cp2, &[event(10, stored_hash)]), Coverage::Edited);
     }
 
     #[test]

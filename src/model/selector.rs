@@ -57,7 +57,10 @@ struct Requirement {
     op: Op,
 }
 
-/// A parsed selector. The empty selector matches everything.
+/// A parsed selector: at least one requirement. `parse` refuses a blank text, because a
+/// selector that matches everything turned `kill --where ''` into a fleet-wide kill; the whole
+/// fleet is asked for by name (`--all`). `Default` (no requirements) exists for callers that
+/// build one by hand, and the services refuse it as a target.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Selector {
     requirements: Vec<Requirement>,
@@ -77,6 +80,9 @@ impl fmt::Display for Selector {
     }
 }
 
+/// Why a blank selector is refused (the services say the same for a hand-built empty one).
+pub const EMPTY: &str = "an empty selector would match every session; name the whole fleet with --all";
+
 impl Selector {
     pub fn parse(text: &str) -> Result<Selector, SelectorError> {
         let err = |message: String| SelectorError { text: text.to_owned(), message };
@@ -84,7 +90,7 @@ impl Selector {
         let mut p = Parser { s: text, pos: 0 };
         p.skip_ws();
         if p.at_end() {
-            return Ok(Selector { requirements, source: String::new() });
+            return Err(err(EMPTY.to_owned()));
         }
         loop {
             requirements.push(p.requirement().map_err(err)?);
@@ -260,7 +266,6 @@ mod tests {
 
     #[test]
     fn equality_sets_and_existence() {
-        assert!(m(""));
         assert!(m("state=running,model=gpt-4.1"));
         assert!(m("state==running"));
         assert!(!m("state!=running"));
@@ -292,5 +297,9 @@ mod tests {
         assert!(Selector::parse("state=running model=x").unwrap_err().message.contains("expected ','"));
         assert!(Selector::parse("state > 3").is_err());
         assert!(Selector::parse(",").is_err());
+        for blank in ["", "   ", "\t\n"] {
+            let e = Selector::parse(blank).unwrap_err();
+            assert!(e.message.contains("--all"), "{blank:?}: {e}");
+        }
     }
 }

@@ -93,7 +93,7 @@ impl SealedEvent {
 }
 
 /// One stored event as the backend holds it, before any trust is placed in it.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Copy, Debug, Default)]
 pub struct RawEvent<'a> {
     /// Where it is in the backend (row id, or partition/offset), for error reports.
     pub position: &'a str,
@@ -101,6 +101,83 @@ pub struct RawEvent<'a> {
     /// Without: the whole record as received, `hash` inside.
     pub json: &'a str,
     pub hash: Option<&'a str>,
+    /// What the backend keeps beside the content and trusts to find the event.
+    pub filing: Filing<'a>,
+}
+
+impl<'a> RawEvent<'a> {
+    pub fn new(position: &'a str, json: &'a str, hash: Option<&'a str>) -> Self {
+        RawEvent { position, json, hash, filing: Filing::default() }
+    }
+}
+
+/// What a backend stores beside the hashed content and uses to find events (index columns, a
+/// record key). The hash does not cover any of it, and filters trust it, so [`RawEvent::link`]
+/// checks each value given against the content: an edit there is a break, not a filter that
+/// silently drops events. `None`: the backend keeps no such value.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Filing<'a> {
+    /// The chain the event is filed under (a `chain` column, a record key), as stored.
+    pub chain: Option<&'a [u8]>,
+    pub seq: Option<i64>,
+    pub kind: Option<&'a [u8]>,
+    /// The event's time in microseconds since the epoch.
+    pub time_us: Option<i64>,
+    /// A stored value beside the content that is not of its type (`"a seq that is not an integer"`).
+    pub malformed: Option<&'static str>,
+    /// Why the content could not be read as text at all (`json` is then empty).
+    pub unreadable: Option<&'static str>,
+}
+
+impl Filing<'_> {
+    /// The chain the event is filed under, shown (for a break report); `?` when none is readable.
+    pub fn chain_shown(&self) -> String {
+        match self.chain {
+            Some(c) => crate::model::untrusted::Untrusted::from_bytes(c).shown_line(),
+            None => "?".into(),
+        }
+    }
+
+    /// The first stored value that the content does not back, described after "{position} ".
+    fn mismatch(&self, content: &LinkFields<'_>) -> Option<String> {
+        if let Some(why) = self.malformed {
+            return Some(format!("is filed with {why}"));
+        }
+        let shown = |b: &[u8]| crate::model::untrusted::Untrusted::from_bytes(b).shown_line();
+        if let Some(chain) = self.chain.filter(|c| *c != content.chain.as_bytes()) {
+            return Some(format!(
+                "is filed under chain '{}' but its content belongs to chain '{}'",
+                shown(chain),
+                crate::model::untrusted::neutralize(&content.chain, crate::model::untrusted::Lines::Escape)
+            ));
+        }
+        if let Some(seq) = self.seq.filter(|s| u64::try_from(*s).ok() != Some(content.seq)) {
+            return Some(format!("is filed as seq {seq} but its content says seq {}", content.seq));
+        }
+        if let Some(kind) = self.kind.filter(|k| Some(*k) != content.kind.as_deref().map(str::as_bytes)) {
+            let real = content.kind.as_deref().map(|k| format!("'{}'", shown(k.as_bytes())));
+            return Some(format!(
+                "is filed as kind '{}' but its content says {}",
+                shown(kind),
+                real.as_deref().unwrap_or("none")
+            ));
+        }
+        if let Some(us) = self.time_us {
+            let real = content.time.as_deref().and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok());
+            match real.map(|t| t.timestamp_micros()) {
+                Some(real) if real == us => {}
+                Some(real) => {
+                    return Some(format!(
+                        "is filed at time {} but its content says {}",
+                        crate::model::time::format(&crate::model::time::from_micros(us)),
+                        crate::model::time::format(&crate::model::time::from_micros(real))
+                    ))
+                }
+                None => return Some("is filed with a time but its content has no readable time".into()),
+            }
+        }
+        None
+    }
 }
 
 #[derive(serde::Deserialize)]
@@ -110,19 +187,24 @@ struct LinkFields<'a> {
     prev_hash: std::borrow::Cow<'a, str>,
     #[serde(rename = "gen_ai.conversation.id", borrow)]
     chain: std::borrow::Cow<'a, str>,
+    #[serde(default, borrow)]
+    kind: Option<std::borrow::Cow<'a, str>>,
+    #[serde(default, borrow)]
+    time: Option<std::borrow::Cow<'a, str>>,
 }
 
 impl RawEvent<'_> {
-    /// The chain id and link, checking the content against its hash.
+    /// The chain id and link, checking the content against its hash and what the backend files
+    /// it under against the content.
     pub fn link(&self) -> std::result::Result<(String, Link), String> {
-        match self.hash {
+        if let Some(why) = self.filing.unreadable {
+            return Err(why.to_owned());
+        }
+        let (f, hash, intact) = match self.hash {
             Some(hash) => {
                 let f: LinkFields = serde_json::from_str(self.json).map_err(|e| e.to_string())?;
                 let intact = chain::sha256_hex(self.json.as_bytes()) == hash;
-                Ok((
-                    f.chain.into_owned(),
-                    Link { seq: f.seq, prev_hash: f.prev_hash.into_owned(), hash: hash.to_owned(), intact },
-                ))
+                (f, hash.to_owned(), intact)
             }
             None => {
                 let value: serde_json::Value = serde_json::from_str(self.json).map_err(|e| e.to_string())?;
@@ -130,16 +212,18 @@ impl RawEvent<'_> {
                 let (claimed, computed) = chain::rehash_value(value).map_err(|e| e.to_string())?;
                 let claimed = claimed.ok_or("record has no hash")?;
                 let intact = claimed == computed;
-                Ok((
-                    f.chain.into_owned(),
-                    Link { seq: f.seq, prev_hash: f.prev_hash.into_owned(), hash: claimed, intact },
-                ))
+                (f, claimed, intact)
             }
-        }
+        };
+        let misfiled = self.filing.mismatch(&f).map(|m| format!("{} {m}", self.position));
+        Ok((f.chain.into_owned(), Link { seq: f.seq, prev_hash: f.prev_hash.into_owned(), hash, intact, misfiled }))
     }
 
     /// The typed event.
     pub fn event(&self) -> std::result::Result<AuditEvent, String> {
+        if let Some(why) = self.filing.unreadable {
+            return Err(why.to_owned());
+        }
         match self.hash {
             Some(hash) => {
                 let mut value: serde_json::Value = serde_json::from_str(self.json).map_err(|e| e.to_string())?;

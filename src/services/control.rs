@@ -3,8 +3,8 @@
 
 use super::operator_log;
 use crate::model::action::{ActionKind, OperatorAction, Scope};
-use crate::model::control::{ControlTarget, Desired};
-use crate::model::selector::Selector;
+use crate::model::control::{ControlRecord, ControlTarget, Desired};
+use crate::model::selector::{self, Selector};
 use crate::model::session::{Session, SessionState};
 use crate::model::time;
 use crate::ports::{Result, StoreError, Stores};
@@ -26,6 +26,22 @@ fn is_live(s: &Session) -> bool {
 
 fn namespaces<'a>(sessions: impl Iterator<Item = &'a Session>) -> BTreeSet<String> {
     sessions.filter_map(|s| s.namespace.as_ref().map(|n| n.raw().to_owned())).collect()
+}
+
+/// Live sessions held by their own pause: a fleet resume leaves them paused (they were
+/// stopped one by one, on purpose, before or during the fleet hold).
+fn held_individually(stores: &Stores, live: &[&Session]) -> Result<Vec<String>> {
+    let live: BTreeSet<&str> = live.iter().map(|s| s.id.as_str()).collect();
+    Ok(stores
+        .control
+        .control_changes(0)?
+        .into_iter()
+        .filter(|r| r.desired == Desired::Pause)
+        .filter_map(|r| match r.target {
+            ControlTarget::Session(id) if live.contains(id.as_str()) => Some(id),
+            _ => None,
+        })
+        .collect())
 }
 
 /// Resolves the target to exact sessions and validates the action. Nothing is written.
@@ -52,11 +68,14 @@ pub fn plan(
         }
         Target::All => {
             let live: Vec<&Session> = all.iter().filter(|s| is_live(s)).collect();
+            let held = if kind == ActionKind::Resume { held_individually(stores, &live)? } else { Vec::new() };
             Scope::Fleet {
                 sessions: live.iter().map(|s| s.id.clone()).collect(),
                 namespaces: namespaces(live.iter().copied()),
+                held,
             }
         }
+        Target::Selector(sel) if sel.is_empty() => return Err(StoreError::Invalid(selector::EMPTY.into())),
         Target::Selector(sel) => {
             let chosen: Vec<&Session> = all.iter().filter(|s| is_live(s) && sel.matches(s, now)).collect();
             Scope::Sessions {
@@ -70,11 +89,19 @@ pub fn plan(
             let mut chosen = Vec::new();
             for id in ids {
                 let s = by_id.get(id.as_str()).ok_or_else(|| StoreError::NotFound(format!("no session {id}")))?;
-                if s.state == SessionState::Killed && kind != ActionKind::Kill {
-                    return Err(StoreError::Conflict(format!("session {id} was killed; it cannot be {kind}d")));
-                }
-                if s.state.is_terminal() && kind != ActionKind::Kill {
-                    return Err(StoreError::Conflict(format!("session {id} has ended ({})", s.state)));
+                match (s.state, kind) {
+                    (SessionState::Killed, ActionKind::Kill) => {
+                        return Err(StoreError::Conflict(format!("session {id} was already killed")))
+                    }
+                    (SessionState::Killed, _) => {
+                        return Err(StoreError::Conflict(format!("session {id} was killed; it cannot be {kind}d")))
+                    }
+                    (state, _) if state.is_terminal() => {
+                        return Err(StoreError::Conflict(format!(
+                            "session {id} has ended ({state}); nothing to {kind}"
+                        )))
+                    }
+                    _ => {}
                 }
                 chosen.push(*s);
             }
@@ -102,31 +129,31 @@ pub struct Issued {
     /// Set when the change took effect but the operator's audit record could not be written:
     /// why (affected agents still record the change, operator and reason on their own chains).
     pub audit_error: Option<String>,
+    /// A resume of chosen sessions while the fleet is held: the fleet record that still
+    /// applies, so they stay paused until the fleet is resumed.
+    pub fleet_hold: Option<ControlRecord>,
 }
 
 /// Writes the desired state for the planned scope and records the action in the audit log.
 pub fn execute(stores: &Stores, action: &OperatorAction) -> Result<Issued> {
     let desired =
         action.kind.desired().ok_or_else(|| StoreError::Invalid(format!("{} is not a control action", action.kind)))?;
-    let mut targets: Vec<ControlTarget> = match &action.scope {
+    // Resuming the fleet lifts the fleet hold only: a session paused on its own stays paused
+    // until it is resumed by name (the plan lists them, `Scope::Fleet::held`).
+    let targets: Vec<ControlTarget> = match &action.scope {
         Scope::Fleet { .. } => vec![ControlTarget::Fleet],
         Scope::Sessions { sessions, .. } => sessions.iter().cloned().map(ControlTarget::Session).collect(),
         Scope::Approval { .. } => return Err(StoreError::Invalid("an approval is not a control scope".into())),
     };
-    if matches!(action.scope, Scope::Fleet { .. }) && desired == Desired::Run {
-        // Resuming the fleet also lifts per-session pauses, so "resume --all" means what it says.
-        for rec in stores.control.control_changes(0)? {
-            if let ControlTarget::Session(id) = &rec.target {
-                if rec.desired == Desired::Pause {
-                    targets.push(ControlTarget::Session(id.clone()));
-                }
-            }
-        }
-    }
+    // Read before writing, so that a failure here means nothing was issued.
+    let fleet_hold = match (&action.scope, desired) {
+        (Scope::Sessions { .. }, Desired::Run) => stores.control.fleet_control()?.filter(|r| r.desired != Desired::Run),
+        _ => None,
+    };
     let generation = stores.control.set_control(&targets, desired, &action.operator, &action.reason, time::now())?;
     let audit_error =
         operator_log::record_taken(stores, action, &format!("issued at control generation {generation}")).err();
-    Ok(Issued { generation, desired, sessions: action.scope.session_ids().to_vec(), audit_error })
+    Ok(Issued { generation, desired, sessions: action.scope.session_ids().to_vec(), audit_error, fleet_hold })
 }
 
 /// Acknowledgement state of an issued control change.
@@ -160,14 +187,17 @@ pub fn progress(stores: &Stores, issued: &Issued) -> Result<AckReport> {
     Ok(report)
 }
 
-/// Polls until every session acknowledged or `wait` passed.
+/// Polls until every session acknowledged or `wait` passed. An error means the change was
+/// issued (see `issued`) but whether sessions acknowledged it is unknown.
 pub fn await_ack(stores: &Stores, issued: &Issued, wait: Duration) -> Result<AckReport> {
     let deadline = Instant::now() + wait;
     loop {
-        let report = progress(stores, issued)?;
-        if report.complete() || Instant::now() >= deadline {
-            return Ok(report);
+        // A read that fails (a backend restarting) is tried again until `wait` ends: the change
+        // is issued already, and only the last attempt decides whether acknowledgements are known.
+        let report = progress(stores, issued);
+        if report.as_ref().is_ok_and(AckReport::complete) || Instant::now() >= deadline {
+            return report;
         }
-        std::thread::sleep(Duration::from_millis(10));
+        std::thread::sleep(Duration::from_millis(if report.is_ok() { 10 } else { 100 }));
     }
 }

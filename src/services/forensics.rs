@@ -3,12 +3,13 @@
 
 use crate::model::audit::{AuditEvent, EventKind};
 use crate::model::chain::{self, Anchor, ChainBreak, Link};
-use crate::model::checkpoint::Checkpoint;
+use crate::model::checkpoint::{self, Checkpoint, Coverage};
 use crate::model::session::Session;
 use crate::model::time::Timestamp;
-use crate::ports::{AuditQuery, Result, StoreError, Stores};
+use crate::model::untrusted::{neutralize, Lines};
+use crate::ports::{AuditQuery, RawEvent, Result, StoreError, Stores};
 use serde::Serialize;
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 
 #[derive(Clone, Debug, PartialEq, Serialize)]
 #[serde(tag = "entry", rename_all = "snake_case")]
@@ -34,6 +35,42 @@ pub struct Timeline {
     /// Operator actions whose scope included this session.
     pub operator_actions: Vec<AuditEvent>,
     pub integrity: Result<u64, ChainBreak>,
+    /// Each checkpoint (step order) against the hash its audit event recorded.
+    pub checkpoint_coverage: Vec<(u64, Coverage)>,
+}
+
+impl Timeline {
+    /// The chain verifies and no checkpoint was edited (one not covered is not proof of tampering).
+    pub fn intact(&self) -> bool {
+        self.integrity.is_ok() && steps_with(&self.checkpoint_coverage, Coverage::Edited).is_empty()
+    }
+}
+
+/// The steps whose checkpoint has coverage `c`.
+pub fn steps_with(coverage: &[(u64, Coverage)], c: Coverage) -> Vec<u64> {
+    coverage.iter().filter(|(_, k)| *k == c).map(|(s, _)| *s).collect()
+}
+
+/// What the integrity of a session's record comes to, in words (`show`, the console's badge):
+/// `Err` when something is wrong or unproven, `Ok` when chain and checkpoints all verify.
+pub fn integrity_words(integrity: &Result<u64, ChainBreak>, coverage: &[(u64, Coverage)]) -> Result<String, String> {
+    let list = |steps: Vec<u64>| {
+        let shown: Vec<String> = steps.iter().map(u64::to_string).collect();
+        format!("step{} {}", if steps.len() == 1 { "" } else { "s" }, shown.join(", "))
+    };
+    let n = match integrity {
+        Err(b) => return Err(format!("chain broken at seq {} ({})", b.seq, b.kind)),
+        Ok(n) => *n,
+    };
+    let edited = steps_with(coverage, Coverage::Edited);
+    if !edited.is_empty() {
+        return Err(format!("checkpoint edited at {} (differs from the hash its audit event records)", list(edited)));
+    }
+    let uncovered = steps_with(coverage, Coverage::NotCovered);
+    if !uncovered.is_empty() {
+        return Err(format!("checkpoint not covered by an audit event at {} ({n} events verified)", list(uncovered)));
+    }
+    Ok(format!("chain verified ({n} events)"))
 }
 
 fn parse_created_at(text: &str) -> Option<Timestamp> {
@@ -75,7 +112,8 @@ pub fn timeline(stores: &Stores, session_id: &str) -> Result<Timeline> {
     }
     let integrity = verify_chain(stores, session_id, session.as_ref().and_then(anchor))?;
     let operator_actions = operator_actions_for(stores, session_id)?;
-    Ok(Timeline { session, entries: merge(events, checkpoints), operator_actions, integrity })
+    let checkpoint_coverage = checkpoints.iter().map(|c| (c.step, checkpoint::coverage(c, &events))).collect();
+    Ok(Timeline { session, entries: merge(events, checkpoints), operator_actions, integrity, checkpoint_coverage })
 }
 
 fn operator_actions_for(stores: &Stores, session_id: &str) -> Result<Vec<AuditEvent>> {
@@ -104,28 +142,38 @@ pub fn anchor(session: &Session) -> Option<Anchor> {
     session.audit_head.as_ref().map(|h| Anchor { seq: session.audit_seq, hash: h.clone() })
 }
 
-/// Verifies one chain with all its stored links.
+/// Verifies one chain with all its stored links. A row that cannot be read is the break
+/// unless the chain breaks before it.
 pub fn verify_chain(stores: &Stores, chain_id: &str, anchor: Option<Anchor>) -> Result<Result<u64, ChainBreak>> {
     let mut links = Vec::new();
-    let mut unreadable = None;
+    let mut unreadable: Option<ChainBreak> = None;
     stores.audit.scan(&AuditQuery { chain: Some(chain_id.to_owned()), ..Default::default() }, &mut |raw| {
-        match raw.link() {
-            Ok((_, link)) => links.push(link),
-            Err(e) if unreadable.is_none() => unreadable = Some((raw.position.to_owned(), e, links.len())),
-            Err(_) => {}
+        if unreadable.is_none() {
+            match raw.link() {
+                Ok((_, link)) => links.push(link),
+                Err(e) => {
+                    let next = links.last().map(|l: &Link| l.seq + 1).unwrap_or(1);
+                    unreadable = Some(unreadable_break(&raw, chain_id.to_owned(), next, &e));
+                }
+            }
         }
         Ok(())
     })?;
-    if let Some((position, e, index)) = unreadable {
-        let seq = links.get(index.saturating_sub(1)).map(|l| l.seq + 1).unwrap_or(1);
-        return Ok(Err(ChainBreak {
-            session_id: chain_id.to_owned(),
-            seq,
-            kind: chain::BreakKind::Modified,
-            detail: format!("event at {position} is not readable: {e}"),
-        }));
+    match unreadable {
+        Some(b) => Ok(Err(chain::verify_links(chain_id, &links, None).err().unwrap_or(b))),
+        None => Ok(chain::verify_links(chain_id, &links, anchor.as_ref())),
     }
-    Ok(chain::verify_links(chain_id, &links, anchor.as_ref()))
+}
+
+/// A stored event that cannot be read at all, reported on the chain the store files it under and
+/// at the seq it is filed as (else the seq the chain expected next).
+fn unreadable_break(raw: &RawEvent<'_>, chain_id: String, expected: u64, e: &str) -> ChainBreak {
+    ChainBreak {
+        session_id: chain_id,
+        seq: raw.filing.seq.and_then(|s| u64::try_from(s).ok()).unwrap_or(expected),
+        kind: chain::BreakKind::Modified,
+        detail: format!("event at {} is not readable: {}", raw.position, neutralize(e, Lines::Escape)),
+    }
 }
 
 #[derive(Clone, Debug, Default, Serialize)]
@@ -144,54 +192,64 @@ impl VerifyReport {
 struct Running {
     expected: u64,
     prev_hash: String,
-    broken: bool,
+    verdict: Verdict,
 }
 
-/// Verifies every chain (or one) in a single streaming pass; chains that break are re-read to
-/// name the first broken link precisely. Sessions' reported heads catch a truncated tail.
+impl Running {
+    fn new() -> Self {
+        Running { expected: 1, prev_hash: chain::GENESIS_HASH.to_owned(), verdict: Verdict::Intact }
+    }
+}
+
+enum Verdict {
+    Intact,
+    /// Broken by a link: re-read the chain to name the first broken link.
+    Broken,
+    /// Broken by one event on its own (unreadable, not matching its hash, misfiled): named as is.
+    Found(ChainBreak),
+}
+
+/// Verifies every chain (or one) in a single streaming pass; chains whose links break are
+/// re-read to name the first broken link precisely. Sessions' reported heads catch a truncated
+/// tail. An event that cannot be read breaks the chain it is filed under; the pass goes on.
 pub fn verify(stores: &Stores, only: Option<&str>) -> Result<VerifyReport> {
     let mut state: HashMap<String, Running> = HashMap::new();
     let mut events = 0u64;
-    let mut unreadable_chains: HashSet<String> = HashSet::new();
-    let mut first_unreadable: Option<(String, String)> = None;
     stores.audit.scan(&AuditQuery { chain: only.map(str::to_owned), ..Default::default() }, &mut |raw| {
         events += 1;
-        let (chain_id, link): (String, Link) = match raw.link() {
+        let (chain_id, link) = match raw.link() {
             Ok(x) => x,
             Err(e) => {
-                // Cannot even tell which chain it belongs to.
-                if first_unreadable.is_none() {
-                    first_unreadable = Some((raw.position.to_owned(), e));
+                let chain_id = raw.filing.chain_shown();
+                let run = state.entry(chain_id.clone()).or_insert_with(Running::new);
+                if matches!(run.verdict, Verdict::Intact) {
+                    run.verdict = Verdict::Found(unreadable_break(&raw, chain_id, run.expected, &e));
                 }
                 return Ok(());
             }
         };
-        let entry = state.entry(chain_id).or_insert_with(|| Running {
-            expected: 1,
-            prev_hash: chain::GENESIS_HASH.to_owned(),
-            broken: false,
-        });
-        if entry.broken {
+        if !state.contains_key(&chain_id) {
+            state.insert(chain_id.clone(), Running::new());
+        }
+        let Some(run) = state.get_mut(&chain_id) else { return Ok(()) };
+        if !matches!(run.verdict, Verdict::Intact) {
             return Ok(());
         }
-        if link.intact && link.seq == entry.expected && link.prev_hash == entry.prev_hash {
-            entry.expected += 1;
-            entry.prev_hash = link.hash;
+        if !link.intact || link.misfiled.is_some() {
+            // Named at the event itself, as verify_links would: no need to read the chain again.
+            run.verdict = match chain::verify_links(&chain_id, std::slice::from_ref(&link), None) {
+                Err(b) => Verdict::Found(b),
+                Ok(_) => Verdict::Broken,
+            };
+        } else if link.seq == run.expected && link.prev_hash == run.prev_hash {
+            run.expected += 1;
+            run.prev_hash = link.hash;
         } else {
-            entry.broken = true;
+            run.verdict = Verdict::Broken;
         }
         Ok(())
     })?;
     let mut report = VerifyReport { chains: state.len(), events, breaks: Vec::new() };
-    if let Some((position, e)) = first_unreadable {
-        unreadable_chains.insert(position.clone());
-        report.breaks.push(ChainBreak {
-            session_id: "?".into(),
-            seq: 0,
-            kind: chain::BreakKind::Modified,
-            detail: format!("event at {position} is not readable: {e}"),
-        });
-    }
     let sessions: HashMap<String, Session> = match only {
         Some(id) => stores.sessions.session(id)?.map(|s| (s.id.clone(), s)).into_iter().collect(),
         None => stores.sessions.sessions()?.into_iter().map(|s| (s.id.clone(), s)).collect(),
@@ -201,7 +259,9 @@ pub fn verify(stores: &Stores, only: Option<&str>) -> Result<VerifyReport> {
     for chain_id in names {
         let run = &state[chain_id];
         let anchor = sessions.get(chain_id).and_then(anchor);
-        if run.broken {
+        if let Verdict::Found(b) = &run.verdict {
+            report.breaks.push(b.clone());
+        } else if matches!(run.verdict, Verdict::Broken) {
             if let Err(b) = verify_chain(stores, chain_id, anchor)? {
                 report.breaks.push(b);
             }

@@ -143,6 +143,9 @@ pub fn plan(
             }
             None
         }
+        Target::Selector(sel) if sel.is_empty() => {
+            return Err(StoreError::Invalid(crate::model::selector::EMPTY.into()).into())
+        }
         Target::Selector(sel) => {
             for s in all.iter().filter(|s| sel.matches(s, now)) {
                 match pod_of(kube, s) {
@@ -220,12 +223,20 @@ pub fn execute(stores: &Stores, kube: &Kube, plan: &Plan) -> Result<Report> {
                 kube.check(&create)?;
                 let created = kube.create_policies(&missing);
                 // No label before its namespace's policy exists: a label alone isolates nothing.
-                if let Some((_, Err(e))) = created.iter().find(|(_, r)| r.is_err()) {
-                    return Err(e.clone().into());
-                }
+                // Policies already created are reported and recorded like any other change.
+                let complete = created.iter().all(|(_, r)| r.is_ok());
                 collect(&mut report, created);
+                if complete {
+                    collect(&mut report, kube.quarantine(&pods));
+                } else {
+                    report.failed.push(KubeError::Conflict(format!(
+                        "no pod labelled: {} pod(s) left unquarantined because a namespace has no policy",
+                        pods.len()
+                    )));
+                }
+            } else {
+                collect(&mut report, kube.quarantine(&pods));
             }
-            collect(&mut report, kube.quarantine(&pods));
         }
     }
     let mut outcome = format!("{} done, {} failed", report.done.len(), report.failed.len());

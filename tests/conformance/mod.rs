@@ -58,6 +58,7 @@ pub fn checkpoint(id: &str, step: u64) -> Checkpoint {
         tool_results: vec![UntrustedJson::new(json!({"tool": "web_search", "output": format!("r{step}")}))],
         plan: UntrustedJson::new(json!({"goal": "g", "next": step + 1})),
         created_at: format!("2026-11-28T03:00:{:02}.000001", step % 60).into(),
+        stored_hash: None,
     }
 }
 

@@ -3,7 +3,7 @@
 #![allow(dead_code)]
 
 use quell::adapters::embedded::EmbeddedStore;
-use quell::adapters::kafka::{create_topic, KafkaAudit, KafkaConfig};
+use quell::adapters::kafka::{await_topic_ready, create_topic, KafkaAudit, KafkaConfig};
 use quell::ports::Stores;
 use rdkafka::config::ClientConfig;
 use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
@@ -31,7 +31,7 @@ pub fn ctl() -> String {
     }
 }
 
-/// A new, empty topic on the test broker.
+/// A new, empty topic on the test broker, usable when this returns (its metadata announced).
 pub fn topic(partitions: i32, configs: &[(&str, &str)]) -> String {
     static N: AtomicU64 = AtomicU64::new(0);
     let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0);
@@ -95,6 +95,7 @@ pub fn add_partitions(topic: &str, total: usize) {
     for r in done.expect("create partitions") {
         r.map_err(|(name, code)| format!("{name}: {code}")).expect("create partitions");
     }
-    // Let the new partitions' leaders settle before they are read.
-    std::thread::sleep(Duration::from_secs(2));
+    // The new partitions are usable once the metadata shows each with a leader.
+    let total = i32::try_from(total).expect("partition count");
+    await_topic_ready(&KafkaConfig::new(brokers(), topic), total).expect("new partitions announced");
 }

@@ -236,6 +236,7 @@ pub fn browser_checkpoints(base: Timestamp) -> Vec<Checkpoint> {
         tool_results: vec![],
         plan: UntrustedJson::new(plan),
         created_at: time::format(&ago(base, secs)).into(),
+        stored_hash: None,
     };
     vec![
         cp(

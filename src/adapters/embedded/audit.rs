@@ -1,7 +1,8 @@
 use super::EmbeddedStore;
 use crate::model::chain::ChainTail;
 use crate::model::time;
-use crate::ports::{AuditLog, AuditQuery, RawEvent, Result, SealedEvent, StoreError};
+use crate::ports::{AuditLog, AuditQuery, Filing, RawEvent, Result, SealedEvent, StoreError};
+use rusqlite::types::ValueRef;
 use rusqlite::{params, OptionalExtension, ToSql};
 use std::collections::HashMap;
 
@@ -100,7 +101,7 @@ impl AuditLog for EmbeddedStore {
             clauses.push(format!("kind IN ({})", list.join(",")));
         }
         let filter = if clauses.is_empty() { String::new() } else { format!("WHERE {}", clauses.join(" AND ")) };
-        let sql = format!("SELECT id, body, hash FROM audit {filter} ORDER BY id");
+        let sql = format!("SELECT id, body, hash, chain, seq, kind, time_us FROM audit {filter} ORDER BY id");
         let conn = self.reader();
         let mut st = conn.prepare(&sql).map_err(|e| self.err(e))?;
         let params: Vec<&dyn ToSql> = binds.iter().map(|b| b.as_ref()).collect();
@@ -108,13 +109,78 @@ impl AuditLog for EmbeddedStore {
         let mut position = String::new();
         while let Some(row) = rows.next().map_err(|e| self.err(e))? {
             let id: i64 = row.get(0).map_err(|e| self.err(e))?;
-            let body = row.get_ref(1).map_err(|e| self.err(e))?.as_str().map_err(|e| self.err(e.into()))?;
-            let hash = row.get_ref(2).map_err(|e| self.err(e))?.as_str().map_err(|e| self.err(e.into()))?;
+            let value = |i: usize| row.get_ref(i).map_err(|e| self.err(e));
             position.clear();
             use std::fmt::Write as _;
             let _ = write!(position, "row {id}");
-            sink(RawEvent { position: &position, json: body, hash: Some(hash) })?;
+            // A row is reported, never a reason to stop reading: an attacker (or a bad disk)
+            // can put anything in any column.
+            let (json, hash, unreadable) = match (text(value(1)?), text(value(2)?)) {
+                (Ok(body), Ok(hash)) => (body, Some(hash), None),
+                (Err(why), _) => ("", Some(""), Some(why.body)),
+                (_, Err(why)) => ("", Some(""), Some(why.hash)),
+            };
+            let filing = Filing {
+                chain: bytes(value(3)?),
+                seq: integer(value(4)?),
+                kind: bytes(value(5)?),
+                time_us: integer(value(6)?),
+                malformed: malformed(value(3)?, value(4)?, value(5)?, value(6)?),
+                unreadable,
+            };
+            sink(RawEvent { position: &position, json, hash, filing })?;
         }
         Ok(())
+    }
+}
+
+/// Why a text column could not be read, phrased for the body and for the hash.
+struct NotText {
+    body: &'static str,
+    hash: &'static str,
+}
+
+fn text(v: ValueRef<'_>) -> std::result::Result<&str, NotText> {
+    match v {
+        ValueRef::Text(b) => std::str::from_utf8(b)
+            .map_err(|_| NotText { body: "its body is not UTF-8 text", hash: "its hash is not UTF-8 text" }),
+        ValueRef::Blob(_) => {
+            Err(NotText { body: "its body is a BLOB, not text", hash: "its hash is a BLOB, not text" })
+        }
+        _ => Err(NotText { body: "its body is not text", hash: "its hash is not text" }),
+    }
+}
+
+fn bytes(v: ValueRef<'_>) -> Option<&[u8]> {
+    match v {
+        ValueRef::Text(b) => Some(b),
+        _ => None,
+    }
+}
+
+fn integer(v: ValueRef<'_>) -> Option<i64> {
+    match v {
+        ValueRef::Integer(i) => Some(i),
+        _ => None,
+    }
+}
+
+/// The first filing column that is not of the type the schema gives it.
+fn malformed(
+    chain: ValueRef<'_>,
+    seq: ValueRef<'_>,
+    kind: ValueRef<'_>,
+    time_us: ValueRef<'_>,
+) -> Option<&'static str> {
+    if bytes(chain).is_none() {
+        Some("a chain column that is not text")
+    } else if integer(seq).is_none() {
+        Some("a seq column that is not an integer")
+    } else if bytes(kind).is_none() {
+        Some("a kind column that is not text")
+    } else if integer(time_us).is_none() {
+        Some("a time_us column that is not an integer")
+    } else {
+        None
     }
 }

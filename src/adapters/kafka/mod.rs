@@ -472,5 +472,43 @@ pub fn create_topic(cfg: &KafkaConfig, partitions: i32, configs: &[(&str, &str)]
             }
         }
     }
-    Ok(())
+    await_topic(admin.inner(), cfg, partitions)
+}
+
+/// Waits until `cfg`'s topic has `partitions` partitions with a leader (after creating it or
+/// adding partitions), or fails naming what is still missing.
+pub fn await_topic_ready(cfg: &KafkaConfig, partitions: i32) -> Result<()> {
+    let admin: AdminClient<DefaultClientContext> = cfg.base()?.create().map_err(|e| cfg.error("admin client", e))?;
+    await_topic(admin.inner(), cfg, partitions)
+}
+
+/// Waits until the brokers' metadata shows the topic with `partitions` partitions, each with a
+/// leader: a created topic is announced asynchronously, and a client that opens it before then is
+/// told it does not exist. Bounded by the connect timeout (at least 30 s).
+fn await_topic<C: rdkafka::client::ClientContext>(
+    client: &rdkafka::client::Client<C>,
+    cfg: &KafkaConfig,
+    partitions: i32,
+) -> Result<()> {
+    let deadline = std::time::Instant::now() + cfg.connect_timeout().max(Duration::from_secs(30));
+    loop {
+        let last = match client.fetch_metadata(Some(&cfg.topic), cfg.connect_timeout()) {
+            Ok(md) => match md.topics().iter().find(|t| t.name() == cfg.topic) {
+                Some(t) if t.error().is_none() => {
+                    let led = t.partitions().iter().filter(|p| p.leader() >= 0 && p.error().is_none()).count();
+                    if i32::try_from(led).is_ok_and(|n| n >= partitions) {
+                        return Ok(());
+                    }
+                    format!("{led} of {partitions} partitions have a leader")
+                }
+                Some(t) => format!("metadata error {:?}", t.error()),
+                None => String::from("not in the metadata yet"),
+            },
+            Err(e) => e.to_string(),
+        };
+        if std::time::Instant::now() >= deadline {
+            return Err(cfg.error("create topic", format!("topic '{}' not usable in time: {last}", cfg.topic)));
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
 }

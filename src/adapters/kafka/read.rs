@@ -16,7 +16,7 @@
 use super::records::{self, SkipReport};
 use super::{config_error, lock, partitions_of, KafkaAudit, KafkaConfig};
 use crate::model::audit::EventKind;
-use crate::ports::{AuditQuery, RawEvent, Result};
+use crate::ports::{AuditQuery, Filing, RawEvent, Result};
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::{Offset, TopicPartitionList};
 use std::fmt::Write as _;
@@ -58,6 +58,12 @@ pub(super) fn reader(cfg: &KafkaConfig) -> Result<BaseConsumer> {
         c.set("fetch.queue.backoff.ms", "50");
     }
     c.create().map_err(|e| config_error(cfg, "consumer", e))
+}
+
+/// A record's key is the chain it was produced for (quell keys every event by its chain):
+/// verification checks it against the chain the content names. An unkeyed record has none.
+fn filed_under(key: Option<&[u8]>) -> Filing<'_> {
+    Filing { chain: key, ..Filing::default() }
 }
 
 /// One record as read: partition, offset, key, value.
@@ -395,7 +401,7 @@ impl KafkaAudit {
                 if let Some(json) = records::quell_shaped(value) {
                     position.clear();
                     let _ = write!(position, "partition {p} offset {offset}");
-                    return sink(RawEvent { position: &position, json, hash: None });
+                    return sink(RawEvent { position: &position, json, hash: None, filing: filed_under(key) });
                 }
             }
             let (json, head) = match records::classify(value) {
@@ -425,7 +431,7 @@ impl KafkaAudit {
             }
             position.clear();
             let _ = write!(position, "partition {p} offset {offset}");
-            sink(RawEvent { position: &position, json, hash: None })
+            sink(RawEvent { position: &position, json, hash: None, filing: filed_under(key) })
         });
         self.note_skips(skipped);
         self.records_read.fetch_add(read, std::sync::atomic::Ordering::Relaxed);

@@ -10,6 +10,11 @@
 //! Every write is preceded, at the service layer, by a [`Kube::check`] of the exact
 //! permissions it needs (SelfSubjectAccessReview), so a missing permission is reported as
 //! "cannot patch statefulsets/scale in genai-prod" before anything changes.
+//!
+//! Every error a request produces goes through one formatter ([`Kube::api_error`]) and names
+//! the context and the API server it talked to — `kube context "ctx-b" (https://10.0.0.7:6443):
+//! list pods: cannot reach the API server: … Connection refused` — never a credential. A
+//! connect takes at most [`CONNECT_TIMEOUT`].
 
 pub mod pods;
 
@@ -33,6 +38,9 @@ use std::time::Duration;
 /// Requests in flight at once for a batch (hard stop of many StatefulSets, quarantine of many
 /// pods).
 pub const CONCURRENCY: usize = 32;
+
+/// How long a connection to the API server may take to open.
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// How to reach the cluster: the kubectl flags.
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -68,21 +76,20 @@ pub enum KubeError {
 
 pub type KubeResult<T> = Result<T, KubeError>;
 
-fn api_error(what: &str, e: kube::Error) -> KubeError {
-    match e {
-        kube::Error::Api(status) => {
-            let msg = if status.message.is_empty() { status.reason.clone() } else { status.message.clone() };
-            let line = format!("{what}: {msg}");
-            match status.code {
-                403 => KubeError::Forbidden(line),
-                404 => KubeError::NotFound(line),
-                409 => KubeError::Conflict(line),
-                400 | 422 => KubeError::Invalid(line),
-                _ => KubeError::Unavailable(line),
-            }
+/// The causes of an error, outermost first, each once ("client error (Connect): tcp connect
+/// error: Connection refused (os error 111)"). Transport errors never carry request headers, so
+/// no token can appear here.
+fn causes(e: &dyn std::error::Error) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    let mut next = Some(e);
+    while let Some(err) = next {
+        let text = err.to_string();
+        if !parts.last().is_some_and(|last| last.contains(&text)) {
+            parts.push(text);
         }
-        other => KubeError::Unavailable(format!("{what}: {other}")),
+        next = err.source();
     }
+    parts.join(": ")
 }
 
 fn config_error(e: KubeconfigError) -> KubeError {
@@ -159,6 +166,8 @@ pub struct Kube {
     client: Client,
     /// The context in use.
     pub context: String,
+    /// The context's API server (no credentials), as errors name it.
+    pub server: String,
     /// The kubeconfig user of that context (the operator identity unless `--as`), or the
     /// impersonated user.
     pub user: Option<String>,
@@ -210,6 +219,16 @@ impl Kube {
         let options = KubeConfigOptions { context: Some(context.clone()), cluster: None, user: None };
         let mut config = rt.block_on(Config::from_custom_kubeconfig(kubeconfig, &options)).map_err(config_error)?;
         config.read_timeout = Some(Duration::from_secs(30));
+        config.connect_timeout = Some(CONNECT_TIMEOUT);
+        // The API server as the kubeconfig names it, without any user information or query.
+        let url = &config.cluster_url;
+        let mut server = format!("{}://{}", url.scheme_str().unwrap_or("https"), url.host().unwrap_or("?"));
+        if let Some(port) = url.port_u16() {
+            server.push_str(&format!(":{port}"));
+        }
+        if url.path() != "/" {
+            server.push_str(url.path());
+        }
         if let Some(who) = &opts.impersonate {
             config.auth_info.impersonate = Some(who.clone());
         }
@@ -219,7 +238,27 @@ impl Kube {
             let _guard = rt.enter();
             Client::try_from(config).map_err(|e| KubeError::Config(format!("kubeconfig context {context}: {e}")))?
         };
-        Ok(Kube { rt, client, context, user, namespace, namespace_explicit: opts.namespace.is_some() })
+        Ok(Kube { rt, client, context, user, server, namespace, namespace_explicit: opts.namespace.is_some() })
+    }
+
+    /// The one place a failed request becomes a [`KubeError`]: it names the context and the
+    /// API server, then what was asked and why it failed.
+    fn api_error(&self, what: &str, e: kube::Error) -> KubeError {
+        let at = format!("kube context {:?} ({})", self.context, self.server);
+        match e {
+            kube::Error::Api(status) => {
+                let msg = if status.message.is_empty() { status.reason.clone() } else { status.message.clone() };
+                let line = format!("{at}: {what}: {msg}");
+                match status.code {
+                    403 => KubeError::Forbidden(line),
+                    404 => KubeError::NotFound(line),
+                    409 => KubeError::Conflict(line),
+                    400 | 422 => KubeError::Invalid(line),
+                    _ => KubeError::Unavailable(line),
+                }
+            }
+            other => KubeError::Unavailable(format!("{at}: {what}: cannot reach the API server: {}", causes(&other))),
+        }
     }
 
     /// The namespace of a session without one: the current namespace.
@@ -245,7 +284,7 @@ impl Kube {
             ..Default::default()
         };
         let api: Api<SelfSubjectAccessReview> = Api::all(self.client.clone());
-        let done = api.create(&PostParams::default(), &review).await.map_err(|e| api_error("access review", e))?;
+        let done = api.create(&PostParams::default(), &review).await.map_err(|e| self.api_error("access review", e))?;
         Ok(done.status.is_some_and(|s| s.allowed && !s.denied.unwrap_or(false)))
     }
 
@@ -317,7 +356,7 @@ impl Kube {
                         found.pods = pods.iter().map(|p| pods::view(p, &handlers)).collect();
                         return Ok(found);
                     }
-                    Err(e) => match api_error("list pods", e) {
+                    Err(e) => match self.api_error("list pods", e) {
                         KubeError::Forbidden(_) => {
                             let mut list: BTreeSet<String> = fallback.iter().cloned().collect();
                             list.insert(self.namespace.clone());
@@ -341,7 +380,7 @@ impl Kube {
             for (ns, result) in wanted.iter().zip(lists) {
                 match result {
                     Ok(pods) => found.pods.extend(pods.iter().map(|p| pods::view(p, &handlers))),
-                    Err(e) => match api_error("list pods", e) {
+                    Err(e) => match self.api_error("list pods", e) {
                         KubeError::Forbidden(_) => found.warnings.push(format!("cannot list pods in {ns}")),
                         other => return Err(other),
                     },
@@ -363,7 +402,7 @@ impl Kube {
             let handlers = &handlers;
             each(refs.to_vec(), |pod| async move {
                 let api: Api<Pod> = Api::namespaced(self.client.clone(), &pod.namespace);
-                let p = api.get(&pod.name).await.map_err(|e| api_error(&format!("pod {pod}"), e))?;
+                let p = api.get(&pod.name).await.map_err(|e| self.api_error(&format!("pod {pod}"), e))?;
                 Ok(pods::view(&p, handlers))
             })
             .await
@@ -375,7 +414,7 @@ impl Kube {
     async fn stop_one(&self, sts: &StsRef) -> KubeResult<String> {
         let api: Api<StatefulSet> = Api::namespaced(self.client.clone(), &sts.namespace);
         let what = format!("statefulset {sts}");
-        let cur = api.get(&sts.name).await.map_err(|e| api_error(&what, e))?;
+        let cur = api.get(&sts.name).await.map_err(|e| self.api_error(&what, e))?;
         let replicas = cur.spec.replicas.unwrap_or(1);
         let remembered = cur.metadata.annotations.as_ref().and_then(|a| a.get(REPLICAS_ANNOTATION)).cloned();
         if replicas == 0 {
@@ -389,16 +428,18 @@ impl Kube {
             "annotations": {REPLICAS_ANNOTATION: replicas.to_string()},
             "resourceVersion": cur.metadata.resource_version,
         }});
-        api.patch(&sts.name, &PatchParams::default(), &merge(note)).await.map_err(|e| api_error(&what, e))?;
+        api.patch(&sts.name, &PatchParams::default(), &merge(note)).await.map_err(|e| self.api_error(&what, e))?;
         let scale = serde_json::json!({"spec": {"replicas": 0}});
-        api.patch_scale(&sts.name, &PatchParams::default(), &merge(scale)).await.map_err(|e| api_error(&what, e))?;
+        api.patch_scale(&sts.name, &PatchParams::default(), &merge(scale))
+            .await
+            .map_err(|e| self.api_error(&what, e))?;
         Ok(format!("{what} scaled from {replicas} to 0 replicas"))
     }
 
     async fn restore_one(&self, sts: &StsRef) -> KubeResult<String> {
         let api: Api<StatefulSet> = Api::namespaced(self.client.clone(), &sts.namespace);
         let what = format!("statefulset {sts}");
-        let cur = api.get(&sts.name).await.map_err(|e| api_error(&what, e))?;
+        let cur = api.get(&sts.name).await.map_err(|e| self.api_error(&what, e))?;
         let Some(raw) = cur.metadata.annotations.as_ref().and_then(|a| a.get(REPLICAS_ANNOTATION)).cloned() else {
             return Err(KubeError::NotFound(format!(
                 "{what} was not hard-stopped by quell (no {REPLICAS_ANNOTATION})"
@@ -408,9 +449,11 @@ impl Kube {
             KubeError::Invalid(format!("{what}: annotation {REPLICAS_ANNOTATION} is {raw:?}, not a replica count"))
         })?;
         let scale = serde_json::json!({"spec": {"replicas": replicas}});
-        api.patch_scale(&sts.name, &PatchParams::default(), &merge(scale)).await.map_err(|e| api_error(&what, e))?;
+        api.patch_scale(&sts.name, &PatchParams::default(), &merge(scale))
+            .await
+            .map_err(|e| self.api_error(&what, e))?;
         let forget = serde_json::json!({"metadata": {"annotations": {REPLICAS_ANNOTATION: null}}});
-        api.patch(&sts.name, &PatchParams::default(), &merge(forget)).await.map_err(|e| api_error(&what, e))?;
+        api.patch(&sts.name, &PatchParams::default(), &merge(forget)).await.map_err(|e| self.api_error(&what, e))?;
         Ok(format!("{what} restored to {replicas} replicas"))
     }
 
@@ -434,7 +477,7 @@ impl Kube {
     pub fn remembered_replicas(&self, sts: &StsRef) -> KubeResult<Option<String>> {
         self.rt.block_on(async {
             let api: Api<StatefulSet> = Api::namespaced(self.client.clone(), &sts.namespace);
-            let cur = api.get(&sts.name).await.map_err(|e| api_error(&format!("statefulset {sts}"), e))?;
+            let cur = api.get(&sts.name).await.map_err(|e| self.api_error(&format!("statefulset {sts}"), e))?;
             Ok(cur.metadata.annotations.and_then(|mut a| a.remove(REPLICAS_ANNOTATION)))
         })
     }
@@ -453,7 +496,7 @@ impl Kube {
                     Some(n) => format!("pod {p} deleted ({n}s grace period)"),
                     None => format!("pod {p} deleted"),
                 }),
-                Err(e) => Err(api_error(&format!("pod {p}"), e)),
+                Err(e) => Err(self.api_error(&format!("pod {p}"), e)),
             };
             (p, r)
         }))
@@ -509,7 +552,7 @@ impl Kube {
             .await;
             let mut missing = Vec::new();
             for (ns, r) in found {
-                match r.map_err(|e| api_error(&format!("networkpolicy {ns}/{QUARANTINE_POLICY}"), e))? {
+                match r.map_err(|e| self.api_error(&format!("networkpolicy {ns}/{QUARANTINE_POLICY}"), e))? {
                     None => missing.push(ns),
                     Some(p) if Self::is_deny_all(&p) => {}
                     Some(_) => {
@@ -531,7 +574,7 @@ impl Kube {
             let api: Api<NetworkPolicy> = Api::namespaced(self.client.clone(), &ns);
             let r = match api.create(&PostParams::default(), &Self::quarantine_policy(&ns)).await {
                 Ok(_) => Ok(format!("created networkpolicy {ns}/{QUARANTINE_POLICY}")),
-                Err(e) => match api_error(&format!("networkpolicy {ns}/{QUARANTINE_POLICY}"), e) {
+                Err(e) => match self.api_error(&format!("networkpolicy {ns}/{QUARANTINE_POLICY}"), e) {
                     KubeError::Conflict(_) => Ok(format!("networkpolicy {ns}/{QUARANTINE_POLICY} already exists")),
                     other => Err(other),
                 },
@@ -548,7 +591,7 @@ impl Kube {
             let r = match api.patch(&p.name, &PatchParams::default(), &merge(patch)).await {
                 Ok(_) if value.is_some() => Ok(format!("pod {p} quarantined")),
                 Ok(_) => Ok(format!("pod {p} released")),
-                Err(e) => Err(api_error(&format!("pod {p}"), e)),
+                Err(e) => Err(self.api_error(&format!("pod {p}"), e)),
             };
             (p, r)
         }))

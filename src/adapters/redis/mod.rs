@@ -45,20 +45,25 @@
 //! and the command retried once on a fresh one (this is what carries a client across a server
 //! restart); writes that are not naturally idempotent check on the retry whether their first
 //! attempt landed.
+//!
+//! Every call has a deadline ([`wire::CALL_DEADLINE`], from the first byte sent to the last
+//! reply byte read) and every reply a size bound ([`wire::MAX_REPLY`]), enforced by quell's own
+//! transport ([`wire`]): a server that answers one byte per second, or announces a reply of a
+//! terabyte, fails the call with "redis redis://host:port: no complete reply within 10 s" (or
+//! "… a reply larger than 64 MiB") instead of hanging or filling memory. Such a call is not
+//! retried: the server would do the same again.
 
 mod approvals;
 mod control;
 mod sessions;
+mod wire;
 
 pub use sessions::parse_created_at;
 
 use crate::ports::{AuditLog, Result, StoreError, Stores};
 use std::path::Path;
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::Duration;
 
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
-const IO_TIMEOUT: Duration = Duration::from_secs(10);
 const MAX_IDLE: usize = 16;
 
 /// The seed's checkpoint TTL (`SETEX … 86400`), also used for session records and the index.
@@ -66,8 +71,11 @@ pub const TTL_SECS: u64 = 86_400;
 
 /// One Redis server. Cheap to share (`Arc`); holds a small pool of connections.
 pub struct RedisStore {
-    client: redis::Client,
-    idle: Mutex<Vec<redis::Connection>>,
+    /// Where and how to log in, parsed from the URL by the redis crate.
+    info: redis::ConnectionInfo,
+    /// How a `rediss://` server is verified.
+    tls: Option<Arc<rustls::ClientConfig>>,
+    idle: Mutex<Vec<wire::Wire>>,
     shown: String,
     secret: Option<String>,
     keys: Keys,
@@ -207,8 +215,8 @@ impl RedisStore {
             // error only means one is installed already.
             let _ = rustls::crypto::ring::default_provider().install_default();
         }
-        let built = match ca_file {
-            None => redis::Client::open(url),
+        let pem = match ca_file {
+            None => None,
             Some(path) => {
                 if !tls {
                     return Err(StoreError::Invalid(format!(
@@ -225,15 +233,25 @@ impl RedisStore {
                         path.display()
                     )));
                 }
-                let certs = redis::TlsCertificates { client_tls: None, root_cert: Some(pem) };
-                redis::Client::build_with_tls(url, certs)
+                Some((path, pem))
             }
         };
-        let client = built.map_err(|e| {
+        let info = redis::IntoConnectionInfo::into_connection_info(url).map_err(|e| {
             StoreError::Invalid(scrub(one_line(&format!("redis {shown}: not a usable Redis URL: {e}"))))
         })?;
+        let tls = match (tls, &pem) {
+            (false, _) => None,
+            (true, None) => {
+                Some(wire::tls_config(None).map_err(|e| StoreError::Invalid(format!("redis {shown}: {e}")))?)
+            }
+            (true, Some((path, pem))) => Some(
+                wire::tls_config(Some(pem))
+                    .map_err(|e| StoreError::Invalid(format!("redis {shown}: the CA file {}: {e}", path.display())))?,
+            ),
+        };
         let store = RedisStore {
-            client,
+            info,
+            tls,
             idle: Mutex::new(Vec::new()),
             shown,
             secret,
@@ -260,28 +278,30 @@ impl RedisStore {
         &self.keys
     }
 
-    fn idle(&self) -> MutexGuard<'_, Vec<redis::Connection>> {
+    fn idle(&self) -> MutexGuard<'_, Vec<wire::Wire>> {
         self.idle.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    fn connect(&self) -> Result<redis::Connection> {
-        let conn = self.client.get_connection_with_timeout(CONNECT_TIMEOUT).map_err(|e| self.unavailable(&e))?;
-        conn.set_read_timeout(Some(IO_TIMEOUT)).map_err(|e| self.unavailable(&e))?;
-        conn.set_write_timeout(Some(IO_TIMEOUT)).map_err(|e| self.unavailable(&e))?;
-        Ok(conn)
+    fn connect(&self) -> Result<wire::Wire> {
+        wire::connect(&self.info, self.tls.as_ref()).map_err(|(e, overrun)| match overrun {
+            Some(why) => self.overran(why),
+            None => self.unavailable(&e),
+        })
     }
 
-    fn put_back(&self, conn: redis::Connection) {
+    fn put_back(&self, conn: wire::Wire) {
+        use redis::ConnectionLike;
         let mut idle = self.idle();
-        if idle.len() < MAX_IDLE {
+        if idle.len() < MAX_IDLE && conn.is_open() {
             idle.push(conn);
         }
     }
 
     /// Runs `f` on a pooled connection. On a connection failure every pooled connection is
     /// dropped (they are most likely dead too, e.g. after a server restart) and `f` runs once
-    /// more on a fresh connection; `retried` tells `f` it is the second attempt.
-    pub(crate) fn run<T>(&self, mut f: impl FnMut(&mut redis::Connection, bool) -> redis::RedisResult<T>) -> Result<T> {
+    /// more on a fresh connection; `retried` tells `f` it is the second attempt. A call that
+    /// overran its deadline or size bound is not retried.
+    pub(crate) fn run<T>(&self, mut f: impl FnMut(&mut wire::Wire, bool) -> redis::RedisResult<T>) -> Result<T> {
         let mut retried = false;
         loop {
             let pooled = self.idle().pop();
@@ -294,19 +314,30 @@ impl RedisStore {
                     self.put_back(conn);
                     return Ok(v);
                 }
-                Err(e) if is_connection_error(&e) => {
-                    self.idle().clear();
-                    if retried {
-                        return Err(self.unavailable(&e));
-                    }
-                    retried = true;
-                }
                 Err(e) => {
+                    if let Some(why) = conn.overrun() {
+                        self.idle().clear();
+                        return Err(self.overran(why));
+                    }
+                    if is_connection_error(&e) {
+                        self.idle().clear();
+                        if retried {
+                            return Err(self.unavailable(&e));
+                        }
+                        retried = true;
+                        continue;
+                    }
+                    // A reply that could not be parsed closed the connection; put_back drops it.
                     self.put_back(conn);
                     return Err(self.server_error(&e));
                 }
             }
         }
+    }
+
+    /// A call cut off by its deadline or size bound (see [`wire`]).
+    fn overran(&self, why: wire::Overrun) -> StoreError {
+        StoreError::Unavailable(format!("redis {}: {why}", self.shown))
     }
 
     pub(crate) fn scrub(&self, text: String) -> String {

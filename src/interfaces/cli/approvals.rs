@@ -1,9 +1,10 @@
 use super::args::{DecideArgs, ListFormat, TextFormat};
 use super::{exit, table, CliResult, Context};
 use crate::model::action::ActionKind;
-use crate::model::approval::{Approval, ApprovalStatus, Verdict};
+use crate::model::approval::{Approval, ApprovalStatus, DecideError, Verdict};
 use crate::model::time;
 use crate::model::untrusted::Shown;
+use crate::ports::StoreError;
 use crate::services::approvals;
 use std::io::Write;
 
@@ -59,7 +60,17 @@ pub fn decide(ctx: &mut Context, verdict: Verdict, args: DecideArgs, out: &mut d
     let reason = super::targets::reason(kind, args.reason.as_deref())?;
     let stores = ctx.stores()?;
     let action = approvals::plan(&stores, &args.id, verdict, &reason, &ctx.operator)?;
-    let approvals::Decided { approval: decided, audit_error } = approvals::decide(&stores, &action)?;
+    let approvals::Decided { approval: decided, audit_error } = match approvals::decide(&stores, &action) {
+        Ok(d) => d,
+        Err(StoreError::Decide(e)) if args.output == TextFormat::Json => {
+            // A script asked for JSON: it gets an object saying why nothing was recorded (who
+            // decided first, or that it expired), and the exit code and stderr line as in text.
+            let v = refused_json(&args.id, kind, &ctx.operator, &e);
+            super::json::write_pretty(out, &v)?;
+            return Err(StoreError::Decide(e).into());
+        }
+        Err(e) => return Err(e.into()),
+    };
     let message = match decided.status {
         ApprovalStatus::Pending => crate::shown!(
             "recorded {}'s approval of {} ({} of {} approvers); another, different approver is needed",
@@ -82,4 +93,33 @@ pub fn decide(ctx: &mut Context, verdict: Verdict, args: DecideArgs, out: &mut d
         TextFormat::Text => writeln!(out, "{message}")?,
     }
     Ok(super::unrecorded(&crate::shown!("the decision on {}", decided.id), audit_error.as_deref(), exit::OK))
+}
+
+/// `approve`/`reject -o json` when the decision was refused: nothing was recorded.
+fn refused_json(id: &str, kind: ActionKind, operator: &str, e: &DecideError) -> serde_json::Value {
+    let mut v = serde_json::json!({
+        "id": id,
+        "action": kind.verb(),
+        "operator": operator,
+        "recorded": false,
+        "message": e.to_string(),
+    });
+    let extra = match e {
+        DecideError::AlreadyDecided { verdict, by, at, .. } => serde_json::json!({
+            "conflict": "already_decided",
+            "status": if *verdict == Verdict::Approve { "approved" } else { "rejected" },
+            "decided_by": by,
+            "decided_at": at,
+        }),
+        DecideError::Expired { at, .. } => {
+            serde_json::json!({ "conflict": "expired", "status": "expired", "expired_at": at })
+        }
+        DecideError::SameApprover { approver, .. } => {
+            serde_json::json!({ "conflict": "same_approver", "status": "pending", "decided_by": approver })
+        }
+    };
+    if let (Some(o), serde_json::Value::Object(extra)) = (v.as_object_mut(), extra) {
+        o.extend(extra);
+    }
+    v
 }

@@ -77,11 +77,13 @@ pub struct Targets {
     /// Session ids
     #[arg(value_name = "SESSION")]
     pub sessions: Vec<String>,
-    /// Every session: pause/resume hold the whole fleet, including sessions that start later;
-    /// kill kills every live session
+    /// Every session: pause/resume hold the whole fleet, including sessions that start later
+    /// (resume lifts only the fleet hold: sessions paused by id or selector stay paused); kill
+    /// kills every live session
     #[arg(long)]
     pub all: bool,
-    /// Sessions matching a selector, e.g. 'state=running,tool in (send_email)'
+    /// Sessions matching a selector, e.g. 'state=running,tool in (send_email)' (never empty:
+    /// the whole fleet is --all)
     #[arg(long = "where", value_name = "SELECTOR")]
     pub selector: Option<String>,
 }

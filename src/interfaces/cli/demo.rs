@@ -67,6 +67,9 @@ pub fn run(ctx: &mut Context, opts: DemoOptions, out: &mut dyn Write) -> CliResu
         return Err(Failure::usage("--agents takes 1 to 100000"));
     }
     let step_ms = parse_range(&opts.step_ms)?;
+    if !opts.headless && console_available() {
+        console_options(ctx)?;
+    }
     let stores = ctx.stores()?;
     let config = FleetConfig {
         agents: opts.agents,
@@ -114,7 +117,25 @@ fn console_available() -> bool {
     std::io::stdout().is_terminal() && std::io::stdin().is_terminal()
 }
 
+/// The console's options; a theme or key binding that does not exist is a usage error
+/// (exit 2), found before anything starts.
+fn console_options(ctx: &Context) -> Result<crate::interfaces::tui::TuiOptions, Failure> {
+    let opts = crate::interfaces::tui::TuiOptions {
+        operator: ctx.operator.clone(),
+        readonly: ctx.readonly,
+        theme: ctx.theme.clone(),
+        theme_dir: super::config::default_config().and_then(|c| c.parent().map(|d| d.join("themes"))),
+        keys: ctx.keys.clone().unwrap_or_default(),
+        no_color: false,
+        kube: None,
+        kube_error: None,
+    };
+    crate::interfaces::tui::initial_state(&opts).map_err(Failure::usage)?;
+    Ok(opts)
+}
+
 fn open_console(ctx: &mut Context, stores: Stores) -> CliResult {
+    let mut opts = console_options(ctx)?;
     if !console_available() {
         return Err(Failure::usage("the console needs a terminal; run a command instead (see quell --help)"));
     }
@@ -131,16 +152,8 @@ fn open_console(ctx: &mut Context, stores: Stores) -> CliResult {
             Err(f) => kube_error = Some(f.message),
         }
     }
-    let opts = crate::interfaces::tui::TuiOptions {
-        operator: ctx.operator.clone(),
-        readonly: ctx.readonly,
-        theme: ctx.theme.clone(),
-        theme_dir: super::config::default_config().and_then(|c| c.parent().map(|d| d.join("themes"))),
-        keys: ctx.keys.clone().unwrap_or_default(),
-        no_color: false,
-        kube,
-        kube_error,
-    };
+    opts.kube = kube;
+    opts.kube_error = kube_error;
     Ok(crate::interfaces::tui::run(stores, opts)?)
 }
 

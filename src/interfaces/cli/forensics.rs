@@ -1,6 +1,7 @@
 use super::args::TextFormat;
 use super::{exit, table, CliResult, Context, Failure};
 use crate::model::audit::{AuditEvent, EventKind};
+use crate::model::checkpoint::Coverage;
 use crate::model::time;
 use crate::model::untrusted::{Shown, Untrusted};
 use crate::ports::{AuditQuery, StoreError};
@@ -60,10 +61,13 @@ pub fn show(ctx: &mut Context, session: &str, format: TextFormat, out: &mut dyn 
     let stores = ctx.stores()?;
     let tl = forensics::timeline(&stores, session)?;
     if format == TextFormat::Json {
-        let integrity = match &tl.integrity {
-            Ok(n) => serde_json::json!({"intact": true, "events": n}),
+        let mut integrity = match &tl.integrity {
+            Ok(n) => serde_json::json!({"intact": tl.intact(), "events": n}),
             Err(b) => serde_json::json!({"intact": false, "break": b}),
         };
+        integrity["checkpoints_edited"] = forensics::steps_with(&tl.checkpoint_coverage, Coverage::Edited).into();
+        integrity["checkpoints_not_covered"] =
+            forensics::steps_with(&tl.checkpoint_coverage, Coverage::NotCovered).into();
         let doc = serde_json::json!({
             "session": tl.session,
             "integrity": integrity,
@@ -71,7 +75,7 @@ pub fn show(ctx: &mut Context, session: &str, format: TextFormat, out: &mut dyn 
             "operator_actions": tl.operator_actions,
         });
         super::json::write_pretty(out, &doc)?;
-        return Ok(if tl.integrity.is_ok() { exit::OK } else { exit::INTEGRITY });
+        return Ok(if tl.intact() { exit::OK } else { exit::INTEGRITY });
     }
     let now = time::now();
     match &tl.session {
@@ -97,9 +101,11 @@ pub fn show(ctx: &mut Context, session: &str, format: TextFormat, out: &mut dyn 
             crate::shown!("session {session} (no live record; rebuilt from checkpoints and audit)")
         )?,
     }
-    match &tl.integrity {
-        Ok(n) => writeln!(out, "integrity: chain verified ({n} events)")?,
-        Err(b) => writeln!(out, "{}", crate::shown!("integrity: BROKEN at seq {}: {} ({})", b.seq, b.kind, b.detail))?,
+    match (&tl.integrity, forensics::integrity_words(&tl.integrity, &tl.checkpoint_coverage)) {
+        (Err(b), _) => {
+            writeln!(out, "{}", crate::shown!("integrity: BROKEN at seq {}: {} ({})", b.seq, b.kind, b.detail))?
+        }
+        (Ok(_), Ok(words) | Err(words)) => writeln!(out, "integrity: {words}")?,
     }
     writeln!(out)?;
     for entry in &tl.entries {
@@ -109,12 +115,17 @@ pub fn show(ctx: &mut Context, session: &str, format: TextFormat, out: &mut dyn 
                 out,
                 "{}",
                 crate::shown!(
-                    "{}  checkpoint step {}: {} messages, {} tool results, plan {}",
+                    "{}  checkpoint step {}: {} messages, {} tool results, plan {}{}",
                     c.created_at.shown_line(),
                     c.step,
                     c.messages.len(),
                     c.tool_results.len(),
-                    table::clip(&c.plan.shown_line(), 100)
+                    table::clip(&c.plan.shown_line(), 100),
+                    match tl.checkpoint_coverage.iter().find(|(s, _)| *s == c.step).map(|(_, k)| *k) {
+                        Some(Coverage::Edited) => "  [checkpoint edited]",
+                        Some(Coverage::NotCovered) => "  [not covered by an audit event]",
+                        _ => "",
+                    }
                 )
             )?,
         }
@@ -125,7 +136,7 @@ pub fn show(ctx: &mut Context, session: &str, format: TextFormat, out: &mut dyn 
             writeln!(out, "{}", event_line(e))?;
         }
     }
-    Ok(if tl.integrity.is_ok() { exit::OK } else { exit::INTEGRITY })
+    Ok(if tl.intact() { exit::OK } else { exit::INTEGRITY })
 }
 
 pub fn replay(
@@ -160,6 +171,9 @@ pub fn replay(
     let mut io_err: Option<std::io::Error> = None;
     let result = stores.audit.scan(&query, &mut |raw| {
         count += 1;
+        if let Some(why) = raw.filing.unreadable {
+            return Err(StoreError::Corrupt(format!("audit event at {}: {why}", raw.position)));
+        }
         let written = match format {
             // A record that holds its hash (Kafka) is written as it is, without a copy.
             // C1, bidi, zero-width and tag characters become `\uXXXX`: the same JSON value.

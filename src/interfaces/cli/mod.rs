@@ -44,6 +44,13 @@ pub(crate) fn unrecorded(what: &str, audit_error: Option<&str>, code: i32) -> i3
     }
 }
 
+/// One line on stderr about an action that was carried out (the exit code says how it went),
+/// neutralised: it can quote reasons and names from the store.
+pub(crate) fn notice(line: &str) {
+    let line = crate::model::untrusted::neutralize(line, crate::model::untrusted::Lines::Escape);
+    let _ = writeln!(std::io::stderr(), "quell: {line}");
+}
+
 /// A failure: one line for stderr and the exit code.
 #[derive(Debug)]
 pub struct Failure {

@@ -1,5 +1,6 @@
 use super::args::ListFormat;
 use super::{table, CliResult, Context, Failure};
+use crate::model::control::{ControlRecord, Desired};
 use crate::model::selector::Selector;
 use crate::model::session::{Session, SessionState};
 use crate::model::time::{self, Timestamp};
@@ -31,6 +32,43 @@ pub struct SessionOut<'a> {
     pub audit_seq: u64,
     pub detail: Option<&'a str>,
     pub unreadable: Option<&'a str>,
+    /// The fleet-wide hold every session is under (`pause --all`), or `null`: the same on
+    /// every object, so scripts that read the array see it without a wrapping object.
+    pub fleet_hold: Option<FleetHold>,
+}
+
+/// A fleet-wide control record that holds every session.
+#[derive(Clone, Serialize)]
+pub struct FleetHold {
+    pub desired: Desired,
+    pub operator: String,
+    pub reason: String,
+    pub at: String,
+    pub generation: u64,
+}
+
+impl FleetHold {
+    /// The hold in force, if the fleet record holds anything.
+    pub fn of(rec: Option<ControlRecord>) -> Option<FleetHold> {
+        rec.filter(|r| r.desired != Desired::Run).map(|r| FleetHold {
+            desired: r.desired,
+            operator: r.operator,
+            reason: r.reason,
+            at: time::format(&r.at),
+            generation: r.generation,
+        })
+    }
+
+    /// One line, neutralised (the reason is whatever the store holds).
+    pub fn line(&self) -> Shown {
+        crate::shown!(
+            "fleet {} by {} at {}: {} (every session is held; `quell resume --all` releases it)",
+            if self.desired == Desired::Pause { "paused" } else { self.desired.as_str() },
+            self.operator,
+            self.at,
+            self.reason
+        )
+    }
 }
 
 impl<'a> SessionOut<'a> {
@@ -54,6 +92,7 @@ impl<'a> SessionOut<'a> {
             audit_seq: s.audit_seq,
             detail: s.detail.as_ref().map(|d| d.raw()),
             unreadable: s.unreadable.as_deref(),
+            fleet_hold: None,
         }
     }
 }
@@ -72,9 +111,21 @@ pub fn list(ctx: &mut Context, selector: Option<&str>, format: ListFormat, out: 
         .into_iter()
         .filter(|s| selector.as_ref().is_none_or(|sel| sel.matches(s, now)))
         .collect();
+    let hold = FleetHold::of(stores.control.fleet_control()?);
     let pods = super::kube::pod_columns(ctx, &mut sessions)?;
-    let rows: Vec<SessionOut> =
-        sessions.iter().map(|s| SessionOut::new(s, pending.get(&s.id).copied().unwrap_or(0), now)).collect();
+    let rows: Vec<SessionOut> = sessions
+        .iter()
+        .map(|s| SessionOut {
+            fleet_hold: hold.clone(),
+            ..SessionOut::new(s, pending.get(&s.id).copied().unwrap_or(0), now)
+        })
+        .collect();
+    match (&hold, format) {
+        // JSON stays one array; the hold is on every object and named on stderr.
+        (Some(h), ListFormat::Json) => super::notice(&format!("notice: {}", h.line())),
+        (Some(h), ListFormat::Table) => writeln!(out, "{}", h.line())?,
+        (None, _) => {}
+    }
     match format {
         ListFormat::Json if pods.is_some() => pods.iter().try_for_each(|p| p.write_json(&rows, out))?,
         ListFormat::Json => super::json::write_pretty(out, &rows)?,

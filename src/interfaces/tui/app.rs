@@ -400,6 +400,7 @@ pub fn update(app: &mut App, msg: Msg) -> Vec<Effect> {
                         p.outstanding = r.outstanding.iter().cloned().collect();
                         p.report = Some(r);
                         p.elapsed = elapsed;
+                        p.error = None;
                     }
                     Err(e) => p.error = Some(e),
                 }

@@ -3,7 +3,7 @@
 //! and Cancel focused by default. Nothing else in the console can start such an action.
 
 use super::theme::{Role, Theme};
-use crate::model::action::{ActionKind, OperatorAction};
+use crate::model::action::{ActionKind, OperatorAction, Scope};
 use crate::model::untrusted::Untrusted;
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use ratatui::layout::{Constraint, Flex, Layout, Rect};
@@ -121,7 +121,13 @@ impl ConfirmDialog {
     pub fn scope_text(&self) -> String {
         match &self.plan {
             Plan::Resolving => format!("{}: resolving the exact scope…", self.kind),
-            Plan::Ready(a) => Untrusted::new(a.describe()).shown_line(),
+            Plan::Ready(a) => {
+                let mut text = Untrusted::new(a.describe()).shown_line();
+                if matches!(&a.scope, Scope::Fleet { held, .. } if !held.is_empty()) {
+                    text.push_str(" — resume them by name: mark their rows and resume, or :resume SELECTOR");
+                }
+                text
+            }
             Plan::Failed(e) => format!("cannot {}: {}", self.kind, Untrusted::new(e.as_str()).shown_line()),
         }
     }
@@ -220,7 +226,6 @@ fn prev(f: Focus) -> Focus {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::action::Scope;
 
     fn key(code: KeyCode) -> KeyEvent {
         KeyEvent::new(code, KeyModifiers::NONE)

