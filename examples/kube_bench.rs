@@ -143,14 +143,14 @@ fn bench() -> Res<()> {
     let now = quell::model::time::now();
     for i in 0..n_sets {
         let mut s = Session::new(format!("stop-{i:03}"), "bench", now);
-        s.namespace = Some(ns_stop.clone());
-        s.pod = Some(format!("agents-{i:03}-0"));
+        s.namespace = Some(ns_stop.clone().into());
+        s.pod = Some(format!("agents-{i:03}-0").into());
         sessions.push(s);
     }
     for i in 0..n_pods {
         let mut s = Session::new(format!("quar-{i:04}"), "bench", now);
-        s.namespace = Some(ns_quar.clone());
-        s.pod = Some(format!("agent-{i:04}"));
+        s.namespace = Some(ns_quar.clone().into());
+        s.pod = Some(format!("agent-{i:04}").into());
         sessions.push(s);
     }
     stores.sessions.put_sessions(&sessions)?;

@@ -95,8 +95,8 @@ fn fill(path: &Path, n: usize) -> Result<(), String> {
     let mut batch = Vec::with_capacity(5000);
     for i in 0..n {
         let mut s = Session::new(format!("s-{i:07}"), agents[i % agents.len()], now);
-        s.namespace = Some(format!("genai-team-{:02}", i % 40));
-        s.pod = Some(format!("agent-runtime-{}", i % 500));
+        s.namespace = Some(format!("genai-team-{:02}", i % 40).into());
+        s.pod = Some(format!("agent-runtime-{}", i % 500).into());
         s.model = Some(models[i % models.len()].into());
         s.state = states[(i * 7) % states.len()];
         s.step = (i % 97) as u64;

@@ -159,8 +159,8 @@ fn store(dir: &Path, sessions: &[(&str, &str, &str)]) -> (PathBuf, Stores) {
         .iter()
         .map(|(id, ns, pod)| {
             let mut s = Session::new(*id, "agent", now);
-            s.namespace = Some(ns.to_string());
-            s.pod = Some(pod.to_string());
+            s.namespace = Some((*ns).into());
+            s.pod = Some((*pod).into());
             s
         })
         .collect();
@@ -433,7 +433,7 @@ fn quarantine_creates_the_policy_and_labels_the_pod_and_release_removes_it() {
     }
     assert!(admin.policy(&ns).is_some(), "release keeps the policy for the next quarantine");
     let events = operator_events(&stores);
-    let who: Vec<&str> = events.iter().map(|e| e.body.identity.as_str()).collect();
+    let who: Vec<&str> = events.iter().map(|e| e.body.identity.raw()).collect();
     assert_eq!(who, ["operator:bob", "operator:quell-admin", "operator:quell-admin"]);
     assert_eq!(events[2].body.attributes["quell.action"], "release");
 }

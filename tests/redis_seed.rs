@@ -34,8 +34,8 @@ fn seed_checkpoints_from_redis_py_are_read_as_written() {
     assert_eq!(latest.plan.raw()["next_step"], 11);
     let hostile = latest.messages[1].raw()["content"].as_str().expect("content");
     assert!(hostile.contains('\u{202e}') && hostile.contains('\u{1b}'), "raw bytes kept: {hostile:?}");
-    let created = quell::adapters::redis::parse_created_at(&latest.created_at).expect("isoformat time");
-    assert!((time::now() - created).num_seconds().abs() < 120, "created_at {} read as UTC", latest.created_at);
+    let created = quell::adapters::redis::parse_created_at(latest.created_at.raw()).expect("isoformat time");
+    assert!((time::now() - created).num_seconds().abs() < 120, "created_at {} read as UTC", latest.created_at.raw());
 
     let sessions = store.sessions().expect("sessions");
     let ids: Vec<&str> = sessions.iter().map(|s| s.id.as_str()).collect();

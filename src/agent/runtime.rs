@@ -551,9 +551,9 @@ impl AgentSession {
             return Err(StoreError::Conflict(format!("session {id} already exists; resume it instead")));
         }
         let mut session = Session::new(id.clone(), spec.agent.as_str(), time::now());
-        session.model = spec.model.clone();
-        session.namespace = spec.namespace.clone();
-        session.pod = spec.pod.clone();
+        session.model = spec.model.clone().map(Untrusted::new);
+        session.namespace = spec.namespace.clone().map(Untrusted::new);
+        session.pod = spec.pod.clone().map(Untrusted::new);
         let tail = rt.stores().audit.tail(&id)?.unwrap_or_else(ChainTail::genesis);
         let mut s = AgentSession {
             rt: rt.clone(),
@@ -618,9 +618,8 @@ impl AgentSession {
     /// an irreversible action to be sure it is stored.
     pub fn emit(&mut self, body: EventBody) -> Result<AuditEvent> {
         if let Some(t) = body.tool.as_ref() {
-            let name = t.raw().to_owned();
-            if !self.session.tools.contains(&name) {
-                self.session.tools.push(name);
+            if !self.session.tools.contains(t) {
+                self.session.tools.push(t.clone());
             }
         }
         if let (Some(i), Some(o)) = (body.input_tokens, body.output_tokens) {
@@ -678,7 +677,7 @@ impl AgentSession {
             messages: messages.into_iter().map(UntrustedJson::new).collect(),
             tool_results: tool_results.into_iter().map(UntrustedJson::new).collect(),
             plan: UntrustedJson::new(plan),
-            created_at: time::format(&time::now()),
+            created_at: Untrusted::new(time::format(&time::now())),
             stored_hash: None,
         };
         // The event covers the checkpoint: the hash of exactly the text the store will keep.

@@ -3,6 +3,7 @@
 
 use super::audit::{EventBody, EventKind};
 use super::control::Desired;
+use super::untrusted::Shown;
 use serde::Serialize;
 use std::collections::BTreeSet;
 use std::fmt;
@@ -139,12 +140,13 @@ impl OperatorAction {
     }
 
     /// The exact scope in words, as the confirmation shows it:
-    /// "pause 1,204 sessions in 3 namespaces".
-    pub fn describe(&self) -> String {
+    /// "pause 1,204 sessions in 3 namespaces". Ids, namespaces and the selector come from agents,
+    /// stores and the command line, so the description is built neutralised.
+    pub fn describe(&self) -> Shown {
         let verb = self.kind.verb();
         match &self.scope {
-            Scope::Approval { id, session_id } => format!("{verb} approval {id} of session {session_id}"),
-            Scope::Fleet { sessions, namespaces, held } => format!(
+            Scope::Approval { id, session_id } => crate::shown!("{verb} approval {id} of session {session_id}"),
+            Scope::Fleet { sessions, namespaces, held } => crate::shown!(
                 "{verb} the whole fleet ({} live session{}{}, and any that start while it holds){}",
                 thousands(sessions.len() as u64),
                 if sessions.len() == 1 { "" } else { "s" },
@@ -162,7 +164,7 @@ impl OperatorAction {
                     format!("{} sessions", thousands(sessions.len() as u64))
                 };
                 let sel = selector.as_ref().map(|s| format!(" matching {s}")).unwrap_or_default();
-                format!("{verb} {what}{sel}{}", in_namespaces(namespaces))
+                crate::shown!("{verb} {what}{sel}{}", in_namespaces(namespaces))
             }
         }
     }
@@ -179,7 +181,7 @@ impl OperatorAction {
         .attr("quell.action", self.kind.verb())
         .attr("quell.reason", self.reason.clone())
         .attr("quell.scope", scope)
-        .attr("quell.scope.summary", self.describe())
+        .attr("quell.scope.summary", self.describe().as_str())
         .attr("quell.outcome", outcome)
     }
 }
@@ -229,6 +231,20 @@ mod tests {
         assert_eq!(summary["held"], serde_json::json!(["s1", "s2"]), "the audit record names them");
         let pause = Scope::Fleet { sessions: vec![], namespaces: BTreeSet::new(), held: vec![] };
         assert!(serde_json::to_value(&pause).unwrap().get("held").is_none(), "pause records are unchanged");
+    }
+
+    #[test]
+    fn scope_description_neutralises_ids_namespaces_and_selector() {
+        let scope = Scope::Sessions {
+            sessions: vec!["s\u{1b}]2;PWNED\u{7}".into()],
+            namespaces: ["ns\u{202e}x".to_owned()].into(),
+            selector: Some("model=\u{9b}31m".into()),
+        };
+        let a = OperatorAction::new(ActionKind::Pause, scope, "r", "alice").unwrap();
+        assert_eq!(a.describe(), "pause session s^[]2;PWNED^G matching model=\\u{9B}31m in namespace ns\\u{202E}x");
+        let approval = Scope::Approval { id: "a\u{200b}1".into(), session_id: "s\r1".into() };
+        let d = OperatorAction::new(ActionKind::Approve, approval, "r", "alice").unwrap();
+        assert_eq!(d.describe(), "approve approval a\\u{200B}1 of session s^M1");
     }
 
     #[test]

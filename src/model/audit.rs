@@ -86,9 +86,9 @@ pub struct EventBody {
     pub step: u64,
     pub kind: EventKind,
     /// Who acted: `agent:{name}` or `operator:{name}`.
-    pub identity: String,
+    pub identity: Untrusted,
     #[serde(rename = "gen_ai.request.model", default, skip_serializing_if = "Option::is_none")]
-    pub model: Option<String>,
+    pub model: Option<Untrusted>,
     /// SHA-256 of the input (never the raw input: it may hold PII).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub input_hash: Option<String>,
@@ -112,7 +112,7 @@ pub struct EventBody {
 }
 
 impl EventBody {
-    pub fn new(session_id: impl Into<String>, step: u64, kind: EventKind, identity: impl Into<String>) -> Self {
+    pub fn new(session_id: impl Into<String>, step: u64, kind: EventKind, identity: impl Into<Untrusted>) -> Self {
         EventBody {
             time: time::now(),
             session_id: session_id.into(),

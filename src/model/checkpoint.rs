@@ -1,7 +1,7 @@
 //! The seed's checkpoint, field for field (`AgentCheckpoint` in the article).
 
 use super::audit::{AuditEvent, EventKind};
-use super::untrusted::UntrustedJson;
+use super::untrusted::{Untrusted, UntrustedJson};
 use serde::{Deserialize, Serialize};
 
 /// Exactly the seed's JSON: `session_id`, `step`, `messages`, `tool_results`, `plan`,
@@ -13,7 +13,7 @@ pub struct Checkpoint {
     pub messages: Vec<UntrustedJson>,
     pub tool_results: Vec<UntrustedJson>,
     pub plan: UntrustedJson,
-    pub created_at: String,
+    pub created_at: Untrusted,
     /// SHA-256 (hex) of the value exactly as stored, set when read from a store
     /// ([`Checkpoint::from_stored`]); `None` for one built in memory. Never part of the JSON.
     #[serde(skip)]

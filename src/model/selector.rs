@@ -7,6 +7,7 @@
 
 use super::session::Session;
 use super::time::Timestamp;
+use super::untrusted::Untrusted;
 use std::fmt;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -119,14 +120,14 @@ impl Requirement {
         let values: Vec<&str> = match self.field {
             Field::Id => vec![s.id.as_str()],
             Field::Agent => vec![s.agent.raw()],
-            Field::Namespace => s.namespace.as_deref().into_iter().collect(),
-            Field::Pod => s.pod.as_deref().into_iter().collect(),
-            Field::Model => s.model.as_deref().into_iter().collect(),
+            Field::Namespace => s.namespace.iter().map(Untrusted::raw).collect(),
+            Field::Pod => s.pod.iter().map(Untrusted::raw).collect(),
+            Field::Model => s.model.iter().map(Untrusted::raw).collect(),
             Field::State => {
                 state = s.effective_state(now);
                 vec![state.as_str()]
             }
-            Field::Tool => s.tools.iter().map(String::as_str).collect(),
+            Field::Tool => s.tools.iter().map(Untrusted::raw).collect(),
         };
         match &self.op {
             Op::Eq(v) => values.iter().any(|x| x == v),

@@ -60,9 +60,10 @@ impl fmt::Display for SessionState {
 pub struct Session {
     pub id: String,
     pub agent: Untrusted,
-    pub namespace: Option<String>,
-    pub pod: Option<String>,
-    pub model: Option<String>,
+    /// Namespace, pod, model and tools are what the agent reported: agent text.
+    pub namespace: Option<Untrusted>,
+    pub pod: Option<Untrusted>,
+    pub model: Option<Untrusted>,
     pub state: SessionState,
     pub step: u64,
     pub started_at: Timestamp,
@@ -71,7 +72,7 @@ pub struct Session {
     pub output_tokens: u64,
     pub cost_usd: f64,
     /// Tools this session has called so far (for selectors like `tool in (send_email)`).
-    pub tools: Vec<String>,
+    pub tools: Vec<Untrusted>,
     /// Highest control generation this session has acknowledged.
     pub ack_generation: u64,
     /// Head of the session's audit chain as the agent last reported it: the anchor that lets

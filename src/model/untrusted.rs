@@ -45,6 +45,25 @@ impl Untrusted {
     }
 }
 
+/// Comparing is not showing: tests and rules may compare agent text with quell's own.
+macro_rules! eq_str {
+    ($t:ty) => {
+        impl PartialEq<str> for $t {
+            fn eq(&self, other: &str) -> bool {
+                self.0 == other
+            }
+        }
+
+        impl PartialEq<&str> for $t {
+            fn eq(&self, other: &&str) -> bool {
+                self.0 == *other
+            }
+        }
+    };
+}
+eq_str!(Untrusted);
+eq_str!(Shown);
+
 impl From<&str> for Untrusted {
     fn from(s: &str) -> Self {
         Untrusted(s.to_owned())
@@ -85,6 +104,122 @@ impl UntrustedJson {
         let pretty = serde_json::to_string_pretty(&self.0).unwrap_or_else(|_| self.0.to_string());
         neutralize(&pretty, Lines::Keep)
     }
+}
+
+/// Text that is safe to write to a terminal: it can only be built by the sanitiser (from any
+/// text, including quell's own, which passes through unchanged) or from numbers. Every line the
+/// CLI prints and every table cell is one; agent and store text cannot become one without
+/// [`neutralize`].
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(transparent)]
+pub struct Shown(String);
+
+impl Shown {
+    /// `text` neutralised for one line (newlines shown as `\n`).
+    pub fn line(text: &str) -> Self {
+        if is_inert(text) {
+            Shown(text.to_owned())
+        } else {
+            Shown(neutralize(text, Lines::Escape))
+        }
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::ops::Deref for Shown {
+    type Target = str;
+    fn deref(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::borrow::Borrow<str> for Shown {
+    fn borrow(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Display for Shown {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.pad(&self.0)
+    }
+}
+
+impl From<Shown> for String {
+    fn from(shown: Shown) -> String {
+        shown.0
+    }
+}
+
+impl From<&str> for Shown {
+    fn from(text: &str) -> Self {
+        Shown::line(text)
+    }
+}
+
+impl From<&String> for Shown {
+    fn from(text: &String) -> Self {
+        Shown::line(text)
+    }
+}
+
+impl From<String> for Shown {
+    fn from(text: String) -> Self {
+        if is_inert(&text) {
+            Shown(text)
+        } else {
+            Shown(neutralize(&text, Lines::Escape))
+        }
+    }
+}
+
+impl From<&Untrusted> for Shown {
+    fn from(text: &Untrusted) -> Self {
+        Shown::line(text.raw())
+    }
+}
+
+macro_rules! shown_from_number {
+    ($($t:ty),*) => {$(
+        impl From<$t> for Shown {
+            fn from(n: $t) -> Self {
+                Shown(n.to_string())
+            }
+        }
+    )*};
+}
+shown_from_number!(u8, u16, u32, u64, usize, i32, i64);
+
+/// `format!` whose result is a [`Shown`] line: the whole formatted line goes through the
+/// sanitiser, so every interpolated value is neutralised whatever its type (quell's own format
+/// text is inert and passes unchanged; already-shown parts are unchanged too, since neutralised
+/// text is inert).
+#[macro_export]
+macro_rules! shown {
+    ($($arg:tt)*) => {
+        $crate::model::untrusted::Shown::from(format!($($arg)*))
+    };
+}
+
+/// Why an operator identity (`--as`, the config file's `as`, the console's) is refused: it is
+/// written into chain names and printed back, so it must be a visible, unambiguous name.
+/// `None` when it is acceptable.
+pub fn operator_identity_problem(name: &str) -> Option<String> {
+    if name.trim().is_empty() {
+        return Some("the operator identity must not be blank".to_owned());
+    }
+    if name.chars().count() > 128 {
+        return Some("the operator identity must be at most 128 characters".to_owned());
+    }
+    name.chars().find(|&c| c.is_control() || needs_escape(c)).map(|c| {
+        format!(
+            "the operator identity must not contain control, bidi, zero-width or tag characters (found U+{:04X})",
+            c as u32
+        )
+    })
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

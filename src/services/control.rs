@@ -25,7 +25,7 @@ fn is_live(s: &Session) -> bool {
 }
 
 fn namespaces<'a>(sessions: impl Iterator<Item = &'a Session>) -> BTreeSet<String> {
-    sessions.filter_map(|s| s.namespace.clone()).collect()
+    sessions.filter_map(|s| s.namespace.as_ref().map(|n| n.raw().to_owned())).collect()
 }
 
 /// Live sessions held by their own pause: a fleet resume leaves them paused (they were

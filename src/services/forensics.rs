@@ -148,7 +148,7 @@ fn parse_created_at(text: &str) -> Option<Timestamp> {
 /// Step and time of an entry, where known, for ordering.
 fn place(entry: &Entry) -> (Option<u64>, Option<Timestamp>) {
     match entry {
-        Entry::Checkpoint(c) => (Some(c.step), parse_created_at(&c.created_at)),
+        Entry::Checkpoint(c) => (Some(c.step), parse_created_at(c.created_at.raw())),
         Entry::Event(e) => (Some(e.body.step), Some(e.body.time)),
         Entry::Unreadable(u) => (u.step, u.time),
     }

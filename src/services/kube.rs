@@ -91,8 +91,8 @@ impl Plan {
 
 /// The session's pod, in the session's namespace or else the current one.
 pub fn pod_of(kube: &Kube, s: &Session) -> Option<PodRef> {
-    let name = s.pod.as_deref().filter(|p| !p.is_empty())?;
-    Some(PodRef { namespace: kube.namespace_or_default(s.namespace.as_deref()), name: name.to_owned() })
+    let name = s.pod.as_ref().map(|p| p.raw()).filter(|p| !p.is_empty())?;
+    Some(PodRef { namespace: kube.namespace_or_default(s.namespace.as_ref().map(|n| n.raw())), name: name.to_owned() })
 }
 
 /// The StatefulSet a pod belongs to: its owner reference when the pod exists, else (a hard
@@ -285,8 +285,12 @@ pub fn join(kube: &Kube, sessions: &[Session], selector: Option<&str>) -> Result
     let selector = selector.unwrap_or(DEFAULT_SELECTOR);
     let namespaces =
         if kube.namespace_explicit { Namespaces::Only(vec![kube.namespace.clone()]) } else { Namespaces::All };
-    let fallback: Vec<String> =
-        sessions.iter().filter_map(|s| s.namespace.clone()).collect::<BTreeSet<_>>().into_iter().collect();
+    let fallback: Vec<String> = sessions
+        .iter()
+        .filter_map(|s| s.namespace.as_ref().map(|n| n.raw().to_owned()))
+        .collect::<BTreeSet<_>>()
+        .into_iter()
+        .collect();
     let Discovery { pods, warnings } = kube.discover(&namespaces, selector, &fallback)?;
     let mut by_ref: HashMap<PodRef, PodView> = pods.into_iter().map(|p| (p.pod_ref(), p)).collect();
     let joined = sessions.iter().map(|s| pod_of(kube, s).and_then(|r| by_ref.remove(&r))).collect();

@@ -57,7 +57,7 @@ pub fn checkpoint(id: &str, step: u64) -> Checkpoint {
         messages: vec![UntrustedJson::new(json!({"role": "user", "content": HOSTILE}))],
         tool_results: vec![UntrustedJson::new(json!({"tool": "web_search", "output": format!("r{step}")}))],
         plan: UntrustedJson::new(json!({"goal": "g", "next": step + 1})),
-        created_at: format!("2026-11-28T03:00:{:02}.000001", step % 60),
+        created_at: format!("2026-11-28T03:00:{:02}.000001", step % 60).into(),
         stored_hash: None,
     }
 }

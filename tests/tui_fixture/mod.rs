@@ -43,7 +43,7 @@ fn session(
 ) -> Session {
     let mut s = Session::new(id, agent, ago(base, 3600));
     s.namespace = Some(ns.into());
-    s.pod = Some(format!("agent-runtime-{n}"));
+    s.pod = Some(format!("agent-runtime-{n}").into());
     s.model = Some(model.into());
     s.state = state;
     s.step = step;
@@ -236,7 +236,7 @@ pub fn browser_checkpoints(base: Timestamp) -> Vec<Checkpoint> {
         messages: messages.into_iter().map(UntrustedJson::new).collect(),
         tool_results: vec![],
         plan: UntrustedJson::new(plan),
-        created_at: time::format(&ago(base, secs)),
+        created_at: time::format(&ago(base, secs)).into(),
         stored_hash: None,
     };
     vec![

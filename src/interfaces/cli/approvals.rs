@@ -1,9 +1,10 @@
 use super::args::{DecideArgs, ListFormat, TextFormat};
-use super::{exit, table, CliResult, Context, Failure};
+use super::{exit, table, CliResult, Context};
 use crate::model::action::ActionKind;
 use crate::model::approval::{Approval, ApprovalStatus, DecideError, Verdict};
 use crate::model::time;
 use crate::model::unreadable::reason;
+use crate::model::untrusted::Shown;
 use crate::ports::StoreError;
 use crate::services::approvals;
 use std::io::Write;
@@ -36,30 +37,29 @@ pub fn list(ctx: &mut Context, all: bool, format: ListFormat, out: &mut dyn Writ
                     v
                 })
                 .collect();
-            serde_json::to_writer_pretty(&mut *out, &docs)
-                .map_err(|e| Failure { code: exit::INTERNAL, message: e.to_string() })?;
-            writeln!(out)?;
+            super::json::write_pretty(out, &docs)?;
         }
         ListFormat::Table => {
-            let rows: Vec<Vec<String>> = items
+            let rows: Vec<Vec<Shown>> = items
                 .iter()
                 .map(|a| {
                     if a.unreadable.is_some() {
-                        let mut row = vec!["?".to_owned(); 9];
-                        (row[0], row[1], row[4]) = (a.id.clone(), a.session_id.clone(), "unreadable".into());
+                        let mut row = vec![Shown::from("?"); 9];
+                        (row[0], row[1], row[4]) =
+                            (Shown::line(&a.id), Shown::line(&a.session_id), Shown::from("unreadable"));
                         return row;
                     }
                     let left = (a.expires_at - now).num_seconds();
                     vec![
-                        a.id.clone(),
-                        a.session_id.clone(),
-                        table::clip(&a.tool.shown_line(), 20),
-                        a.risk.to_string(),
-                        a.status_at(now).to_string(),
-                        time::age(&a.requested_at, &now),
-                        if left > 0 { format!("{left}s") } else { "-".into() },
-                        format!("{}/{}", a.approvals(), a.required_approvers),
-                        table::clip(&a.arguments.shown_line(), 60),
+                        Shown::line(&a.id),
+                        Shown::line(&a.session_id),
+                        table::cell(&Shown::from(&a.tool), 20),
+                        Shown::from(a.risk.as_str()),
+                        Shown::from(a.status_at(now).as_str()),
+                        Shown::from(time::age(&a.requested_at, &now)),
+                        if left > 0 { crate::shown!("{left}s") } else { Shown::from("-") },
+                        crate::shown!("{}/{}", a.approvals(), a.required_approvers),
+                        table::cell(&Shown::line(&a.arguments.shown_line()), 60),
                     ]
                 })
                 .collect();
@@ -69,7 +69,11 @@ pub fn list(ctx: &mut Context, all: bool, format: ListFormat, out: &mut dyn Writ
                 &rows,
             )?;
             for a in items.iter().filter(|a| a.unreadable.is_some()) {
-                writeln!(out, "{}: {}", a.id, reason(a.unreadable.as_deref().unwrap_or_default()))?;
+                writeln!(
+                    out,
+                    "{}",
+                    crate::shown!("{}: {}", a.id, reason(a.unreadable.as_deref().unwrap_or_default()))
+                )?;
             }
         }
     }
@@ -88,37 +92,33 @@ pub fn decide(ctx: &mut Context, verdict: Verdict, args: DecideArgs, out: &mut d
             // A script asked for JSON: it gets an object saying why nothing was recorded (who
             // decided first, or that it expired), and the exit code and stderr line as in text.
             let v = refused_json(&args.id, kind, &ctx.operator, &e);
-            serde_json::to_writer_pretty(&mut *out, &v)
-                .map_err(|e| Failure { code: exit::INTERNAL, message: e.to_string() })?;
-            writeln!(out)?;
+            super::json::write_pretty(out, &v)?;
             return Err(StoreError::Decide(e).into());
         }
         Err(e) => return Err(e.into()),
     };
     let message = match decided.status {
-        ApprovalStatus::Pending => format!(
+        ApprovalStatus::Pending => crate::shown!(
             "recorded {}'s approval of {} ({} of {} approvers); another, different approver is needed",
             ctx.operator,
             decided.id,
             decided.approvals(),
             decided.required_approvers
         ),
-        status => format!("{} {status} by {} (session {})", decided.id, ctx.operator, decided.session_id),
+        status => crate::shown!("{} {status} by {} (session {})", decided.id, ctx.operator, decided.session_id),
     };
     match args.output {
         TextFormat::Json => {
             let mut v = serde_json::to_value(&decided).unwrap_or_default();
             if let Some(o) = v.as_object_mut() {
-                o.insert("message".into(), message.into());
+                o.insert("message".into(), message.as_str().into());
                 o.insert("audit_error".into(), audit_error.clone().into());
             }
-            serde_json::to_writer_pretty(&mut *out, &v)
-                .map_err(|e| Failure { code: exit::INTERNAL, message: e.to_string() })?;
-            writeln!(out)?;
+            super::json::write_pretty(out, &v)?;
         }
         TextFormat::Text => writeln!(out, "{message}")?,
     }
-    Ok(super::unrecorded(&format!("the decision on {}", decided.id), audit_error.as_deref(), exit::OK))
+    Ok(super::unrecorded(&crate::shown!("the decision on {}", decided.id), audit_error.as_deref(), exit::OK))
 }
 
 /// `approve`/`reject -o json` when the decision was refused: nothing was recorded.

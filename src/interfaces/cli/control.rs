@@ -28,8 +28,8 @@ pub fn run(ctx: &mut Context, kind: ActionKind, args: ControlArgs, out: &mut dyn
     };
     match args.output {
         TextFormat::Json => {
-            serde_json::to_writer_pretty(
-                &mut *out,
+            super::json::write_pretty(
+                out,
                 &serde_json::json!({
                     "action": kind.verb(),
                     "scope": action.describe(),
@@ -45,12 +45,11 @@ pub fn run(ctx: &mut Context, kind: ActionKind, args: ControlArgs, out: &mut dyn
                     "fleet_hold": issued.fleet_hold,
                     "audit_error": issued.audit_error,
                 }),
-            )
-            .map_err(|e| Failure { code: exit::INTERNAL, message: e.to_string() })?;
-            writeln!(out)?;
+            )?;
         }
         TextFormat::Text => {
-            writeln!(out, "{} (by {}: {})", action.describe(), action.operator, action.reason)?;
+            // The reason is the operator's own text but may hold escape sequences: shown neutralised.
+            writeln!(out, "{}", crate::shown!("{} (by {}: {})", action.describe(), action.operator, action.reason))?;
             match &report {
                 Some(report) => writeln!(
                     out,
@@ -68,14 +67,18 @@ pub fn run(ctx: &mut Context, kind: ActionKind, args: ControlArgs, out: &mut dyn
             if waited {
                 let outstanding = report.as_ref().map(|r| r.outstanding.as_slice()).unwrap_or_default();
                 for id in outstanding.iter().take(50) {
-                    writeln!(out, "not acknowledged within {}s: {id}", args.wait)?;
+                    writeln!(out, "{}", crate::shown!("not acknowledged within {}s: {id}", args.wait))?;
                 }
                 if outstanding.len() > 50 {
                     writeln!(out, "… and {} more", outstanding.len() - 50)?;
                 }
             }
             for id in held.iter().take(50) {
-                writeln!(out, "stays paused (paused on its own; `quell resume {id}` releases it): {id}")?;
+                writeln!(
+                    out,
+                    "{}",
+                    crate::shown!("stays paused (paused on its own; `quell resume {id}` releases it): {id}")
+                )?;
             }
             if held.len() > 50 {
                 writeln!(out, "… and {} more paused on their own", held.len() - 50)?;

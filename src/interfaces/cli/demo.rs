@@ -83,10 +83,17 @@ pub fn run(ctx: &mut Context, opts: DemoOptions, out: &mut dyn Write) -> CliResu
     let fleet = Fleet::start(stores.clone(), config)?;
     writeln!(
         out,
-        "demo: {} simulated agents on {} ({})",
-        opts.agents,
-        ctx.store_path.display(),
-        if ctx.operator.is_empty() { "no operator identity".to_owned() } else { format!("operator {}", ctx.operator) }
+        "{}",
+        crate::shown!(
+            "demo: {} simulated agents on {} ({})",
+            opts.agents,
+            ctx.store_path.display(),
+            if ctx.operator.is_empty() {
+                "no operator identity".to_owned()
+            } else {
+                format!("operator {}", ctx.operator)
+            }
+        )
     )?;
     out.flush()?;
     let started = Instant::now();
@@ -111,7 +118,7 @@ pub fn run(ctx: &mut Context, opts: DemoOptions, out: &mut dyn Write) -> CliResu
     };
     let stats = fleet.stop()?;
     if !stats.errors.is_empty() {
-        writeln!(out, "demo: {} agent errors, first: {}", stats.errors.len(), stats.errors[0])?;
+        writeln!(out, "{}", crate::shown!("demo: {} agent errors, first: {}", stats.errors.len(), stats.errors[0]))?;
     }
     Ok(code)
 }

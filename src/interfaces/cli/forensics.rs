@@ -3,16 +3,14 @@ use super::{exit, table, CliResult, Context, Failure};
 use crate::model::audit::{AuditEvent, EventKind};
 use crate::model::checkpoint::Coverage;
 use crate::model::time;
+use crate::model::untrusted::{Shown, Untrusted};
 use crate::ports::{AuditQuery, StoreError};
 use crate::services::forensics::{self, Entry, UnreadableEntry};
 use std::io::Write;
 
-fn json_err(e: serde_json::Error) -> Failure {
-    Failure { code: exit::INTERNAL, message: e.to_string() }
-}
-
-/// One line for an event; every agent-produced field neutralised.
-pub fn event_line(e: &AuditEvent) -> String {
+/// One line for an event; every agent-produced field neutralised (the chain id, the model and
+/// the attributes are store text too: the whole line is built as [`Shown`]).
+pub fn event_line(e: &AuditEvent) -> Shown {
     let b = &e.body;
     let mut line = format!(
         "{}  {}  #{:<4} step {:<3} {:<18}",
@@ -24,7 +22,7 @@ pub fn event_line(e: &AuditEvent) -> String {
     );
     if let Some(model) = &b.model {
         if matches!(b.kind, EventKind::LlmCall) {
-            line.push_str(&format!(" {model}"));
+            line.push_str(&format!(" {}", model.shown_line()));
         }
     }
     if let Some(tool) = &b.tool {
@@ -56,7 +54,7 @@ pub fn event_line(e: &AuditEvent) -> String {
             crate::model::untrusted::neutralize(reason, crate::model::untrusted::Lines::Escape)
         ));
     }
-    line
+    Shown::from(line)
 }
 
 /// One line for an entry that could not be read: where it is, what it says of its place, why.
@@ -98,8 +96,7 @@ pub fn show(ctx: &mut Context, session: &str, format: TextFormat, out: &mut dyn 
             "entries": tl.entries,
             "operator_actions": tl.operator_actions,
         });
-        serde_json::to_writer_pretty(&mut *out, &doc).map_err(json_err)?;
-        writeln!(out)?;
+        super::json::write_pretty(out, &doc)?;
         return Ok(if tl.intact() { exit::OK } else { exit::INTEGRITY });
     }
     let now = time::now();
@@ -113,21 +110,30 @@ pub fn show(ctx: &mut Context, session: &str, format: TextFormat, out: &mut dyn 
         )?,
         Some(s) => writeln!(
             out,
-            "session {}  agent {}  {}/{}  model {}  state {}  step {}  tokens {}  cost ${:.4}",
-            s.id,
-            s.agent.shown_line(),
-            s.namespace.as_deref().unwrap_or("-"),
-            s.pod.as_deref().unwrap_or("-"),
-            s.model.as_deref().unwrap_or("-"),
-            s.effective_state(now),
-            s.step,
-            table::thousands(s.input_tokens + s.output_tokens),
-            s.cost_usd
+            "{}",
+            crate::shown!(
+                "session {}  agent {}  {}/{}  model {}  state {}  step {}  tokens {}  cost ${:.4}",
+                s.id,
+                s.agent.raw(),
+                s.namespace.as_ref().map_or("-", Untrusted::raw),
+                s.pod.as_ref().map_or("-", Untrusted::raw),
+                s.model.as_ref().map_or("-", Untrusted::raw),
+                s.effective_state(now),
+                s.step,
+                table::thousands(s.input_tokens + s.output_tokens),
+                s.cost_usd
+            )
         )?,
-        None => writeln!(out, "session {session} (no live record; rebuilt from checkpoints and audit)")?,
+        None => writeln!(
+            out,
+            "{}",
+            crate::shown!("session {session} (no live record; rebuilt from checkpoints and audit)")
+        )?,
     }
     match (&tl.integrity, forensics::integrity_words(&tl.integrity, &tl.checkpoint_coverage)) {
-        (Err(b), _) => writeln!(out, "integrity: BROKEN at seq {}: {} ({})", b.seq, b.kind, b.detail)?,
+        (Err(b), _) => {
+            writeln!(out, "{}", crate::shown!("integrity: BROKEN at seq {}: {} ({})", b.seq, b.kind, b.detail))?
+        }
         (Ok(_), Ok(words) | Err(words)) => writeln!(out, "integrity: {words}")?,
     }
     writeln!(out)?;
@@ -136,17 +142,20 @@ pub fn show(ctx: &mut Context, session: &str, format: TextFormat, out: &mut dyn 
             Entry::Event(e) => writeln!(out, "{}", event_line(e))?,
             Entry::Checkpoint(c) => writeln!(
                 out,
-                "{}  checkpoint step {}: {} messages, {} tool results, plan {}{}",
-                crate::model::untrusted::neutralize(&c.created_at, crate::model::untrusted::Lines::Escape),
-                c.step,
-                c.messages.len(),
-                c.tool_results.len(),
-                table::clip(&c.plan.shown_line(), 100),
-                match tl.checkpoint_coverage.iter().find(|(s, _)| *s == c.step).map(|(_, k)| *k) {
-                    Some(Coverage::Edited) => "  [checkpoint edited]",
-                    Some(Coverage::NotCovered) => "  [not covered by an audit event]",
-                    _ => "",
-                }
+                "{}",
+                crate::shown!(
+                    "{}  checkpoint step {}: {} messages, {} tool results, plan {}{}",
+                    c.created_at.shown_line(),
+                    c.step,
+                    c.messages.len(),
+                    c.tool_results.len(),
+                    table::clip(&c.plan.shown_line(), 100),
+                    match tl.checkpoint_coverage.iter().find(|(s, _)| *s == c.step).map(|(_, k)| *k) {
+                        Some(Coverage::Edited) => "  [checkpoint edited]",
+                        Some(Coverage::NotCovered) => "  [not covered by an audit event]",
+                        _ => "",
+                    }
+                )
             )?,
             Entry::Unreadable(u) => writeln!(out, "{}", unreadable_line(u))?,
         }
@@ -197,11 +206,11 @@ pub fn replay(
         }
         let written = match format {
             // A record that holds its hash (Kafka) is written as it is, without a copy.
+            // C1, bidi, zero-width and tag characters become `\uXXXX`: the same JSON value.
             TextFormat::Json => match raw.hash {
-                None => out.write_all(raw.json.as_bytes()),
-                Some(_) => out.write_all(raw.to_json().as_bytes()),
-            }
-            .and_then(|_| out.write_all(b"\n")),
+                None => super::json::write_text(out, raw.json),
+                Some(_) => super::json::write_text(out, &raw.to_json()),
+            },
             // One event that cannot be read is a line saying so; the rest still replays.
             TextFormat::Text => match raw.event() {
                 Ok(ev) => writeln!(out, "{}", event_line(&ev)),
@@ -232,17 +241,15 @@ pub fn verify(ctx: &mut Context, session: Option<&str>, format: TextFormat, out:
     let report = forensics::verify(&stores, session)?;
     match format {
         TextFormat::Json => {
-            serde_json::to_writer_pretty(
-                &mut *out,
+            super::json::write_pretty(
+                out,
                 &serde_json::json!({
                     "intact": report.intact(),
                     "chains": report.chains,
                     "events": report.events,
                     "breaks": report.breaks,
                 }),
-            )
-            .map_err(json_err)?;
-            writeln!(out)?;
+            )?;
         }
         TextFormat::Text if report.intact() => writeln!(
             out,
@@ -252,7 +259,7 @@ pub fn verify(ctx: &mut Context, session: Option<&str>, format: TextFormat, out:
         )?,
         TextFormat::Text => {
             for b in &report.breaks {
-                writeln!(out, "BROKEN {b}")?;
+                writeln!(out, "{}", crate::shown!("BROKEN {b}"))?;
             }
             writeln!(
                 out,

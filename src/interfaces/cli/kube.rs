@@ -6,6 +6,7 @@ use super::args::{Cli, TextFormat};
 use super::{exit, sessions::SessionOut, table, CliResult, Context, Failure};
 use crate::adapters::kube::{Kube, KubeError, KubeOptions, PodView};
 use crate::model::session::Session;
+use crate::model::untrusted::Shown;
 use crate::services::kube::{self as service, PodAction};
 use clap::{Args, CommandFactory, FromArgMatches};
 use serde::{Deserialize, Serialize};
@@ -116,7 +117,7 @@ pub fn connect(ctx: &mut Context) -> Result<Arc<Kube>, Failure> {
 /// Who acts: `--as` when given, else the kubeconfig user of the context.
 pub(crate) fn operator(ctx: &Context, kube: &Kube) -> String {
     match (&kube.user, ctx.kube.operator_from_kubeconfig) {
-        (Some(u), true) if !u.trim().is_empty() && !u.chars().any(char::is_control) => u.clone(),
+        (Some(u), true) if crate::model::untrusted::operator_identity_problem(u).is_none() => u.clone(),
         _ => ctx.operator.clone(),
     }
 }
@@ -202,8 +203,8 @@ pub fn act(ctx: &mut Context, what: PodAction, args: PodActionArgs, out: &mut dy
     match args.output {
         TextFormat::Json => {
             let failed: Vec<String> = report.failed.iter().map(ToString::to_string).collect();
-            serde_json::to_writer_pretty(
-                &mut *out,
+            super::json::write_pretty(
+                out,
                 &serde_json::json!({
                     "action": kind.verb(),
                     "scope": plan.action.describe(),
@@ -218,17 +219,19 @@ pub fn act(ctx: &mut Context, what: PodAction, args: PodActionArgs, out: &mut dy
                     "audit_seq": report.audit_seq,
                     "audit_error": report.audit_error,
                 }),
-            )
-            .map_err(|e| Failure { code: exit::INTERNAL, message: e.to_string() })?;
-            writeln!(out)?;
+            )?;
         }
         TextFormat::Text => {
-            writeln!(out, "{} (by {}: {})", plan.action.describe(), plan.action.operator, plan.action.reason)?;
+            writeln!(
+                out,
+                "{}",
+                crate::shown!("{} (by {}: {})", plan.action.describe(), plan.action.operator, plan.action.reason)
+            )?;
             for line in &report.done {
-                writeln!(out, "{line}")?;
+                writeln!(out, "{}", Shown::line(line))?;
             }
             for e in &report.failed {
-                writeln!(out, "failed: {e}")?;
+                writeln!(out, "{}", crate::shown!("failed: {e}"))?;
             }
             if !plan.skipped.is_empty() {
                 writeln!(out, "skipped {} session(s) that report no pod", plan.skipped.len())?;
@@ -260,15 +263,15 @@ impl PodColumns {
     pub const HEADERS: [&'static str; 4] = ["PHASE", "NODE", "RESTARTS", "POSTURE"];
 
     /// Cells for row `i` (the session at the same index).
-    pub fn cells(&self, i: usize) -> Vec<String> {
+    pub fn cells(&self, i: usize) -> Vec<Shown> {
         match self.pods.get(i).and_then(Option::as_ref) {
             Some(p) => vec![
-                if p.quarantined { format!("{},quarantined", p.phase) } else { p.phase.clone() },
-                p.node.clone().unwrap_or_else(|| "-".into()),
-                p.restarts.to_string(),
-                p.posture.summary(),
+                if p.quarantined { crate::shown!("{},quarantined", p.phase) } else { Shown::line(&p.phase) },
+                Shown::line(p.node.as_deref().unwrap_or("-")),
+                Shown::from(p.restarts),
+                Shown::from(p.posture.summary()),
             ],
-            None => vec!["-".into(), "-".into(), "-".into(), "-".into()],
+            None => vec![Shown::from("-"), Shown::from("-"), Shown::from("-"), Shown::from("-")],
         }
     }
 
@@ -278,15 +281,13 @@ impl PodColumns {
             .enumerate()
             .map(|(i, r)| WithPod { session: r, pod_status: self.pods.get(i).and_then(Option::as_ref) })
             .collect();
-        serde_json::to_writer_pretty(&mut *out, &joined).map_err(|e| Failure { code: 1, message: e.to_string() })?;
-        writeln!(out)?;
-        Ok(())
+        super::json::write_pretty(out, &joined)
     }
 
     /// Lines after the table: agent pods no session reports.
     pub fn write_unclaimed(&self, out: &mut dyn Write) -> std::io::Result<()> {
         for p in self.unclaimed.iter().take(50) {
-            writeln!(out, "pod {}/{} ({}): no session reports it", p.namespace, p.name, p.phase)?;
+            writeln!(out, "{}", crate::shown!("pod {}/{} ({}): no session reports it", p.namespace, p.name, p.phase))?;
         }
         if self.unclaimed.len() > 50 {
             writeln!(out, "… and {} more agent pods without a session", self.unclaimed.len() - 50)?;
@@ -315,7 +316,7 @@ pub fn pod_columns(ctx: &mut Context, sessions: &mut Vec<Session>) -> Result<Opt
     };
     if kube.namespace_explicit {
         let ns = kube.namespace.clone();
-        sessions.retain(|s| kube.namespace_or_default(s.namespace.as_deref()) == ns);
+        sessions.retain(|s| kube.namespace_or_default(s.namespace.as_ref().map(|n| n.raw())) == ns);
     }
     match service::join(&kube, sessions, ctx.kube.selector.as_deref()) {
         Ok(j) => {

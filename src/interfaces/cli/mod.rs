@@ -7,6 +7,7 @@ pub mod config;
 mod control;
 mod demo;
 mod forensics;
+mod json;
 pub mod kube;
 mod sessions;
 mod table;
@@ -36,7 +37,7 @@ pub mod exit {
 pub(crate) fn unrecorded(what: &str, audit_error: Option<&str>, code: i32) -> i32 {
     match audit_error {
         Some(e) => {
-            let _ = writeln!(std::io::stderr(), "quell: warning: {what} took effect, but {e}");
+            let _ = writeln!(std::io::stderr(), "{}", crate::shown!("quell: warning: {what} took effect, but {e}"));
             exit::UNAVAILABLE
         }
         None => code,
@@ -192,8 +193,8 @@ fn context(cli: &Cli) -> Result<Context, Failure> {
         cli.global.operator.is_some() || file.operator.is_some(),
     );
     let operator = cli.global.operator.clone().or(file.operator).or_else(config::default_operator);
-    if operator.as_ref().is_some_and(|o| o.trim().is_empty() || o.chars().any(char::is_control)) {
-        return Err(Failure::usage("--as: the operator identity must be a non-empty name without control characters"));
+    if let Some(problem) = operator.as_deref().and_then(crate::model::untrusted::operator_identity_problem) {
+        return Err(Failure::usage(format!("--as: {problem}")));
     }
     let operator = operator.unwrap_or_default();
     let readonly = cli.global.readonly || file.readonly.unwrap_or(false);
@@ -289,7 +290,7 @@ fn run(cli: Cli) -> CliResult {
     out.flush()?;
     // Kafka: topic warnings and records skipped as foreign, after the command's own output.
     for line in ctx.kafka_audit.iter().flat_map(|k| k.report_lines()) {
-        let _ = writeln!(std::io::stderr(), "quell: warning: {line}");
+        let _ = writeln!(std::io::stderr(), "{}", crate::shown!("quell: warning: {line}"));
     }
     code
 }
@@ -303,10 +304,17 @@ pub fn main() -> i32 {
 pub(crate) fn finish(parsed: Result<Cli, clap::Error>) -> i32 {
     let cli = match parsed {
         Ok(cli) => cli,
+        // Usage errors quote what was typed (`invalid value '…' for '--output'`): neutralised,
+        // line breaks kept, without clap's colours.
+        Err(e) if e.use_stderr() => {
+            let text =
+                crate::model::untrusted::neutralize(&e.render().to_string(), crate::model::untrusted::Lines::Keep);
+            let _ = write!(std::io::stderr(), "{text}");
+            return exit::USAGE;
+        }
         Err(e) => {
-            let code = if e.use_stderr() { exit::USAGE } else { exit::OK };
             let _ = e.print();
-            return code;
+            return exit::OK;
         }
     };
     match run(cli) {

@@ -4,6 +4,7 @@ use crate::model::control::{ControlRecord, Desired};
 use crate::model::selector::Selector;
 use crate::model::session::{Session, SessionState};
 use crate::model::time::{self, Timestamp};
+use crate::model::untrusted::{Shown, Untrusted};
 use crate::services::approvals;
 use serde::Serialize;
 use std::collections::HashMap;
@@ -27,7 +28,7 @@ pub struct SessionOut<'a> {
     pub input_tokens: Option<u64>,
     pub output_tokens: Option<u64>,
     pub cost_usd: Option<f64>,
-    pub tools: Option<&'a [String]>,
+    pub tools: Option<&'a [Untrusted]>,
     pub pending_approvals: usize,
     pub ack_generation: Option<u64>,
     pub audit_seq: Option<u64>,
@@ -61,15 +62,14 @@ impl FleetHold {
     }
 
     /// One line, neutralised (the reason is whatever the store holds).
-    pub fn line(&self) -> String {
-        let text = format!(
+    pub fn line(&self) -> Shown {
+        crate::shown!(
             "fleet {} by {} at {}: {} (every session is held; `quell resume --all` releases it)",
             if self.desired == Desired::Pause { "paused" } else { self.desired.as_str() },
             self.operator,
             self.at,
             self.reason
-        );
-        crate::model::untrusted::neutralize(&text, crate::model::untrusted::Lines::Escape)
+        )
     }
 }
 
@@ -79,9 +79,9 @@ impl<'a> SessionOut<'a> {
         SessionOut {
             id: &s.id,
             agent: k.map(|s| s.agent.raw()),
-            namespace: k.and_then(|s| s.namespace.as_deref()),
-            pod: k.and_then(|s| s.pod.as_deref()),
-            model: k.and_then(|s| s.model.as_deref()),
+            namespace: k.and_then(|s| s.namespace.as_ref().map(Untrusted::raw)),
+            pod: k.and_then(|s| s.pod.as_ref().map(Untrusted::raw)),
+            model: k.and_then(|s| s.model.as_ref().map(Untrusted::raw)),
             state: k.map(|s| s.effective_state(now)),
             step: k.map(|s| s.step),
             started_at: k.map(|s| time::format(&s.started_at)),
@@ -131,36 +131,33 @@ pub fn list(ctx: &mut Context, selector: Option<&str>, format: ListFormat, out: 
     }
     match format {
         ListFormat::Json if pods.is_some() => pods.iter().try_for_each(|p| p.write_json(&rows, out))?,
-        ListFormat::Json => {
-            serde_json::to_writer_pretty(&mut *out, &rows).map_err(|e| Failure { code: 1, message: e.to_string() })?;
-            writeln!(out)?;
-        }
+        ListFormat::Json => super::json::write_pretty(out, &rows)?,
         ListFormat::Table => {
-            let cells: Vec<Vec<String>> = sessions
+            let cells: Vec<Vec<Shown>> = sessions
                 .iter()
                 .zip(&rows)
                 .enumerate()
                 .map(|(i, (s, r))| {
                     let mut cells = if s.unreadable.is_some() {
                         // Nothing but the id (and pending approvals, kept apart) was read.
-                        let mut cells = vec!["?".to_owned(); 10];
-                        (cells[0], cells[4]) = (r.id.to_owned(), "unreadable".to_owned());
+                        let mut cells = vec![Shown::from("?"); 10];
+                        (cells[0], cells[4]) = (Shown::line(r.id), Shown::from("unreadable"));
                         cells
                     } else {
                         vec![
-                            r.id.to_owned(),
-                            table::clip(&s.agent.shown_line(), 24),
-                            format!("{}/{}", r.namespace.unwrap_or("-"), r.pod.unwrap_or("-")),
-                            r.model.unwrap_or("-").to_owned(),
-                            s.effective_state(now).to_string(),
-                            s.step.to_string(),
-                            time::age(&s.last_seen, &now),
-                            table::thousands(s.input_tokens + s.output_tokens),
-                            format!("${:.4}", s.cost_usd),
-                            String::new(),
+                            Shown::line(r.id),
+                            table::cell(&Shown::from(&s.agent), 24),
+                            crate::shown!("{}/{}", r.namespace.unwrap_or("-"), r.pod.unwrap_or("-")),
+                            Shown::line(r.model.unwrap_or("-")),
+                            Shown::from(s.effective_state(now).as_str()),
+                            Shown::from(s.step),
+                            Shown::from(time::age(&s.last_seen, &now)),
+                            Shown::from(table::thousands(s.input_tokens + s.output_tokens)),
+                            crate::shown!("${:.4}", s.cost_usd),
+                            Shown::from(""),
                         ]
                     };
-                    cells[9] = r.pending_approvals.to_string();
+                    cells[9] = Shown::from(r.pending_approvals);
                     cells.extend(pods.iter().flat_map(|p| p.cells(i)));
                     cells
                 })
@@ -174,7 +171,7 @@ pub fn list(ctx: &mut Context, selector: Option<&str>, format: ListFormat, out: 
             }
             for s in sessions.iter().filter(|s| s.unreadable.is_some()) {
                 let why = crate::model::unreadable::reason(s.unreadable.as_deref().unwrap_or_default());
-                writeln!(out, "{}: {why}", s.id)?;
+                writeln!(out, "{}", crate::shown!("{}: {}", s.id, why))?;
             }
         }
     }

@@ -1,5 +1,6 @@
-//! Plain-text tables for the terminal. Cells must already be neutralised.
+//! Plain-text tables for the terminal. Cells are [`Shown`]: only neutralised text can be one.
 
+use crate::model::untrusted::Shown;
 use std::io::Write;
 
 pub use crate::model::action::thousands;
@@ -15,7 +16,12 @@ pub fn clip(s: &str, max: usize) -> String {
     }
 }
 
-pub fn print(out: &mut dyn Write, headers: &[&str], rows: &[Vec<String>]) -> std::io::Result<()> {
+/// A neutralised cell cut to `max` characters (cutting inert text leaves it inert).
+pub fn cell(s: &Shown, max: usize) -> Shown {
+    Shown::line(&clip(s, max))
+}
+
+pub fn print(out: &mut dyn Write, headers: &[&'static str], rows: &[Vec<Shown>]) -> std::io::Result<()> {
     let mut widths: Vec<usize> = headers.iter().map(|h| h.chars().count()).collect();
     for row in rows {
         for (i, cell) in row.iter().enumerate() {
@@ -38,7 +44,7 @@ pub fn print(out: &mut dyn Write, headers: &[&str], rows: &[Vec<String>]) -> std
     };
     writeln!(out, "{}", line(&mut headers.iter().copied()))?;
     for row in rows {
-        writeln!(out, "{}", line(&mut row.iter().map(String::as_str)))?;
+        writeln!(out, "{}", line(&mut row.iter().map(Shown::as_str)))?;
     }
     Ok(())
 }

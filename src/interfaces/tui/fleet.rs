@@ -33,12 +33,12 @@ impl FleetRow {
         let id = safe(&session.id).into_owned();
         let agent = session.agent.shown_line();
         let place = match (&session.namespace, &session.pod) {
-            (Some(ns), Some(pod)) => format!("{}/{}", safe(ns), safe(pod)),
-            (Some(ns), None) => safe(ns).into_owned(),
-            (None, Some(pod)) => safe(pod).into_owned(),
+            (Some(ns), Some(pod)) => format!("{}/{}", ns.shown_line(), pod.shown_line()),
+            (Some(ns), None) => ns.shown_line(),
+            (None, Some(pod)) => pod.shown_line(),
             (None, None) => String::new(),
         };
-        let model = session.model.as_deref().map(|m| safe(m).into_owned()).unwrap_or_default();
+        let model = session.model.as_ref().map(|m| m.shown_line()).unwrap_or_default();
         let state = session.effective_state(now);
         let shown_state = if session.unreadable.is_some() { "unreadable" } else { state.as_str() };
         let haystack = format!("{id} {agent} {place} {model} {shown_state}").to_lowercase();

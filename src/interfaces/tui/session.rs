@@ -73,9 +73,9 @@ fn opt(u: &Option<Untrusted>) -> String {
 fn summarize_event(e: &AuditEvent) -> String {
     let b = &e.body;
     match b.kind {
-        EventKind::SessionStarted => format!("started by {}", safe(&b.identity)),
+        EventKind::SessionStarted => format!("started by {}", b.identity.shown_line()),
         EventKind::LlmCall => {
-            let model = b.model.as_deref().map(safe).unwrap_or_default();
+            let model = b.model.as_ref().map(|m| m.shown_line()).unwrap_or_default();
             let tokens = match (b.input_tokens, b.output_tokens) {
                 (Some(i), Some(o)) => format!(" · {i}→{o} tok"),
                 _ => String::new(),
@@ -115,7 +115,7 @@ fn summarize_event(e: &AuditEvent) -> String {
         EventKind::SessionEnded => format!("ended: {}", attr(e, "quell.final_state")),
         EventKind::OperatorAction => format!(
             "{} · {} · reason: {} · {}",
-            safe(&b.identity),
+            b.identity.shown_line(),
             attr(e, "quell.scope.summary"),
             attr(e, "quell.reason"),
             attr(e, "quell.outcome")

@@ -45,10 +45,14 @@ pub fn summary_lines(id: &str, data: &TimelineData, app: &App) -> Vec<Line<'stat
         let (sym, role) = state_symbol(s.effective_state(app.now));
         first.push(Span::raw(format!(" · {} ", s.agent.shown_line())));
         if let (Some(ns), pod) = (&s.namespace, &s.pod) {
-            first.push(Span::raw(format!("· {}/{} ", safe(ns), safe(pod.as_deref().unwrap_or("-")))));
+            first.push(Span::raw(format!(
+                "· {}/{} ",
+                ns.shown_line(),
+                pod.as_ref().map_or("-".into(), |p| p.shown_line())
+            )));
         }
         if let Some(m) = &s.model {
-            first.push(Span::raw(format!("· {} ", safe(m))));
+            first.push(Span::raw(format!("· {} ", m.shown_line())));
         }
         second.push(Span::styled(format!("· {sym} {}", state_label(s.effective_state(app.now))), theme.style(role)));
         second.push(Span::raw(format!(
