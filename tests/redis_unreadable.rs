@@ -15,6 +15,8 @@ use serde_json::json;
 
 fn quell(url: &str, args: &[&str]) -> Run {
     let store = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).expect("tempdir").keep().join("quell.db");
+    // The embedded store holds the (empty) audit log: `show` reads it, and only agents create it.
+    quell::adapters::embedded::EmbeddedStore::open(&store).expect("create the audit store");
     from_output(quell_cmd(&store).env_remove("QUELL_REDIS").arg("--redis").arg(url).args(args).output().expect("run"))
 }
 
