@@ -106,6 +106,7 @@ fn one_bad_record_of_each_kind_never_blinds_the_console() {
     app.view = View::Session;
     update(&mut app, Msg::Timeline { id: BROWSER.into(), data: Box::new(Ok(data)) });
     let session = screen(&app, 120, 30);
-    assert!(session.contains("✔ chain verified (8 events)"), "{session}");
+    // The fixture's checkpoints have no covering events (said so); the 8 events verify.
+    assert!(session.contains("(8 events verified)"), "{session}");
     assert!(session.contains("[unreadable: nested deeper than 128 levels]"), "{session}");
 }

@@ -199,7 +199,13 @@ impl AgentRuntime {
     /// Blocks until everything queued so far is stored. When an append fails the error is
     /// returned at once; its events stay queued and are retried.
     pub fn flush(&self) -> Result<()> {
-        wait_flushed(&self.shared)
+        wait_flushed(&self.shared, None)
+    }
+
+    /// [`AgentRuntime::flush`], waiting at most `limit`: an append that hangs (brokers gone, a
+    /// delivery timeout running) does not hold the agent longer; its events stay queued.
+    pub fn flush_within(&self, limit: Duration) -> Result<()> {
+        wait_flushed(&self.shared, Some(Instant::now() + limit))
     }
 
     /// Flushes, stops the writers (after one last attempt) and says what was not stored: once
@@ -466,7 +472,7 @@ fn sleep_unless_stopped(shared: &Shared, wait: Duration) {
     }
 }
 
-fn wait_flushed(shared: &Shared) -> Result<()> {
+fn wait_flushed(shared: &Shared, deadline: Option<Instant>) -> Result<()> {
     let mut out = lock(&shared.outbox);
     let (events, checkpoints) = (out.events_queued, out.checkpoints_queued);
     let failures = out.audit_failures;
@@ -488,6 +494,12 @@ fn wait_flushed(shared: &Shared) -> Result<()> {
         }
         if out.lanes_done >= 2 {
             break;
+        }
+        if deadline.is_some_and(|d| Instant::now() >= d) {
+            return Err(StoreError::Unavailable(format!(
+                "the audit log did not take the queued writes in time ({} yet; retrying while this process runs)",
+                not_stored(out.events.len())
+            )));
         }
         out = shared
             .flushed_cv

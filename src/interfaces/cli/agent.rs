@@ -58,7 +58,7 @@ fn drive(rt: &Arc<AgentRuntime>, id: &str, plan: &SoloPlan, agent: &str, out: &m
     out.flush()?;
     while session.step() < steps {
         if session.gate()? == Gate::Killed {
-            rt.flush()?;
+            flush_patiently(rt)?;
             writeln!(out, "killed at step {}", session.step())?;
             return Ok(exit::OK);
         }
@@ -94,7 +94,11 @@ fn drive(rt: &Arc<AgentRuntime>, id: &str, plan: &SoloPlan, agent: &str, out: &m
             vec![json!({"tool": "web_search", "output": format!("result {step}")})],
             json!({"next_step": step + 1}),
         )?;
-        session.commit()?;
+        // While the audit log cannot be written the events stay queued and are retried; the
+        // agent goes on (and keeps obeying control), as the agent contract asks.
+        if let Err(e) = rt.flush_within(Duration::from_secs(1)) {
+            writeln!(out, "{}", crate::shown!("audit log not writable, events kept queued: {e}"))?;
+        }
         writeln!(out, "step {step}")?;
         out.flush()?;
         std::thread::sleep(Duration::from_millis(step_ms));
@@ -102,4 +106,16 @@ fn drive(rt: &Arc<AgentRuntime>, id: &str, plan: &SoloPlan, agent: &str, out: &m
     session.end(SessionState::Finished, None)?;
     writeln!(out, "finished at step {}", session.step())?;
     Ok(exit::OK)
+}
+
+/// Waits up to a minute for what is queued to be stored (the audit log may be coming back).
+fn flush_patiently(rt: &Arc<AgentRuntime>) -> Result<(), crate::ports::StoreError> {
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        match rt.flush() {
+            Ok(()) => return Ok(()),
+            Err(e) if std::time::Instant::now() >= deadline => return Err(e),
+            Err(_) => std::thread::sleep(Duration::from_millis(200)),
+        }
+    }
 }
