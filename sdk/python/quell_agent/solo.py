@@ -11,7 +11,6 @@ stdout, so one behavioural suite (sdk/python/tests/test_contract.py) drives both
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
 

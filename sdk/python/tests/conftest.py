@@ -13,3 +13,12 @@ def quell_binary() -> str:
     if not os.path.exists(path):
         raise RuntimeError(f"quell binary not found at {path}: run `cargo build` first or set QUELL_BIN")
     return path
+
+
+import pytest  # noqa: E402
+
+
+@pytest.fixture
+def store(tmp_path):
+    """A store path in a fresh folder (the test or the agent creates the store)."""
+    return tmp_path / "quell.db"

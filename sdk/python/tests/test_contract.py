@@ -16,7 +16,7 @@ import uuid
 import pytest
 
 from conftest import quell_binary
-from test_embedded_runtime import quell, sessions, wait_for
+from helpers import quell, replay, sessions, wait_for
 from test_kafka_audit import new_topic
 
 RUNTIMES = ["rust", "python"]
@@ -68,15 +68,6 @@ class Agent:
         self.proc.wait(DEADLINE_S)
 
 
-def events(store, sid, *extra):
-    return [json.loads(x) for x in quell(store, *extra, "replay", sid, "-o", "json").stdout.splitlines()]
-
-
-@pytest.fixture
-def store(tmp_path):
-    return tmp_path / "quell.db"
-
-
 @pytest.mark.parametrize("runtime", RUNTIMES)
 def test_register_steps_checkpoints_and_a_verified_chain(runtime, store):
     a = Agent(runtime, store, "s-contract", "--steps", "12", "--step-ms", "0")
@@ -109,7 +100,7 @@ def test_a_crashed_agent_goes_stale_and_resumes_its_chain_from_the_latest_checkp
     resumed = b.lines[0]
     assert resumed.startswith("resumed session s-crash from step "), b.lines
     assert int(resumed.rsplit(" ", 1)[1]) >= at - 1
-    seqs = [e["seq"] for e in events(store, "s-crash")]
+    seqs = [e["seq"] for e in replay(store, "s-crash")]
     assert seqs == list(range(1, len(seqs) + 1))
     assert quell(store, "verify").returncode == 0
 
@@ -129,7 +120,7 @@ def test_pause_resume_and_kill_are_acknowledged_and_obeyed(runtime, store):
     assert a.wait_line("killed at step")
     assert a.finish() == 0
     assert sessions(store)["s-ctl"]["state"] == "killed"
-    desired = [e["attributes"]["quell.control.desired"] for e in events(store, "s-ctl") if e["kind"] == "control"]
+    desired = [e["attributes"]["quell.control.desired"] for e in replay(store, "s-ctl") if e["kind"] == "control"]
     assert desired == ["pause", "run", "kill"]
 
 
@@ -147,7 +138,7 @@ def test_an_approval_is_decided_exactly_once(runtime, store):
     winner = "approved" if codes[0] == 0 else "rejected"
     assert a.wait_line(f"approval {ap} ") == f"approval {ap} {winner}"
     assert a.finish() == 0
-    sent = [e for e in events(store, "s-ap") if e["kind"] == "tool_call" and e.get("gen_ai.tool.name") == "send_email"]
+    sent = [e for e in replay(store, "s-ap") if e["kind"] == "tool_call" and e.get("gen_ai.tool.name") == "send_email"]
     assert len(sent) == (1 if winner == "approved" else 0)
 
 
@@ -158,7 +149,7 @@ def test_an_expired_approval_counts_as_rejected(runtime, store):
     assert a.wait_line(f"approval {ap} ") == f"approval {ap} expired"
     assert a.finish() == 0
     assert quell(store, "approve", ap, "--reason", "late", check=False).returncode == 4
-    kinds = [(e["kind"], e.get("gen_ai.tool.name")) for e in events(store, "s-exp")]
+    kinds = [(e["kind"], e.get("gen_ai.tool.name")) for e in replay(store, "s-exp")]
     assert ("tool_call", "send_email") not in kinds
 
 
@@ -189,7 +180,7 @@ def test_control_is_acknowledged_while_the_audit_log_is_down_and_nothing_is_lost
     a.wait_line("killed at step")
     assert a.finish() == 0
     kafka_args = ("--kafka", brokers, "--audit-topic", topic)
-    evs = events(store, sid, *kafka_args)
+    evs = replay(store, sid, *kafka_args)
     assert [e["seq"] for e in evs] == list(range(1, len(evs) + 1)), "every event stored, in order"
     assert [e["attributes"]["quell.control.desired"] for e in evs if e["kind"] == "control"] == ["pause", "kill"]
     assert quell(store, *kafka_args, "verify").returncode == 0

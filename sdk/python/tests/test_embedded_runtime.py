@@ -1,49 +1,15 @@
 """The Python runtime on the embedded store, read and controlled by the real quell binary."""
 
 import json
-import os
 import sqlite3
-import subprocess
 import threading
 import time
 
 import pytest
 
-from conftest import quell_binary
+from helpers import DEADLINE_S, quell, sessions, step_until_killed, wait_for
 from quell_agent import EmbeddedStore, Runtime, Session, Unavailable, hash_input
 from quell_agent.errors import NotAStore
-
-DEADLINE_S = 30.0
-
-
-def quell(store, *args, check=True):
-    env = {k: v for k, v in os.environ.items() if not k.startswith("QUELL_")}
-    env["QUELL_AS"] = "py-tests"
-    p = subprocess.run(
-        [quell_binary(), "--store", str(store), *args], capture_output=True, text=True, env=env, timeout=120
-    )
-    if check and p.returncode != 0:
-        raise AssertionError(f"quell {' '.join(args)} exited {p.returncode}: {p.stderr}")
-    return p
-
-
-def sessions(store):
-    return {s["id"]: s for s in json.loads(quell(store, "sessions", "-o", "json").stdout)}
-
-
-def wait_for(what, cond):
-    deadline = time.monotonic() + DEADLINE_S
-    while time.monotonic() < deadline:
-        if cond():
-            return
-        time.sleep(0.02)
-    raise AssertionError(f"timed out waiting for {what}")
-
-
-@pytest.fixture
-def store(tmp_path):
-    return tmp_path / "quell.db"
-
 
 def run_steps(s, n):
     for _ in range(n):
@@ -87,21 +53,7 @@ def test_pause_resume_and_kill_from_quell_are_obeyed_at_step_boundaries(store):
     rt = Runtime(EmbeddedStore(store))
     s = Session.start(rt, "research-agent", model="gpt-4.1")
     s.commit()
-    stop = threading.Event()
-    outcome = {}
-
-    def loop():
-        while not stop.is_set():
-            g = s.gate()
-            if g == "killed":
-                outcome["gate"] = g
-                return
-            s.begin_step()
-            s.emit("llm_call", input_tokens=1, output_tokens=1)
-            time.sleep(0.005)
-
-    t = threading.Thread(target=loop)
-    t.start()
+    t, stop, outcome = step_until_killed(s, lambda s: s.emit("llm_call", input_tokens=1, output_tokens=1))
     try:
         p = quell(store, "pause", s.id, "--reason", "runaway", "--wait", "10")
         assert "1 acknowledged" in p.stdout, p.stdout

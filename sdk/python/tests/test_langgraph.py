@@ -6,7 +6,6 @@ import json
 import threading
 import time
 
-import pytest
 from langchain.agents import create_agent
 from langchain_core.language_models.fake_chat_models import GenericFakeChatModel
 from langchain_core.messages import AIMessage
@@ -15,7 +14,7 @@ from langgraph.checkpoint.memory import InMemorySaver
 
 from quell_agent import EmbeddedStore, Killed, Runtime
 from quell_agent.langgraph import QuellMiddleware, session_id_for_thread
-from test_embedded_runtime import quell, sessions, wait_for
+from helpers import quell, replay, sessions, wait_for
 
 SENT = []
 
@@ -47,15 +46,6 @@ def scripted(*messages):
 def call(name, args, n):
     return AIMessage(content="", tool_calls=[{"name": name, "args": args, "id": f"call-{n}"}],
                      usage_metadata={"input_tokens": 40, "output_tokens": 8, "total_tokens": 48})
-
-
-def replay(store, sid):
-    return [json.loads(x) for x in quell(store, "replay", sid, "-o", "json").stdout.splitlines()]
-
-
-@pytest.fixture
-def store(tmp_path):
-    return tmp_path / "quell.db"
 
 
 def test_a_langgraph_run_is_a_verified_quell_session_with_llm_and_tool_entries(store):

@@ -9,13 +9,12 @@ import time
 
 os.environ.setdefault("OPENAI_AGENTS_DISABLE_TRACING", "1")  # no exporter: the tests have no network
 
-import pytest
 from agents import Agent, function_tool
 from agents.testing import ScriptedModel, assistant_message, function_call
 
 from quell_agent import EmbeddedStore, Killed, Runtime
 from quell_agent.openai_agents import run
-from test_embedded_runtime import quell, sessions, wait_for
+from helpers import quell, replay, sessions, wait_for
 
 SENT = []
 
@@ -31,15 +30,6 @@ def send_email(to: str, body: str) -> str:
     """Sends an e-mail."""
     SENT.append(to)
     return f"sent to {to}"
-
-
-def replay(store, sid):
-    return [json.loads(x) for x in quell(store, "replay", sid, "-o", "json").stdout.splitlines()]
-
-
-@pytest.fixture
-def store(tmp_path):
-    return tmp_path / "quell.db"
 
 
 def test_a_run_is_a_verified_quell_session_with_llm_and_tool_entries(store):

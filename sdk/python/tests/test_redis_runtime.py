@@ -7,19 +7,15 @@ Database 14 is this file's (see tests/fixtures/redis/support.rs for the others).
 
 import json
 import os
-import subprocess
-import threading
-import time
 
 import pytest
 import redis
 
-from conftest import quell_binary
+from helpers import DEADLINE_S, quell, sessions, step_until_killed, wait_for
 from quell_agent import EmbeddedStore, Runtime, Session
 from quell_agent.redis_store import RedisStore, redact_url
 
 DB = 14
-DEADLINE_S = 30.0
 
 
 @pytest.fixture
@@ -34,27 +30,8 @@ def url():
     return u
 
 
-def quell(url, store, *args, check=True):
-    env = {k: v for k, v in os.environ.items() if not k.startswith("QUELL_")}
-    env["QUELL_AS"] = "py-tests"
-    p = subprocess.run([quell_binary(), "--redis", url, "--store", str(store), *args],
-                       capture_output=True, text=True, env=env, timeout=120)
-    if check and p.returncode != 0:
-        raise AssertionError(f"quell {' '.join(args)} exited {p.returncode}: {p.stderr}")
-    return p
-
-
 def listed(url, store):
-    return {s["id"]: s for s in json.loads(quell(url, store, "sessions", "-o", "json").stdout)}
-
-
-def wait_for(what, cond):
-    deadline = time.monotonic() + DEADLINE_S
-    while time.monotonic() < deadline:
-        if cond():
-            return
-        time.sleep(0.02)
-    raise AssertionError(f"timed out waiting for {what}")
+    return sessions(store, redis=url)
 
 
 def test_session_checkpoints_in_the_seeds_keys_and_control_from_quell(url, tmp_path):
@@ -75,34 +52,21 @@ def test_session_checkpoints_in_the_seeds_keys_and_control_from_quell(url, tmp_p
     got = listed(url, store)[s.id]
     assert got["agent"] == "support-agent" and got["namespace"] == "genai-prod" and got["step"] == 10
 
-    stop = threading.Event()
-    gate = {}
-
-    def loop():
-        while not stop.is_set():
-            g = s.gate()
-            if g == "killed":
-                gate["g"] = g
-                return
-            s.begin_step()
-            time.sleep(0.005)
-
-    t = threading.Thread(target=loop)
-    t.start()
+    t, stop, gate = step_until_killed(s)
     try:
-        p = quell(url, store, "pause", s.id, "--reason", "drill", "--wait", "10")
+        p = quell(store, "pause", s.id, "--reason", "drill", "--wait", "10", redis=url)
         assert "1 acknowledged" in p.stdout, p.stdout
         wait_for("paused", lambda: listed(url, store)[s.id]["state"] == "paused")
-        p = quell(url, store, "kill", s.id, "--reason", "end of drill", "--wait", "10")
+        p = quell(store, "kill", s.id, "--reason", "end of drill", "--wait", "10", redis=url)
         assert "1 acknowledged" in p.stdout, p.stdout
         t.join(DEADLINE_S)
-        assert gate.get("g") == "killed"
+        assert gate.get("gate") == "killed"
     finally:
         stop.set()
         t.join(DEADLINE_S)
         rt.shutdown()
     assert listed(url, store)[s.id]["state"] == "killed"
-    assert quell(url, store, "verify").returncode == 0
+    assert quell(store, "verify", redis=url).returncode == 0
 
 
 def test_approval_requested_on_redis_is_decided_once_by_quell(url, tmp_path):
@@ -111,13 +75,13 @@ def test_approval_requested_on_redis_is_decided_once_by_quell(url, tmp_path):
         s = Session.start(rt, "billing-agent")
         s.begin_step()
         ap = s.request_approval("payments.execute", {"amount": 5}, risk="critical", ttl=300, required_approvers=2)
-        pending = json.loads(quell(url, store, "approvals", "-o", "json").stdout)
+        pending = json.loads(quell(store, "approvals", "-o", "json", redis=url).stdout)
         assert [a["id"] for a in pending] == [ap]
-        quell(url, store, "--as", "alice", "approve", ap, "--reason", "ok")
+        quell(store, "--as", "alice", "approve", ap, "--reason", "ok", redis=url)
         assert s.approval_outcome(ap) == "pending", "two approvers are needed"
-        same = quell(url, store, "--as", "alice", "approve", ap, "--reason", "again", check=False)
+        same = quell(store, "--as", "alice", "approve", ap, "--reason", "again", check=False, redis=url)
         assert same.returncode == 4
-        quell(url, store, "--as", "bob", "approve", ap, "--reason", "ok too")
+        quell(store, "--as", "bob", "approve", ap, "--reason", "ok too", redis=url)
         assert s.wait_approval(ap) == "approved"
         s.end("finished")
 
