@@ -1,6 +1,6 @@
 //! Kubernetes errors name the context and the API server quell could not reach, never the
 //! token; a connect is bounded. Kubeconfigs are written here and point at loopback ports that
-//! are closed or that never answer, so no apiserver is needed.
+//! are closed, that never answer or that drip their answer, so no apiserver is needed.
 
 mod common;
 
@@ -116,4 +116,44 @@ fn an_api_server_that_accepts_and_never_answers_is_given_up_on_in_bounded_time()
     assert!(err.starts_with("quell: warning: no pod columns:"), "{err}");
     assert_names_context_and_server(&err, "ctx-b", &b, &a);
     drop(silent);
+}
+
+#[test]
+fn an_api_server_that_drips_its_answer_is_given_up_on_per_request() {
+    let (store, _stores) = temp_store();
+    // Plain HTTP: headers at once, then a body of one byte a second, forever (per-read timeouts
+    // never fire on it; only a deadline on the whole request does).
+    let drip = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let b = format!("http://127.0.0.1:{}", drip.local_addr().expect("addr").port());
+    std::thread::spawn(move || {
+        for conn in drip.incoming().flatten() {
+            std::thread::spawn(move || {
+                use std::io::{Read, Write};
+                let mut conn = conn;
+                let mut buf = [0u8; 4096];
+                let _ = conn.read(&mut buf);
+                let head = "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: 1000000\r\n\r\n";
+                if conn.write_all(head.as_bytes()).is_err() {
+                    return;
+                }
+                while conn.write_all(b" ").is_ok() {
+                    std::thread::sleep(Duration::from_secs(1));
+                }
+            });
+        }
+    });
+    let a = format!("https://127.0.0.1:{}", closed_port());
+    let kc = kubeconfig(store.parent().expect("dir"), &a, &b);
+    let child = quell_cmd(&store)
+        .args(["--kubeconfig", kc.to_str().expect("utf8"), "--context", "ctx-b", "sessions"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn quell");
+    // Discovery makes two requests one after the other (runtime classes, then pods): 2 × 30 s.
+    let (code, err) = run_bounded(child, Duration::from_secs(150));
+    assert_eq!(code, Some(0), "the listing does not need the cluster: {err}");
+    assert!(err.contains("no complete answer within 30 s"), "says the deadline passed: {err}");
+    assert_names_context_and_server(&err, "ctx-b", &b, &a);
 }

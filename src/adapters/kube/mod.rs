@@ -192,6 +192,21 @@ where
     futures_util::stream::iter(items).map(f).buffered(CONCURRENCY).collect().await
 }
 
+/// Longest one request to the API server may take, from sending it to the last byte of its
+/// answer: the client's own timeouts are per read, so an API server that drips its answer would
+/// otherwise hold a command forever.
+const REQUEST_DEADLINE: Duration = Duration::from_secs(30);
+
+/// Runs one API request under [`REQUEST_DEADLINE`].
+async fn within<T>(request: impl Future<Output = Result<T, kube::Error>>) -> Result<T, kube::Error> {
+    match tokio::time::timeout(REQUEST_DEADLINE, request).await {
+        Ok(answer) => answer,
+        Err(_) => {
+            Err(kube::Error::Service(format!("no complete answer within {} s", REQUEST_DEADLINE.as_secs()).into()))
+        }
+    }
+}
+
 fn merge<T: serde::Serialize + fmt::Debug>(v: T) -> Patch<T> {
     Patch::Merge(v)
 }
@@ -284,7 +299,9 @@ impl Kube {
             ..Default::default()
         };
         let api: Api<SelfSubjectAccessReview> = Api::all(self.client.clone());
-        let done = api.create(&PostParams::default(), &review).await.map_err(|e| self.api_error("access review", e))?;
+        let done = within(api.create(&PostParams::default(), &review))
+            .await
+            .map_err(|e| self.api_error("access review", e))?;
         Ok(done.status.is_some_and(|s| s.allowed && !s.denied.unwrap_or(false)))
     }
 
@@ -324,7 +341,7 @@ impl Kube {
         let mut out = Vec::new();
         let mut params = ListParams::default().labels(selector).limit(500);
         loop {
-            let page = api.list(&params).await?;
+            let page = within(api.list(&params)).await?;
             let next = page.metadata.continue_.clone().filter(|c| !c.is_empty());
             out.extend(page.items);
             match next {
@@ -402,7 +419,7 @@ impl Kube {
             let handlers = &handlers;
             each(refs.to_vec(), |pod| async move {
                 let api: Api<Pod> = Api::namespaced(self.client.clone(), &pod.namespace);
-                let p = api.get(&pod.name).await.map_err(|e| self.api_error(&format!("pod {pod}"), e))?;
+                let p = within(api.get(&pod.name)).await.map_err(|e| self.api_error(&format!("pod {pod}"), e))?;
                 Ok(pods::view(&p, handlers))
             })
             .await
@@ -414,7 +431,7 @@ impl Kube {
     async fn stop_one(&self, sts: &StsRef) -> KubeResult<String> {
         let api: Api<StatefulSet> = Api::namespaced(self.client.clone(), &sts.namespace);
         let what = format!("statefulset {sts}");
-        let cur = api.get(&sts.name).await.map_err(|e| self.api_error(&what, e))?;
+        let cur = within(api.get(&sts.name)).await.map_err(|e| self.api_error(&what, e))?;
         let replicas = cur.spec.replicas.unwrap_or(1);
         let remembered = cur.metadata.annotations.as_ref().and_then(|a| a.get(REPLICAS_ANNOTATION)).cloned();
         if replicas == 0 {
@@ -428,9 +445,11 @@ impl Kube {
             "annotations": {REPLICAS_ANNOTATION: replicas.to_string()},
             "resourceVersion": cur.metadata.resource_version,
         }});
-        api.patch(&sts.name, &PatchParams::default(), &merge(note)).await.map_err(|e| self.api_error(&what, e))?;
+        within(api.patch(&sts.name, &PatchParams::default(), &merge(note)))
+            .await
+            .map_err(|e| self.api_error(&what, e))?;
         let scale = serde_json::json!({"spec": {"replicas": 0}});
-        api.patch_scale(&sts.name, &PatchParams::default(), &merge(scale))
+        within(api.patch_scale(&sts.name, &PatchParams::default(), &merge(scale)))
             .await
             .map_err(|e| self.api_error(&what, e))?;
         Ok(format!("{what} scaled from {replicas} to 0 replicas"))
@@ -439,7 +458,7 @@ impl Kube {
     async fn restore_one(&self, sts: &StsRef) -> KubeResult<String> {
         let api: Api<StatefulSet> = Api::namespaced(self.client.clone(), &sts.namespace);
         let what = format!("statefulset {sts}");
-        let cur = api.get(&sts.name).await.map_err(|e| self.api_error(&what, e))?;
+        let cur = within(api.get(&sts.name)).await.map_err(|e| self.api_error(&what, e))?;
         let Some(raw) = cur.metadata.annotations.as_ref().and_then(|a| a.get(REPLICAS_ANNOTATION)).cloned() else {
             return Err(KubeError::NotFound(format!(
                 "{what} was not hard-stopped by quell (no {REPLICAS_ANNOTATION})"
@@ -449,11 +468,13 @@ impl Kube {
             KubeError::Invalid(format!("{what}: annotation {REPLICAS_ANNOTATION} is {raw:?}, not a replica count"))
         })?;
         let scale = serde_json::json!({"spec": {"replicas": replicas}});
-        api.patch_scale(&sts.name, &PatchParams::default(), &merge(scale))
+        within(api.patch_scale(&sts.name, &PatchParams::default(), &merge(scale)))
             .await
             .map_err(|e| self.api_error(&what, e))?;
         let forget = serde_json::json!({"metadata": {"annotations": {REPLICAS_ANNOTATION: null}}});
-        api.patch(&sts.name, &PatchParams::default(), &merge(forget)).await.map_err(|e| self.api_error(&what, e))?;
+        within(api.patch(&sts.name, &PatchParams::default(), &merge(forget)))
+            .await
+            .map_err(|e| self.api_error(&what, e))?;
         Ok(format!("{what} restored to {replicas} replicas"))
     }
 
@@ -477,7 +498,7 @@ impl Kube {
     pub fn remembered_replicas(&self, sts: &StsRef) -> KubeResult<Option<String>> {
         self.rt.block_on(async {
             let api: Api<StatefulSet> = Api::namespaced(self.client.clone(), &sts.namespace);
-            let cur = api.get(&sts.name).await.map_err(|e| self.api_error(&format!("statefulset {sts}"), e))?;
+            let cur = within(api.get(&sts.name)).await.map_err(|e| self.api_error(&format!("statefulset {sts}"), e))?;
             Ok(cur.metadata.annotations.and_then(|mut a| a.remove(REPLICAS_ANNOTATION)))
         })
     }
@@ -490,7 +511,7 @@ impl Kube {
         let params = &params;
         self.rt.block_on(each(targets.to_vec(), |p| async move {
             let api: Api<Pod> = Api::namespaced(self.client.clone(), &p.namespace);
-            let r = match api.delete(&p.name, params).await {
+            let r = match within(api.delete(&p.name, params)).await {
                 Ok(_) => Ok(match grace {
                     Some(0) => format!("pod {p} deleted with zero grace period"),
                     Some(n) => format!("pod {p} deleted ({n}s grace period)"),
@@ -547,7 +568,7 @@ impl Kube {
         self.rt.block_on(async {
             let found = each(namespaces.to_vec(), |ns| async move {
                 let api: Api<NetworkPolicy> = Api::namespaced(self.client.clone(), &ns);
-                (ns.clone(), api.get_opt(QUARANTINE_POLICY).await)
+                (ns.clone(), within(api.get_opt(QUARANTINE_POLICY)).await)
             })
             .await;
             let mut missing = Vec::new();
@@ -572,7 +593,7 @@ impl Kube {
     pub fn create_policies(&self, namespaces: &[String]) -> Vec<Outcome<String>> {
         self.rt.block_on(each(namespaces.to_vec(), |ns| async move {
             let api: Api<NetworkPolicy> = Api::namespaced(self.client.clone(), &ns);
-            let r = match api.create(&PostParams::default(), &Self::quarantine_policy(&ns)).await {
+            let r = match within(api.create(&PostParams::default(), &Self::quarantine_policy(&ns))).await {
                 Ok(_) => Ok(format!("created networkpolicy {ns}/{QUARANTINE_POLICY}")),
                 Err(e) => match self.api_error(&format!("networkpolicy {ns}/{QUARANTINE_POLICY}"), e) {
                     KubeError::Conflict(_) => Ok(format!("networkpolicy {ns}/{QUARANTINE_POLICY} already exists")),
@@ -588,7 +609,7 @@ impl Kube {
         let patch = &patch;
         self.rt.block_on(each(targets.to_vec(), |p| async move {
             let api: Api<Pod> = Api::namespaced(self.client.clone(), &p.namespace);
-            let r = match api.patch(&p.name, &PatchParams::default(), &merge(patch)).await {
+            let r = match within(api.patch(&p.name, &PatchParams::default(), &merge(patch))).await {
                 Ok(_) if value.is_some() => Ok(format!("pod {p} quarantined")),
                 Ok(_) => Ok(format!("pod {p} released")),
                 Err(e) => Err(self.api_error(&format!("pod {p}"), e)),
