@@ -594,8 +594,10 @@ fn the_kubectl_plugin_honours_context_namespace_and_kubeconfig() {
     assert!(out.status.success(), "{}", text(&out.stderr));
     assert_eq!(replicas(&admin.get_sts(&a, "agents")), 0);
     assert_eq!(operator_events(&stores)[0].body.identity, "operator:quell-admin");
-    let out =
-        kubectl_quell(&["--context", "no-such-context", "--kubeconfig", kcs, "hard-stop", "pa", "--reason", "x"], None);
+    let out = kubectl_quell(
+        &["--context", "no-such-context", "--kubeconfig", kcs, "--store", dbs, "hard-stop", "pa", "--reason", "x"],
+        None,
+    );
     assert_ne!(out.status.code(), Some(0));
     assert!(text(&out.stderr).contains("no-such-context"), "{}", text(&out.stderr));
     // Help names the plugin as it is typed.
