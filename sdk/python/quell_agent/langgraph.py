@@ -10,7 +10,8 @@
     agent.invoke({"messages": [...]}, {"configurable": {"thread_id": "t-42"}})
 
 One quell session per LangGraph thread (`thread_id`; a thread id outside quell's id alphabet is
-mapped to `lg-` + a hash of it). At each step boundary (before a model call, before a tool call)
+mapped to `lg-` + a hash of it; the thread id itself is kept in `session_started` as
+`quell.langgraph.thread_id`). At each step boundary (before a model call, before a tool call)
 the session obeys control: a pause blocks there, a kill raises `quell_agent.Killed`, which ends the
 run (LangGraph's own checkpointer keeps the thread where it stopped). Every model call is an
 `llm_call` event (model, token usage, the tool calls asked for, `input_hash` of the messages — never
@@ -111,7 +112,8 @@ class QuellMiddleware(AgentMiddleware):
 
     def session(self, thread_id: Optional[str] = None) -> Session:
         """The quell session of a thread (the current one inside a run), started or resumed."""
-        sid = session_id_for_thread(thread_id if thread_id is not None else _thread_id())
+        thread = thread_id if thread_id is not None else _thread_id()
+        sid = session_id_for_thread(thread)
         with self._lock:
             s = self._sessions.get(sid)
             if s is None or s.state in ("finished", "failed"):
@@ -119,6 +121,7 @@ class QuellMiddleware(AgentMiddleware):
                     s = Session.start(
                         self._rt, self._agent, session_id=sid, model=self._model, namespace=self._namespace,
                         pod=self._pod, allowed_tools=self._allowed,
+                        attributes={"quell.langgraph.thread_id": thread},
                     )
                 else:
                     s, _ = Session.resume(self._rt, sid)

@@ -450,8 +450,10 @@ class Session:
         namespace: Optional[str] = None,
         pod: Optional[str] = None,
         allowed_tools: tuple[str, ...] | list[str] = (),
+        attributes: Optional[dict[str, Any]] = None,
     ) -> "Session":
-        """Registers a new session and queues `session_started`."""
+        """Registers a new session and queues `session_started` (with `attributes` added, such as
+        the framework's own conversation id)."""
         sid = session_id or new_id("s")
         validate_session_id(sid)
         if rt.store.session(sid) is not None:
@@ -483,7 +485,7 @@ class Session:
         s = cls(rt, doc, tail)
         s.emit(
             "session_started",
-            attributes={"quell.agent": agent, "quell.allowed_tools": list(allowed_tools)},
+            attributes={**(attributes or {}), "quell.agent": agent, "quell.allowed_tools": list(allowed_tools)},
         )
         return s
 

@@ -142,7 +142,16 @@ def test_pause_holds_a_looping_langgraph_agent_and_kill_stops_it(store):
     assert quell(store, "verify").returncode == 0
 
 
-def test_thread_ids_outside_quells_alphabet_map_to_a_stable_id():
+def test_thread_ids_outside_quells_alphabet_map_to_a_stable_id_and_are_kept(store):
     assert session_id_for_thread("t-1") == "t-1"
     odd = session_id_for_thread("user 42 / chat ✉")
     assert odd.startswith("lg-") and odd == session_id_for_thread("user 42 / chat ✉")
+    model = scripted(AIMessage(content="hello"))
+    with Runtime(EmbeddedStore(store)) as rt:
+        agent = create_agent(model, [crm_lookup], checkpointer=InMemorySaver(),
+                             middleware=[QuellMiddleware(rt, "chat-agent")])
+        agent.invoke({"messages": [{"role": "user", "content": "hi"}]},
+                     {"configurable": {"thread_id": "user 42 / chat ✉"}})
+    started = replay(store, odd)[0]
+    assert started["attributes"]["quell.langgraph.thread_id"] == "user 42 / chat ✉"
+    assert sessions(store)[odd]["state"] == "finished"
