@@ -107,11 +107,14 @@ def _drive(rt: Runtime, a: argparse.Namespace) -> int:
             [{"tool": "web_search", "output": f"result {step}"}],
             {"next_step": step + 1},
         )
-        # While the audit log cannot be written the events stay queued and are retried; the
-        # agent goes on (and keeps obeying control), as the agent contract asks.
+        # While an audit log apart from the store (Kafka) cannot be written, the events stay
+        # queued and are retried and the agent goes on (and keeps obeying control), as the agent
+        # contract asks. When the store itself refuses writes, the agent stops and says so.
         try:
             s.commit(timeout=1.0)
         except QuellError as e:
+            if not a.kafka:
+                raise
             _say(f"audit log not writable, events kept queued: {e}")
         _say(f"step {step}")
         time.sleep(a.step_ms / 1000)

@@ -21,6 +21,8 @@ pub struct SoloPlan {
     /// At this step, ask for approval before e-mailing the customer.
     pub approval_at: Option<u64>,
     pub approval_ttl: u64,
+    /// The audit log lives apart from the store (Kafka): while only it fails, the agent goes on.
+    pub audit_apart: bool,
 }
 
 pub fn run(ctx: &mut Context, id: &str, plan: SoloPlan, agent: &str, out: &mut dyn Write) -> CliResult {
@@ -37,7 +39,7 @@ pub fn run(ctx: &mut Context, id: &str, plan: SoloPlan, agent: &str, out: &mut d
 }
 
 fn drive(rt: &Arc<AgentRuntime>, id: &str, plan: &SoloPlan, agent: &str, out: &mut dyn Write) -> CliResult {
-    let &SoloPlan { steps, step_ms, approval_at, approval_ttl } = plan;
+    let &SoloPlan { steps, step_ms, approval_at, approval_ttl, audit_apart } = plan;
     let stores = rt.stores().clone();
     let mut session = if stores.sessions.session(id)?.is_some() {
         let (s, latest) = AgentSession::resume(rt, id)?;
@@ -94,10 +96,15 @@ fn drive(rt: &Arc<AgentRuntime>, id: &str, plan: &SoloPlan, agent: &str, out: &m
             vec![json!({"tool": "web_search", "output": format!("result {step}")})],
             json!({"next_step": step + 1}),
         )?;
-        // While the audit log cannot be written the events stay queued and are retried; the
-        // agent goes on (and keeps obeying control), as the agent contract asks.
-        if let Err(e) = rt.flush_within(Duration::from_secs(1)) {
-            writeln!(out, "{}", crate::shown!("audit log not writable, events kept queued: {e}"))?;
+        // While an audit log apart from the store (Kafka) cannot be written, the events stay
+        // queued and are retried and the agent goes on (and keeps obeying control), as the agent
+        // contract asks. When the store itself refuses writes (a full disk) nothing would be
+        // kept: the agent stops and says what is lost.
+        match rt.flush_within(Duration::from_secs(1)) {
+            Err(e) if audit_apart => {
+                writeln!(out, "{}", crate::shown!("audit log not writable, events kept queued: {e}"))?
+            }
+            other => other?,
         }
         writeln!(out, "step {step}")?;
         out.flush()?;

@@ -283,7 +283,7 @@ fn run(cli: Cli) -> CliResult {
         Some(Command::Quarantine(a)) => kube::quarantine(&mut ctx, a, &mut out),
         Some(Command::Release(a)) => kube::release(&mut ctx, a, &mut out),
         Some(Command::Agent { session, steps, step_ms, agent, approval_at, approval_ttl }) => {
-            let plan = agent::SoloPlan { steps, step_ms, approval_at, approval_ttl };
+            let plan = agent::SoloPlan { steps, step_ms, approval_at, approval_ttl, audit_apart: ctx.kafka.is_some() };
             agent::run(&mut ctx, &session, plan, &agent, &mut out)
         }
     };
