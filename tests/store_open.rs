@@ -232,6 +232,12 @@ fn an_agent_on_a_full_store_says_its_events_are_lost_not_retried() {
     assert_eq!(r.code, 6, "{}\n{}", r.stdout, r.stderr);
     assert_eq!(r.stderr.lines().count(), 1, "{}", r.stderr);
     assert!(r.stderr.contains("database or disk is full"), "{}", r.stderr);
-    assert!(r.stderr.contains("were not stored and are lost"), "{}", r.stderr);
+    // Which write meets the full disk first is a race: audit events (lost with the process) or
+    // the session record (its latest state lost, every event stored). Either is said.
+    assert!(
+        r.stderr.contains("were not stored and are lost") || r.stderr.contains("was not stored and is lost"),
+        "{}",
+        r.stderr
+    );
     assert!(!r.stderr.contains("retrying"), "the process exits: nothing retries: {}", r.stderr);
 }

@@ -230,7 +230,15 @@ impl AgentRuntime {
             )));
         }
         match out.state_error.clone() {
-            Some(e) => Err(StoreError::Unavailable(e)),
+            Some(e) => {
+                // Only session records failed: the latest state of those still dirty is lost.
+                let n = out.sessions.values().filter(|(_, dirty)| *dirty).count();
+                Err(StoreError::Unavailable(format!(
+                    "{e}: the latest record of {n} session{} was not stored and is lost; every audit event \
+                     was stored",
+                    if n == 1 { "" } else { "s" }
+                )))
+            }
             None => Ok(()),
         }
     }

@@ -100,11 +100,10 @@ fn drive(rt: &Arc<AgentRuntime>, id: &str, plan: &SoloPlan, agent: &str, out: &m
         // queued and are retried and the agent goes on (and keeps obeying control), as the agent
         // contract asks. When the store itself refuses writes (a full disk) nothing would be
         // kept: the agent stops and says what is lost.
-        match rt.flush_within(Duration::from_secs(1)) {
-            Err(e) if audit_apart => {
-                writeln!(out, "{}", crate::shown!("audit log not writable, events kept queued: {e}"))?
-            }
-            other => other?,
+        if !audit_apart {
+            session.commit()?;
+        } else if let Err(e) = rt.flush_within(Duration::from_secs(1)) {
+            writeln!(out, "{}", crate::shown!("audit log not writable, events kept queued: {e}"))?;
         }
         writeln!(out, "step {step}")?;
         out.flush()?;
