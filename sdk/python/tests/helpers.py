@@ -60,3 +60,15 @@ def step_until_killed(session, on_step=None):
     t = threading.Thread(target=loop)
     t.start()
     return t, stop, outcome
+
+
+def pending_approval(store):
+    """Waits until `quell approvals -o json` lists a request; returns the first one."""
+    pending = []
+
+    def asked():
+        pending[:] = json.loads(quell(store, "approvals", "-o", "json").stdout)
+        return bool(pending)
+
+    wait_for("an approval request", asked)
+    return pending[0]

@@ -14,7 +14,7 @@ from langgraph.checkpoint.memory import InMemorySaver
 
 from quell_agent import EmbeddedStore, Killed, Runtime
 from quell_agent.langgraph import QuellMiddleware, session_id_for_thread
-from helpers import quell, replay, sessions, wait_for
+from helpers import pending_approval, quell, replay, sessions, wait_for
 
 SENT = []
 
@@ -89,16 +89,10 @@ def test_a_high_stakes_tool_waits_for_quell_and_a_rejection_is_told_to_the_model
         for thread, verb in (("t-mail-ok", "approve"), ("t-mail-bad", "reject")):
             t = threading.Thread(target=run, args=(thread,))
             t.start()
-            pending = []
-
-            def asked():
-                pending[:] = json.loads(quell(store, "approvals", "-o", "json").stdout)
-                return bool(pending)
-
-            wait_for("the approval request", asked)
-            assert pending[0]["session_id"] == thread and pending[0]["tool"] == "send_email"
+            request = pending_approval(store)
+            assert request["session_id"] == thread and request["tool"] == "send_email"
             assert sessions(store)[thread]["state"] == "waiting_approval"
-            quell(store, verb, pending[0]["id"], "--reason", "checked by on-call")
+            quell(store, verb, request["id"], "--reason", "checked by on-call")
             t.join(60)
             assert not t.is_alive()
     assert SENT == ["ok@example.com"], "the rejected e-mail was never sent"

@@ -14,7 +14,7 @@ from agents.testing import ScriptedModel, assistant_message, function_call
 
 from quell_agent import EmbeddedStore, Killed, Runtime
 from quell_agent.openai_agents import run
-from helpers import quell, replay, sessions, wait_for
+from helpers import pending_approval, quell, replay, sessions, wait_for
 
 SENT = []
 
@@ -66,16 +66,10 @@ def test_the_sdks_approval_interruption_is_decided_in_quell(store):
             t = threading.Thread(target=lambda c=conv: out.update(r=asyncio.run(
                 run(agent, "mail", runtime=rt, session_id=c, risk={"send_email": "critical"}))))
             t.start()
-            pending = []
-
-            def asked():
-                pending[:] = json.loads(quell(store, "approvals", "-o", "json").stdout)
-                return bool(pending)
-
-            wait_for("the approval request", asked)
-            assert pending[0]["session_id"] == conv and pending[0]["risk"] == "critical"
-            assert pending[0]["arguments"]["to"] in ("ok@example.com", "exfil@evil.example")
-            quell(store, verb, pending[0]["id"], "--reason", "on-call decided")
+            request = pending_approval(store)
+            assert request["session_id"] == conv and request["risk"] == "critical"
+            assert request["arguments"]["to"] in ("ok@example.com", "exfil@evil.example")
+            quell(store, verb, request["id"], "--reason", "on-call decided")
             t.join(60)
             assert not t.is_alive() and "r" in out
     assert SENT == ["ok@example.com"]
