@@ -57,3 +57,10 @@ def test_schema_is_quells_own():
     ours = (ROOT / "sdk" / "python" / "quell_agent" / "schema.sql").read_text(encoding="utf-8")
     theirs = (ROOT / "src" / "adapters" / "embedded" / "schema.sql").read_text(encoding="utf-8")
     assert ours == theirs, "sdk/python/quell_agent/schema.sql must be a copy of src/adapters/embedded/schema.sql"
+
+
+def test_the_control_read_script_is_quells_own():
+    from quell_agent.redis_store import _READ_CONTROL
+
+    rust = (ROOT / "src" / "adapters" / "redis" / "control.rs").read_text(encoding="utf-8")
+    assert _READ_CONTROL.strip() in rust, "sdk/python's READ_CONTROL must be the Redis adapter's script, as written there"
