@@ -497,9 +497,18 @@ fn await_topic<C: rdkafka::client::ClientContext>(
                 Some(t) if t.error().is_none() => {
                     let led = t.partitions().iter().filter(|p| p.leader() >= 0 && p.error().is_none()).count();
                     if i32::try_from(led).is_ok_and(|n| n >= partitions) {
-                        return Ok(());
+                        // The metadata can name a leader before that broker serves the partition:
+                        // usable once every partition answers a watermark query.
+                        let timeout = cfg.connect_timeout();
+                        match t.partitions().iter().find_map(|p| {
+                            client.fetch_watermarks(&cfg.topic, p.id(), timeout).err().map(|e| (p.id(), e))
+                        }) {
+                            None => return Ok(()),
+                            Some((id, e)) => format!("partition {id} not served yet: {e}"),
+                        }
+                    } else {
+                        format!("{led} of {partitions} partitions have a leader")
                     }
-                    format!("{led} of {partitions} partitions have a leader")
                 }
                 Some(t) => format!("metadata error {:?}", t.error()),
                 None => String::from("not in the metadata yet"),
