@@ -10,7 +10,7 @@ mod pty_console;
 
 use kafka_support::*;
 use pty_console::Console;
-use quell::adapters::kafka::{KafkaAudit, KafkaConfig};
+use quell::adapters::kafka::{await_topic_ready, KafkaAudit, KafkaConfig};
 use quell::agent::runtime::{AgentRuntime, AgentSession, Gate, SessionSpec};
 use quell::model::audit::EventKind;
 use quell::model::chain::ChainTail;
@@ -39,10 +39,13 @@ impl BrokerDown {
         BrokerDown { ctl: ctl.to_owned(), down: true }
     }
 
-    fn start(&mut self) {
+    /// Starts the broker and waits until `topic` (one partition) has a leader that answers
+    /// again: right after a restart the partition can still report NotLeaderForPartition.
+    fn start(&mut self, topic: &str) {
         let status = Command::new(&self.ctl).arg("restart").status().expect("run kafka restart");
         assert!(status.success(), "{} restart failed", self.ctl);
         self.down = false;
+        await_topic_ready(&KafkaConfig::new(brokers(), topic), 1).expect("the topic is served again after the restart");
     }
 }
 
@@ -107,7 +110,7 @@ fn console_shows_audit_degraded_while_the_broker_is_down_and_recovers() {
     let fleet = stores.control.fleet_control().expect("control").expect("the pause is in force");
     assert_eq!((fleet.desired, fleet.reason.as_str()), (Desired::Pause, "INC-1"));
 
-    broker.start();
+    broker.start(&t);
     let screen = c.wait_until("audit degraded", false, Duration::from_secs(60));
     assert!(screen.contains("audit log writable again"), "{screen}");
     assert_eq!(wait_health(audit.as_ref(), true, Duration::from_secs(30)), Ok(()));
@@ -178,7 +181,7 @@ fn agents_acknowledge_pause_while_the_audit_log_is_down_and_lose_no_event() {
     let err = rt.flush().expect_err("the events cannot be stored yet").to_string();
     assert!(err.contains("not stored yet; retrying"), "{err}");
 
-    broker.start();
+    broker.start(&t);
     let deadline = Instant::now() + Duration::from_secs(90);
     while let Err(e) = rt.flush() {
         assert!(Instant::now() < deadline, "events never stored after the broker came back: {e}");
