@@ -202,19 +202,9 @@ launch() {
 }
 
 do_stop() {
-	local pid i
+	local pid
 	if pid="$(running_pid)"; then
-		kill -TERM "$pid" 2>/dev/null || true
-		for ((i = 0; i < 600; i++)); do
-			kill -0 "$pid" 2>/dev/null || break
-			sleep 0.1
-		done
-		if kill -0 "$pid" 2>/dev/null; then
-			say "pid $pid ignored SIGTERM for 60s; killing"
-			kill -KILL "$pid" 2>/dev/null || true
-			for ((i = 0; i < 50; i++)); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-		fi
-		kill -0 "$pid" 2>/dev/null && die "could not stop broker pid $pid"
+		stop_and_wait "$pid" broker 60
 		say "stopped (pid $pid)"
 	fi
 	rm -f "$PIDFILE"

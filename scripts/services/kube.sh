@@ -129,19 +129,9 @@ print_env() {
 }
 
 stop_pid() { # pidfile pattern name seconds
-	local pid i
+	local pid
 	if pid="$(pid_alive "$1" "$2")"; then
-		kill -TERM "$pid" 2>/dev/null || true
-		for ((i = 0; i < $4 * 10; i++)); do
-			kill -0 "$pid" 2>/dev/null || break
-			sleep 0.1
-		done
-		if kill -0 "$pid" 2>/dev/null; then
-			say "$3 (pid $pid) ignored SIGTERM for $4s; killing"
-			kill -KILL "$pid" 2>/dev/null || true
-			for ((i = 0; i < 50; i++)); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-		fi
-		kill -0 "$pid" 2>/dev/null && die "could not stop $3 pid $pid"
+		stop_and_wait "$pid" "$3" "$4"
 		say "stopped $3 (pid $pid)"
 	fi
 	rm -f "$1"

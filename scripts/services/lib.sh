@@ -52,3 +52,20 @@ apt_install() {
 		exit $rc
 	) 8>"$STATE_ROOT/.apt.lock"
 }
+
+# stop_and_wait PID NAME SECONDS: SIGTERM, wait up to SECONDS for the process to go,
+# then SIGKILL; fails (die) if it is still there.
+stop_and_wait() {
+	local pid="$1" name="$2" secs="$3" i
+	kill -TERM "$pid" 2>/dev/null || true
+	for ((i = 0; i < secs * 10; i++)); do
+		kill -0 "$pid" 2>/dev/null || break
+		sleep 0.1
+	done
+	if kill -0 "$pid" 2>/dev/null; then
+		say "$name (pid $pid) ignored SIGTERM for ${secs}s; killing"
+		kill -KILL "$pid" 2>/dev/null || true
+		for ((i = 0; i < 50; i++)); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+	fi
+	if kill -0 "$pid" 2>/dev/null; then die "could not stop $name pid $pid"; fi
+}

@@ -148,19 +148,9 @@ launch() {
 }
 
 do_stop() {
-	local pid i
+	local pid
 	if pid="$(running_pid)"; then
-		kill -TERM "$pid" 2>/dev/null || true
-		for ((i = 0; i < 300; i++)); do
-			kill -0 "$pid" 2>/dev/null || break
-			sleep 0.1
-		done
-		if kill -0 "$pid" 2>/dev/null; then
-			say "pid $pid ignored SIGTERM for 30s; killing"
-			kill -KILL "$pid" 2>/dev/null || true
-			for ((i = 0; i < 50; i++)); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-		fi
-		kill -0 "$pid" 2>/dev/null && die "could not stop redis-server pid $pid"
+		stop_and_wait "$pid" redis-server 30
 		say "stopped (pid $pid)"
 	fi
 	rm -f "$PIDFILE"
