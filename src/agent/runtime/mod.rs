@@ -20,6 +20,8 @@ mod session;
 mod watcher;
 mod writers;
 
+#[cfg(test)]
+mod tests;
 
 pub use process::AgentRuntime;
 pub use session::{new_id, AgentSession, Gate, SessionSpec};

@@ -116,3 +116,79 @@ impl Outbox {
     }
 }
 
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::audit::{EventBody, EventKind};
+    use crate::model::session::SessionState;
+    use crate::model::time;
+
+    fn sealed(chain: &str, tail: &mut ChainTail) -> SealedEvent {
+        let body = EventBody::new(chain, 0, EventKind::LlmCall, "agent:test");
+        let s = SealedEvent::seal(body, tail).expect("seal");
+        *tail = s.event.tail();
+        s
+    }
+
+    fn checkpoint(step: u64) -> Checkpoint {
+        Checkpoint {
+            session_id: "s-1".into(),
+            step,
+            messages: vec![],
+            tool_results: vec![],
+            plan: crate::model::untrusted::UntrustedJson::new(serde_json::json!({})),
+            created_at: "2026-11-28T03:00:00Z".into(),
+            stored_hash: None,
+        }
+    }
+
+    #[test]
+    fn a_checkpoint_waits_for_the_events_queued_before_it() {
+        let mut out = Outbox::default();
+        let mut tail = ChainTail::genesis();
+        out.queue_event(sealed("s-1", &mut tail));
+        out.queue_checkpoint(checkpoint(1));
+        out.queue_event(sealed("s-1", &mut tail));
+        out.queue_event(sealed("s-1", &mut tail));
+        out.queue_checkpoint(checkpoint(2));
+        assert!(out.checkpoints_ready(0).is_empty());
+        assert_eq!(out.checkpoints_ready(1).iter().map(|c| c.step).collect::<Vec<_>>(), [1]);
+        assert_eq!(out.checkpoints_ready(2).iter().map(|c| c.step).collect::<Vec<_>>(), [1]);
+        assert_eq!(out.checkpoints_ready(3).iter().map(|c| c.step).collect::<Vec<_>>(), [1, 2]);
+    }
+
+    #[test]
+    fn a_report_never_runs_ahead_of_the_stored_events() {
+        let mut out = Outbox::default();
+        let mut tail = ChainTail::genesis();
+        let first = sealed("s-1", &mut tail);
+        let stored_head = first.event.tail();
+        out.queue_event(first.clone());
+        let unstored = sealed("s-1", &mut tail);
+        out.queue_event(unstored);
+        let mut s = Session::new("s-1", "test", time::now());
+        (s.audit_seq, s.audit_head) = (tail.seq, Some(tail.hash.clone()));
+        out.queue_report(&s);
+        assert_eq!(out.take_reports().iter().map(|r| r.audit_seq).collect::<Vec<_>>(), [0], "nothing stored yet");
+        assert!(!out.reports_pending());
+
+        // The first is stored: the next report may say so, and no further.
+        out.events.pop_front();
+        out.settle(&[first]);
+        out.queue_report(&s);
+        let reports = out.take_reports();
+        assert_eq!(
+            reports.iter().map(|r| (r.audit_seq, r.audit_head.clone())).collect::<Vec<_>>(),
+            [(stored_head.seq, Some(stored_head.hash))]
+        );
+
+        // An ended session held back is reported again once its events are stored.
+        s.state = SessionState::Finished;
+        out.queue_report(&s);
+        out.take_reports();
+        let rest: Vec<SealedEvent> = out.events.drain(..).collect();
+        out.settle(&rest);
+        assert!(out.reports_pending(), "the ended session's head is written again");
+        assert_eq!(out.take_reports().iter().map(|r| r.audit_seq).collect::<Vec<_>>(), [tail.seq]);
+    }
+}
