@@ -2,6 +2,7 @@
 //! links to register, heartbeat, checkpoint, audit, obey control and ask for approval, and a
 //! simulated fleet built on it.
 
+pub mod rng;
 pub mod runtime;
 pub mod sim;
 
