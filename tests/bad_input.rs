@@ -9,6 +9,7 @@ use quell::model::selector::Selector;
 use quell::model::time::{self, parse_time};
 use quell::model::untrusted::{is_inert, neutralize, Lines, Untrusted};
 use quell::ports::RawEvent;
+use quell::services::forensics::UnreadableEntry;
 
 const INTERESTING: &[&[u8]] = &[
     b"\x1b",
@@ -142,32 +143,117 @@ fn corpus_of_bad_selectors_and_times() {
         }
     }
     assert!(Selector::parse("state").is_ok(), "bare field means exists");
-    for t in ["", "-5m", "5", "m", "1y", "2026-13-01T00:00:00Z", "99999999999999999999s", "10 m"] {
+    for t in ["", "-5m", "5", "m", "1y", "2026-13-01T00:00:00Z", "99999999999999999999s", "100000000d", "10 m"] {
         assert!(parse_time(t, time::now()).is_err(), "{t:?}");
     }
     assert_eq!(parse_seed_key("checkpoint:s:99999999999999999999999"), None, "step beyond u64 is no key");
 }
 
+/// A rejection as the operator reads it: one line (the CLI prints the first line of an error
+/// only) that says what was wrong, with no raw control or bidi character (the input it quotes is
+/// escaped).
+fn assert_reason(input: &str, err: &str, names: &str) {
+    assert_eq!(err.lines().count(), 1, "{input:?} is rejected with an empty or multi-line reason: {err:?}");
+    assert!(err.contains(names), "{input:?} is rejected with {err:?}, which does not say {names:?}");
+    assert!(is_inert(err), "{input:?} is rejected with raw control characters in {err:?}");
+}
+
+/// How often a parser accepted and rejected, so that neither half of a check is vacuous.
+#[derive(Default, Debug)]
+struct Tally {
+    accepted: u32,
+    rejected: u32,
+}
+
+impl Tally {
+    fn count<T, E>(&mut self, r: &Result<T, E>) {
+        match r {
+            Ok(_) => self.accepted += 1,
+            Err(_) => self.rejected += 1,
+        }
+    }
+}
+
+/// Every input a parser takes from outside either parses to something that reads back the same,
+/// or is rejected with a reason (see [`assert_reason`]); nothing panics.
 #[test]
 fn fuzz_parsers_never_panic() {
     let mut rng = Rng::new(0x5eed_cafe_f00d_0001);
+    let now = time::now();
+    let (mut checkpoints, mut events, mut selectors, mut times, mut keys) =
+        (Tally::default(), Tally::default(), Tally::default(), Tally::default(), Tally::default());
     for _ in 0..4000 {
-        let cp = mutate(&mut rng, SEED_CHECKPOINT.as_bytes());
-        let _ = Checkpoint::from_json(&String::from_utf8_lossy(&cp));
+        let cp = String::from_utf8_lossy(&mutate(&mut rng, SEED_CHECKPOINT.as_bytes())).into_owned();
+        let parsed = Checkpoint::from_json(&cp);
+        checkpoints.count(&parsed);
+        match parsed {
+            Ok(c) => assert_eq!(Checkpoint::from_json(&c.to_json()), Ok(c), "{cp:?} reads back the same"),
+            Err(e) => assert_reason(&cp, &e.to_string(), "checkpoint"),
+        }
+
         let ev = String::from_utf8_lossy(&mutate(&mut rng, SEED_EVENT.as_bytes())).into_owned();
         let raw = RawEvent::new("fuzz", &ev, None);
-        let _ = raw.link();
-        let _ = raw.event();
+        if let Ok((_, link)) = raw.link() {
+            assert!(!link.intact, "{ev:?}: a made-up hash never verifies");
+        }
+        let parsed = raw.event();
+        events.count(&parsed);
+        match parsed {
+            Ok(e) => {
+                let json = serde_json::to_string(&e).expect("an event serialises");
+                assert_eq!(RawEvent::new("again", &json, None).event().as_ref(), Ok(&e), "{ev:?} reads back the same");
+            }
+            // Store text may be quoted raw in the error: what reaches the operator is the entry's
+            // reason, which must still say why.
+            Err(e) => {
+                assert!(!e.trim().is_empty(), "{ev:?} is rejected without a reason");
+                let entry = UnreadableEntry::event(&raw, &e);
+                assert_reason(&ev, &entry.reason, &neutralize(&e, Lines::Escape));
+            }
+        }
         let raw = RawEvent::new("fuzz", &ev, Some("ab"));
-        let _ = raw.link();
-        let _ = raw.to_json();
+        if let Ok((_, link)) = raw.link() {
+            assert!(!link.intact, "{ev:?}: a made-up hash never verifies");
+        }
+        let object = serde_json::from_str::<serde_json::Map<String, serde_json::Value>>(&ev);
+        if object.is_ok_and(|o| !o.is_empty()) && ev.ends_with('}') {
+            let whole: serde_json::Value = serde_json::from_str(&raw.to_json()).expect("to_json of an object is JSON");
+            assert_eq!(whole.get("hash").and_then(|h| h.as_str()), Some("ab"), "{ev:?} with its hash");
+        }
+
         let pick = SELECTORS[rng.below(SELECTORS.len())];
         let sel = String::from_utf8_lossy(&mutate(&mut rng, pick.as_bytes())).into_owned();
-        let _ = Selector::parse(&sel);
+        let parsed = Selector::parse(&sel);
+        selectors.count(&parsed);
+        match parsed {
+            Ok(s) => assert_eq!(Selector::parse(&s.to_string()), Ok(s), "{sel:?} reads back the same"),
+            Err(e) => assert_reason(&sel, &e.to_string(), "selector"),
+        }
+
         let t = String::from_utf8_lossy(&mutate(&mut rng, b"2026-11-28T03:00:00Z")).into_owned();
-        let _ = parse_time(&t, time::now());
+        let parsed = parse_time(&t, now);
+        times.count(&parsed);
+        match parsed {
+            Ok(at) => {
+                let back = parse_time(&time::format(&at), now).map(|b| time::to_micros(&b));
+                assert_eq!(back, Ok(time::to_micros(&at)), "{t:?} reads back the same");
+            }
+            Err(e) => assert_reason(&t, &e.to_string(), "is not a time"),
+        }
+
         let k = String::from_utf8_lossy(&mutate(&mut rng, b"checkpoint:s-1:10")).into_owned();
-        let _ = parse_seed_key(&k);
+        let parsed = parse_seed_key(&k).ok_or(());
+        keys.count(&parsed);
+        if let Ok((session, step)) = parsed {
+            let again = format!("checkpoint:{session}:{step}");
+            assert_eq!(parse_seed_key(&again), Some((session, step)), "{k:?} reads back the same");
+        }
+    }
+    for (what, tally) in
+        [("checkpoints", checkpoints), ("events", events), ("selectors", selectors), ("times", times), ("keys", keys)]
+    {
+        eprintln!("{what}: {tally:?}");
+        assert!(tally.accepted > 0 && tally.rejected > 0, "{what}: the fuzzer exercised both outcomes: {tally:?}");
     }
 }
 

@@ -186,7 +186,8 @@ impl Parser<'_> {
         }
         Field::parse(&name).ok_or_else(|| {
             let known: Vec<&str> = Field::ALL.iter().map(|(n, _)| *n).collect();
-            format!("unknown field '{name}' (known: {})", known.join(", "))
+            // Escaped as the whole text is (`{text:?}`): the name is the operator's input.
+            format!("unknown field '{}' (known: {})", name.escape_debug(), known.join(", "))
         })
     }
 

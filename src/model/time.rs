@@ -20,8 +20,10 @@ pub fn format(t: &Timestamp) -> String {
     t.to_rfc3339_opts(SecondsFormat::Micros, true)
 }
 
+/// A text that is no time. It is the operator's input, quoted escaped so that the message is one
+/// line of plain text.
 #[derive(Debug, thiserror::Error, PartialEq)]
-#[error("'{0}' is not a time: use RFC 3339 (2026-11-28T03:00:00Z) or an age like 90s, 15m, 2h, 1d")]
+#[error("'{}' is not a time: use RFC 3339 (2026-11-28T03:00:00Z) or an age like 90s, 15m, 2h, 1d", .0.escape_debug())]
 pub struct BadTime(pub String);
 
 /// A point in time given as RFC 3339 or as an age before `now` (`90s`, `15m`, `2h`, `1d`).
@@ -30,8 +32,8 @@ pub fn parse_time(text: &str, now: Timestamp) -> Result<Timestamp, BadTime> {
     if let Ok(t) = DateTime::parse_from_rfc3339(text) {
         return Ok(t.with_timezone(&Utc));
     }
-    let age = parse_duration(text).ok_or_else(|| BadTime(text.to_owned()))?;
-    Ok(now - age)
+    // An age before the earliest representable time is no time either (not a panic).
+    parse_duration(text).and_then(|age| now.checked_sub_signed(age)).ok_or_else(|| BadTime(text.to_owned()))
 }
 
 /// `90s`, `15m`, `2h`, `1d`, `250ms`.
