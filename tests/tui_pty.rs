@@ -1,44 +1,55 @@
 //! The real `quell` binary in a pseudo-terminal: keys typed, the screen read back with a VT100
-//! parser, the store checked afterwards. A tiny agent loop in this process plays the fleet: it
-//! heartbeats and acknowledges control changes the way the agent runtime does.
+//! parser, the store checked afterwards. The fixture's live sessions are hosted by the real agent
+//! runtime in this process: it heartbeats, obeys and acknowledges control as any agent does.
 
 mod pty_console;
 mod tui_fixture;
 
 use pty_console::{Console, COLS, ROWS};
+use quell::agent::runtime::{AgentRuntime, AgentSession, Gate};
 use quell::model::approval::ApprovalStatus;
 use quell::model::audit::EventKind;
-use quell::model::control::{self, ControlTarget, Desired};
-use quell::model::session::SessionState;
+use quell::model::control::{ControlTarget, Desired};
 use quell::model::time;
 use quell::ports::{AuditQuery, Stores};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
+use std::thread::JoinHandle;
 use std::time::Duration;
 
-/// Plays the fleet: heartbeats, and obeys and acknowledges control like the agent runtime.
-fn agents(stores: Stores, stop: Arc<AtomicBool>) -> std::thread::JoinHandle<()> {
-    std::thread::spawn(move || {
-        while !stop.load(Ordering::SeqCst) {
-            let now = time::now();
-            let fleet = stores.control.fleet_control().ok().flatten();
-            let generation = stores.control.control_changes(0).ok().and_then(|c| c.last().map(|r| r.generation));
-            let mut sessions = stores.sessions.sessions().unwrap_or_default();
-            for s in sessions.iter_mut().filter(|s| !s.state.is_terminal()) {
-                let own = stores.control.session_control(&s.id).ok().flatten();
-                match control::effective(fleet.as_ref(), own.as_ref()) {
-                    Desired::Pause => s.state = SessionState::Paused,
-                    Desired::Kill => s.state = SessionState::Killed,
-                    Desired::Run if s.state == SessionState::Paused => s.state = SessionState::Running,
-                    Desired::Run => {}
-                }
-                s.ack_generation = generation.unwrap_or(0);
-                s.last_seen = now;
+/// The fixture's live sessions on the agent runtime: each is resumed (as a restarted agent
+/// would be) and waits at a step boundary, asking the runtime's gate what control wants.
+struct Agents {
+    runtime: Arc<AgentRuntime>,
+    stop: Arc<AtomicBool>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl Agents {
+    fn start(stores: &Stores) -> Agents {
+        let runtime = AgentRuntime::start(stores.clone()).expect("agent runtime");
+        let live = stores.sessions.sessions().expect("sessions").into_iter().filter(|s| !s.state.is_terminal());
+        let mut sessions: Vec<AgentSession> =
+            live.map(|s| AgentSession::resume(&runtime, &s.id).expect("resume").0).collect();
+        runtime.flush().expect("the resumed sessions are stored");
+        let stop = Arc::new(AtomicBool::new(false));
+        let flag = stop.clone();
+        let thread = std::thread::spawn(move || {
+            while !flag.load(Ordering::SeqCst) {
+                sessions.retain_mut(|s| s.observe().expect("observe") != Gate::Killed);
+                std::thread::sleep(Duration::from_millis(20));
             }
-            let _ = stores.sessions.put_sessions(&sessions);
-            std::thread::sleep(Duration::from_millis(100));
+        });
+        Agents { runtime, stop, thread: Some(thread) }
+    }
+
+    fn stop(mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        if let Some(t) = self.thread.take() {
+            t.join().expect("agents thread");
         }
-    })
+        self.runtime.shutdown().expect("everything the agents queued is stored");
+    }
 }
 
 fn store() -> (tempfile::TempDir, std::path::PathBuf, Stores) {
@@ -52,8 +63,7 @@ fn store() -> (tempfile::TempDir, std::path::PathBuf, Stores) {
 #[test]
 fn operator_filters_opens_approves_pauses_the_fleet_and_quits() {
     let (_dir, path, stores) = store();
-    let stop = Arc::new(AtomicBool::new(false));
-    let fleet = agents(stores.clone(), stop.clone());
+    let fleet = Agents::start(&stores);
     let mut c = Console::open(&path, &[]);
 
     let screen = c.wait_for("s-support-0002");
@@ -67,7 +77,8 @@ fn operator_filters_opens_approves_pauses_the_fleet_and_quits() {
     c.send("\r");
     c.wait_for("1 session matches 'browser'");
     c.send("\r");
-    let screen = c.wait_for("(7 events verified)");
+    // The fixture's seven events and the runtime's `session_started` of the resume.
+    let screen = c.wait_for("(8 events verified)");
     assert!(screen.contains("unexpected tool send_email"), "{screen}");
     c.send("\x1b");
     c.wait_for("quell · fleet");
@@ -130,8 +141,7 @@ fn operator_filters_opens_approves_pauses_the_fleet_and_quits() {
     assert_eq!(screen, (false, false), "main screen and cursor are back");
     let flags = c.termios_flags();
     assert!(flags.contains("ICANON") && flags.contains("ECHO"), "cooked mode restored: {flags}");
-    stop.store(true, Ordering::SeqCst);
-    let _ = fleet.join();
+    fleet.stop();
 }
 
 #[test]
