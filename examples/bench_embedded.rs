@@ -1,10 +1,11 @@
 //! Benchmarks of the embedded store, printing figures and ratios against the naive way.
 //!
-//!     cargo run --release --example bench_embedded -- [pause|append|verify|all]
+//!     cargo run --release --example bench_embedded -- [pause|append|verify|all] [agents]
 //!
-//! - pause:  10,000 simulated agents; time from `quell pause --all` to every acknowledgement,
-//!   against a naive loop that writes one control record per session (one transaction
-//!   each) and against Temporal's documented batch rate (50/s).
+//! - pause:  10,000 simulated agents (or `agents`); time from `quell pause --all` to every
+//!   acknowledgement, against a naive loop that writes one control record per session (one
+//!   transaction each, `support/naive_pause.rs`) and against Temporal's documented batch rate
+//!   (50/s).
 //! - append: audit append rate, batched (group commit, as the agent runtime does) and one
 //!   transaction per event.
 //! - verify: verify and replay 1,000,000 events; reconstruct one session against `jq` over the
@@ -15,13 +16,15 @@ use quell::agent::sim::{Fleet, FleetConfig};
 use quell::model::action::ActionKind;
 use quell::model::audit::{EventBody, EventKind};
 use quell::model::chain::ChainTail;
-use quell::model::control::{ControlTarget, Desired};
 use quell::model::untrusted::Untrusted;
 use quell::ports::{AuditQuery, SealedEvent, Stores};
 use quell::services::{control, forensics};
 use std::io::Write;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
+
+#[path = "support/naive_pause.rs"]
+mod naive_pause;
 
 /// Errors end the benchmark with one line.
 type Res<T> = Result<T, Box<dyn std::error::Error>>;
@@ -39,8 +42,7 @@ fn secs(d: Duration) -> String {
     format!("{:.3} s", d.as_secs_f64())
 }
 
-fn pause() -> Res<()> {
-    let n = 10_000;
+fn pause(n: usize) -> Res<()> {
     let (_, stores) = fresh("pause")?;
     let t = Instant::now();
     let config = FleetConfig {
@@ -70,36 +72,13 @@ fn pause() -> Res<()> {
     );
 
     // resume, then the naive way: one control write (one transaction) per session
-    let resume = control::plan(&stores, ActionKind::Resume, &control::Target::All, "bench", "bench")?;
-    let issued = control::execute(&stores, &resume)?;
-    control::await_ack(&stores, &issued, Duration::from_secs(30))?;
-    let ids = fleet.session_ids().to_vec();
-    let t = Instant::now();
-    let mut last = 0;
-    for id in &ids {
-        last = stores.control.set_control(
-            &[ControlTarget::Session(id.clone())],
-            Desired::Pause,
-            "bench",
-            "naive",
-            quell::model::time::now(),
-        )?;
-    }
-    let writes = t.elapsed();
-    let naive = control::Issued {
-        generation: last,
-        desired: Desired::Pause,
-        sessions: ids.clone(),
-        audit_error: None,
-        fleet_hold: None,
-    };
-    let report = control::await_ack(&stores, &naive, Duration::from_secs(60))?;
-    let naive_time = t.elapsed();
+    let naive = naive_pause::resume_then_pause_one_by_one(&stores, fleet.session_ids())?;
+    let naive_time = naive.total;
     println!(
         "pause: naive loop (one write per session): {} acknowledged in {} (writes alone {})",
-        report.acknowledged.len(),
+        naive.acknowledged,
         secs(naive_time),
-        secs(writes)
+        secs(naive.writes)
     );
     println!(
         "pause: ratio naive/quell = {:.1}x; Temporal batch at 50/s would take {:.0} s ({:.0}x; computed from its documented rate, not measured)",
@@ -242,9 +221,9 @@ fn verify() -> Res<()> {
     Ok(())
 }
 
-fn run(what: &str) -> Res<()> {
+fn run(what: &str, agents: usize) -> Res<()> {
     if what == "pause" || what == "all" {
-        pause()?;
+        pause(agents)?;
     }
     if what == "append" || what == "all" {
         append()?;
@@ -257,7 +236,15 @@ fn run(what: &str) -> Res<()> {
 
 fn main() -> std::process::ExitCode {
     let what = std::env::args().nth(1).unwrap_or_else(|| "all".into());
-    match run(&what) {
+    let agents = match std::env::args().nth(2).map(|a| a.parse::<usize>()) {
+        None => 10_000,
+        Some(Ok(n)) if n > 0 => n,
+        Some(_) => {
+            eprintln!("bench_embedded: the number of agents is a positive integer");
+            return std::process::ExitCode::from(2);
+        }
+    };
+    match run(&what, agents) {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("bench_embedded: {e}");
