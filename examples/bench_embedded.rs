@@ -56,9 +56,10 @@ fn pause() -> Res<()> {
     std::thread::sleep(Duration::from_secs(2));
 
     let t = Instant::now();
+    let bench = quell::model::operator::Operator::new("bench").acting()?;
     let action = control::plan(&stores, ActionKind::Pause, &control::Target::All, "bench", "bench")?;
     let planned = t.elapsed();
-    let issued = control::execute(&stores, &action)?;
+    let issued = control::execute(&stores, &bench, &action)?;
     let report = control::await_ack(&stores, &issued, Duration::from_secs(30))?;
     let quell_time = t.elapsed();
     println!(
@@ -71,7 +72,7 @@ fn pause() -> Res<()> {
 
     // resume, then the naive way: one control write (one transaction) per session
     let resume = control::plan(&stores, ActionKind::Resume, &control::Target::All, "bench", "bench")?;
-    let issued = control::execute(&stores, &resume)?;
+    let issued = control::execute(&stores, &bench, &resume)?;
     control::await_ack(&stores, &issued, Duration::from_secs(30))?;
     let ids = fleet.session_ids().to_vec();
     let t = Instant::now();

@@ -76,9 +76,10 @@ fn pause() {
     std::thread::sleep(Duration::from_secs(2));
 
     let t = Instant::now();
+    let bench = quell::model::operator::Operator::new("bench").acting().expect("may act");
     let action = control::plan(&stores, ActionKind::Pause, &control::Target::All, "bench", "bench").expect("plan");
     let planned = t.elapsed();
-    let issued = control::execute(&stores, &action).expect("execute");
+    let issued = control::execute(&stores, &bench, &action).expect("execute");
     let written = t.elapsed();
     let report = control::await_ack(&stores, &issued, Duration::from_secs(30)).expect("ack");
     let quell_time = t.elapsed();
@@ -95,7 +96,7 @@ fn pause() {
     println!("pause: one sessions() refresh of the {listed} live sessions: {}", ms(t.elapsed()));
 
     let resume = control::plan(&stores, ActionKind::Resume, &control::Target::All, "bench", "bench").expect("plan");
-    let issued = control::execute(&stores, &resume).expect("execute");
+    let issued = control::execute(&stores, &bench, &resume).expect("execute");
     control::await_ack(&stores, &issued, Duration::from_secs(30)).expect("ack");
     let ids = fleet.session_ids().to_vec();
     let t = Instant::now();

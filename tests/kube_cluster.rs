@@ -15,6 +15,7 @@ use kube::api::{Api, Patch, PatchParams, PostParams};
 use quell::adapters::embedded::EmbeddedStore;
 use quell::adapters::kube::{Kube, KubeError, KubeOptions, Namespaces, QUARANTINE_LABEL, REPLICAS_ANNOTATION};
 use quell::model::audit::EventKind;
+use quell::model::operator::Operator;
 use quell::model::session::Session;
 use quell::model::time;
 use quell::ports::{AuditQuery, Stores};
@@ -716,17 +717,17 @@ fn the_console_offers_the_admin_its_pod_actions_and_the_viewer_none() {
     assert!(update(&mut viewer_app, q()).is_empty() && viewer_app.dialog.is_none(), "the viewer's Q is refused");
     let mut admin_app = console(info);
     let fx = update(&mut admin_app, q());
-    let Some(Effect::PlanKube { what, target }) = fx.first().cloned() else { panic!("no plan: {fx:?}") };
+    let Some(Effect::Plan { kind, target }) = fx.first().cloned() else { panic!("no plan: {fx:?}") };
     assert!(admin_app.dialog.as_ref().is_some_and(|d| d.kind == ActionKind::Quarantine));
 
     // What the feed does with the plan, then with the confirmed action.
-    let planned = tui_kube::plan(&stores, Some(&as_admin), what, &target, "placeholder", "alice").expect("plan");
+    let planned = tui_kube::plan(&stores, Some(&as_admin), kind, &target, "placeholder", "alice").expect("plan");
     let confirmed = OperatorAction::new(planned.kind, planned.scope.clone(), "prompt injection", "alice").expect("ok");
-    let refused = tui_kube::execute(&stores, Some(&as_viewer), what, &confirmed).expect_err("the viewer is refused");
+    let refused = tui_kube::execute(&stores, Some(&as_viewer), &confirmed).expect_err("the viewer is refused");
     assert!(refused.contains(&format!("cannot patch pods in {ns}")), "{refused}");
     assert_eq!(label(&admin.get_pod(&ns, "agent-0").expect("pod"), QUARANTINE_LABEL), None, "nothing changed");
     assert!(operator_events(&stores).is_empty(), "a refused action is not recorded as done");
-    let done = tui_kube::execute(&stores, Some(&as_admin), what, &confirmed).expect("quarantined");
+    let done = tui_kube::execute(&stores, Some(&as_admin), &confirmed).expect("quarantined");
     assert!(done.contains("quarantine") && done.contains("0 failed"), "{done}");
     assert!(label(&admin.get_pod(&ns, "agent-0").expect("pod"), QUARANTINE_LABEL).is_some());
     assert!(admin.policy(&ns).is_some());
@@ -739,10 +740,11 @@ fn the_console_offers_the_admin_its_pod_actions_and_the_viewer_none() {
 
     // The same through the console's feed threads: release, then the pod columns catch up.
     let (tx, rx) = std::sync::mpsc::channel();
-    let feed = quell::interfaces::tui::feed::start(stores.clone(), tx, "alice".into(), None, Some(as_admin.clone()))
-        .expect("feed");
+    let feed =
+        quell::interfaces::tui::feed::start(stores.clone(), tx, Operator::new("alice"), None, Some(as_admin.clone()))
+            .expect("feed");
     let release = OperatorAction::new(ActionKind::Release, planned.scope.clone(), "false alarm", "alice").expect("ok");
-    feed.run(Effect::ExecuteKube { what: PodAction::Release, action: release });
+    feed.run(Effect::Execute(release));
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
     let (mut released, mut caught_up) = (false, false);
     while !(released && caught_up) && std::time::Instant::now() < deadline {
@@ -763,10 +765,10 @@ fn the_console_offers_the_admin_its_pod_actions_and_the_viewer_none() {
 
     // `:quarantine SELECTOR` in the console: the confirmed selector scope runs and is recorded.
     let sel = quell::model::selector::Selector::parse(&format!("namespace={ns}")).expect("selector");
-    let by_sel = tui_kube::plan(&stores, Some(&as_admin), PodAction::Quarantine, &Target::Selector(sel), "x", "alice")
+    let by_sel = tui_kube::plan(&stores, Some(&as_admin), ActionKind::Quarantine, &Target::Selector(sel), "x", "alice")
         .expect("plan by selector");
     let confirmed = OperatorAction::new(by_sel.kind, by_sel.scope, "blast radius", "alice").expect("ok");
-    let done = tui_kube::execute(&stores, Some(&as_admin), PodAction::Quarantine, &confirmed).expect("by selector");
+    let done = tui_kube::execute(&stores, Some(&as_admin), &confirmed).expect("by selector");
     assert!(done.contains("0 failed"), "{done}");
     assert!(label(&admin.get_pod(&ns, "agent-0").expect("pod"), QUARANTINE_LABEL).is_some());
     let last = operator_events(&stores).pop().expect("recorded");

@@ -44,8 +44,8 @@ impl PodAction {
     pub fn kind(self) -> ActionKind {
         match self {
             PodAction::HardStop => ActionKind::HardStop,
-            PodAction::Restore => ActionKind::Resume,
-            PodAction::KillPod { .. } => ActionKind::KillPod,
+            PodAction::Restore => ActionKind::Restore,
+            PodAction::KillPod { grace } => ActionKind::KillPod { grace },
             PodAction::Quarantine => ActionKind::Quarantine,
             PodAction::Release => ActionKind::Release,
         }

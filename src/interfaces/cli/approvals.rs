@@ -81,17 +81,17 @@ pub fn list(ctx: &mut Context, all: bool, format: ListFormat, out: &mut dyn Writ
 }
 
 pub fn decide(ctx: &mut Context, verdict: Verdict, args: DecideArgs, out: &mut dyn Write) -> CliResult {
-    let kind = if verdict == Verdict::Approve { ActionKind::Approve } else { ActionKind::Reject };
-    ctx.writable(kind.verb())?;
+    let kind = ActionKind::decision(verdict);
+    let acting = ctx.acting(kind)?;
     let reason = super::targets::reason(kind, args.reason.as_deref())?;
     let stores = ctx.stores()?;
-    let action = approvals::plan(&stores, &args.id, verdict, &reason, &ctx.operator)?;
-    let approvals::Decided { approval: decided, audit_error } = match approvals::decide(&stores, &action) {
+    let action = approvals::plan(&stores, &args.id, verdict, &reason, acting.name())?;
+    let approvals::Decided { approval: decided, audit_error } = match approvals::decide(&stores, &acting, &action) {
         Ok(d) => d,
         Err(StoreError::Decide(e)) if args.output == TextFormat::Json => {
             // A script asked for JSON: it gets an object saying why nothing was recorded (who
             // decided first, or that it expired), and the exit code and stderr line as in text.
-            let v = refused_json(&args.id, kind, &ctx.operator, &e);
+            let v = refused_json(&args.id, kind, acting.name(), &e);
             super::json::write_pretty(out, &v)?;
             return Err(StoreError::Decide(e).into());
         }
@@ -100,12 +100,12 @@ pub fn decide(ctx: &mut Context, verdict: Verdict, args: DecideArgs, out: &mut d
     let message = match decided.status {
         ApprovalStatus::Pending => crate::shown!(
             "recorded {}'s approval of {} ({} of {} approvers); another, different approver is needed",
-            ctx.operator,
+            acting.name(),
             decided.id,
             decided.approvals(),
             decided.required_approvers
         ),
-        status => crate::shown!("{} {status} by {} (session {})", decided.id, ctx.operator, decided.session_id),
+        status => crate::shown!("{} {status} by {} (session {})", decided.id, acting.name(), decided.session_id),
     };
     match args.output {
         TextFormat::Json => {

@@ -6,15 +6,15 @@ use std::io::Write;
 use std::time::Duration;
 
 pub fn run(ctx: &mut Context, kind: ActionKind, args: ControlArgs, out: &mut dyn Write) -> CliResult {
-    ctx.writable(kind.verb())?;
+    let acting = ctx.acting(kind)?;
     let reason = super::targets::reason(kind, args.reason.as_deref())?;
     if !(args.wait.is_finite() && args.wait >= 0.0 && args.wait <= 3600.0) {
         return Err(Failure::usage("--wait takes seconds from 0 to 3600"));
     }
     let target = super::targets::target(args.targets.all, args.targets.selector.as_deref(), &args.targets.sessions)?;
     let stores = ctx.stores()?;
-    let action = control::plan(&stores, kind, &target, &reason, &ctx.operator)?;
-    let issued = control::execute(&stores, &action)?;
+    let action = control::plan(&stores, kind, &target, &reason, acting.name())?;
+    let issued = control::execute(&stores, &acting, &action)?;
     // From here on the change is issued: a failure to read acknowledgements is reported with
     // what was issued, never instead of it.
     let (report, ack_error) = match control::await_ack(&stores, &issued, Duration::from_secs_f64(args.wait)) {

@@ -88,7 +88,7 @@ pub fn run(ctx: &mut Context, opts: DemoOptions, out: &mut dyn Write) -> CliResu
             "demo: {} simulated agents on {} ({})",
             opts.agents,
             ctx.store_path.display(),
-            if ctx.operator.is_empty() {
+            if ctx.operator.name().is_empty() {
                 "no operator identity".to_owned()
             } else {
                 format!("operator {}", ctx.operator)
@@ -132,8 +132,8 @@ fn console_available() -> bool {
 /// (exit 2), found before anything starts.
 fn console_options(ctx: &Context) -> Result<crate::interfaces::tui::TuiOptions, Failure> {
     let opts = crate::interfaces::tui::TuiOptions {
-        operator: ctx.operator.clone(),
-        readonly: ctx.readonly,
+        operator: ctx.operator.name().to_owned(),
+        readonly: ctx.operator.is_read_only(),
         theme: ctx.theme.clone(),
         theme_dir: super::config::default_config().and_then(|c| c.parent().map(|d| d.join("themes"))),
         keys: ctx.keys.clone().unwrap_or_default(),
@@ -150,7 +150,7 @@ fn open_console(ctx: &mut Context, stores: Stores) -> CliResult {
     if !console_available() {
         return Err(Failure::usage("the console needs a terminal; run a command instead (see quell --help)"));
     }
-    if ctx.operator.is_empty() && !ctx.readonly {
+    if ctx.operator.name().is_empty() && !ctx.operator.is_read_only() {
         return Err(Failure::usage(format!(
             "the console takes actions: {} (or open it with --readonly)",
             super::NO_IDENTITY
@@ -160,9 +160,9 @@ fn open_console(ctx: &mut Context, stores: Stores) -> CliResult {
     // A bad kubeconfig does not keep the console closed: it opens and says why.
     let (mut kube, mut kube_error) = (None, None);
     if ctx.kube.configured {
-        match super::kube::connect(ctx) {
+        match super::cluster::connect(ctx) {
             Ok(client) => {
-                let operator = Some(super::kube::operator(ctx, &client));
+                let operator = Some(super::cluster::operator(ctx, &client));
                 let selector = ctx.kube.selector.clone();
                 kube = Some(crate::interfaces::tui::kube::TuiKube { client, selector, operator });
             }

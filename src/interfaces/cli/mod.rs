@@ -3,20 +3,23 @@
 mod agent;
 mod approvals;
 pub mod args;
+pub mod cluster;
 pub mod config;
 mod control;
 mod demo;
 mod forensics;
 mod json;
-pub mod kube;
+pub mod output;
 mod sessions;
 mod table;
 mod targets;
 
 use crate::adapters::embedded::{AbsentAuditLog, EmbeddedStore, OpenMode};
+use crate::model::action::ActionKind;
+use crate::model::operator::{Acting, CannotAct, Operator};
 use crate::ports::{StoreError, Stores};
 use args::{Cli, Command};
-use clap::Parser;
+use clap::{CommandFactory, FromArgMatches, Parser};
 use std::io::Write;
 use std::path::PathBuf;
 
@@ -30,6 +33,8 @@ pub mod exit {
     pub const INTEGRITY: i32 = 5;
     pub const UNAVAILABLE: i32 = 6;
     pub const NOT_ACKNOWLEDGED: i32 = 7;
+    /// A missing Kubernetes permission (RBAC): nothing was changed.
+    pub const FORBIDDEN: i32 = 8;
 }
 
 /// An action took effect but the operator's audit record could not be written: one warning
@@ -93,10 +98,9 @@ pub struct Context {
     /// How this command opens the embedded store: only the demo and an agent create one;
     /// actions need an existing store, everything else opens it read-only.
     pub store_mode: OpenMode,
-    /// Who acts; empty when no identity could be found (then every action refuses, see
-    /// [`Context::writable`]).
-    pub operator: String,
-    pub readonly: bool,
+    /// Who acts, and whether they may (`--readonly`); the name is empty when no identity could
+    /// be found (then every action refuses, see [`Context::acting`]).
+    pub operator: Operator,
     pub theme: Option<String>,
     pub keys: Option<toml::Table>,
     /// Sessions, control and approvals in Redis (audit stays embedded) when set.
@@ -110,7 +114,7 @@ pub struct Context {
     /// missing.
     pub audit_outage_ok: bool,
     /// Kubernetes (pod columns, hard stop, kill pod, quarantine): context, namespace, kubeconfig.
-    pub kube: kube::KubeSettings,
+    pub kube: cluster::KubeSettings,
     stores: Option<Stores>,
 }
 
@@ -169,15 +173,13 @@ impl Context {
         }
     }
 
-    /// Refuses an action in read-only mode, and one that would be recorded without an operator.
-    pub fn writable(&self, what: &str) -> Result<(), Failure> {
-        if self.readonly {
-            return Err(Failure { code: exit::USAGE, message: format!("{what} refused: quell is in read-only mode") });
-        }
-        if self.operator.is_empty() {
-            return Err(Failure::usage(format!("{what} refused: {NO_IDENTITY}")));
-        }
-        Ok(())
+    /// The capability to take `kind`: refused in read-only mode, and when the action would be
+    /// recorded without an operator. The services refuse to act without it.
+    pub fn acting(&self, kind: ActionKind) -> Result<Acting, Failure> {
+        self.operator.acting().map_err(|e| match e {
+            CannotAct::ReadOnly => Failure::usage(format!("{kind} refused: {e}")),
+            CannotAct::NoIdentity => Failure::usage(format!("{kind} refused: {NO_IDENTITY}")),
+        })
     }
 }
 
@@ -187,7 +189,7 @@ pub(crate) const NO_IDENTITY: &str =
 
 fn context(cli: &Cli) -> Result<Context, Failure> {
     let file = config::load(cli.global.config.as_deref()).map_err(Failure::usage)?;
-    let kube = kube::KubeSettings::resolve(
+    let kube = cluster::KubeSettings::resolve(
         &cli.global.kube,
         file.kube.as_ref(),
         cli.global.operator.is_some() || file.operator.is_some(),
@@ -201,8 +203,7 @@ fn context(cli: &Cli) -> Result<Context, Failure> {
     Ok(Context {
         store_path: cli.global.store.clone().or(file.store).unwrap_or_else(config::default_store),
         store_mode: store_mode(cli, readonly),
-        operator,
-        readonly,
+        operator: Operator::with_read_only(&operator, readonly),
         theme: cli.global.theme.clone().or(file.theme),
         keys: file.keys,
         redis: cli.global.redis.clone().or(file.redis),
@@ -272,16 +273,16 @@ fn run(cli: Cli) -> CliResult {
             forensics::replay(&mut ctx, session.as_deref(), since.as_deref(), until.as_deref(), &kind, output, &mut out)
         }
         Some(Command::Verify { session, output }) => forensics::verify(&mut ctx, session.as_deref(), output, &mut out),
-        Some(Command::Pause(a)) => control::run(&mut ctx, crate::model::action::ActionKind::Pause, a, &mut out),
-        Some(Command::Resume(a)) => control::run(&mut ctx, crate::model::action::ActionKind::Resume, a, &mut out),
-        Some(Command::Kill(a)) => control::run(&mut ctx, crate::model::action::ActionKind::Kill, a, &mut out),
+        Some(Command::Pause(a)) => control::run(&mut ctx, ActionKind::Pause, a, &mut out),
+        Some(Command::Resume(a)) => control::run(&mut ctx, ActionKind::Resume, a, &mut out),
+        Some(Command::Kill(a)) => control::run(&mut ctx, ActionKind::Kill, a, &mut out),
         Some(Command::Approvals { all, output }) => approvals::list(&mut ctx, all, output, &mut out),
         Some(Command::Approve(a)) => approvals::decide(&mut ctx, crate::model::approval::Verdict::Approve, a, &mut out),
         Some(Command::Reject(a)) => approvals::decide(&mut ctx, crate::model::approval::Verdict::Reject, a, &mut out),
-        Some(Command::HardStop(a)) => kube::hard_stop(&mut ctx, a, &mut out),
-        Some(Command::KillPod(a)) => kube::kill_pod(&mut ctx, a, &mut out),
-        Some(Command::Quarantine(a)) => kube::quarantine(&mut ctx, a, &mut out),
-        Some(Command::Release(a)) => kube::release(&mut ctx, a, &mut out),
+        Some(Command::HardStop(a)) => cluster::hard_stop(&mut ctx, a, &mut out),
+        Some(Command::KillPod(a)) => cluster::kill_pod(&mut ctx, a, &mut out),
+        Some(Command::Quarantine(a)) => cluster::quarantine(&mut ctx, a, &mut out),
+        Some(Command::Release(a)) => cluster::release(&mut ctx, a, &mut out),
         Some(Command::Agent { session, steps, step_ms, agent, approval_at, approval_ttl }) => {
             let plan = agent::SoloPlan { steps, step_ms, approval_at, approval_ttl, audit_apart: ctx.kafka.is_some() };
             agent::run(&mut ctx, &session, plan, &agent, &mut out)
@@ -298,6 +299,17 @@ fn run(cli: Cli) -> CliResult {
 /// Entry point of the `quell` binary; returns the exit code.
 pub fn main() -> i32 {
     finish(Cli::try_parse())
+}
+
+/// Entry point of the `kubectl-quell` executable: the same CLI, shown as `kubectl quell`,
+/// with Kubernetes always on.
+pub fn plugin_main() -> i32 {
+    let command = Cli::command().name("kubectl-quell").bin_name("kubectl quell");
+    let parsed = command.try_get_matches().and_then(|m| Cli::from_arg_matches(&m)).map(|mut cli| {
+        cli.global.kube.plugin = true;
+        cli
+    });
+    finish(parsed)
 }
 
 /// Runs parsed arguments (`quell` and `kubectl quell` alike) and returns the exit code.

@@ -5,18 +5,18 @@
 use super::confirm::{ConfirmDialog, Outcome, Plan};
 use super::fleet::{move_cursor, scroll_into_view, FleetState, SortKey};
 use super::keymap::{Binding, Cmd, Context, Key, Keymap};
-use super::kube::{action_of_cmd, KubeInfo, KubeState};
+use super::kube::{KubeInfo, KubeState};
 use super::replay::ReplayState;
 use super::session::{Detail, SessionView, TimelineData};
 use super::text::{safe, thousands};
 use super::theme::Theme;
-use crate::model::action::{ActionKind, OperatorAction};
+use crate::model::action::{ActionKind, Domain, OperatorAction};
 use crate::model::approval::{Approval, Verdict};
+use crate::model::operator::{CannotAct, Operator};
 use crate::model::selector::Selector;
 use crate::model::time::Timestamp;
 use crate::model::untrusted::Untrusted;
 use crate::services::control::{AckReport, Issued, Target};
-use crate::services::kube::PodAction;
 use crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
 use std::collections::HashSet;
 use std::time::Duration;
@@ -91,7 +91,8 @@ pub enum Msg {
 /// Work for the background threads.
 #[derive(Clone, Debug)]
 pub enum Effect {
-    PlanControl {
+    /// Resolve the exact scope of an operation on sessions (control, or the sessions' pods).
+    Plan {
         kind: ActionKind,
         target: Target,
     },
@@ -99,9 +100,10 @@ pub enum Effect {
         id: String,
         verdict: Verdict,
     },
-    /// Execute a confirmed control action, then watch its acknowledgements.
+    /// Carry out a confirmed operation, whatever it acts on: control (then watch its
+    /// acknowledgements), a decision, or pods (re-planned on exactly the confirmed sessions and
+    /// permission-checked first).
     Execute(OperatorAction),
-    Decide(OperatorAction),
     LoadTimeline(String),
     /// Every session's events since a time, for a replay of a window (`id` labels it).
     LoadWindow {
@@ -110,16 +112,6 @@ pub enum Effect {
     },
     LoadContext(String),
     LoadTheme(String),
-    /// Resolve the exact sessions and pods of a pod action (hard stop, kill pod, …).
-    PlanKube {
-        what: PodAction,
-        target: Target,
-    },
-    /// Carry out a confirmed pod action (the permission check comes first).
-    ExecuteKube {
-        what: PodAction,
-        action: OperatorAction,
-    },
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -172,8 +164,8 @@ impl ApprovalsView {
 }
 
 pub struct App {
-    pub operator: String,
-    pub readonly: bool,
+    /// Who is at the console, and whether they may act (`--readonly`).
+    pub operator: Operator,
     pub now: Timestamp,
     pub size: (u16, u16),
     pub keymap: Keymap,
@@ -187,9 +179,8 @@ pub struct App {
     pub replay: Option<ReplayState>,
     pub help_offset: usize,
     pub input: Option<Input>,
+    /// The confirmation of one operation: the dialog holds the operation it confirms.
     pub dialog: Option<ConfirmDialog>,
-    /// The pod action the open dialog is for (a restore's kind is `Resume`, like the soft one).
-    pub dialog_pod: Option<PodAction>,
     pub progress: Option<Progress>,
     pub status: Option<(Level, String)>,
     /// Set while the backend is unreachable: the error and when the next try is.
@@ -208,8 +199,7 @@ const CHROME: u16 = 4;
 impl App {
     pub fn new(operator: &str, readonly: bool, keymap: Keymap, theme: Theme, now: Timestamp) -> App {
         App {
-            operator: operator.to_owned(),
-            readonly,
+            operator: Operator::with_read_only(operator, readonly),
             now,
             size: (80, 24),
             keymap,
@@ -224,7 +214,6 @@ impl App {
             help_offset: 0,
             input: None,
             dialog: None,
-            dialog_pod: None,
             progress: None,
             status: None,
             degraded: None,
@@ -263,15 +252,16 @@ impl App {
         ))
     }
 
-    /// Whether help and the key bar show a binding: no actions on a read-only console, and a
-    /// pod action only when the API server says the user may take it.
+    /// Whether help and the key bar show a binding: one with a key; no actions on a read-only
+    /// console, and a pod action only when the API server says the user may take it.
     pub fn shows(&self, b: &Binding) -> bool {
-        if self.readonly && b.destructive {
+        if b.keys.is_empty() {
             return false;
         }
-        match action_of_cmd(b.cmd) {
-            Some(what) => self.kube.as_ref().is_some_and(|k| k.allows(what)),
-            None => true,
+        match b.cmd.action() {
+            Some(_) if self.operator.is_read_only() => false,
+            Some(kind) if kind.is_cluster() => self.kube.as_ref().is_some_and(|k| k.allows(kind)),
+            _ => true,
         }
     }
 
@@ -495,7 +485,6 @@ fn on_key(app: &mut App, key: &KeyEvent, fx: &mut Vec<Effect>) {
             Outcome::Open => {}
             Outcome::Cancelled => {
                 app.dialog = None;
-                app.dialog_pod = None;
                 app.set_status(Level::Info, "cancelled: nothing was changed");
             }
             Outcome::Confirmed(action) => {
@@ -519,24 +508,14 @@ fn on_key(app: &mut App, key: &KeyEvent, fx: &mut Vec<Effect>) {
     on_cmd(app, cmd, fx);
 }
 
+/// A confirmed operation goes to the feed as it was confirmed; the status or progress line says
+/// what is under way.
 fn run_confirmed(app: &mut App, action: OperatorAction, fx: &mut Vec<Effect>) {
-    if app.readonly {
-        app.set_status(Level::Error, "read-only console: actions are disabled");
-        return;
-    }
     let what = Untrusted::new(action.describe()).shown_line();
-    if let Some(pod) = app.dialog_pod.take() {
-        let shown = if pod == PodAction::Restore { format!("restore (undo hard stop): {what}") } else { what };
-        app.set_status(Level::Info, format!("{shown}: asking the API server…"));
-        fx.push(Effect::ExecuteKube { what: pod, action });
-        return;
-    }
-    match action.kind {
-        ActionKind::Approve | ActionKind::Reject => {
-            app.set_status(Level::Info, format!("{what}: deciding…"));
-            fx.push(Effect::Decide(action));
-        }
-        _ => {
+    match action.kind.domain() {
+        Domain::Cluster => app.set_status(Level::Info, format!("{what}: asking the API server…")),
+        Domain::Decision(_) => app.set_status(Level::Info, format!("{what}: deciding…")),
+        Domain::Control(_) => {
             app.progress = Some(Progress {
                 what,
                 issued: None,
@@ -546,31 +525,62 @@ fn run_confirmed(app: &mut App, action: OperatorAction, fx: &mut Vec<Effect>) {
                 error: None,
             });
             app.status = None;
-            fx.push(Effect::Execute(action));
         }
+    }
+    fx.push(Effect::Execute(action));
+}
+
+/// Every operation starts here, from its key or its `:` word. The one read-only check of the
+/// console: an operator who may not act gets no dialog (and the feed's services refuse such an
+/// operator again). `arg` is what followed the `:` word: a selector, `all`, an approval id;
+/// empty from a key.
+fn act(app: &mut App, cmd: Cmd, arg: &str, fx: &mut Vec<Effect>) {
+    let Some(kind) = cmd.action() else { return };
+    if let Err(e) = app.operator.acting() {
+        let why = match e {
+            CannotAct::ReadOnly => "read-only console: actions are disabled".to_owned(),
+            CannotAct::NoIdentity => format!("{kind} refused: {e}"),
+        };
+        app.set_status(Level::Error, why);
+        return;
+    }
+    let target = match arg {
+        _ if matches!(cmd, Cmd::ActFleet(_)) => Some(Target::All),
+        "" => None,
+        "--all" | "all" if !kind.is_cluster() => Some(Target::All),
+        _ if kind.verdict().is_some() => None,
+        text => match Selector::parse(text) {
+            Ok(sel) => Some(Target::Selector(sel)),
+            Err(e) => {
+                app.set_status(Level::Error, safe(&e.to_string()).into_owned());
+                return;
+            }
+        },
+    };
+    match kind.domain() {
+        Domain::Decision(verdict) => decide(app, verdict, arg, fx),
+        Domain::Cluster => act_on_pods(app, kind, target, fx),
+        Domain::Control(_) => match target {
+            Some(target) => open_dialog(app, kind, Effect::Plan { kind, target }, fx),
+            None => act_on_rows(app, kind, fx),
+        },
     }
 }
 
 fn open_dialog(app: &mut App, kind: ActionKind, effect: Effect, fx: &mut Vec<Effect>) {
-    if app.readonly {
-        app.set_status(Level::Error, "read-only console: actions are disabled");
-        return;
-    }
-    app.dialog = Some(ConfirmDialog::new(kind, &app.operator));
-    app.dialog_pod = None;
+    app.dialog = Some(ConfirmDialog::new(kind, app.operator.name()));
     app.status = None;
     fx.push(effect);
 }
 
 /// A pod action on `target`, else the marked rows, else the selected row; refused (with why)
 /// when kube is not configured or the API server has not said the user may.
-fn act_on_pods(app: &mut App, what: PodAction, target: Option<Target>, fx: &mut Vec<Effect>) {
-    let kind = what.kind();
+fn act_on_pods(app: &mut App, kind: ActionKind, target: Option<Target>, fx: &mut Vec<Effect>) {
     let Some(k) = app.kube.as_ref() else {
         app.set_status(Level::Error, format!("{kind}: no Kubernetes context (start quell with --context or -n)"));
         return;
     };
-    if !k.allows(what) {
+    if !k.allows(kind) {
         let why =
             if k.info.is_none() { "still asking the API server" } else { "your Kubernetes role does not allow it" };
         app.set_status(Level::Error, format!("{kind} refused: {why}"));
@@ -587,13 +597,11 @@ fn act_on_pods(app: &mut App, what: PodAction, target: Option<Target>, fx: &mut 
             Target::Sessions(ids)
         }
     };
+    // Recorded as the kubeconfig user, as the CLI records pod actions.
     let operator = app.kube.as_ref().and_then(|k| k.operator.clone());
-    open_dialog(app, kind, Effect::PlanKube { what, target }, fx);
-    if let Some(d) = app.dialog.as_mut() {
-        app.dialog_pod = Some(what);
-        if let Some(op) = operator {
-            d.operator = op;
-        }
+    open_dialog(app, kind, Effect::Plan { kind, target }, fx);
+    if let (Some(d), Some(op)) = (app.dialog.as_mut(), operator) {
+        d.operator = op;
     }
 }
 
@@ -612,15 +620,17 @@ fn act_on_rows(app: &mut App, kind: ActionKind, fx: &mut Vec<Effect>) {
         app.set_status(Level::Error, format!("no session selected to {kind}"));
         return;
     }
-    open_dialog(app, kind, Effect::PlanControl { kind, target: Target::Sessions(ids) }, fx);
+    open_dialog(app, kind, Effect::Plan { kind, target: Target::Sessions(ids) }, fx);
 }
 
-fn decide(app: &mut App, verdict: Verdict, fx: &mut Vec<Effect>) {
-    let Some(id) = app.approvals.selected_item().map(|a| a.id.clone()) else {
+/// Approve or reject approval `id`, else the selected one.
+fn decide(app: &mut App, verdict: Verdict, id: &str, fx: &mut Vec<Effect>) {
+    let id = Some(id.to_owned()).filter(|id| !id.is_empty());
+    let Some(id) = id.or_else(|| app.approvals.selected_item().map(|a| a.id.clone())) else {
         app.set_status(Level::Error, "no pending approval selected");
         return;
     };
-    let kind = if verdict == Verdict::Approve { ActionKind::Approve } else { ActionKind::Reject };
+    let kind = ActionKind::decision(verdict);
     open_dialog(app, kind, Effect::PlanDecision { id, verdict }, fx);
 }
 
@@ -679,11 +689,6 @@ fn move_by(app: &mut App, delta: isize) {
 
 fn on_cmd(app: &mut App, cmd: Cmd, fx: &mut Vec<Effect>) {
     let page = app.list_height() as isize;
-    let readonly_refusal = app.keymap.binding(cmd).is_some_and(|b| b.destructive) && app.readonly;
-    if readonly_refusal {
-        app.set_status(Level::Error, "read-only console: actions are disabled");
-        return;
-    }
     match cmd {
         Cmd::Quit => app.quit = true,
         Cmd::Help => app.go(View::Help),
@@ -748,24 +753,8 @@ fn on_cmd(app: &mut App, cmd: Cmd, fx: &mut Vec<Effect>) {
             move_by(app, 1);
         }
         Cmd::ClearMarks => app.fleet.marked.clear(),
-        Cmd::Pause => act_on_rows(app, ActionKind::Pause, fx),
-        Cmd::Resume => act_on_rows(app, ActionKind::Resume, fx),
-        Cmd::Kill => act_on_rows(app, ActionKind::Kill, fx),
-        Cmd::PauseFleet => {
-            let kind = ActionKind::Pause;
-            open_dialog(app, kind, Effect::PlanControl { kind, target: Target::All }, fx)
-        }
-        Cmd::ResumeFleet => {
-            let kind = ActionKind::Resume;
-            open_dialog(app, kind, Effect::PlanControl { kind, target: Target::All }, fx)
-        }
-        Cmd::HardStop | Cmd::KillPod | Cmd::Quarantine | Cmd::Release | Cmd::Restore => {
-            if let Some(what) = action_of_cmd(cmd) {
-                act_on_pods(app, what, None, fx);
-            }
-        }
-        Cmd::Approve => decide(app, Verdict::Approve, fx),
-        Cmd::Reject => decide(app, Verdict::Reject, fx),
+        Cmd::Act(_) | Cmd::ActFleet(_) => act(app, cmd, "", fx),
+        Cmd::Theme => app.input = Some(Input { kind: InputKind::Command, text: "theme ".into() }),
         Cmd::Raw => toggle_raw(app),
         Cmd::Diff => {
             if let Some(s) = app.session.as_mut() {
@@ -905,28 +894,37 @@ fn apply_selector(app: &mut App, text: &str) {
     }
 }
 
-/// `:` commands. Destructive ones open the same confirmation dialog as their keys.
+/// `:` commands: `WORD [ARG]`, where WORD is a command's name in the keymap (the one table of
+/// commands) or one of its other words. Operations open the same confirmation dialog as their
+/// keys; a few commands take an argument (`:open ID`, `:replay ID|AGE`, `:theme NAME`,
+/// `:filter TEXT`, `:selector SEL`, `:sort KEY`, `:pause SELECTOR|all`).
 fn run_command(app: &mut App, line: &str, fx: &mut Vec<Effect>) {
     let (word, rest) = line.split_once(char::is_whitespace).unwrap_or((line, ""));
     let rest = rest.trim();
-    match word {
-        "" => {}
-        "q" | "quit" | "exit" => app.quit = true,
-        "fleet" | "f" => app.go(View::Fleet),
-        "approvals" | "a" => {
-            app.go(View::Approvals);
-            request_context(app, fx);
-        }
-        "help" | "h" => app.go(View::Help),
-        "session" | "open" | "s" if !rest.is_empty() => open_session(app, rest, fx),
-        "replay" | "r" if crate::model::time::parse_duration(rest).is_some() => {
+    if word.is_empty() {
+        return;
+    }
+    let Some(cmd) = app.keymap.command(word) else {
+        app.set_status(
+            Level::Error,
+            format!(
+                "unknown command :{} (try :fleet :approvals :replay ID :session ID :theme NAME :pause SELECTOR :quit)",
+                safe(word)
+            ),
+        );
+        return;
+    };
+    match cmd {
+        Cmd::Act(_) | Cmd::ActFleet(_) => act(app, cmd, rest, fx),
+        Cmd::Open if !rest.is_empty() => open_session(app, rest, fx),
+        Cmd::Replay if crate::model::time::parse_duration(rest).is_some() => {
             let since = crate::model::time::parse_time(rest, app.now).unwrap_or(app.now);
             let id = format!("last {rest}");
             app.replay = Some(ReplayState::new(&id));
             app.go(View::Replay);
             fx.push(Effect::LoadWindow { id, since });
         }
-        "replay" | "r" => {
+        Cmd::Replay => {
             let id = if rest.is_empty() {
                 app.session.as_ref().map(|s| s.id.clone()).or_else(|| app.fleet.selected_id())
             } else {
@@ -937,23 +935,24 @@ fn run_command(app: &mut App, line: &str, fx: &mut Vec<Effect>) {
                 None => app.set_status(Level::Error, "replay which session? :replay ID"),
             }
         }
-        "theme" if !rest.is_empty() => {
+        Cmd::Theme if rest.is_empty() => app.set_status(Level::Error, "which theme? :theme NAME"),
+        Cmd::Theme => {
             if app.no_color {
                 app.set_status(Level::Info, "NO_COLOR is set: the console stays monochrome");
             } else {
                 fx.push(Effect::LoadTheme(rest.to_owned()));
             }
         }
-        "filter" => {
+        Cmd::Filter => {
             let now = app.now;
             app.fleet.set_filter(rest, now);
             app.go(View::Fleet);
         }
-        "select" | "selector" => {
+        Cmd::SelectorFilter => {
             apply_selector(app, rest);
             app.go(View::Fleet);
         }
-        "sort" => match SortKey::parse(rest) {
+        Cmd::Sort => match SortKey::parse(rest) {
             Some(k) => {
                 let now = app.now;
                 app.fleet.set_sort(k, now);
@@ -963,50 +962,6 @@ fn run_command(app: &mut App, line: &str, fx: &mut Vec<Effect>) {
                 app.set_status(Level::Error, format!("sort by one of: {}", names.join(", ")));
             }
         },
-        "pause" | "resume" | "kill" => {
-            let kind = match word {
-                "pause" => ActionKind::Pause,
-                "resume" => ActionKind::Resume,
-                _ => ActionKind::Kill,
-            };
-            if app.readonly {
-                app.set_status(Level::Error, "read-only console: actions are disabled");
-            } else if rest.is_empty() {
-                act_on_rows(app, kind, fx);
-            } else if rest == "--all" || rest == "all" {
-                open_dialog(app, kind, Effect::PlanControl { kind, target: Target::All }, fx);
-            } else {
-                match Selector::parse(rest) {
-                    Ok(sel) => open_dialog(app, kind, Effect::PlanControl { kind, target: Target::Selector(sel) }, fx),
-                    Err(e) => app.set_status(Level::Error, safe(&e.to_string()).into_owned()),
-                }
-            }
-        }
-        "hard-stop" | "kill-pod" | "quarantine" | "release" | "restore" => {
-            let what = match word {
-                "hard-stop" => PodAction::HardStop,
-                "restore" => PodAction::Restore,
-                "kill-pod" => PodAction::KillPod { grace: None },
-                "quarantine" => PodAction::Quarantine,
-                _ => PodAction::Release,
-            };
-            if app.readonly {
-                app.set_status(Level::Error, "read-only console: actions are disabled");
-            } else if rest.is_empty() {
-                act_on_pods(app, what, None, fx);
-            } else {
-                match Selector::parse(rest) {
-                    Ok(sel) => act_on_pods(app, what, Some(Target::Selector(sel)), fx),
-                    Err(e) => app.set_status(Level::Error, safe(&e.to_string()).into_owned()),
-                }
-            }
-        }
-        other => app.set_status(
-            Level::Error,
-            format!(
-                "unknown command :{} (try :fleet :approvals :replay ID :session ID :theme NAME :pause SELECTOR :quit)",
-                safe(other)
-            ),
-        ),
+        other => on_cmd(app, other, fx),
     }
 }

@@ -3,10 +3,9 @@
 //! here is what they last reported. Until the API server has answered which actions the user
 //! may take, none are offered.
 
-use super::keymap::Cmd;
 use super::text::safe;
 use crate::adapters::kube::{Kube, KubeError};
-use crate::model::action::OperatorAction;
+use crate::model::action::{ActionKind, OperatorAction};
 use crate::model::session::Session;
 use crate::ports::Stores;
 use crate::services::control::Target;
@@ -41,7 +40,7 @@ pub struct KubeInfo {
     /// Session id → its pod (sessions without a found pod are absent).
     pub pods: HashMap<String, PodCells>,
     /// The pod actions the user may take in every namespace the fleet's pods are in.
-    pub allowed: Vec<PodAction>,
+    pub allowed: Vec<ActionKind>,
     /// Discovery or access-review problems (a Forbidden list degrades to what may be seen).
     pub warnings: Vec<String>,
 }
@@ -58,8 +57,9 @@ pub struct KubeState {
 }
 
 impl KubeState {
-    pub fn allows(&self, what: PodAction) -> bool {
-        self.info.as_ref().is_some_and(|i| i.allowed.iter().any(|a| a.kind() == what.kind()))
+    /// Whether the API server said the user may take `kind` (at any of its parameters).
+    pub fn allows(&self, kind: ActionKind) -> bool {
+        self.info.as_ref().is_some_and(|i| i.allowed.iter().any(|a| a.same_operation(kind)))
     }
 
     /// One phrase for the fleet view's info line.
@@ -80,15 +80,15 @@ impl KubeState {
     }
 }
 
-/// The pod action a key starts, if it is one.
-pub fn action_of_cmd(cmd: Cmd) -> Option<PodAction> {
-    match cmd {
-        Cmd::HardStop => Some(PodAction::HardStop),
-        Cmd::KillPod => Some(PodAction::KillPod { grace: None }),
-        Cmd::Quarantine => Some(PodAction::Quarantine),
-        Cmd::Release => Some(PodAction::Release),
-        Cmd::Restore => Some(PodAction::Restore),
-        _ => None,
+/// The service's name of a pod operation.
+fn pod_action(kind: ActionKind) -> Result<PodAction, String> {
+    match kind {
+        ActionKind::HardStop => Ok(PodAction::HardStop),
+        ActionKind::Restore => Ok(PodAction::Restore),
+        ActionKind::KillPod { grace } => Ok(PodAction::KillPod { grace }),
+        ActionKind::Quarantine => Ok(PodAction::Quarantine),
+        ActionKind::Release => Ok(PodAction::Release),
+        other => Err(format!("{other} is not a pod action")),
     }
 }
 
@@ -96,27 +96,21 @@ pub fn action_of_cmd(cmd: Cmd) -> Option<PodAction> {
 pub fn plan(
     stores: &Stores,
     kube: Option<&TuiKube>,
-    what: PodAction,
+    kind: ActionKind,
     target: &Target,
     reason: &str,
     operator: &str,
 ) -> Result<OperatorAction, String> {
-    let kube = kube.ok_or_else(|| format!("{}: no Kubernetes context", what.kind()))?;
+    let what = pod_action(kind)?;
+    let kube = kube.ok_or_else(|| format!("{kind}: no Kubernetes context"))?;
     service::plan(stores, &kube.client, what, target, reason, operator).map(|p| p.action).map_err(|e| e.to_string())
 }
 
 /// Carries out a confirmed pod action on exactly the sessions confirmed: the permission check
 /// first (nothing changes when one is missing), then the action and its audit record.
-pub fn execute(
-    stores: &Stores,
-    kube: Option<&TuiKube>,
-    what: PodAction,
-    action: &OperatorAction,
-) -> Result<String, String> {
+pub fn execute(stores: &Stores, kube: Option<&TuiKube>, action: &OperatorAction) -> Result<String, String> {
     let kind = action.kind;
-    if what.kind() != kind {
-        return Err(format!("{kind} is not what was planned ({}); nothing was done", what.kind()));
-    }
+    let what = pod_action(kind)?;
     let kube = kube.ok_or_else(|| format!("{kind}: no Kubernetes context"))?;
     let target = Target::Sessions(action.scope.session_ids().to_vec());
     let mut plan = service::plan(stores, &kube.client, what, &target, &action.reason, &action.operator)
@@ -178,10 +172,11 @@ pub fn fetch(stores: &Stores, kube: &TuiKube) -> Result<KubeInfo, String> {
         namespaces.insert(client.namespace.clone());
     }
     let mut warnings = joined.warnings;
-    let mut allowed: Option<Vec<PodAction>> = None;
+    let mut allowed: Option<Vec<ActionKind>> = None;
     for ns in namespaces.iter().take(MAX_NAMESPACES) {
         match service::allowed_actions(client, ns) {
             Ok(here) => {
+                let here: Vec<ActionKind> = here.into_iter().map(PodAction::kind).collect();
                 allowed = Some(match allowed {
                     None => here,
                     Some(before) => before.into_iter().filter(|a| here.contains(a)).collect(),
@@ -204,12 +199,10 @@ mod tests {
     #[test]
     fn nothing_is_allowed_before_the_api_server_answers() {
         let mut state = KubeState::default();
-        assert!(!state.allows(PodAction::Quarantine));
-        state.info = Some(KubeInfo { allowed: vec![PodAction::KillPod { grace: None }], ..KubeInfo::default() });
-        assert!(state.allows(PodAction::KillPod { grace: Some(0) }));
-        assert!(!state.allows(PodAction::HardStop));
-        assert_eq!(action_of_cmd(Cmd::Quarantine), Some(PodAction::Quarantine));
-        assert_eq!(action_of_cmd(Cmd::Restore), Some(PodAction::Restore));
-        assert_eq!(action_of_cmd(Cmd::Resume), None, "the soft resume is not a pod action");
+        assert!(!state.allows(ActionKind::Quarantine));
+        state.info = Some(KubeInfo { allowed: vec![ActionKind::KillPod { grace: None }], ..KubeInfo::default() });
+        assert!(state.allows(ActionKind::KillPod { grace: Some(0) }));
+        assert!(!state.allows(ActionKind::HardStop));
+        assert!(!state.allows(ActionKind::Resume), "the soft resume is not a pod action");
     }
 }

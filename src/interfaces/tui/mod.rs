@@ -179,11 +179,11 @@ mod tests {
     #[test]
     fn options_build_the_initial_state_or_say_why() {
         let app = state_for(&TuiOptions { no_color: true, readonly: true, ..TuiOptions::default() }, false).unwrap();
-        assert!(app.theme.mono && app.no_color && app.readonly);
-        assert_eq!(app.operator, "operator", "an empty operator name is never written to the audit log");
+        assert!(app.theme.mono && app.no_color && app.operator.is_read_only());
+        assert_eq!(app.operator.name(), "operator", "an empty operator name is never written to the audit log");
         let opts = TuiOptions { theme: Some("light".into()), operator: " alice ".into(), ..TuiOptions::default() };
         let app = state_for(&opts, false).unwrap();
-        assert_eq!((app.theme.name.as_str(), app.operator.as_str()), ("light", "alice"));
+        assert_eq!((app.theme.name.as_str(), app.operator.name()), ("light", "alice"));
         let keys: toml::Table = toml::from_str("kill = \"q\"").unwrap();
         let err = state_for(&TuiOptions { keys, ..TuiOptions::default() }, false).err().unwrap_or_default();
         assert!(err.contains("bound to both"), "{err}");

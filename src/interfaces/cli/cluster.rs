@@ -1,52 +1,17 @@
-//! Kubernetes in the CLI: the kubectl flags (`--context`, `--namespace`/`-n`, `--kubeconfig`),
-//! the `[kube]` config table, the pod actions (`hard-stop`, `kill-pod`, `quarantine`,
-//! `release`), pod columns in `quell sessions`, and the `kubectl quell` plugin entry point.
+//! The cluster in the CLI: the Kubernetes settings resolved from the kubectl flags and the
+//! `[kube]` config table, the connection, the pod actions (`hard-stop`, `kill-pod`,
+//! `quarantine`, `release`) and the pod columns of `quell sessions`.
 
-use super::args::{Cli, TextFormat};
-use super::{exit, sessions::SessionOut, table, CliResult, Context, Failure};
-use crate::adapters::kube::{Kube, KubeError, KubeOptions, PodView};
+use super::args::{HardStopArgs, KillPodArgs, KubeFlags, PodActionArgs, TextFormat};
+use super::config::FileKube;
+use super::output::PodColumns;
+use super::{exit, table, CliResult, Context, Failure};
+use crate::adapters::kube::{Kube, KubeError, KubeOptions};
 use crate::model::session::Session;
 use crate::model::untrusted::Shown;
 use crate::services::kube::{self as service, PodAction};
-use clap::{Args, CommandFactory, FromArgMatches};
-use serde::{Deserialize, Serialize};
 use std::io::Write;
-use std::path::PathBuf;
 use std::sync::Arc;
-
-/// A missing Kubernetes permission (RBAC): nothing was changed.
-pub const FORBIDDEN: i32 = 8;
-
-/// The kubectl flags, accepted anywhere on the command line, as kubectl takes them.
-#[derive(Args, Debug, Clone, Default)]
-pub struct KubeFlags {
-    /// Kubernetes context, as kubectl's --context [default: the kubeconfig's current context]
-    #[arg(long, global = true, env = "QUELL_CONTEXT", value_name = "NAME")]
-    pub context: Option<String>,
-    /// Kubernetes namespace, as kubectl's -n: narrows pod discovery to it [default: the
-    /// context's namespace for sessions that report none]
-    #[arg(short = 'n', long, global = true, env = "QUELL_NAMESPACE", value_name = "NS")]
-    pub namespace: Option<String>,
-    /// Kubeconfig file, as kubectl's --kubeconfig [default: $KUBECONFIG, else ~/.kube/config]
-    #[arg(long, global = true, env = "QUELL_KUBECONFIG", value_name = "PATH")]
-    pub kubeconfig: Option<PathBuf>,
-    /// Set when running as `kubectl quell`: Kubernetes is always on.
-    #[arg(skip)]
-    pub plugin: bool,
-}
-
-/// The `[kube]` table of the config file.
-#[derive(Debug, Default, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct FileKube {
-    /// Turn on pod columns even without --context/-n/--kubeconfig (uses $KUBECONFIG).
-    pub enabled: Option<bool>,
-    pub context: Option<String>,
-    pub namespace: Option<String>,
-    pub kubeconfig: Option<PathBuf>,
-    /// Label selector of agent pods [default: app=ai-agent-runtime].
-    pub selector: Option<String>,
-}
 
 /// Resolved Kubernetes settings (flag > env > config file), connected on first use.
 #[derive(Debug, Default)]
@@ -88,7 +53,7 @@ impl KubeSettings {
 
 fn kube_failure(e: KubeError) -> Failure {
     let code = match &e {
-        KubeError::Forbidden(_) => FORBIDDEN,
+        KubeError::Forbidden(_) => exit::FORBIDDEN,
         KubeError::NotFound(_) => exit::NOT_FOUND,
         KubeError::Conflict(_) => exit::CONFLICT,
         KubeError::Invalid(_) | KubeError::Config(_) => exit::USAGE,
@@ -118,51 +83,8 @@ pub fn connect(ctx: &mut Context) -> Result<Arc<Kube>, Failure> {
 pub(crate) fn operator(ctx: &Context, kube: &Kube) -> String {
     match (&kube.user, ctx.kube.operator_from_kubeconfig) {
         (Some(u), true) if crate::model::untrusted::operator_identity_problem(u).is_none() => u.clone(),
-        _ => ctx.operator.clone(),
+        _ => ctx.operator.name().to_owned(),
     }
-}
-
-#[derive(Args, Debug, Clone)]
-#[group(required = true, multiple = false)]
-pub struct PodTargets {
-    /// Session ids (each must report its pod)
-    #[arg(value_name = "SESSION")]
-    pub sessions: Vec<String>,
-    /// Sessions matching a selector, e.g. 'namespace=genai-prod,tool in (send_email)'
-    #[arg(long = "where", value_name = "SELECTOR")]
-    pub selector: Option<String>,
-}
-
-#[derive(Args, Debug, Clone)]
-pub struct PodActionArgs {
-    #[command(flatten)]
-    pub targets: PodTargets,
-    /// Why (required; written to the audit log)
-    #[arg(long)]
-    pub reason: Option<String>,
-    #[arg(short = 'o', long = "output", value_enum, default_value_t)]
-    pub output: TextFormat,
-}
-
-#[derive(Args, Debug, Clone)]
-pub struct HardStopArgs {
-    #[command(flatten)]
-    pub common: PodActionArgs,
-    /// Undo a hard stop: scale the StatefulSets back to the replica count they had
-    #[arg(long)]
-    pub resume: bool,
-}
-
-#[derive(Args, Debug, Clone)]
-pub struct KillPodArgs {
-    #[command(flatten)]
-    pub common: PodActionArgs,
-    /// Zero grace period: the pod is removed at once (kubectl delete --grace-period=0)
-    #[arg(long)]
-    pub now: bool,
-    /// Grace period in seconds [default: the pod's own]
-    #[arg(long, value_name = "SECS", conflicts_with = "now")]
-    pub grace_period: Option<u32>,
 }
 
 pub fn hard_stop(ctx: &mut Context, args: HardStopArgs, out: &mut dyn Write) -> CliResult {
@@ -187,7 +109,7 @@ pub fn release(ctx: &mut Context, args: PodActionArgs, out: &mut dyn Write) -> C
 /// permission check, the audit record.
 pub fn act(ctx: &mut Context, what: PodAction, args: PodActionArgs, out: &mut dyn Write) -> CliResult {
     let kind = what.kind();
-    ctx.writable(kind.verb())?;
+    let _acting = ctx.acting(kind)?;
     let reason = super::targets::reason(kind, args.reason.as_deref())?;
     let target = super::targets::target(false, args.targets.selector.as_deref(), &args.targets.sessions)?;
     let stores = ctx.stores()?;
@@ -196,7 +118,7 @@ pub fn act(ctx: &mut Context, what: PodAction, args: PodActionArgs, out: &mut dy
     let plan = service::plan(&stores, &kube, what, &target, &reason, &who).map_err(service_failure)?;
     let report = service::execute(&stores, &kube, &plan).map_err(|e| match e {
         service::Error::Kube(KubeError::Forbidden(m)) => {
-            Failure { code: FORBIDDEN, message: format!("{kind} refused for {who} (nothing changed): {m}") }
+            Failure { code: exit::FORBIDDEN, message: format!("{kind} refused for {who} (nothing changed): {m}") }
         }
         other => service_failure(other),
     })?;
@@ -246,56 +168,6 @@ pub fn act(ctx: &mut Context, what: PodAction, args: PodActionArgs, out: &mut dy
     Ok(super::unrecorded(&plan.action.describe(), report.audit_error.as_deref(), code))
 }
 
-/// The pod of each listed session, for `quell sessions` when Kubernetes is configured.
-pub struct PodColumns {
-    pods: Vec<Option<PodView>>,
-    unclaimed: Vec<PodView>,
-}
-
-#[derive(Serialize)]
-struct WithPod<'a> {
-    #[serde(flatten)]
-    session: &'a SessionOut<'a>,
-    pod_status: Option<&'a PodView>,
-}
-
-impl PodColumns {
-    pub const HEADERS: [&'static str; 4] = ["PHASE", "NODE", "RESTARTS", "POSTURE"];
-
-    /// Cells for row `i` (the session at the same index).
-    pub fn cells(&self, i: usize) -> Vec<Shown> {
-        match self.pods.get(i).and_then(Option::as_ref) {
-            Some(p) => vec![
-                if p.quarantined { crate::shown!("{},quarantined", p.phase) } else { Shown::line(&p.phase) },
-                Shown::line(p.node.as_deref().unwrap_or("-")),
-                Shown::from(p.restarts),
-                Shown::from(p.posture.summary()),
-            ],
-            None => vec![Shown::from("-"), Shown::from("-"), Shown::from("-"), Shown::from("-")],
-        }
-    }
-
-    pub fn write_json(&self, rows: &[SessionOut], out: &mut dyn Write) -> Result<(), Failure> {
-        let joined: Vec<WithPod> = rows
-            .iter()
-            .enumerate()
-            .map(|(i, r)| WithPod { session: r, pod_status: self.pods.get(i).and_then(Option::as_ref) })
-            .collect();
-        super::json::write_pretty(out, &joined)
-    }
-
-    /// Lines after the table: agent pods no session reports.
-    pub fn write_unclaimed(&self, out: &mut dyn Write) -> std::io::Result<()> {
-        for p in self.unclaimed.iter().take(50) {
-            writeln!(out, "{}", crate::shown!("pod {}/{} ({}): no session reports it", p.namespace, p.name, p.phase))?;
-        }
-        if self.unclaimed.len() > 50 {
-            writeln!(out, "… and {} more agent pods without a session", self.unclaimed.len() - 50)?;
-        }
-        Ok(())
-    }
-}
-
 /// When Kubernetes is configured: narrows `sessions` to the `-n` namespace (when given) and
 /// joins them with their pods. A cluster that cannot be reached or listed is a warning on
 /// stderr, never a failure of the listing.
@@ -323,22 +195,11 @@ pub fn pod_columns(ctx: &mut Context, sessions: &mut Vec<Session>) -> Result<Opt
             for w in &j.warnings {
                 warn(w);
             }
-            Ok(Some(PodColumns { pods: j.pods, unclaimed: j.unclaimed }))
+            Ok(Some(PodColumns::new(j.pods, j.unclaimed)))
         }
         Err(e) => {
             warn(&format!("no pod columns: {e}"));
-            Ok(Some(PodColumns { pods: Vec::new(), unclaimed: Vec::new() }))
+            Ok(Some(PodColumns::new(Vec::new(), Vec::new())))
         }
     }
-}
-
-/// Entry point of the `kubectl-quell` executable: the same CLI, shown as `kubectl quell`,
-/// with Kubernetes always on.
-pub fn plugin_main() -> i32 {
-    let command = Cli::command().name("kubectl-quell").bin_name("kubectl quell");
-    let parsed = command.try_get_matches().and_then(|m| Cli::from_arg_matches(&m)).map(|mut cli| {
-        cli.global.kube.plugin = true;
-        cli
-    });
-    super::finish(parsed)
 }
