@@ -13,14 +13,15 @@ use k8s_openapi::api::node::v1::RuntimeClass;
 use k8s_openapi::api::rbac::v1::{Role, RoleBinding};
 use kube::api::{Api, Patch, PatchParams, PostParams};
 use quell::adapters::embedded::EmbeddedStore;
-use quell::adapters::kube::{Kube, KubeError, KubeOptions, Namespaces, QUARANTINE_LABEL, REPLICAS_ANNOTATION};
+use quell::adapters::kubernetes::{Kube, KubeOptions};
 use quell::model::audit::EventKind;
 use quell::model::operator::Operator;
 use quell::model::session::Session;
 use quell::model::time;
+use quell::ports::cluster::{Cluster, ClusterError, Namespaces, PodView, QUARANTINE_LABEL, REPLICAS_ANNOTATION};
 use quell::ports::{AuditQuery, Stores};
+use quell::services::cluster::{self as service, PodAction};
 use quell::services::control::Target;
-use quell::services::kube::{self as service, PodAction};
 use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -219,7 +220,7 @@ fn discovery_across_namespaces_with_selectors_joins_sessions() {
     admin.pod(&a, "agent-9", agent.clone(), None, json!({}), 0);
 
     let kube = connect("quell-admin", None);
-    let ours = |pods: &[quell::adapters::kube::PodView]| -> Vec<String> {
+    let ours = |pods: &[PodView]| -> Vec<String> {
         let mut v: Vec<String> = pods
             .iter()
             .filter(|p| p.namespace == a || p.namespace == b)
@@ -525,7 +526,7 @@ fn a_forbidden_listing_degrades_to_what_the_user_may_see() {
     assert!(found.warnings.contains(&format!("cannot list pods in {b}")), "{:?}", found.warnings);
     // And a write is refused by name before anything is tried.
     match limited.check(&service::PodAction::Release.permissions(&b)) {
-        Err(KubeError::Forbidden(m)) => assert_eq!(m, format!("cannot patch pods in {b}")),
+        Err(ClusterError::Forbidden(m)) => assert_eq!(m, format!("cannot patch pods in {b}")),
         other => panic!("expected Forbidden, got {other:?}"),
     }
 }

@@ -2,5 +2,5 @@
 
 pub mod embedded;
 pub mod kafka;
-pub mod kube;
+pub mod kubernetes;
 pub mod redis;

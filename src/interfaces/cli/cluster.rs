@@ -6,10 +6,11 @@ use super::args::{HardStopArgs, KillPodArgs, KubeFlags, PodActionArgs, TextForma
 use super::config::FileKube;
 use super::output::PodColumns;
 use super::{exit, table, CliResult, Context, Failure};
-use crate::adapters::kube::{Kube, KubeError, KubeOptions};
+use crate::adapters::kubernetes::{Kube, KubeOptions};
 use crate::model::session::Session;
 use crate::model::untrusted::Shown;
-use crate::services::kube::{self as service, PodAction};
+use crate::ports::cluster::{Cluster, ClusterError};
+use crate::services::cluster::{self as service, PodAction};
 use std::io::Write;
 use std::sync::Arc;
 
@@ -51,13 +52,13 @@ impl KubeSettings {
     }
 }
 
-fn kube_failure(e: KubeError) -> Failure {
+fn kube_failure(e: ClusterError) -> Failure {
     let code = match &e {
-        KubeError::Forbidden(_) => exit::FORBIDDEN,
-        KubeError::NotFound(_) => exit::NOT_FOUND,
-        KubeError::Conflict(_) => exit::CONFLICT,
-        KubeError::Invalid(_) | KubeError::Config(_) => exit::USAGE,
-        KubeError::Unavailable(_) => exit::UNAVAILABLE,
+        ClusterError::Forbidden(_) => exit::FORBIDDEN,
+        ClusterError::NotFound(_) => exit::NOT_FOUND,
+        ClusterError::Conflict(_) => exit::CONFLICT,
+        ClusterError::Invalid(_) | ClusterError::Config(_) => exit::USAGE,
+        ClusterError::Unavailable(_) => exit::UNAVAILABLE,
     };
     Failure { code, message: e.to_string() }
 }
@@ -65,7 +66,7 @@ fn kube_failure(e: KubeError) -> Failure {
 fn service_failure(e: service::Error) -> Failure {
     match e {
         service::Error::Store(e) => e.into(),
-        service::Error::Kube(e) => kube_failure(e),
+        service::Error::Cluster(e) => kube_failure(e),
     }
 }
 
@@ -115,9 +116,9 @@ pub fn act(ctx: &mut Context, what: PodAction, args: PodActionArgs, out: &mut dy
     let stores = ctx.stores()?;
     let kube = connect(ctx)?;
     let who = operator(ctx, &kube);
-    let plan = service::plan(&stores, &kube, what, &target, &reason, &who).map_err(service_failure)?;
-    let report = service::execute(&stores, &kube, &plan).map_err(|e| match e {
-        service::Error::Kube(KubeError::Forbidden(m)) => {
+    let plan = service::plan(&stores, kube.as_ref(), what, &target, &reason, &who).map_err(service_failure)?;
+    let report = service::execute(&stores, kube.as_ref(), &plan).map_err(|e| match e {
+        service::Error::Cluster(ClusterError::Forbidden(m)) => {
             Failure { code: exit::FORBIDDEN, message: format!("{kind} refused for {who} (nothing changed): {m}") }
         }
         other => service_failure(other),
@@ -190,7 +191,7 @@ pub fn pod_columns(ctx: &mut Context, sessions: &mut Vec<Session>) -> Result<Opt
         let ns = kube.namespace.clone();
         sessions.retain(|s| kube.namespace_or_default(s.namespace.as_ref().map(|n| n.raw())) == ns);
     }
-    match service::join(&kube, sessions, ctx.kube.selector.as_deref()) {
+    match service::join(kube.as_ref(), sessions, ctx.kube.selector.as_deref()) {
         Ok(j) => {
             for w in &j.warnings {
                 warn(w);

@@ -3,11 +3,11 @@
 //! that print them build them; nothing here reads a backend.
 
 use super::Failure;
-use crate::adapters::kube::PodView;
 use crate::model::control::{ControlRecord, Desired};
 use crate::model::session::{Session, SessionState};
 use crate::model::time::{self, Timestamp};
 use crate::model::untrusted::{Shown, Untrusted};
+use crate::ports::cluster::PodView;
 use serde::Serialize;
 use std::io::Write;
 

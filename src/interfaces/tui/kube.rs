@@ -4,19 +4,19 @@
 //! may take, none are offered.
 
 use super::text::safe;
-use crate::adapters::kube::{Kube, KubeError};
 use crate::model::action::{ActionKind, OperatorAction};
 use crate::model::session::Session;
+use crate::ports::cluster::{Cluster, ClusterError};
 use crate::ports::Stores;
+use crate::services::cluster::{self as service, PodAction};
 use crate::services::control::Target;
-use crate::services::kube::{self as service, PodAction};
 use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 
 /// The cluster handle the CLI built from `--context`, `-n`, `--kubeconfig` (or the config file).
 #[derive(Clone, Debug)]
 pub struct TuiKube {
-    pub client: Arc<Kube>,
+    pub client: Arc<dyn Cluster>,
     /// Label selector of agent pods [default: app=ai-agent-runtime].
     pub selector: Option<String>,
     /// Who pod actions are recorded as, as in the CLI: `--as`, else the kubeconfig user.
@@ -103,7 +103,9 @@ pub fn plan(
 ) -> Result<OperatorAction, String> {
     let what = pod_action(kind)?;
     let kube = kube.ok_or_else(|| format!("{kind}: no Kubernetes context"))?;
-    service::plan(stores, &kube.client, what, target, reason, operator).map(|p| p.action).map_err(|e| e.to_string())
+    service::plan(stores, kube.client.as_ref(), what, target, reason, operator)
+        .map(|p| p.action)
+        .map_err(|e| e.to_string())
 }
 
 /// Carries out a confirmed pod action on exactly the sessions confirmed: the permission check
@@ -113,15 +115,15 @@ pub fn execute(stores: &Stores, kube: Option<&TuiKube>, action: &OperatorAction)
     let what = pod_action(kind)?;
     let kube = kube.ok_or_else(|| format!("{kind}: no Kubernetes context"))?;
     let target = Target::Sessions(action.scope.session_ids().to_vec());
-    let mut plan = service::plan(stores, &kube.client, what, &target, &action.reason, &action.operator)
+    let mut plan = service::plan(stores, kube.client.as_ref(), what, &target, &action.reason, &action.operator)
         .map_err(|e| format!("{kind} not done: {e}"))?;
     if plan.action.scope.session_ids() != action.scope.session_ids() {
         return Err(format!("{kind} not done: the pods changed since the scope was confirmed; try again"));
     }
     // Record exactly what was confirmed (a selector stays in the audit record).
     plan.action = action.clone();
-    let report = service::execute(stores, &kube.client, &plan).map_err(|e| match e {
-        service::Error::Kube(KubeError::Forbidden(m)) => format!("{kind} refused (nothing changed): {m}"),
+    let report = service::execute(stores, kube.client.as_ref(), &plan).map_err(|e| match e {
+        service::Error::Cluster(ClusterError::Forbidden(m)) => format!("{kind} refused (nothing changed): {m}"),
         other => format!("{kind} not done: {other}"),
     })?;
     let mut line = format!(
@@ -146,7 +148,7 @@ const MAX_NAMESPACES: usize = 32;
 /// Reads pods and permissions (runs on a feed thread; blocks on the API server).
 pub fn fetch(stores: &Stores, kube: &TuiKube) -> Result<KubeInfo, String> {
     let sessions: Vec<Session> = stores.sessions.sessions().map_err(|e| e.to_string())?;
-    let client = &kube.client;
+    let client = kube.client.as_ref();
     let joined = service::join(client, &sessions, kube.selector.as_deref()).map_err(|e| e.to_string())?;
     let mut pods = HashMap::new();
     for (s, pod) in sessions.iter().zip(joined.pods) {
@@ -169,7 +171,7 @@ pub fn fetch(stores: &Stores, kube: &TuiKube) -> Result<KubeInfo, String> {
     let mut namespaces: BTreeSet<String> =
         sessions.iter().filter_map(|s| service::pod_of(client, s)).map(|p| p.namespace).collect();
     if namespaces.is_empty() {
-        namespaces.insert(client.namespace.clone());
+        namespaces.insert(client.namespace().to_owned());
     }
     let mut warnings = joined.warnings;
     let mut allowed: Option<Vec<ActionKind>> = None;

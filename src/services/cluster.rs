@@ -2,16 +2,17 @@
 //! release — on sessions joined with their pods. Each is one [`OperatorAction`]: resolve the
 //! exact scope, ask the API server whether the user may (SelfSubjectAccessReview) and refuse
 //! with the missing permission before anything changes, act, then write the action and its
-//! outcome to the audit log on the operator's chain.
+//! outcome to the audit log on the operator's chain. The cluster is the [`Cluster`] port: any
+//! implementation of it (the real API server, or one in memory) does.
 
 use super::control::Target;
 use super::operator_log;
-use crate::adapters::kube::{
-    Discovery, Kube, KubeError, Namespaces, Outcome, Permission, PodRef, PodView, StsRef, DEFAULT_SELECTOR,
-};
 use crate::model::action::{ActionError, ActionKind, OperatorAction, Scope};
 use crate::model::session::Session;
 use crate::model::time;
+use crate::ports::cluster::{
+    Cluster, ClusterError, Discovery, Namespaces, Outcome, Permission, PodRef, PodView, StsRef, DEFAULT_SELECTOR,
+};
 use crate::ports::{StoreError, Stores};
 use std::collections::{BTreeSet, HashMap};
 
@@ -20,7 +21,7 @@ pub enum Error {
     #[error(transparent)]
     Store(#[from] StoreError),
     #[error(transparent)]
-    Kube(#[from] KubeError),
+    Cluster(#[from] ClusterError),
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
@@ -90,23 +91,28 @@ impl Plan {
 }
 
 /// The session's pod, in the session's namespace or else the current one.
-pub fn pod_of(kube: &Kube, s: &Session) -> Option<PodRef> {
+pub fn pod_of(cluster: &dyn Cluster, s: &Session) -> Option<PodRef> {
     let name = s.pod.as_ref().map(|p| p.raw()).filter(|p| !p.is_empty())?;
-    Some(PodRef { namespace: kube.namespace_or_default(s.namespace.as_ref().map(|n| n.raw())), name: name.to_owned() })
+    Some(PodRef {
+        namespace: cluster.namespace_or_default(s.namespace.as_ref().map(|n| n.raw())),
+        name: name.to_owned(),
+    })
 }
 
 /// The StatefulSet a pod belongs to: its owner reference when the pod exists, else (a hard
 /// stop deleted it) the StatefulSet naming rule `<statefulset>-<ordinal>`.
-fn statefulset_of(pod: &PodRef, read: std::result::Result<PodView, KubeError>) -> Result<StsRef> {
+fn statefulset_of(pod: &PodRef, read: std::result::Result<PodView, ClusterError>) -> Result<StsRef> {
     match read {
         Ok(view) => view.statefulset.map(|name| StsRef { namespace: pod.namespace.clone(), name }).ok_or_else(|| {
-            Error::Kube(KubeError::Invalid(format!("pod {pod} is not owned by a StatefulSet; nothing to scale")))
+            Error::Cluster(ClusterError::Invalid(format!("pod {pod} is not owned by a StatefulSet; nothing to scale")))
         }),
-        Err(KubeError::NotFound(_)) => match pod.name.rsplit_once('-') {
+        Err(ClusterError::NotFound(_)) => match pod.name.rsplit_once('-') {
             Some((sts, ordinal)) if !sts.is_empty() && ordinal.parse::<u32>().is_ok() => {
                 Ok(StsRef { namespace: pod.namespace.clone(), name: sts.to_owned() })
             }
-            _ => Err(Error::Kube(KubeError::NotFound(format!("pod {pod} is gone and its name names no StatefulSet")))),
+            _ => Err(Error::Cluster(ClusterError::NotFound(format!(
+                "pod {pod} is gone and its name names no StatefulSet"
+            )))),
         },
         Err(e) => Err(e.into()),
     }
@@ -116,7 +122,7 @@ fn statefulset_of(pod: &PodRef, read: std::result::Result<PodView, KubeError>) -
 /// written.
 pub fn plan(
     stores: &Stores,
-    kube: &Kube,
+    cluster: &dyn Cluster,
     what: PodAction,
     target: &Target,
     reason: &str,
@@ -134,7 +140,7 @@ pub fn plan(
             let mut seen = BTreeSet::new();
             for id in ids {
                 let s = by_id.get(id.as_str()).ok_or_else(|| StoreError::NotFound(format!("no session {id}")))?;
-                let pod = pod_of(kube, s).ok_or_else(|| {
+                let pod = pod_of(cluster, s).ok_or_else(|| {
                     StoreError::Invalid(format!("session {id} reports no pod: it does not run on Kubernetes"))
                 })?;
                 if seen.insert(id.clone()) {
@@ -148,7 +154,7 @@ pub fn plan(
         }
         Target::Selector(sel) => {
             for s in all.iter().filter(|s| sel.matches(s, now)) {
-                match pod_of(kube, s) {
+                match pod_of(cluster, s) {
                     Some(pod) => pods.push((s.id.clone(), pod)),
                     None => skipped.push(s.id.clone()),
                 }
@@ -160,7 +166,7 @@ pub fn plan(
     if matches!(what, PodAction::HardStop | PodAction::Restore) {
         let mut seen = BTreeSet::new();
         let refs: Vec<PodRef> = pods.iter().map(|(_, p)| p.clone()).collect();
-        for (pod, read) in refs.iter().zip(kube.pods(&refs)) {
+        for (pod, read) in refs.iter().zip(cluster.pods(&refs)) {
             let sts = statefulset_of(pod, read)?;
             if seen.insert(sts.clone()) {
                 statefulsets.push(sts);
@@ -184,7 +190,7 @@ pub fn plan(
 pub struct Report {
     /// One line per policy created (quarantine) or per target done.
     pub done: Vec<String>,
-    pub failed: Vec<KubeError>,
+    pub failed: Vec<ClusterError>,
     /// The audit sequence number of the recorded action (0 when it could not be recorded).
     pub audit_seq: u64,
     /// Why the action's audit record could not be written, if it could not.
@@ -202,40 +208,40 @@ fn collect<T>(report: &mut Report, outcomes: Vec<Outcome<T>>) {
 
 /// Checks permissions for every namespace of the plan (nothing changes when one is missing),
 /// acts, and records the action with its outcome in the audit log.
-pub fn execute(stores: &Stores, kube: &Kube, plan: &Plan) -> Result<Report> {
+pub fn execute(stores: &Stores, cluster: &dyn Cluster, plan: &Plan) -> Result<Report> {
     let namespaces: Vec<String> = plan.namespaces().into_iter().collect();
     let wanted: Vec<Permission> = namespaces.iter().flat_map(|ns| plan.what.permissions(ns)).collect();
-    kube.check(&wanted)?;
+    cluster.check(&wanted)?;
     let pods: Vec<PodRef> = plan.pods.iter().map(|(_, p)| p.clone()).collect();
     let mut report = Report::default();
     match plan.what {
-        PodAction::HardStop => collect(&mut report, kube.hard_stop(&plan.statefulsets)),
-        PodAction::Restore => collect(&mut report, kube.restore(&plan.statefulsets)),
-        PodAction::KillPod { grace } => collect(&mut report, kube.delete_pods(&pods, grace)),
-        PodAction::Release => collect(&mut report, kube.release(&pods)),
+        PodAction::HardStop => collect(&mut report, cluster.hard_stop(&plan.statefulsets)),
+        PodAction::Restore => collect(&mut report, cluster.restore(&plan.statefulsets)),
+        PodAction::KillPod { grace } => collect(&mut report, cluster.delete_pods(&pods, grace)),
+        PodAction::Release => collect(&mut report, cluster.release(&pods)),
         PodAction::Quarantine => {
-            let missing = kube.namespaces_without_policy(&namespaces)?;
+            let missing = cluster.namespaces_without_policy(&namespaces)?;
             if !missing.is_empty() {
                 let create: Vec<Permission> = missing
                     .iter()
                     .map(|ns| Permission::new("create", "networking.k8s.io", "networkpolicies", Some(ns)))
                     .collect();
-                kube.check(&create)?;
-                let created = kube.create_policies(&missing);
+                cluster.check(&create)?;
+                let created = cluster.create_policies(&missing);
                 // No label before its namespace's policy exists: a label alone isolates nothing.
                 // Policies already created are reported and recorded like any other change.
                 let complete = created.iter().all(|(_, r)| r.is_ok());
                 collect(&mut report, created);
                 if complete {
-                    collect(&mut report, kube.quarantine(&pods));
+                    collect(&mut report, cluster.quarantine(&pods));
                 } else {
-                    report.failed.push(KubeError::Conflict(format!(
+                    report.failed.push(ClusterError::Conflict(format!(
                         "no pod labelled: {} pod(s) left unquarantined because a namespace has no policy",
                         pods.len()
                     )));
                 }
             } else {
-                collect(&mut report, kube.quarantine(&pods));
+                collect(&mut report, cluster.quarantine(&pods));
             }
         }
     }
@@ -256,7 +262,7 @@ pub fn execute(stores: &Stores, kube: &Kube, plan: &Plan) -> Result<Report> {
 }
 
 /// The actions the user may take in `namespace`, so the console can hide the others.
-pub fn allowed_actions(kube: &Kube, namespace: &str) -> Result<Vec<PodAction>> {
+pub fn allowed_actions(cluster: &dyn Cluster, namespace: &str) -> Result<Vec<PodAction>> {
     let all = [
         PodAction::HardStop,
         PodAction::Restore,
@@ -265,7 +271,7 @@ pub fn allowed_actions(kube: &Kube, namespace: &str) -> Result<Vec<PodAction>> {
         PodAction::Release,
     ];
     let wanted: Vec<Permission> = all.iter().flat_map(|a| a.permissions(namespace)).collect();
-    let missing: BTreeSet<Permission> = kube.missing(&wanted)?.into_iter().collect();
+    let missing: BTreeSet<Permission> = cluster.missing(&wanted)?.into_iter().collect();
     Ok(all.into_iter().filter(|a| a.permissions(namespace).iter().all(|p| !missing.contains(p))).collect())
 }
 
@@ -281,19 +287,22 @@ pub struct Joined {
 
 /// Discovers agent pods (cluster-wide, or in the namespace given with `-n`) by `selector`
 /// (default: the seed's `app=ai-agent-runtime`) and joins them with the sessions.
-pub fn join(kube: &Kube, sessions: &[Session], selector: Option<&str>) -> Result<Joined> {
+pub fn join(cluster: &dyn Cluster, sessions: &[Session], selector: Option<&str>) -> Result<Joined> {
     let selector = selector.unwrap_or(DEFAULT_SELECTOR);
-    let namespaces =
-        if kube.namespace_explicit { Namespaces::Only(vec![kube.namespace.clone()]) } else { Namespaces::All };
+    let namespaces = if cluster.namespace_explicit() {
+        Namespaces::Only(vec![cluster.namespace().to_owned()])
+    } else {
+        Namespaces::All
+    };
     let fallback: Vec<String> = sessions
         .iter()
         .filter_map(|s| s.namespace.as_ref().map(|n| n.raw().to_owned()))
         .collect::<BTreeSet<_>>()
         .into_iter()
         .collect();
-    let Discovery { pods, warnings } = kube.discover(&namespaces, selector, &fallback)?;
+    let Discovery { pods, warnings } = cluster.discover(&namespaces, selector, &fallback)?;
     let mut by_ref: HashMap<PodRef, PodView> = pods.into_iter().map(|p| (p.pod_ref(), p)).collect();
-    let joined = sessions.iter().map(|s| pod_of(kube, s).and_then(|r| by_ref.remove(&r))).collect();
+    let joined = sessions.iter().map(|s| pod_of(cluster, s).and_then(|r| by_ref.remove(&r))).collect();
     let mut unclaimed: Vec<PodView> = by_ref.into_values().collect();
     unclaimed.sort_by(|a, b| (&a.namespace, &a.name).cmp(&(&b.namespace, &b.name)));
     Ok(Joined { pods: joined, unclaimed, warnings })

@@ -7,9 +7,10 @@
 //! runtime owned by [`Kube`], and every call blocks until its requests are done. Batches of
 //! writes go out concurrently (at most [`CONCURRENCY`] requests in flight).
 //!
-//! Every write is preceded, at the service layer, by a [`Kube::check`] of the exact
-//! permissions it needs (SelfSubjectAccessReview), so a missing permission is reported as
-//! "cannot patch statefulsets/scale in genai-prod" before anything changes.
+//! [`Kube`] implements the [`Cluster`] port. Every write is preceded, at the service layer, by a
+//! [`Cluster::check`] of the exact permissions it needs (SelfSubjectAccessReview), so a missing
+//! permission is reported as "cannot patch statefulsets/scale in genai-prod" before anything
+//! changes.
 //!
 //! Every error a request produces goes through one formatter ([`Kube::api_error`]) and names
 //! the context and the API server it talked to — `kube context "ctx-b" (https://10.0.0.7:6443):
@@ -18,6 +19,10 @@
 
 pub mod pods;
 
+use crate::ports::cluster::{
+    Cluster, ClusterError, ClusterResult, Discovery, Namespaces, Outcome, Permission, PodRef, PodView, StsRef,
+    QUARANTINE_LABEL, QUARANTINE_POLICY, REPLICAS_ANNOTATION,
+};
 use futures_util::StreamExt;
 use k8s_openapi::api::apps::v1::StatefulSet;
 use k8s_openapi::api::authorization::v1::{ResourceAttributes, SelfSubjectAccessReview, SelfSubjectAccessReviewSpec};
@@ -28,7 +33,6 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
 use kube::api::{Api, DeleteParams, ListParams, ObjectMeta, Patch, PatchParams, PostParams};
 use kube::config::{KubeConfigOptions, Kubeconfig, KubeconfigError};
 use kube::{Client, Config};
-pub use pods::{PodRef, PodView, Posture, DEFAULT_SELECTOR, QUARANTINE_LABEL, QUARANTINE_POLICY, REPLICAS_ANNOTATION};
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::future::Future;
@@ -55,27 +59,6 @@ pub struct KubeOptions {
     pub impersonate: Option<String>,
 }
 
-#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
-pub enum KubeError {
-    /// The kubeconfig cannot be read or names nothing usable.
-    #[error("{0}")]
-    Config(String),
-    /// The API server refused: a missing RBAC permission, named exactly.
-    #[error("{0}")]
-    Forbidden(String),
-    #[error("{0}")]
-    NotFound(String),
-    #[error("{0}")]
-    Conflict(String),
-    #[error("{0}")]
-    Invalid(String),
-    /// The API server cannot be reached or failed.
-    #[error("{0}")]
-    Unavailable(String),
-}
-
-pub type KubeResult<T> = Result<T, KubeError>;
-
 /// The causes of an error, outermost first, each once ("client error (Connect): tcp connect
 /// error: Connection refused (os error 111)"). Transport errors never carry request headers, so
 /// no token can appear here.
@@ -92,7 +75,7 @@ fn causes(e: &dyn std::error::Error) -> String {
     parts.join(": ")
 }
 
-fn config_error(e: KubeconfigError) -> KubeError {
+fn config_error(e: KubeconfigError) -> ClusterError {
     // A parse error may quote the file, and the file holds credentials: never echo it.
     let text = match &e {
         KubeconfigError::Parse(_) => {
@@ -100,65 +83,8 @@ fn config_error(e: KubeconfigError) -> KubeError {
         }
         other => other.to_string(),
     };
-    KubeError::Config(format!("kubeconfig: {text}"))
+    ClusterError::Config(format!("kubeconfig: {text}"))
 }
-
-/// A permission, as SelfSubjectAccessReview asks it and as the refusal names it.
-#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct Permission {
-    pub verb: &'static str,
-    pub group: &'static str,
-    pub resource: &'static str,
-    pub subresource: Option<&'static str>,
-    /// `None`: in all namespaces (or a cluster-scoped resource).
-    pub namespace: Option<String>,
-}
-
-impl Permission {
-    pub fn new(verb: &'static str, group: &'static str, resource: &'static str, namespace: Option<&str>) -> Self {
-        Permission { verb, group, resource, subresource: None, namespace: namespace.map(str::to_owned) }
-    }
-
-    pub fn subresource(mut self, subresource: &'static str) -> Self {
-        self.subresource = Some(subresource);
-        self
-    }
-}
-
-impl fmt::Display for Permission {
-    /// "patch statefulsets/scale in genai-prod", "list pods in all namespaces".
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{} {}", self.verb, self.resource)?;
-        if let Some(s) = self.subresource {
-            write!(f, "/{s}")?;
-        }
-        match &self.namespace {
-            Some(ns) => write!(f, " in {ns}"),
-            None => f.write_str(" in all namespaces"),
-        }
-    }
-}
-
-/// Which namespaces to look in.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Namespaces {
-    All,
-    Only(Vec<String>),
-}
-
-/// Agent pods found, and what could not be looked at.
-#[derive(Clone, Debug, Default, PartialEq)]
-pub struct Discovery {
-    pub pods: Vec<PodView>,
-    /// One line each: a namespace the user may not list, the fallback taken.
-    pub warnings: Vec<String>,
-}
-
-/// A StatefulSet by namespace and name.
-pub type StsRef = PodRef;
-
-/// What happened to one target of a batch: a one-line outcome or the error.
-pub type Outcome<T> = (T, KubeResult<String>);
 
 /// The cluster connection.
 pub struct Kube {
@@ -213,24 +139,24 @@ fn merge<T: serde::Serialize + fmt::Debug>(v: T) -> Patch<T> {
 
 impl Kube {
     /// Reads the kubeconfig as kubectl does and builds a client. Makes no request.
-    pub fn connect(opts: &KubeOptions) -> KubeResult<Kube> {
+    pub fn connect(opts: &KubeOptions) -> ClusterResult<Kube> {
         let kubeconfig = match &opts.kubeconfig {
             Some(path) => Kubeconfig::read_from(path).map_err(config_error)?,
             None => Kubeconfig::read().map_err(config_error)?,
         };
         let context = match opts.context.clone().or_else(|| kubeconfig.current_context.clone()) {
             Some(c) if !c.is_empty() => c,
-            _ => return Err(KubeError::Config("kubeconfig: no current context; pass --context NAME".into())),
+            _ => return Err(ClusterError::Config("kubeconfig: no current context; pass --context NAME".into())),
         };
         let named = kubeconfig.contexts.iter().find(|c| c.name == context).and_then(|c| c.context.as_ref());
         if named.is_none() {
-            return Err(KubeError::Config(format!("kubeconfig: no context named {context:?}")));
+            return Err(ClusterError::Config(format!("kubeconfig: no context named {context:?}")));
         }
         let user = opts.impersonate.clone().or_else(|| named.and_then(|c| c.user.clone()));
         let rt = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
-            .map_err(|e| KubeError::Unavailable(format!("cannot start the Kubernetes client runtime: {e}")))?;
+            .map_err(|e| ClusterError::Unavailable(format!("cannot start the Kubernetes client runtime: {e}")))?;
         let options = KubeConfigOptions { context: Some(context.clone()), cluster: None, user: None };
         let mut config = rt.block_on(Config::from_custom_kubeconfig(kubeconfig, &options)).map_err(config_error)?;
         config.read_timeout = Some(Duration::from_secs(30));
@@ -251,39 +177,36 @@ impl Kube {
             opts.namespace.clone().filter(|n| !n.is_empty()).unwrap_or_else(|| config.default_namespace.clone());
         let client = {
             let _guard = rt.enter();
-            Client::try_from(config).map_err(|e| KubeError::Config(format!("kubeconfig context {context}: {e}")))?
+            Client::try_from(config).map_err(|e| ClusterError::Config(format!("kubeconfig context {context}: {e}")))?
         };
         Ok(Kube { rt, client, context, user, server, namespace, namespace_explicit: opts.namespace.is_some() })
     }
 
-    /// The one place a failed request becomes a [`KubeError`]: it names the context and the
+    /// The one place a failed request becomes a [`ClusterError`]: it names the context and the
     /// API server, then what was asked and why it failed.
-    fn api_error(&self, what: &str, e: kube::Error) -> KubeError {
+    fn api_error(&self, what: &str, e: kube::Error) -> ClusterError {
         let at = format!("kube context {:?} ({})", self.context, self.server);
         match e {
             kube::Error::Api(status) => {
                 let msg = if status.message.is_empty() { status.reason.clone() } else { status.message.clone() };
                 let line = format!("{at}: {what}: {msg}");
                 match status.code {
-                    403 => KubeError::Forbidden(line),
-                    404 => KubeError::NotFound(line),
-                    409 => KubeError::Conflict(line),
-                    400 | 422 => KubeError::Invalid(line),
-                    _ => KubeError::Unavailable(line),
+                    403 => ClusterError::Forbidden(line),
+                    404 => ClusterError::NotFound(line),
+                    409 => ClusterError::Conflict(line),
+                    400 | 422 => ClusterError::Invalid(line),
+                    _ => ClusterError::Unavailable(line),
                 }
             }
-            other => KubeError::Unavailable(format!("{at}: {what}: cannot reach the API server: {}", causes(&other))),
+            other => {
+                ClusterError::Unavailable(format!("{at}: {what}: cannot reach the API server: {}", causes(&other)))
+            }
         }
-    }
-
-    /// The namespace of a session without one: the current namespace.
-    pub fn namespace_or_default(&self, ns: Option<&str>) -> String {
-        ns.filter(|n| !n.is_empty()).map(str::to_owned).unwrap_or_else(|| self.namespace.clone())
     }
 
     // ------------------------------------------------------------------ RBAC
 
-    async fn allowed(&self, p: &Permission) -> KubeResult<bool> {
+    async fn allowed(&self, p: &Permission) -> ClusterResult<bool> {
         let review = SelfSubjectAccessReview {
             spec: SelfSubjectAccessReviewSpec {
                 resource_attributes: Some(ResourceAttributes {
@@ -306,7 +229,7 @@ impl Kube {
     }
 
     /// The permissions of `wanted` the user lacks, in the order given (duplicates asked once).
-    pub fn missing(&self, wanted: &[Permission]) -> KubeResult<Vec<Permission>> {
+    pub fn missing(&self, wanted: &[Permission]) -> ClusterResult<Vec<Permission>> {
         let mut seen = BTreeSet::new();
         let unique: Vec<Permission> = wanted.iter().filter(|p| seen.insert((*p).clone())).cloned().collect();
         self.rt.block_on(async {
@@ -319,17 +242,6 @@ impl Kube {
             }
             Ok(missing)
         })
-    }
-
-    /// Fails with "cannot patch statefulsets/scale in genai-prod" (every missing permission,
-    /// `; `-separated) unless the user holds all of `wanted`.
-    pub fn check(&self, wanted: &[Permission]) -> KubeResult<()> {
-        let missing = self.missing(wanted)?;
-        if missing.is_empty() {
-            return Ok(());
-        }
-        let lines: Vec<String> = missing.iter().map(|p| format!("cannot {p}")).collect();
-        Err(KubeError::Forbidden(lines.join("; ")))
     }
 
     // ------------------------------------------------------------------ discovery
@@ -363,7 +275,7 @@ impl Kube {
     /// Agent pods matching `selector`. Cluster-wide when `All`; a Forbidden there degrades to
     /// listing each of `fallback` (and the current namespace), and a Forbidden namespace is a
     /// warning, not an error.
-    pub fn discover(&self, namespaces: &Namespaces, selector: &str, fallback: &[String]) -> KubeResult<Discovery> {
+    pub fn discover(&self, namespaces: &Namespaces, selector: &str, fallback: &[String]) -> ClusterResult<Discovery> {
         self.rt.block_on(async {
             let handlers = self.runtime_handlers().await;
             let mut found = Discovery::default();
@@ -374,7 +286,7 @@ impl Kube {
                         return Ok(found);
                     }
                     Err(e) => match self.api_error("list pods", e) {
-                        KubeError::Forbidden(_) => {
+                        ClusterError::Forbidden(_) => {
                             let mut list: BTreeSet<String> = fallback.iter().cloned().collect();
                             list.insert(self.namespace.clone());
                             let list: Vec<String> = list.into_iter().collect();
@@ -398,7 +310,7 @@ impl Kube {
                 match result {
                     Ok(pods) => found.pods.extend(pods.iter().map(|p| pods::view(p, &handlers))),
                     Err(e) => match self.api_error("list pods", e) {
-                        KubeError::Forbidden(_) => found.warnings.push(format!("cannot list pods in {ns}")),
+                        ClusterError::Forbidden(_) => found.warnings.push(format!("cannot list pods in {ns}")),
                         other => return Err(other),
                     },
                 }
@@ -408,12 +320,12 @@ impl Kube {
     }
 
     /// One pod, read as discovery reads it.
-    pub fn pod(&self, pod: &PodRef) -> KubeResult<PodView> {
-        self.pods(std::slice::from_ref(pod)).pop().unwrap_or_else(|| Err(KubeError::NotFound(format!("pod {pod}"))))
+    pub fn pod(&self, pod: &PodRef) -> ClusterResult<PodView> {
+        self.pods(std::slice::from_ref(pod)).pop().unwrap_or_else(|| Err(ClusterError::NotFound(format!("pod {pod}"))))
     }
 
     /// Pods by name, read concurrently, results in order.
-    pub fn pods(&self, refs: &[PodRef]) -> Vec<KubeResult<PodView>> {
+    pub fn pods(&self, refs: &[PodRef]) -> Vec<ClusterResult<PodView>> {
         self.rt.block_on(async {
             let handlers = self.runtime_handlers().await;
             let handlers = &handlers;
@@ -428,7 +340,7 @@ impl Kube {
 
     // ------------------------------------------------------------------ hard stop
 
-    async fn stop_one(&self, sts: &StsRef) -> KubeResult<String> {
+    async fn stop_one(&self, sts: &StsRef) -> ClusterResult<String> {
         let api: Api<StatefulSet> = Api::namespaced(self.client.clone(), &sts.namespace);
         let what = format!("statefulset {sts}");
         let cur = within(api.get(&sts.name)).await.map_err(|e| self.api_error(&what, e))?;
@@ -455,17 +367,17 @@ impl Kube {
         Ok(format!("{what} scaled from {replicas} to 0 replicas"))
     }
 
-    async fn restore_one(&self, sts: &StsRef) -> KubeResult<String> {
+    async fn restore_one(&self, sts: &StsRef) -> ClusterResult<String> {
         let api: Api<StatefulSet> = Api::namespaced(self.client.clone(), &sts.namespace);
         let what = format!("statefulset {sts}");
         let cur = within(api.get(&sts.name)).await.map_err(|e| self.api_error(&what, e))?;
         let Some(raw) = cur.metadata.annotations.as_ref().and_then(|a| a.get(REPLICAS_ANNOTATION)).cloned() else {
-            return Err(KubeError::NotFound(format!(
+            return Err(ClusterError::NotFound(format!(
                 "{what} was not hard-stopped by quell (no {REPLICAS_ANNOTATION})"
             )));
         };
         let replicas: i32 = raw.trim().parse().ok().filter(|n: &i32| *n >= 0).ok_or_else(|| {
-            KubeError::Invalid(format!("{what}: annotation {REPLICAS_ANNOTATION} is {raw:?}, not a replica count"))
+            ClusterError::Invalid(format!("{what}: annotation {REPLICAS_ANNOTATION} is {raw:?}, not a replica count"))
         })?;
         let scale = serde_json::json!({"spec": {"replicas": replicas}});
         within(api.patch_scale(&sts.name, &PatchParams::default(), &merge(scale)))
@@ -495,7 +407,7 @@ impl Kube {
     }
 
     /// The replica count a hard stop remembered, if any.
-    pub fn remembered_replicas(&self, sts: &StsRef) -> KubeResult<Option<String>> {
+    pub fn remembered_replicas(&self, sts: &StsRef) -> ClusterResult<Option<String>> {
         self.rt.block_on(async {
             let api: Api<StatefulSet> = Api::namespaced(self.client.clone(), &sts.namespace);
             let cur = within(api.get(&sts.name)).await.map_err(|e| self.api_error(&format!("statefulset {sts}"), e))?;
@@ -564,7 +476,7 @@ impl Kube {
 
     /// Namespaces (of `namespaces`) that have no quarantine policy yet. A policy of that name
     /// that is not a deny-all for the quarantine label is an error: labelling would not isolate.
-    pub fn namespaces_without_policy(&self, namespaces: &[String]) -> KubeResult<Vec<String>> {
+    pub fn namespaces_without_policy(&self, namespaces: &[String]) -> ClusterResult<Vec<String>> {
         self.rt.block_on(async {
             let found = each(namespaces.to_vec(), |ns| async move {
                 let api: Api<NetworkPolicy> = Api::namespaced(self.client.clone(), &ns);
@@ -577,7 +489,7 @@ impl Kube {
                     None => missing.push(ns),
                     Some(p) if Self::is_deny_all(&p) => {}
                     Some(_) => {
-                        return Err(KubeError::Conflict(format!(
+                        return Err(ClusterError::Conflict(format!(
                             "networkpolicy {ns}/{QUARANTINE_POLICY} exists but is not a deny-all for \
                              {QUARANTINE_LABEL}=true; quarantine would not isolate (fix or delete it)"
                         )))
@@ -596,7 +508,7 @@ impl Kube {
             let r = match within(api.create(&PostParams::default(), &Self::quarantine_policy(&ns))).await {
                 Ok(_) => Ok(format!("created networkpolicy {ns}/{QUARANTINE_POLICY}")),
                 Err(e) => match self.api_error(&format!("networkpolicy {ns}/{QUARANTINE_POLICY}"), e) {
-                    KubeError::Conflict(_) => Ok(format!("networkpolicy {ns}/{QUARANTINE_POLICY} already exists")),
+                    ClusterError::Conflict(_) => Ok(format!("networkpolicy {ns}/{QUARANTINE_POLICY} already exists")),
                     other => Err(other),
                 },
             };
@@ -629,16 +541,60 @@ impl Kube {
     }
 }
 
+/// The port, over the methods above.
+impl Cluster for Kube {
+    fn namespace(&self) -> &str {
+        &self.namespace
+    }
+
+    fn namespace_explicit(&self) -> bool {
+        self.namespace_explicit
+    }
+
+    fn missing(&self, wanted: &[Permission]) -> ClusterResult<Vec<Permission>> {
+        Kube::missing(self, wanted)
+    }
+
+    fn discover(&self, namespaces: &Namespaces, selector: &str, fallback: &[String]) -> ClusterResult<Discovery> {
+        Kube::discover(self, namespaces, selector, fallback)
+    }
+
+    fn pods(&self, refs: &[PodRef]) -> Vec<ClusterResult<PodView>> {
+        Kube::pods(self, refs)
+    }
+
+    fn hard_stop(&self, sets: &[StsRef]) -> Vec<Outcome<StsRef>> {
+        Kube::hard_stop(self, sets)
+    }
+
+    fn restore(&self, sets: &[StsRef]) -> Vec<Outcome<StsRef>> {
+        Kube::restore(self, sets)
+    }
+
+    fn delete_pods(&self, targets: &[PodRef], grace: Option<u32>) -> Vec<Outcome<PodRef>> {
+        Kube::delete_pods(self, targets, grace)
+    }
+
+    fn namespaces_without_policy(&self, namespaces: &[String]) -> ClusterResult<Vec<String>> {
+        Kube::namespaces_without_policy(self, namespaces)
+    }
+
+    fn create_policies(&self, namespaces: &[String]) -> Vec<Outcome<String>> {
+        Kube::create_policies(self, namespaces)
+    }
+
+    fn quarantine(&self, targets: &[PodRef]) -> Vec<Outcome<PodRef>> {
+        Kube::quarantine(self, targets)
+    }
+
+    fn release(&self, targets: &[PodRef]) -> Vec<Outcome<PodRef>> {
+        Kube::release(self, targets)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn permissions_read_like_the_refusal() {
-        let p = Permission::new("patch", "apps", "statefulsets", Some("genai-prod")).subresource("scale");
-        assert_eq!(format!("cannot {p}"), "cannot patch statefulsets/scale in genai-prod");
-        assert_eq!(Permission::new("list", "", "pods", None).to_string(), "list pods in all namespaces");
-    }
 
     #[test]
     fn the_created_policy_is_recognised_and_a_loose_one_is_not() {
