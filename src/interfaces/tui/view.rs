@@ -5,35 +5,14 @@
 use super::app::{App, InputKind, Level, View};
 use super::text::{thousands, truncate, width};
 use super::theme::Role;
-use super::views;
-use crate::model::session::SessionState;
+use super::views::{self, line, state_symbol};
 use ratatui::layout::{Constraint, Layout, Rect};
-use ratatui::style::Style;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Paragraph};
 use ratatui::Frame;
 
 /// Below this the console shows only a request for a bigger window.
 pub const MIN_SIZE: (u16, u16) = (40, 10);
-
-pub fn state_symbol(state: SessionState) -> (&'static str, Role) {
-    match state {
-        SessionState::Running => ("▶", Role::Running),
-        SessionState::Paused => ("‖", Role::Paused),
-        SessionState::WaitingApproval => ("?", Role::Waiting),
-        SessionState::Killed => ("✖", Role::Killed),
-        SessionState::Finished => ("✔", Role::Finished),
-        SessionState::Failed => ("!", Role::Failed),
-        SessionState::Stale => ("~", Role::Stale),
-    }
-}
-
-pub fn state_label(state: SessionState) -> &'static str {
-    match state {
-        SessionState::WaitingApproval => "waiting",
-        s => s.as_str(),
-    }
-}
 
 pub fn draw(f: &mut Frame<'_>, app: &App) {
     let area = f.area();
@@ -80,12 +59,6 @@ pub fn draw(f: &mut Frame<'_>, app: &App) {
     }
 }
 
-/// One line of text, cut to the area, filling the row with the style.
-pub fn line(f: &mut Frame<'_>, area: Rect, text: &str, style: Style) {
-    let cut = truncate(text, usize::from(area.width));
-    f.render_widget(Paragraph::new(cut.into_owned()).style(style), area);
-}
-
 fn header(f: &mut Frame<'_>, app: &App, area: Rect) {
     let hs = app.theme.style(Role::Header);
     let right = format!(
@@ -120,7 +93,7 @@ fn header(f: &mut Frame<'_>, app: &App, area: Rect) {
 fn status(f: &mut Frame<'_>, app: &App, area: Rect) {
     let theme = &app.theme;
     if let Some(p) = &app.progress {
-        let (text, role) = super::views::progress_line(p);
+        let (text, role) = views::progress_line(p);
         let extra = match &app.status {
             Some((Level::Error, s)) => format!("  ·  {s}"),
             _ => String::new(),

@@ -1,11 +1,10 @@
 //! The approvals queue: pending requests with age and expiry countdown, risk, tool and
 //! arguments, approvers so far, and the last steps of the session for context.
 
-use super::window;
+use super::{line, window};
 use crate::interfaces::tui::app::App;
 use crate::interfaces::tui::text::{safe, truncate};
 use crate::interfaces::tui::theme::Role;
-use crate::interfaces::tui::view::line;
 use crate::model::approval::{Approval, Risk, Verdict};
 use crate::model::time::{self, Timestamp};
 use ratatui::layout::{Constraint, Layout, Rect};

@@ -1,12 +1,11 @@
 //! The fleet table: one row per session, only the visible window is built. Columns drop by
 //! priority as the terminal narrows.
 
-use super::window;
+use super::{line, state_label, state_symbol, window};
 use crate::interfaces::tui::app::App;
 use crate::interfaces::tui::fleet::{FleetRow, SortKey};
 use crate::interfaces::tui::text::{compact, safe, thousands, truncate};
 use crate::interfaces::tui::theme::{Role, Theme};
-use crate::interfaces::tui::view::{line, state_label, state_symbol};
 use crate::model::time;
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::text::Line;

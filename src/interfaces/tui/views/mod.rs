@@ -1,4 +1,6 @@
 //! One module per view; each draws its body from the app state, building only visible rows.
+//! The helpers they share (a line of text, a session state's symbol and label, the visible
+//! window of a list, the progress line) are here, so no view depends on the chrome in `view`.
 
 pub mod approvals;
 pub mod fleet;
@@ -7,8 +9,40 @@ pub mod replay;
 pub mod session;
 
 use super::app::Progress;
-use super::text::thousands;
+use super::text::{thousands, truncate};
 use super::theme::Role;
+use crate::model::session::SessionState;
+use ratatui::layout::Rect;
+use ratatui::style::Style;
+use ratatui::widgets::Paragraph;
+use ratatui::Frame;
+
+/// One line of text, cut to the area, filling the row with the style.
+pub fn line(f: &mut Frame<'_>, area: Rect, text: &str, style: Style) {
+    let cut = truncate(text, usize::from(area.width));
+    f.render_widget(Paragraph::new(cut.into_owned()).style(style), area);
+}
+
+/// A session state's one-character symbol and the role it is coloured by.
+pub fn state_symbol(state: SessionState) -> (&'static str, Role) {
+    match state {
+        SessionState::Running => ("▶", Role::Running),
+        SessionState::Paused => ("‖", Role::Paused),
+        SessionState::WaitingApproval => ("?", Role::Waiting),
+        SessionState::Killed => ("✖", Role::Killed),
+        SessionState::Finished => ("✔", Role::Finished),
+        SessionState::Failed => ("!", Role::Failed),
+        SessionState::Stale => ("~", Role::Stale),
+    }
+}
+
+/// A session state's word in a cell.
+pub fn state_label(state: SessionState) -> &'static str {
+    match state {
+        SessionState::WaitingApproval => "waiting",
+        s => s.as_str(),
+    }
+}
 
 /// The first row to show so that `selected` is inside a window of `height` rows, starting
 /// from the remembered `offset` (no jump when the cursor is already visible).

@@ -1,13 +1,12 @@
 //! Replay: the chain up to the current step, the current entry whole below it.
 
 use super::session::{draw_detail, item_line};
-use super::window;
+use super::{line, window};
 use crate::interfaces::tui::app::App;
 use crate::interfaces::tui::replay::SPEEDS;
 use crate::interfaces::tui::session::Detail;
 use crate::interfaces::tui::text::safe;
 use crate::interfaces::tui::theme::Role;
-use crate::interfaces::tui::view::line;
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::text::Line;
 use ratatui::widgets::Paragraph;

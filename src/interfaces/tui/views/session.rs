@@ -1,12 +1,11 @@
 //! One session: summary, integrity badge, the reasoning chain (visible rows only) and a lower
 //! pane with the selected entry whole (raw) or a checkpoint diff.
 
-use super::window;
+use super::{line, state_label, state_symbol, window};
 use crate::interfaces::tui::app::App;
 use crate::interfaces::tui::session::{clock, Detail, DiffLine, Item, ItemKind, TimelineData};
 use crate::interfaces::tui::text::{compact, safe, truncate};
 use crate::interfaces::tui::theme::{Role, Theme};
-use crate::interfaces::tui::view::{line, state_label, state_symbol};
 use crate::model::audit::EventKind;
 use crate::model::time;
 use ratatui::layout::{Constraint, Layout, Rect};

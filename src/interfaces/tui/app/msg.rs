@@ -1,0 +1,75 @@
+//! What the console's `update` takes in (input, time, the feed threads' results) and what it
+//! hands out (work for the feed threads).
+
+use crate::interfaces::tui::fleet::Snapshot;
+use crate::interfaces::tui::kube::KubeInfo;
+use crate::interfaces::tui::session::TimelineData;
+use crate::interfaces::tui::theme::Theme;
+use crate::model::action::{ActionKind, OperatorAction};
+use crate::model::approval::Verdict;
+use crate::model::time::Timestamp;
+use crate::services::control::{AckReport, Issued, Target};
+use crossterm::event::KeyEvent;
+use std::time::Duration;
+
+/// Messages: input, time, and results from the background.
+#[derive(Debug)]
+pub enum Msg {
+    Key(KeyEvent),
+    Resize(u16, u16),
+    Tick(Timestamp),
+    Snapshot(Box<Snapshot>),
+    /// The backend could not be read; what is on screen stays. `retry` is the next attempt.
+    FeedDown {
+        error: String,
+        retry: Duration,
+    },
+    Planned(Result<OperatorAction, String>),
+    Executed(Result<Issued, String>),
+    Decided(Result<crate::services::approvals::Decided, String>),
+    Progress {
+        report: Result<AckReport, String>,
+        elapsed: Duration,
+    },
+    Timeline {
+        id: String,
+        data: Box<Result<TimelineData, String>>,
+    },
+    Context {
+        session_id: String,
+        lines: Result<Vec<String>, String>,
+    },
+    Theme(Result<Theme, String>),
+    /// Pods and permissions from the API server (only when kube is configured).
+    Kube(Box<Result<KubeInfo, String>>),
+    /// A confirmed pod action finished: its one-line outcome, or why it was refused.
+    KubeDone(Result<String, String>),
+    /// Whether the audit log can be written now, or why not.
+    AuditHealth(Result<(), String>),
+}
+
+/// Work for the background threads.
+#[derive(Clone, Debug)]
+pub enum Effect {
+    /// Resolve the exact scope of an operation on sessions (control, or the sessions' pods).
+    Plan {
+        kind: ActionKind,
+        target: Target,
+    },
+    PlanDecision {
+        id: String,
+        verdict: Verdict,
+    },
+    /// Carry out a confirmed operation, whatever it acts on: control (then watch its
+    /// acknowledgements), a decision, or pods (re-planned on exactly the confirmed sessions and
+    /// permission-checked first).
+    Execute(OperatorAction),
+    LoadTimeline(String),
+    /// Every session's events since a time, for a replay of a window (`id` labels it).
+    LoadWindow {
+        id: String,
+        since: Timestamp,
+    },
+    LoadContext(String),
+    LoadTheme(String),
+}
