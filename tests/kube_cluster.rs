@@ -14,13 +14,14 @@ use k8s_openapi::api::rbac::v1::{Role, RoleBinding};
 use kube::api::{Api, Patch, PatchParams, PostParams};
 use quell::adapters::embedded::EmbeddedStore;
 use quell::adapters::kubernetes::{Kube, KubeOptions};
+use quell::model::action::ActionKind;
 use quell::model::audit::EventKind;
 use quell::model::operator::Operator;
 use quell::model::session::Session;
 use quell::model::time;
 use quell::ports::cluster::{Cluster, ClusterError, Namespaces, PodView, QUARANTINE_LABEL, REPLICAS_ANNOTATION};
 use quell::ports::{AuditQuery, Stores};
-use quell::services::cluster::{self as service, PodAction};
+use quell::services::cluster as service;
 use quell::services::control::Target;
 use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
@@ -180,6 +181,11 @@ fn connect(context: &str, namespace: Option<&str>) -> Kube {
     .expect("connect")
 }
 
+/// The operator the tests act as.
+fn alice() -> quell::model::operator::Acting {
+    Operator::new("alice").acting().expect("may act")
+}
+
 fn operator_events(stores: &Stores) -> Vec<quell::model::audit::AuditEvent> {
     stores.audit.read(&AuditQuery { kinds: vec![EventKind::OperatorAction], ..Default::default() }).expect("read audit")
 }
@@ -322,17 +328,17 @@ fn hard_stop_and_resume_round_trip_the_replica_count() {
     let kube = connect("quell-admin", None);
 
     let target = Target::Sessions(vec!["s0".into(), "s1".into(), "s2".into()]);
-    let plan = service::plan(&stores, &kube, PodAction::HardStop, &target, "ignores pause", "alice").expect("plan");
+    let plan = service::plan(&stores, &kube, ActionKind::HardStop, &target, "ignores pause", "alice").expect("plan");
     assert_eq!(plan.statefulsets.len(), 2, "two pods of one StatefulSet count once");
-    let report = service::execute(&stores, &kube, &plan).expect("hard stop");
+    let report = service::execute(&stores, &kube, &alice(), &plan).expect("hard stop");
     assert!(report.failed.is_empty(), "{:?}", report.failed);
     let s = admin.get_sts(&ns, "agents");
     assert_eq!((replicas(&s), annotation(&s).as_deref()), (0, Some("3")));
     let s = admin.get_sts(&ns, "solo");
     assert_eq!((replicas(&s), annotation(&s).as_deref()), (0, Some("1")));
     // Stopping again keeps the remembered count.
-    let again = service::plan(&stores, &kube, PodAction::HardStop, &target, "again", "alice").expect("plan");
-    let r = service::execute(&stores, &kube, &again).expect("again");
+    let again = service::plan(&stores, &kube, ActionKind::HardStop, &target, "again", "alice").expect("plan");
+    let r = service::execute(&stores, &kube, &alice(), &again).expect("again");
     assert!(r.done.iter().all(|l| l.contains("already stopped")), "{:?}", r.done);
     assert_eq!(annotation(&admin.get_sts(&ns, "agents")).as_deref(), Some("3"));
 
@@ -341,9 +347,11 @@ fn hard_stop_and_resume_round_trip_the_replica_count() {
         let dp = kube::api::DeleteParams { grace_period_seconds: Some(0), ..Default::default() };
         admin.rt.block_on(admin.pods(&ns).delete(p, &dp)).expect("delete");
     }
-    let plan = service::plan(&stores, &kube, PodAction::Restore, &target, "fixed", "alice").expect("plan");
-    let report = service::execute(&stores, &kube, &plan).expect("restore");
+    let plan = service::plan(&stores, &kube, ActionKind::Restore, &target, "fixed", "alice").expect("plan");
+    let report = service::execute(&stores, &kube, &alice(), &plan).expect("restore");
     assert!(report.failed.is_empty(), "{:?}", report.failed);
+    let recorded = operator_events(&stores).pop().expect("the restore is recorded");
+    assert_eq!(recorded.body.attributes["quell.action"], "restore", "a restore is audited as a restore, not a resume");
     let s = admin.get_sts(&ns, "agents");
     assert_eq!((replicas(&s), annotation(&s)), (3, None));
     assert_eq!(replicas(&admin.get_sts(&ns, "solo")), 1);
@@ -525,7 +533,7 @@ fn a_forbidden_listing_degrades_to_what_the_user_may_see() {
     assert!(found.warnings.iter().any(|w| w.starts_with("cannot list pods in all namespaces")), "{:?}", found.warnings);
     assert!(found.warnings.contains(&format!("cannot list pods in {b}")), "{:?}", found.warnings);
     // And a write is refused by name before anything is tried.
-    match limited.check(&service::PodAction::Release.permissions(&b)) {
+    match limited.check(&service::permissions(ActionKind::Release, &b)) {
         Err(ClusterError::Forbidden(m)) => assert_eq!(m, format!("cannot patch pods in {b}")),
         other => panic!("expected Forbidden, got {other:?}"),
     }
@@ -677,7 +685,7 @@ fn the_console_offers_the_admin_its_pod_actions_and_the_viewer_none() {
     use quell::interfaces::tui::app::{update, App, Effect, Msg};
     use quell::interfaces::tui::kube::{self as tui_kube, KubeState, TuiKube};
     use quell::interfaces::tui::{keymap::Keymap, theme::Theme};
-    use quell::model::action::{ActionKind, OperatorAction};
+    use quell::model::action::OperatorAction;
 
     let admin = Admin::new();
     let ns = admin.namespace("q-console");
@@ -724,11 +732,12 @@ fn the_console_offers_the_admin_its_pod_actions_and_the_viewer_none() {
     // What the feed does with the plan, then with the confirmed action.
     let planned = tui_kube::plan(&stores, Some(&as_admin), kind, &target, "placeholder", "alice").expect("plan");
     let confirmed = OperatorAction::new(planned.kind, planned.scope.clone(), "prompt injection", "alice").expect("ok");
-    let refused = tui_kube::execute(&stores, Some(&as_viewer), &confirmed).expect_err("the viewer is refused");
+    let refused =
+        tui_kube::execute(&stores, Some(&as_viewer), &alice(), &confirmed).expect_err("the viewer is refused");
     assert!(refused.contains(&format!("cannot patch pods in {ns}")), "{refused}");
     assert_eq!(label(&admin.get_pod(&ns, "agent-0").expect("pod"), QUARANTINE_LABEL), None, "nothing changed");
     assert!(operator_events(&stores).is_empty(), "a refused action is not recorded as done");
-    let done = tui_kube::execute(&stores, Some(&as_admin), &confirmed).expect("quarantined");
+    let done = tui_kube::execute(&stores, Some(&as_admin), &alice(), &confirmed).expect("quarantined");
     assert!(done.contains("quarantine") && done.contains("0 failed"), "{done}");
     assert!(label(&admin.get_pod(&ns, "agent-0").expect("pod"), QUARANTINE_LABEL).is_some());
     assert!(admin.policy(&ns).is_some());
@@ -769,7 +778,7 @@ fn the_console_offers_the_admin_its_pod_actions_and_the_viewer_none() {
     let by_sel = tui_kube::plan(&stores, Some(&as_admin), ActionKind::Quarantine, &Target::Selector(sel), "x", "alice")
         .expect("plan by selector");
     let confirmed = OperatorAction::new(by_sel.kind, by_sel.scope, "blast radius", "alice").expect("ok");
-    let done = tui_kube::execute(&stores, Some(&as_admin), &confirmed).expect("by selector");
+    let done = tui_kube::execute(&stores, Some(&as_admin), &alice(), &confirmed).expect("by selector");
     assert!(done.contains("0 failed"), "{done}");
     assert!(label(&admin.get_pod(&ns, "agent-0").expect("pod"), QUARANTINE_LABEL).is_some());
     let last = operator_events(&stores).pop().expect("recorded");

@@ -1,13 +1,15 @@
 //! The actions only Kubernetes can do — hard stop (and its restore), kill pod, quarantine,
-//! release — on sessions joined with their pods. Each is one [`OperatorAction`]: resolve the
-//! exact scope, ask the API server whether the user may (SelfSubjectAccessReview) and refuse
-//! with the missing permission before anything changes, act, then write the action and its
-//! outcome to the audit log on the operator's chain. The cluster is the [`Cluster`] port: any
+//! release ([`ActionKind::CLUSTER`]) — on sessions joined with their pods. Each is one
+//! [`OperatorAction`]: resolve the exact scope ([`plan`]), re-plan it on exactly what was
+//! confirmed ([`confirm`]), ask the API server whether the user may (SelfSubjectAccessReview)
+//! and refuse with the missing permission before anything changes, act ([`execute`]), then
+//! write the action and its outcome to the audit log on the operator's chain. The cluster is the [`Cluster`] port: any
 //! implementation of it (the real API server, or one in memory) does.
 
 use super::control::Target;
 use super::operator_log;
 use crate::model::action::{ActionError, ActionKind, OperatorAction, Scope};
+use crate::model::operator::Acting;
 use crate::model::session::Session;
 use crate::model::time;
 use crate::ports::cluster::{
@@ -26,55 +28,30 @@ pub enum Error {
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
-/// What to do to the pods of the chosen sessions.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum PodAction {
-    /// Scale the owning StatefulSet to zero, remembering the replica count.
-    HardStop,
-    /// Undo a hard stop: restore the remembered replica count.
-    Restore,
-    /// Delete the pod; `Some(0)`: zero grace period.
-    KillPod { grace: Option<u32> },
-    /// Label the pod for the deny-all NetworkPolicy (created when missing).
-    Quarantine,
-    /// Remove the quarantine label.
-    Release,
-}
-
-impl PodAction {
-    pub fn kind(self) -> ActionKind {
-        match self {
-            PodAction::HardStop => ActionKind::HardStop,
-            PodAction::Restore => ActionKind::Restore,
-            PodAction::KillPod { grace } => ActionKind::KillPod { grace },
-            PodAction::Quarantine => ActionKind::Quarantine,
-            PodAction::Release => ActionKind::Release,
-        }
-    }
-
-    /// The permissions this action needs in a namespace, the most telling first.
-    pub fn permissions(self, ns: &str) -> Vec<Permission> {
-        let ns = Some(ns);
-        match self {
-            PodAction::HardStop | PodAction::Restore => vec![
-                Permission::new("patch", "apps", "statefulsets", ns).subresource("scale"),
-                Permission::new("patch", "apps", "statefulsets", ns),
-                Permission::new("get", "apps", "statefulsets", ns),
-            ],
-            PodAction::KillPod { .. } => vec![Permission::new("delete", "", "pods", ns)],
-            PodAction::Quarantine => vec![
-                Permission::new("patch", "", "pods", ns),
-                Permission::new("get", "networking.k8s.io", "networkpolicies", ns),
-            ],
-            PodAction::Release => vec![Permission::new("patch", "", "pods", ns)],
-        }
+/// The permissions a cluster operation ([`ActionKind::CLUSTER`]) needs in a namespace, the
+/// most telling first; none for the others.
+pub fn permissions(kind: ActionKind, ns: &str) -> Vec<Permission> {
+    let ns = Some(ns);
+    match kind {
+        ActionKind::HardStop | ActionKind::Restore => vec![
+            Permission::new("patch", "apps", "statefulsets", ns).subresource("scale"),
+            Permission::new("patch", "apps", "statefulsets", ns),
+            Permission::new("get", "apps", "statefulsets", ns),
+        ],
+        ActionKind::KillPod { .. } => vec![Permission::new("delete", "", "pods", ns)],
+        ActionKind::Quarantine => vec![
+            Permission::new("patch", "", "pods", ns),
+            Permission::new("get", "networking.k8s.io", "networkpolicies", ns),
+        ],
+        ActionKind::Release => vec![Permission::new("patch", "", "pods", ns)],
+        _ => Vec::new(),
     }
 }
 
 /// A planned action: the audit value and the exact pods (and StatefulSets) it touches.
 #[derive(Clone, Debug)]
 pub struct Plan {
-    pub what: PodAction,
+    /// What is recorded; its kind is the operation.
     pub action: OperatorAction,
     /// (session id, its pod), in the order chosen.
     pub pods: Vec<(String, PodRef)>,
@@ -123,12 +100,14 @@ fn statefulset_of(pod: &PodRef, read: std::result::Result<PodView, ClusterError>
 pub fn plan(
     stores: &Stores,
     cluster: &dyn Cluster,
-    what: PodAction,
+    kind: ActionKind,
     target: &Target,
     reason: &str,
     operator: &str,
 ) -> Result<Plan> {
-    let kind = what.kind();
+    if !kind.is_cluster() {
+        return Err(StoreError::Invalid(format!("{kind} is not a cluster action")).into());
+    }
     let all = stores.sessions.sessions()?;
     let now = time::now();
     let mut pods = Vec::new();
@@ -163,7 +142,7 @@ pub fn plan(
         }
     };
     let mut statefulsets = Vec::new();
-    if matches!(what, PodAction::HardStop | PodAction::Restore) {
+    if matches!(kind, ActionKind::HardStop | ActionKind::Restore) {
         let mut seen = BTreeSet::new();
         let refs: Vec<PodRef> = pods.iter().map(|(_, p)| p.clone()).collect();
         for (pod, read) in refs.iter().zip(cluster.pods(&refs)) {
@@ -182,7 +161,21 @@ pub fn plan(
         ActionError::EmptyScope(_) => StoreError::NotFound(format!("{e} with a pod")),
         _ => StoreError::Invalid(e.to_string()),
     })?;
-    Ok(Plan { what, action, pods, statefulsets, skipped })
+    Ok(Plan { action, pods, statefulsets, skipped })
+}
+
+/// Right before a confirmed action is executed (by the console after its dialog, by the CLI
+/// after its plan): re-plans it on exactly the sessions confirmed, refuses when they no longer
+/// resolve to the same sessions, and keeps the action as confirmed (a selector stays in its
+/// audit record).
+pub fn confirm(stores: &Stores, cluster: &dyn Cluster, action: &OperatorAction) -> Result<Plan> {
+    let target = Target::Sessions(action.scope.session_ids().to_vec());
+    let mut plan = plan(stores, cluster, action.kind, &target, &action.reason, &action.operator)?;
+    if plan.action.scope.session_ids() != action.scope.session_ids() {
+        return Err(StoreError::Conflict("the pods changed since the scope was confirmed; try again".into()).into());
+    }
+    plan.action = action.clone();
+    Ok(plan)
 }
 
 /// What an executed action did, target by target.
@@ -207,19 +200,21 @@ fn collect<T>(report: &mut Report, outcomes: Vec<Outcome<T>>) {
 }
 
 /// Checks permissions for every namespace of the plan (nothing changes when one is missing),
-/// acts, and records the action with its outcome in the audit log.
-pub fn execute(stores: &Stores, cluster: &dyn Cluster, plan: &Plan) -> Result<Report> {
+/// acts, and records the action with its outcome in the audit log. Only an operator who may
+/// act ([`Acting`]) can.
+pub fn execute(stores: &Stores, cluster: &dyn Cluster, _acting: &Acting, plan: &Plan) -> Result<Report> {
+    let kind = plan.action.kind;
     let namespaces: Vec<String> = plan.namespaces().into_iter().collect();
-    let wanted: Vec<Permission> = namespaces.iter().flat_map(|ns| plan.what.permissions(ns)).collect();
+    let wanted: Vec<Permission> = namespaces.iter().flat_map(|ns| permissions(kind, ns)).collect();
     cluster.check(&wanted)?;
     let pods: Vec<PodRef> = plan.pods.iter().map(|(_, p)| p.clone()).collect();
     let mut report = Report::default();
-    match plan.what {
-        PodAction::HardStop => collect(&mut report, cluster.hard_stop(&plan.statefulsets)),
-        PodAction::Restore => collect(&mut report, cluster.restore(&plan.statefulsets)),
-        PodAction::KillPod { grace } => collect(&mut report, cluster.delete_pods(&pods, grace)),
-        PodAction::Release => collect(&mut report, cluster.release(&pods)),
-        PodAction::Quarantine => {
+    match kind {
+        ActionKind::HardStop => collect(&mut report, cluster.hard_stop(&plan.statefulsets)),
+        ActionKind::Restore => collect(&mut report, cluster.restore(&plan.statefulsets)),
+        ActionKind::KillPod { grace } => collect(&mut report, cluster.delete_pods(&pods, grace)),
+        ActionKind::Release => collect(&mut report, cluster.release(&pods)),
+        ActionKind::Quarantine => {
             let missing = cluster.namespaces_without_policy(&namespaces)?;
             if !missing.is_empty() {
                 let create: Vec<Permission> = missing
@@ -244,6 +239,7 @@ pub fn execute(stores: &Stores, cluster: &dyn Cluster, plan: &Plan) -> Result<Re
                 collect(&mut report, cluster.quarantine(&pods));
             }
         }
+        other => return Err(StoreError::Invalid(format!("{other} is not a cluster action")).into()),
     }
     let mut outcome = format!("{} done, {} failed", report.done.len(), report.failed.len());
     for line in report.done.iter().take(20) {
@@ -262,17 +258,11 @@ pub fn execute(stores: &Stores, cluster: &dyn Cluster, plan: &Plan) -> Result<Re
 }
 
 /// The actions the user may take in `namespace`, so the console can hide the others.
-pub fn allowed_actions(cluster: &dyn Cluster, namespace: &str) -> Result<Vec<PodAction>> {
-    let all = [
-        PodAction::HardStop,
-        PodAction::Restore,
-        PodAction::KillPod { grace: None },
-        PodAction::Quarantine,
-        PodAction::Release,
-    ];
-    let wanted: Vec<Permission> = all.iter().flat_map(|a| a.permissions(namespace)).collect();
+pub fn allowed_actions(cluster: &dyn Cluster, namespace: &str) -> Result<Vec<ActionKind>> {
+    let all = ActionKind::CLUSTER;
+    let wanted: Vec<Permission> = all.iter().flat_map(|a| permissions(*a, namespace)).collect();
     let missing: BTreeSet<Permission> = cluster.missing(&wanted)?.into_iter().collect();
-    Ok(all.into_iter().filter(|a| a.permissions(namespace).iter().all(|p| !missing.contains(p))).collect())
+    Ok(all.into_iter().filter(|a| permissions(*a, namespace).iter().all(|p| !missing.contains(p))).collect())
 }
 
 /// Sessions joined with their pods.

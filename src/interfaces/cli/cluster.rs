@@ -7,10 +7,11 @@ use super::config::FileKube;
 use super::output::PodColumns;
 use super::{exit, table, CliResult, Context, Failure};
 use crate::adapters::kubernetes::{Kube, KubeOptions};
+use crate::model::action::ActionKind;
 use crate::model::session::Session;
 use crate::model::untrusted::Shown;
 use crate::ports::cluster::{Cluster, ClusterError};
-use crate::services::cluster::{self as service, PodAction};
+use crate::services::cluster as service;
 use std::io::Write;
 use std::sync::Arc;
 
@@ -89,35 +90,35 @@ pub(crate) fn operator(ctx: &Context, kube: &Kube) -> String {
 }
 
 pub fn hard_stop(ctx: &mut Context, args: HardStopArgs, out: &mut dyn Write) -> CliResult {
-    let what = if args.resume { PodAction::Restore } else { PodAction::HardStop };
-    act(ctx, what, args.common, out)
+    let kind = if args.resume { ActionKind::Restore } else { ActionKind::HardStop };
+    act(ctx, kind, args.common, out)
 }
 
 pub fn kill_pod(ctx: &mut Context, args: KillPodArgs, out: &mut dyn Write) -> CliResult {
     let grace = if args.now { Some(0) } else { args.grace_period };
-    act(ctx, PodAction::KillPod { grace }, args.common, out)
+    act(ctx, ActionKind::KillPod { grace }, args.common, out)
 }
 
 pub fn quarantine(ctx: &mut Context, args: PodActionArgs, out: &mut dyn Write) -> CliResult {
-    act(ctx, PodAction::Quarantine, args, out)
+    act(ctx, ActionKind::Quarantine, args, out)
 }
 
 pub fn release(ctx: &mut Context, args: PodActionArgs, out: &mut dyn Write) -> CliResult {
-    act(ctx, PodAction::Release, args, out)
+    act(ctx, ActionKind::Release, args, out)
 }
 
-/// One pod action, through the same path as pause and kill: a reason, the exact scope, the
-/// permission check, the audit record.
-pub fn act(ctx: &mut Context, what: PodAction, args: PodActionArgs, out: &mut dyn Write) -> CliResult {
-    let kind = what.kind();
-    let _acting = ctx.acting(kind)?;
+/// One pod action, through the same path as pause and kill and as the console's: a reason, the
+/// exact scope, the re-plan on exactly that scope, the permission check, the audit record.
+pub fn act(ctx: &mut Context, kind: ActionKind, args: PodActionArgs, out: &mut dyn Write) -> CliResult {
+    let acting = ctx.acting(kind)?;
     let reason = super::targets::reason(kind, args.reason.as_deref())?;
     let target = super::targets::target(false, args.targets.selector.as_deref(), &args.targets.sessions)?;
     let stores = ctx.stores()?;
     let kube = connect(ctx)?;
     let who = operator(ctx, &kube);
-    let plan = service::plan(&stores, kube.as_ref(), what, &target, &reason, &who).map_err(service_failure)?;
-    let report = service::execute(&stores, kube.as_ref(), &plan).map_err(|e| match e {
+    let planned = service::plan(&stores, kube.as_ref(), kind, &target, &reason, &who).map_err(service_failure)?;
+    let plan = service::confirm(&stores, kube.as_ref(), &planned.action).map_err(service_failure)?;
+    let report = service::execute(&stores, kube.as_ref(), &acting, &plan).map_err(|e| match e {
         service::Error::Cluster(ClusterError::Forbidden(m)) => {
             Failure { code: exit::FORBIDDEN, message: format!("{kind} refused for {who} (nothing changed): {m}") }
         }
@@ -136,7 +137,7 @@ pub fn act(ctx: &mut Context, what: PodAction, args: PodActionArgs, out: &mut dy
                     "context": kube.context,
                     "sessions": plan.pods.len(),
                     "statefulsets": plan.statefulsets,
-                    "skipped": plan.skipped,
+                    "skipped": planned.skipped,
                     "done": report.done,
                     "failed": failed,
                     "audit_seq": report.audit_seq,
@@ -156,8 +157,8 @@ pub fn act(ctx: &mut Context, what: PodAction, args: PodActionArgs, out: &mut dy
             for e in &report.failed {
                 writeln!(out, "{}", crate::shown!("failed: {e}"))?;
             }
-            if !plan.skipped.is_empty() {
-                writeln!(out, "skipped {} session(s) that report no pod", plan.skipped.len())?;
+            if !planned.skipped.is_empty() {
+                writeln!(out, "skipped {} session(s) that report no pod", planned.skipped.len())?;
             }
             writeln!(out, "{} done, {} failed", table::thousands(report.done.len() as u64), report.failed.len())?;
         }

@@ -225,8 +225,8 @@ fn actions(
                     acting().and_then(|a| approvals::decide(&stores, &a, &action).map_err(|e| e.to_string())),
                 ),
                 Domain::Cluster => {
-                    let done =
-                        acting().and_then(|_| super::kube::execute(&stores, kube.as_ref().map(|(k, _)| k), &action));
+                    let k = kube.as_ref().map(|(k, _)| k);
+                    let done = acting().and_then(|a| super::kube::execute(&stores, k, &a, &action));
                     if let Some((_, wake)) = &kube {
                         let _ = wake.send(());
                     }

@@ -5,10 +5,11 @@
 
 use super::text::safe;
 use crate::model::action::{ActionKind, OperatorAction};
+use crate::model::operator::Acting;
 use crate::model::session::Session;
 use crate::ports::cluster::{Cluster, ClusterError};
 use crate::ports::Stores;
-use crate::services::cluster::{self as service, PodAction};
+use crate::services::cluster as service;
 use crate::services::control::Target;
 use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
@@ -80,18 +81,6 @@ impl KubeState {
     }
 }
 
-/// The service's name of a pod operation.
-fn pod_action(kind: ActionKind) -> Result<PodAction, String> {
-    match kind {
-        ActionKind::HardStop => Ok(PodAction::HardStop),
-        ActionKind::Restore => Ok(PodAction::Restore),
-        ActionKind::KillPod { grace } => Ok(PodAction::KillPod { grace }),
-        ActionKind::Quarantine => Ok(PodAction::Quarantine),
-        ActionKind::Release => Ok(PodAction::Release),
-        other => Err(format!("{other} is not a pod action")),
-    }
-}
-
 /// Resolves a pod action to its exact scope (the reason is a placeholder the dialog replaces).
 pub fn plan(
     stores: &Stores,
@@ -101,28 +90,26 @@ pub fn plan(
     reason: &str,
     operator: &str,
 ) -> Result<OperatorAction, String> {
-    let what = pod_action(kind)?;
     let kube = kube.ok_or_else(|| format!("{kind}: no Kubernetes context"))?;
-    service::plan(stores, kube.client.as_ref(), what, target, reason, operator)
+    service::plan(stores, kube.client.as_ref(), kind, target, reason, operator)
         .map(|p| p.action)
         .map_err(|e| e.to_string())
 }
 
-/// Carries out a confirmed pod action on exactly the sessions confirmed: the permission check
-/// first (nothing changes when one is missing), then the action and its audit record.
-pub fn execute(stores: &Stores, kube: Option<&TuiKube>, action: &OperatorAction) -> Result<String, String> {
+/// Carries out a confirmed pod action on exactly the sessions confirmed (the services re-plan
+/// it): the permission check first (nothing changes when one is missing), then the action and
+/// its audit record.
+pub fn execute(
+    stores: &Stores,
+    kube: Option<&TuiKube>,
+    acting: &Acting,
+    action: &OperatorAction,
+) -> Result<String, String> {
     let kind = action.kind;
-    let what = pod_action(kind)?;
     let kube = kube.ok_or_else(|| format!("{kind}: no Kubernetes context"))?;
-    let target = Target::Sessions(action.scope.session_ids().to_vec());
-    let mut plan = service::plan(stores, kube.client.as_ref(), what, &target, &action.reason, &action.operator)
-        .map_err(|e| format!("{kind} not done: {e}"))?;
-    if plan.action.scope.session_ids() != action.scope.session_ids() {
-        return Err(format!("{kind} not done: the pods changed since the scope was confirmed; try again"));
-    }
-    // Record exactly what was confirmed (a selector stays in the audit record).
-    plan.action = action.clone();
-    let report = service::execute(stores, kube.client.as_ref(), &plan).map_err(|e| match e {
+    let client = kube.client.as_ref();
+    let plan = service::confirm(stores, client, action).map_err(|e| format!("{kind} not done: {e}"))?;
+    let report = service::execute(stores, client, acting, &plan).map_err(|e| match e {
         service::Error::Cluster(ClusterError::Forbidden(m)) => format!("{kind} refused (nothing changed): {m}"),
         other => format!("{kind} not done: {other}"),
     })?;
@@ -178,7 +165,6 @@ pub fn fetch(stores: &Stores, kube: &TuiKube) -> Result<KubeInfo, String> {
     for ns in namespaces.iter().take(MAX_NAMESPACES) {
         match service::allowed_actions(client, ns) {
             Ok(here) => {
-                let here: Vec<ActionKind> = here.into_iter().map(PodAction::kind).collect();
                 allowed = Some(match allowed {
                     None => here,
                     Some(before) => before.into_iter().filter(|a| here.contains(a)).collect(),
