@@ -307,3 +307,6 @@ pub fn join(cluster: &dyn Cluster, sessions: &[Session], selector: Option<&str>)
     unclaimed.sort_by(|a, b| (&a.namespace, &a.name).cmp(&(&b.namespace, &b.name)));
     Ok(Joined { pods: joined, unclaimed, warnings })
 }
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,300 @@
+//! The plan and execute logic against a cluster in memory: scope resolution, access review,
+//! each action's effect, and what the audit record says.
+
+use super::*;
+use crate::adapters::embedded::EmbeddedStore;
+use crate::adapters::memory_cluster::MemoryCluster;
+use crate::model::audit::{AuditEvent, EventKind};
+use crate::model::selector::Selector;
+use crate::ports::AuditQuery;
+use std::collections::BTreeMap;
+
+/// A store holding sessions that report (id, namespace, pod); the directory lives as long as it.
+fn store(sessions: &[(&str, Option<&str>, Option<&str>)]) -> (tempfile::TempDir, Stores) {
+    let dir = tempfile::tempdir().expect("tmp");
+    let stores = EmbeddedStore::open(&dir.path().join("quell.db")).expect("store").stores();
+    let now = time::now();
+    let list: Vec<Session> = sessions
+        .iter()
+        .map(|(id, ns, pod)| {
+            let mut s = Session::new(*id, "agent", now);
+            s.namespace = ns.map(Into::into);
+            s.pod = pod.map(Into::into);
+            s
+        })
+        .collect();
+    stores.sessions.put_sessions(&list).expect("put sessions");
+    (dir, stores)
+}
+
+fn operator_events(stores: &Stores) -> Vec<AuditEvent> {
+    stores.audit.read(&AuditQuery { kinds: vec![EventKind::OperatorAction], ..Default::default() }).expect("read audit")
+}
+
+fn outcome(event: &AuditEvent) -> &str {
+    event.body.attr_str("quell.outcome").unwrap_or_default()
+}
+
+fn sessions(ids: &[&str]) -> Target {
+    Target::Sessions(ids.iter().map(|s| (*s).to_owned()).collect())
+}
+
+fn pod(ns: &str, name: &str) -> PodRef {
+    PodRef { namespace: ns.into(), name: name.into() }
+}
+
+const AGENT: (&str, &str) = ("app", "ai-agent-runtime");
+
+#[test]
+fn scope_resolves_each_session_to_its_pod_across_namespaces() {
+    let (_dir, stores) = store(&[
+        ("sa", Some("ns-a"), Some("a-0")),
+        ("sb", Some("ns-b"), Some("b-0")),
+        ("home", None, Some("h-0")),
+        ("off", Some("ns-a"), None),
+    ]);
+    let cluster = MemoryCluster::new("default-ns");
+
+    let plan = plan(&stores, &cluster, PodAction::Quarantine, &sessions(&["sa", "sb", "home", "sa"]), "r", "alice")
+        .expect("plan");
+    assert_eq!(
+        plan.pods,
+        [
+            ("sa".into(), pod("ns-a", "a-0")),
+            ("sb".into(), pod("ns-b", "b-0")),
+            ("home".into(), pod("default-ns", "h-0"))
+        ],
+        "a session without a namespace is in the current one; a session named twice counts once"
+    );
+    assert_eq!(plan.namespaces().into_iter().collect::<Vec<_>>(), ["default-ns", "ns-a", "ns-b"]);
+    assert_eq!(plan.action.scope.session_ids(), ["sa", "sb", "home"]);
+    assert!(plan.statefulsets.is_empty() && plan.skipped.is_empty());
+
+    // Named sessions must all run on Kubernetes; a selector leaves the others alone.
+    let err = super::plan(&stores, &cluster, PodAction::Quarantine, &sessions(&["sa", "off"]), "r", "alice");
+    assert!(
+        matches!(&err, Err(Error::Store(StoreError::Invalid(m))) if m.contains("session off reports no pod")),
+        "{err:?}"
+    );
+    let err = super::plan(&stores, &cluster, PodAction::Quarantine, &sessions(&["ghost"]), "r", "alice");
+    assert!(matches!(err, Err(Error::Store(StoreError::NotFound(_)))), "{err:?}");
+    let sel = Target::Selector(Selector::parse("namespace=ns-a").expect("selector"));
+    let by_sel = super::plan(&stores, &cluster, PodAction::Quarantine, &sel, "r", "alice").expect("plan");
+    assert_eq!(by_sel.pods, [("sa".into(), pod("ns-a", "a-0"))]);
+    assert_eq!(by_sel.skipped, ["off"]);
+    assert!(by_sel.action.describe().contains("matching namespace=ns-a"), "{}", by_sel.action.describe());
+
+    // Nothing to act on, or the whole fleet: refused.
+    let only_off = Target::Selector(Selector::parse("id=off").expect("selector"));
+    let err = super::plan(&stores, &cluster, PodAction::Release, &only_off, "r", "alice");
+    assert!(matches!(&err, Err(Error::Store(StoreError::NotFound(m))) if m.ends_with("with a pod")), "{err:?}");
+    let err = super::plan(&stores, &cluster, PodAction::KillPod { grace: None }, &Target::All, "r", "alice");
+    assert!(matches!(err, Err(Error::Store(StoreError::Invalid(_)))), "{err:?}");
+    let err = super::plan(&stores, &cluster, PodAction::Release, &sessions(&["sa"]), " ", "alice");
+    assert!(matches!(err, Err(Error::Store(StoreError::Invalid(_)))), "a reason is required: {err:?}");
+}
+
+#[test]
+fn a_missing_permission_is_refused_by_name_before_anything_changes() {
+    let (_dir, stores) = store(&[("sa", Some("ns-a"), Some("a-0")), ("sb", Some("ns-b"), Some("b-0"))]);
+    let cluster = MemoryCluster::new("ns-a");
+    cluster.add_pod("ns-a", "a-0", &[AGENT]);
+    cluster.add_pod("ns-b", "b-0", &[AGENT]);
+    cluster.deny(Permission::new("patch", "", "pods", Some("ns-b")));
+    let before = cluster.world();
+
+    let plan = plan(&stores, &cluster, PodAction::Quarantine, &sessions(&["sa", "sb"]), "r", "alice").expect("plan");
+    match execute(&stores, &cluster, &plan) {
+        Err(Error::Cluster(ClusterError::Forbidden(m))) => assert_eq!(m, "cannot patch pods in ns-b"),
+        other => panic!("expected Forbidden, got {other:?}"),
+    }
+    assert_eq!(cluster.world(), before, "not even ns-a's pod or policy changed");
+    assert!(operator_events(&stores).is_empty(), "a refused action is not recorded as done");
+
+    // Creating the missing policy is a permission of its own, asked before it is needed.
+    let (_dir2, stores2) = store(&[("sa", Some("ns-a"), Some("a-0"))]);
+    cluster.deny(Permission::new("create", "networking.k8s.io", "networkpolicies", Some("ns-a")));
+    let plan = super::plan(&stores2, &cluster, PodAction::Quarantine, &sessions(&["sa"]), "r", "alice").expect("plan");
+    match execute(&stores2, &cluster, &plan) {
+        Err(Error::Cluster(ClusterError::Forbidden(m))) => assert_eq!(m, "cannot create networkpolicies in ns-a"),
+        other => panic!("expected Forbidden, got {other:?}"),
+    }
+    assert_eq!(cluster.world(), before);
+
+    // What the console offers: per namespace, the actions whose every permission is held.
+    let all = allowed_actions(&cluster, "ns-a").expect("review");
+    assert_eq!(all.len(), 5, "{all:?}");
+    let in_b = allowed_actions(&cluster, "ns-b").expect("review");
+    assert_eq!(in_b, [PodAction::HardStop, PodAction::Restore, PodAction::KillPod { grace: None }]);
+}
+
+#[test]
+fn hard_stop_remembers_the_replica_count_and_restore_puts_it_back() {
+    let (_dir, stores) = store(&[
+        ("s0", Some("ns"), Some("agents-0")),
+        ("s1", Some("ns"), Some("agents-1")),
+        ("s2", Some("ns"), Some("solo-0")),
+        ("loose", Some("ns"), Some("loose")),
+    ]);
+    let cluster = MemoryCluster::new("ns");
+    let agents = cluster.add_statefulset("ns", "agents", 3, &[AGENT]);
+    let solo = cluster.add_statefulset("ns", "solo", 1, &[AGENT]);
+    cluster.add_pod("ns", "loose", &[AGENT]);
+    let target = sessions(&["s0", "s1", "s2"]);
+
+    let stop = plan(&stores, &cluster, PodAction::HardStop, &target, "ignores pause", "alice").expect("plan");
+    assert_eq!(stop.statefulsets, [agents.clone(), solo.clone()], "two pods of one StatefulSet count once");
+    let report = execute(&stores, &cluster, &stop).expect("hard stop");
+    assert!(report.failed.is_empty(), "{:?}", report.failed);
+    let remembered = |s: &StsRef| cluster.statefulset(s).map(|w| (w.replicas, w.remembered));
+    assert_eq!(remembered(&agents), Some((0, Some("3".into()))));
+    assert_eq!(remembered(&solo), Some((0, Some("1".into()))));
+    assert!(cluster.pod(&pod("ns", "agents-0")).is_none(), "scaled to zero: its pods are gone");
+
+    // Again: the remembered count is kept, not overwritten with 0.
+    let again = plan(&stores, &cluster, PodAction::HardStop, &target, "again", "alice").expect("plan");
+    let report = execute(&stores, &cluster, &again).expect("again");
+    assert!(report.done.iter().all(|l| l.contains("already stopped")), "{:?}", report.done);
+    assert_eq!(remembered(&agents), Some((0, Some("3".into()))));
+
+    // The pods are gone, so the StatefulSets are found by the pods' names.
+    let restore = plan(&stores, &cluster, PodAction::Restore, &target, "fixed", "alice").expect("plan");
+    assert_eq!(restore.statefulsets, [agents.clone(), solo.clone()]);
+    let report = execute(&stores, &cluster, &restore).expect("restore");
+    assert!(report.failed.is_empty(), "{:?}", report.failed);
+    assert_eq!(remembered(&agents), Some((3, None)));
+    assert_eq!(remembered(&solo), Some((1, None)));
+    assert!(cluster.pod(&pod("ns", "agents-2")).is_some());
+
+    // Restoring what quell did not stop fails and changes nothing.
+    let report = execute(&stores, &cluster, &restore).expect("restore twice");
+    assert_eq!(report.failed.len(), 2);
+    assert!(
+        report.failed.iter().all(|e| e.to_string().contains("was not hard-stopped by quell")),
+        "{:?}",
+        report.failed
+    );
+    assert_eq!(remembered(&agents), Some((3, None)));
+
+    let events = operator_events(&stores);
+    let actions: Vec<&str> = events.iter().filter_map(|e| e.body.attr_str("quell.action")).collect();
+    let restored = PodAction::Restore.kind().verb();
+    assert_eq!(actions, ["hard-stop", "hard-stop", restored, restored]);
+    assert!(
+        outcome(&events[0]).contains("statefulset ns/agents scaled from 3 to 0 replicas"),
+        "{}",
+        outcome(&events[0])
+    );
+    assert!(outcome(&events[2]).contains("statefulset ns/agents restored to 3 replicas"), "{}", outcome(&events[2]));
+
+    // A pod no StatefulSet owns has nothing to scale.
+    let err = plan(&stores, &cluster, PodAction::HardStop, &sessions(&["loose"]), "r", "alice");
+    assert!(
+        matches!(&err, Err(Error::Cluster(ClusterError::Invalid(m))) if m.contains("not owned by a StatefulSet")),
+        "{err:?}"
+    );
+}
+
+#[test]
+fn kill_pod_asks_for_the_grace_period_chosen() {
+    let (_dir, stores) = store(&[("s0", Some("ns"), Some("agents-0")), ("s1", Some("ns"), Some("one-off"))]);
+    let cluster = MemoryCluster::new("ns");
+    cluster.add_statefulset("ns", "agents", 1, &[AGENT]);
+    cluster.add_pod("ns", "one-off", &[AGENT]);
+
+    let mut lines = Vec::new();
+    for (id, grace) in [("s0", None), ("s0", Some(0)), ("s1", Some(30))] {
+        let p =
+            plan(&stores, &cluster, PodAction::KillPod { grace }, &sessions(&[id]), "looping", "alice").expect("plan");
+        let report = execute(&stores, &cluster, &p).expect("kill");
+        assert!(report.failed.is_empty(), "{:?}", report.failed);
+        lines.extend(report.done);
+    }
+    assert_eq!(
+        lines,
+        [
+            "pod ns/agents-0 deleted",
+            "pod ns/agents-0 deleted with zero grace period",
+            "pod ns/one-off deleted (30s grace period)"
+        ]
+    );
+    assert_eq!(
+        cluster.deleted(),
+        [(pod("ns", "agents-0"), None), (pod("ns", "agents-0"), Some(0)), (pod("ns", "one-off"), Some(30))]
+    );
+    assert!(cluster.pod(&pod("ns", "agents-0")).is_some(), "its StatefulSet made it again");
+    assert!(cluster.pod(&pod("ns", "one-off")).is_none());
+    // Gone: the next kill fails on it, and says so in the record.
+    let p = plan(&stores, &cluster, PodAction::KillPod { grace: None }, &sessions(&["s1"]), "again", "alice")
+        .expect("plan");
+    let report = execute(&stores, &cluster, &p).expect("executes");
+    assert!(matches!(report.failed.as_slice(), [ClusterError::NotFound(_)]), "{:?}", report.failed);
+    assert_eq!(operator_events(&stores).len(), 4);
+}
+
+#[test]
+fn quarantine_creates_a_missing_policy_and_release_keeps_it() {
+    let (_dir, stores) = store(&[("sa", Some("ns-a"), Some("a-0")), ("sb", Some("ns-b"), Some("b-0"))]);
+    let cluster = MemoryCluster::new("ns-a");
+    cluster.add_pod("ns-a", "a-0", &[AGENT]);
+    cluster.add_pod("ns-b", "b-0", &[AGENT]);
+    cluster.add_policy("ns-a", true);
+    let both = sessions(&["sa", "sb"]);
+
+    let p = plan(&stores, &cluster, PodAction::Quarantine, &both, "prompt injection", "alice").expect("plan");
+    let report = execute(&stores, &cluster, &p).expect("quarantine");
+    assert!(report.failed.is_empty(), "{:?}", report.failed);
+    assert_eq!(
+        report.done,
+        ["created networkpolicy ns-b/quell-quarantine", "pod ns-a/a-0 quarantined", "pod ns-b/b-0 quarantined"],
+        "only the missing policy is created"
+    );
+    assert_eq!(cluster.world().policies, BTreeMap::from([("ns-a".into(), true), ("ns-b".into(), true)]));
+    assert!([pod("ns-a", "a-0"), pod("ns-b", "b-0")].iter().all(|r| cluster.pod(r).is_some_and(|v| v.quarantined)));
+
+    let p = plan(&stores, &cluster, PodAction::Release, &both, "cleaned", "alice").expect("plan");
+    let report = execute(&stores, &cluster, &p).expect("release");
+    assert_eq!(report.done, ["pod ns-a/a-0 released", "pod ns-b/b-0 released"]);
+    let a = cluster.pod(&pod("ns-a", "a-0")).expect("pod");
+    assert!(!a.quarantined && !a.labels.contains_key(crate::ports::cluster::QUARANTINE_LABEL));
+    assert_eq!(cluster.world().policies.len(), 2, "release keeps the policies for the next quarantine");
+
+    // A policy of that name that would not isolate: refused, nothing labelled, nothing recorded.
+    cluster.add_policy("ns-b", false);
+    let before = cluster.world();
+    let p = plan(&stores, &cluster, PodAction::Quarantine, &both, "again", "alice").expect("plan");
+    let err = execute(&stores, &cluster, &p);
+    assert!(matches!(&err, Err(Error::Cluster(ClusterError::Conflict(m))) if m.contains("not a deny-all")), "{err:?}");
+    assert_eq!(cluster.world(), before);
+    let events = operator_events(&stores);
+    let actions: Vec<&str> = events.iter().filter_map(|e| e.body.attr_str("quell.action")).collect();
+    assert_eq!(actions, ["quarantine", "release"]);
+}
+
+#[test]
+fn joined_sessions_get_their_pods_and_unclaimed_pods_are_listed() {
+    let (_dir, stores) = store(&[("sa", Some("ns-a"), Some("a-0")), ("gone", Some("ns-a"), Some("a-9"))]);
+    let cluster = MemoryCluster::new("ns-a");
+    cluster.add_pod("ns-a", "a-0", &[AGENT]);
+    cluster.add_pod("ns-b", "b-0", &[AGENT]);
+    cluster.add_pod("ns-b", "web-0", &[("app", "web")]);
+    let all = stores.sessions.sessions().expect("sessions");
+    let joined = join(&cluster, &all, None).expect("join");
+    let names: Vec<Option<String>> = joined.pods.iter().map(|p| p.as_ref().map(|p| p.name.clone())).collect();
+    let by_id: HashMap<&str, Option<String>> = all.iter().map(|s| s.id.as_str()).zip(names).collect();
+    assert_eq!(by_id["sa"].as_deref(), Some("a-0"));
+    assert_eq!(by_id["gone"], None);
+    assert_eq!(joined.unclaimed.iter().map(PodView::pod_ref).collect::<Vec<_>>(), [pod("ns-b", "b-0")]);
+
+    // A user who may not list everywhere sees the namespaces it may, and is told.
+    cluster.deny(Permission::new("list", "", "pods", None));
+    let joined = join(&cluster, &all, None).expect("degrades");
+    assert!(joined.unclaimed.is_empty(), "ns-b is not looked at: {:?}", joined.unclaimed);
+    assert_eq!(joined.warnings, ["cannot list pods in all namespaces; showing namespace ns-a"]);
+    let narrowed = MemoryCluster::narrowed_to("ns-b");
+    narrowed.add_pod("ns-b", "b-0", &[AGENT]);
+    narrowed.add_pod("ns-a", "a-0", &[AGENT]);
+    let joined = join(&narrowed, &all, Some("app=ai-agent-runtime")).expect("join");
+    assert!(joined.pods.iter().all(Option::is_none), "-n narrows discovery to its namespace");
+    assert_eq!(joined.unclaimed.iter().map(PodView::pod_ref).collect::<Vec<_>>(), [pod("ns-b", "b-0")]);
+}
