@@ -3,7 +3,7 @@
 
 use super::*;
 use crate::adapters::embedded::EmbeddedStore;
-use crate::adapters::memory_cluster::MemoryCluster;
+use crate::adapters::memory_cluster::{Call, MemoryCluster};
 use crate::model::audit::{AuditEvent, EventKind};
 use crate::model::selector::Selector;
 use crate::ports::AuditQuery;
@@ -297,4 +297,108 @@ fn joined_sessions_get_their_pods_and_unclaimed_pods_are_listed() {
     let joined = join(&narrowed, &all, Some("app=ai-agent-runtime")).expect("join");
     assert!(joined.pods.iter().all(Option::is_none), "-n narrows discovery to its namespace");
     assert_eq!(joined.unclaimed.iter().map(PodView::pod_ref).collect::<Vec<_>>(), [pod("ns-b", "b-0")]);
+}
+
+#[test]
+fn a_partial_quarantine_records_which_pods_it_reached_and_which_it_did_not() {
+    let ids = ["s0", "s1", "s2", "s3", "s4"];
+    let rows: Vec<(String, String)> =
+        ids.iter().enumerate().map(|(i, id)| ((*id).to_owned(), format!("a-{i}"))).collect();
+    let (_dir, stores) =
+        store(&rows.iter().map(|(id, p)| (id.as_str(), Some("ns"), Some(p.as_str()))).collect::<Vec<_>>());
+    let cluster = MemoryCluster::new("ns");
+    for (_, p) in &rows {
+        cluster.add_pod("ns", p, &[AGENT]);
+    }
+    cluster.add_policy("ns", true);
+    // Refusals that do not name their pod: the record must name it all the same.
+    cluster.fail(Call::Label, "ns/a-1", ClusterError::Forbidden("admission webhook denied the request".into()));
+    cluster.fail(Call::Label, "ns/a-3", ClusterError::Unavailable("the API server did not answer".into()));
+
+    let p = plan(&stores, &cluster, PodAction::Quarantine, &sessions(&ids), "campaign", "alice").expect("plan");
+    let report = execute(&stores, &cluster, &p).expect("executes");
+    assert_eq!(report.reached, [pod("ns", "a-0"), pod("ns", "a-2"), pod("ns", "a-4")]);
+    let missed: Vec<(PodRef, String)> = report.missed.iter().map(|(p, e)| (p.clone(), e.to_string())).collect();
+    assert_eq!(
+        missed,
+        [
+            (pod("ns", "a-1"), "admission webhook denied the request".into()),
+            (pod("ns", "a-3"), "the API server did not answer".into())
+        ]
+    );
+    assert_eq!((report.done.len(), report.failed.len()), (3, 2));
+    let quarantined: Vec<bool> =
+        rows.iter().map(|(_, n)| cluster.pod(&pod("ns", n)).is_some_and(|v| v.quarantined)).collect();
+    assert_eq!(quarantined, [true, false, true, false, true]);
+
+    let events = operator_events(&stores);
+    assert_eq!(events.len(), 1, "a partial quarantine is recorded");
+    let text = outcome(&events[0]);
+    assert!(
+        text.starts_with(
+            "3 done, 2 failed; quarantined 3 of 5 pods: ns/a-0, ns/a-2, ns/a-4; not quarantined: ns/a-1, ns/a-3; "
+        ),
+        "{text}"
+    );
+    assert!(text.contains("failed: admission webhook denied the request"), "{text}");
+}
+
+#[test]
+fn a_policy_refused_in_one_namespace_leaves_every_pod_unlabelled_and_the_record_says_so() {
+    let (_dir, stores) = store(&[("sa", Some("ns-a"), Some("a-0")), ("sb", Some("ns-b"), Some("b-0"))]);
+    let cluster = MemoryCluster::new("ns-a");
+    cluster.add_pod("ns-a", "a-0", &[AGENT]);
+    cluster.add_pod("ns-b", "b-0", &[AGENT]);
+    cluster.fail(Call::CreatePolicy, "ns-b", ClusterError::Invalid("networkpolicies are not served here".into()));
+
+    let p =
+        plan(&stores, &cluster, PodAction::Quarantine, &sessions(&["sa", "sb"]), "campaign", "alice").expect("plan");
+    let report = execute(&stores, &cluster, &p).expect("executes");
+    assert_eq!(report.done, ["created networkpolicy ns-a/quell-quarantine"], "the one change made is reported");
+    assert!(report.reached.is_empty());
+    let missed: Vec<&PodRef> = report.missed.iter().map(|(p, _)| p).collect();
+    assert_eq!(missed, [&pod("ns-a", "a-0"), &pod("ns-b", "b-0")], "no label before every policy exists");
+    assert!(report.missed.iter().all(|(_, e)| e.to_string() == "not labelled: no quarantine policy in ns-b"));
+    assert_eq!(cluster.world().policies, BTreeMap::from([("ns-a".into(), true)]));
+    assert!(cluster.world().pods.values().all(|v| !v.quarantined));
+
+    let events = operator_events(&stores);
+    assert_eq!(events.len(), 1, "the policy it did create is recorded");
+    let text = outcome(&events[0]);
+    assert!(
+        text.starts_with("1 done, 2 failed; quarantined 0 of 2 pods; not quarantined: ns-a/a-0, ns-b/b-0; "),
+        "{text}"
+    );
+    assert!(text.contains("created networkpolicy ns-a/quell-quarantine"), "{text}");
+    assert!(text.contains("failed: networkpolicies are not served here"), "{text}");
+    assert!(
+        text.contains(
+            "failed: no pod labelled: 2 pod(s) left unquarantined because there is no quarantine policy in ns-b"
+        ),
+        "{text}"
+    );
+}
+
+#[test]
+fn every_target_is_named_in_the_record_beyond_the_first_failures() {
+    let rows: Vec<(String, String)> = (0..30).map(|i| (format!("s{i:02}"), format!("a-{i:02}"))).collect();
+    let (_dir, stores) =
+        store(&rows.iter().map(|(id, p)| (id.as_str(), Some("ns"), Some(p.as_str()))).collect::<Vec<_>>());
+    let cluster = MemoryCluster::new("ns");
+    for (i, (_, p)) in rows.iter().enumerate() {
+        cluster.add_pod("ns", p, &[AGENT]);
+        if i % 2 == 1 {
+            cluster.fail(Call::Delete, &format!("ns/{p}"), ClusterError::Forbidden("refused".into()));
+        }
+    }
+    let ids: Vec<&str> = rows.iter().map(|(id, _)| id.as_str()).collect();
+    let p =
+        plan(&stores, &cluster, PodAction::KillPod { grace: Some(0) }, &sessions(&ids), "r", "alice").expect("plan");
+    let report = execute(&stores, &cluster, &p).expect("executes");
+    assert_eq!((report.reached.len(), report.missed.len()), (15, 15));
+    let events = operator_events(&stores);
+    let text = outcome(&events[0]);
+    assert!(text.contains("deleted 15 of 30 pods: ns/a-00, ns/a-02"), "{text}");
+    assert!(text.contains("ns/a-28; not deleted: ns/a-01, "), "{text}");
+    assert!(text.contains(", ns/a-29; "), "the last one too: {text}");
 }
