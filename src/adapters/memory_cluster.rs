@@ -261,24 +261,14 @@ impl Cluster for MemoryCluster {
                 found.pods = in_ns(None);
                 return Ok(found);
             }
-            Namespaces::All => {
-                let mut list: BTreeSet<String> = fallback.iter().cloned().collect();
-                list.insert(self.namespace.clone());
-                let list: Vec<String> = list.into_iter().collect();
-                found.warnings.push(format!(
-                    "cannot list pods in all namespaces; showing namespace{} {}",
-                    if list.len() == 1 { "" } else { "s" },
-                    list.join(", ")
-                ));
-                list
-            }
+            Namespaces::All => found.fall_back(fallback, &self.namespace),
             Namespaces::Only(list) => list.clone(),
         };
         for ns in &wanted {
             if may_list(Some(ns))? {
                 found.pods.extend(in_ns(Some(ns)));
             } else {
-                found.warnings.push(format!("cannot list pods in {ns}"));
+                found.forbidden(ns);
             }
         }
         Ok(found)

@@ -6,7 +6,7 @@ use crate::ports::cluster::{ClusterError, ClusterResult, Discovery, Namespaces, 
 use k8s_openapi::api::core::v1::Pod;
 use k8s_openapi::api::node::v1::RuntimeClass;
 use kube::api::{Api, ListParams};
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::fmt;
 
 impl Kube {
@@ -50,17 +50,7 @@ impl Kube {
                         return Ok(found);
                     }
                     Err(e) => match self.api_error("list pods", e) {
-                        ClusterError::Forbidden(_) => {
-                            let mut list: BTreeSet<String> = fallback.iter().cloned().collect();
-                            list.insert(self.namespace.clone());
-                            let list: Vec<String> = list.into_iter().collect();
-                            found.warnings.push(format!(
-                                "cannot list pods in all namespaces; showing namespace{} {}",
-                                if list.len() == 1 { "" } else { "s" },
-                                list.join(", ")
-                            ));
-                            list
-                        }
+                        ClusterError::Forbidden(_) => found.fall_back(fallback, &self.namespace),
                         other => return Err(other),
                     },
                 },
@@ -74,7 +64,7 @@ impl Kube {
                 match result {
                     Ok(pods) => found.pods.extend(pods.iter().map(|p| pods::view(p, &handlers))),
                     Err(e) => match self.api_error("list pods", e) {
-                        ClusterError::Forbidden(_) => found.warnings.push(format!("cannot list pods in {ns}")),
+                        ClusterError::Forbidden(_) => found.forbidden(ns),
                         other => return Err(other),
                     },
                 }
