@@ -3,4 +3,5 @@
 pub mod embedded;
 pub mod kafka;
 pub mod kubernetes;
+pub mod memory_cluster;
 pub mod redis;

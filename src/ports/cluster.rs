@@ -8,7 +8,7 @@
 //! in the order given, so a partial failure says exactly which targets it reached.
 
 use serde::Serialize;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 
 /// The label that makes the quarantine NetworkPolicy select a pod.
@@ -176,6 +176,26 @@ pub struct Discovery {
     pub pods: Vec<PodView>,
     /// One line each: a namespace the user may not list, the fallback taken.
     pub warnings: Vec<String>,
+}
+
+impl Discovery {
+    /// When pods cannot be listed in all namespaces: the namespaces to list one by one instead
+    /// (`fallback` and the current one), with a warning that says so.
+    pub fn fall_back(&mut self, fallback: &[String], current: &str) -> Vec<String> {
+        let list: BTreeSet<String> = fallback.iter().cloned().chain([current.to_owned()]).collect();
+        let list: Vec<String> = list.into_iter().collect();
+        self.warnings.push(format!(
+            "cannot list pods in all namespaces; showing namespace{} {}",
+            if list.len() == 1 { "" } else { "s" },
+            list.join(", ")
+        ));
+        list
+    }
+
+    /// A namespace whose pods may not be listed: a warning, not an error.
+    pub fn forbidden(&mut self, namespace: &str) {
+        self.warnings.push(format!("cannot list pods in {namespace}"));
+    }
 }
 
 /// A cluster quell acts on, as the user it acts for. Every write is preceded, at the service

@@ -184,6 +184,10 @@ pub struct Report {
     /// One line per policy created (quarantine) or per target done.
     pub done: Vec<String>,
     pub failed: Vec<ClusterError>,
+    /// The pods (hard stop and restore: the StatefulSets) the action took effect on, in order.
+    pub reached: Vec<PodRef>,
+    /// Those it did not take effect on, each with why.
+    pub missed: Vec<(PodRef, ClusterError)>,
     /// The audit sequence number of the recorded action (0 when it could not be recorded).
     pub audit_seq: u64,
     /// Why the action's audit record could not be written, if it could not.
@@ -199,6 +203,40 @@ fn collect<T>(report: &mut Report, outcomes: Vec<Outcome<T>>) {
     }
 }
 
+/// [`collect`], keeping which targets were reached and which were not.
+fn collect_targets(report: &mut Report, outcomes: Vec<Outcome<PodRef>>) {
+    for (target, r) in &outcomes {
+        match r {
+            Ok(_) => report.reached.push(target.clone()),
+            Err(e) => report.missed.push((target.clone(), e.clone())),
+        }
+    }
+    collect(report, outcomes);
+}
+
+/// "quarantined 3 of 5 pods: ns/a-0, ns/a-1, ns/a-2; not quarantined: ns/b-0, ns/b-1": every
+/// target named, so the audit record says exactly what changed however many failed.
+fn targets_line(kind: ActionKind, report: &Report) -> String {
+    let (done, unit) = match kind {
+        ActionKind::HardStop => ("stopped", "statefulsets"),
+        ActionKind::Restore => ("restored", "statefulsets"),
+        ActionKind::KillPod { .. } => ("deleted", "pods"),
+        ActionKind::Quarantine => ("quarantined", "pods"),
+        ActionKind::Release => ("released", "pods"),
+        _ => ("done", "targets"),
+    };
+    let total = report.reached.len() + report.missed.len();
+    let mut line = format!("{done} {} of {total} {unit}", report.reached.len());
+    let names = |refs: &mut dyn Iterator<Item = &PodRef>| refs.map(ToString::to_string).collect::<Vec<_>>().join(", ");
+    if !report.reached.is_empty() {
+        line.push_str(&format!(": {}", names(&mut report.reached.iter())));
+    }
+    if !report.missed.is_empty() {
+        line.push_str(&format!("; not {done}: {}", names(&mut report.missed.iter().map(|(p, _)| p))));
+    }
+    line
+}
+
 /// Checks permissions for every namespace of the plan (nothing changes when one is missing),
 /// acts, and records the action with its outcome in the audit log. Only an operator who may
 /// act ([`Acting`]) can.
@@ -210,10 +248,10 @@ pub fn execute(stores: &Stores, cluster: &dyn Cluster, _acting: &Acting, plan: &
     let pods: Vec<PodRef> = plan.pods.iter().map(|(_, p)| p.clone()).collect();
     let mut report = Report::default();
     match kind {
-        ActionKind::HardStop => collect(&mut report, cluster.hard_stop(&plan.statefulsets)),
-        ActionKind::Restore => collect(&mut report, cluster.restore(&plan.statefulsets)),
-        ActionKind::KillPod { grace } => collect(&mut report, cluster.delete_pods(&pods, grace)),
-        ActionKind::Release => collect(&mut report, cluster.release(&pods)),
+        ActionKind::HardStop => collect_targets(&mut report, cluster.hard_stop(&plan.statefulsets)),
+        ActionKind::Restore => collect_targets(&mut report, cluster.restore(&plan.statefulsets)),
+        ActionKind::KillPod { grace } => collect_targets(&mut report, cluster.delete_pods(&pods, grace)),
+        ActionKind::Release => collect_targets(&mut report, cluster.release(&pods)),
         ActionKind::Quarantine => {
             let missing = cluster.namespaces_without_policy(&namespaces)?;
             if !missing.is_empty() {
@@ -225,23 +263,29 @@ pub fn execute(stores: &Stores, cluster: &dyn Cluster, _acting: &Acting, plan: &
                 let created = cluster.create_policies(&missing);
                 // No label before its namespace's policy exists: a label alone isolates nothing.
                 // Policies already created are reported and recorded like any other change.
-                let complete = created.iter().all(|(_, r)| r.is_ok());
+                let refused: Vec<String> =
+                    created.iter().filter(|(_, r)| r.is_err()).map(|(ns, _)| ns.clone()).collect();
                 collect(&mut report, created);
-                if complete {
-                    collect(&mut report, cluster.quarantine(&pods));
+                if refused.is_empty() {
+                    collect_targets(&mut report, cluster.quarantine(&pods));
                 } else {
+                    let why = format!("no quarantine policy in {}", refused.join(", "));
+                    let left = ClusterError::Conflict(format!("not labelled: {why}"));
+                    report.missed.extend(pods.iter().map(|p| (p.clone(), left.clone())));
                     report.failed.push(ClusterError::Conflict(format!(
-                        "no pod labelled: {} pod(s) left unquarantined because a namespace has no policy",
+                        "no pod labelled: {} pod(s) left unquarantined because there is {why}",
                         pods.len()
                     )));
                 }
             } else {
-                collect(&mut report, cluster.quarantine(&pods));
+                collect_targets(&mut report, cluster.quarantine(&pods));
             }
         }
         other => return Err(StoreError::Invalid(format!("{other} is not a cluster action")).into()),
     }
     let mut outcome = format!("{} done, {} failed", report.done.len(), report.failed.len());
+    outcome.push_str("; ");
+    outcome.push_str(&targets_line(kind, &report));
     for line in report.done.iter().take(20) {
         outcome.push_str("; ");
         outcome.push_str(line);
@@ -297,3 +341,6 @@ pub fn join(cluster: &dyn Cluster, sessions: &[Session], selector: Option<&str>)
     unclaimed.sort_by(|a, b| (&a.namespace, &a.name).cmp(&(&b.namespace, &b.name)));
     Ok(Joined { pods: joined, unclaimed, warnings })
 }
+
+#[cfg(test)]
+mod tests;

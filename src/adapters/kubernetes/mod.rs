@@ -17,47 +17,28 @@
 //! list pods: cannot reach the API server: … Connection refused` — never a credential. A
 //! connect takes at most [`CONNECT_TIMEOUT`].
 
+mod access;
+mod discovery;
+mod kubeconfig;
 pub mod pods;
+mod policies;
+mod workloads;
+
+pub use kubeconfig::{KubeOptions, CONNECT_TIMEOUT};
 
 use crate::ports::cluster::{
     Cluster, ClusterError, ClusterResult, Discovery, Namespaces, Outcome, Permission, PodRef, PodView, StsRef,
-    QUARANTINE_LABEL, QUARANTINE_POLICY, REPLICAS_ANNOTATION,
 };
 use futures_util::StreamExt;
-use k8s_openapi::api::apps::v1::StatefulSet;
-use k8s_openapi::api::authorization::v1::{ResourceAttributes, SelfSubjectAccessReview, SelfSubjectAccessReviewSpec};
-use k8s_openapi::api::core::v1::Pod;
-use k8s_openapi::api::networking::v1::{NetworkPolicy, NetworkPolicySpec};
-use k8s_openapi::api::node::v1::RuntimeClass;
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
-use kube::api::{Api, DeleteParams, ListParams, ObjectMeta, Patch, PatchParams, PostParams};
-use kube::config::{KubeConfigOptions, Kubeconfig, KubeconfigError};
-use kube::{Client, Config};
-use std::collections::{BTreeMap, BTreeSet};
+use kube::api::Patch;
+use kube::Client;
 use std::fmt;
 use std::future::Future;
-use std::path::PathBuf;
 use std::time::Duration;
 
 /// Requests in flight at once for a batch (hard stop of many StatefulSets, quarantine of many
 /// pods).
 pub const CONCURRENCY: usize = 32;
-
-/// How long a connection to the API server may take to open.
-pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
-
-/// How to reach the cluster: the kubectl flags.
-#[derive(Clone, Debug, Default, PartialEq)]
-pub struct KubeOptions {
-    /// One kubeconfig file (`--kubeconfig`); overrides `KUBECONFIG`.
-    pub kubeconfig: Option<PathBuf>,
-    /// Context name (`--context`); default: the kubeconfig's current context.
-    pub context: Option<String>,
-    /// Namespace (`--namespace`/`-n`); default: the context's namespace, else `default`.
-    pub namespace: Option<String>,
-    /// Act as this user (Kubernetes impersonation, like kubectl's `--as`).
-    pub impersonate: Option<String>,
-}
 
 /// The causes of an error, outermost first, each once ("client error (Connect): tcp connect
 /// error: Connection refused (os error 111)"). Transport errors never carry request headers, so
@@ -73,17 +54,6 @@ fn causes(e: &dyn std::error::Error) -> String {
         next = err.source();
     }
     parts.join(": ")
-}
-
-fn config_error(e: KubeconfigError) -> ClusterError {
-    // A parse error may quote the file, and the file holds credentials: never echo it.
-    let text = match &e {
-        KubeconfigError::Parse(_) => {
-            "the kubeconfig is not valid YAML (contents not shown: it holds credentials)".into()
-        }
-        other => other.to_string(),
-    };
-    ClusterError::Config(format!("kubeconfig: {text}"))
 }
 
 /// The cluster connection.
@@ -138,50 +108,6 @@ fn merge<T: serde::Serialize + fmt::Debug>(v: T) -> Patch<T> {
 }
 
 impl Kube {
-    /// Reads the kubeconfig as kubectl does and builds a client. Makes no request.
-    pub fn connect(opts: &KubeOptions) -> ClusterResult<Kube> {
-        let kubeconfig = match &opts.kubeconfig {
-            Some(path) => Kubeconfig::read_from(path).map_err(config_error)?,
-            None => Kubeconfig::read().map_err(config_error)?,
-        };
-        let context = match opts.context.clone().or_else(|| kubeconfig.current_context.clone()) {
-            Some(c) if !c.is_empty() => c,
-            _ => return Err(ClusterError::Config("kubeconfig: no current context; pass --context NAME".into())),
-        };
-        let named = kubeconfig.contexts.iter().find(|c| c.name == context).and_then(|c| c.context.as_ref());
-        if named.is_none() {
-            return Err(ClusterError::Config(format!("kubeconfig: no context named {context:?}")));
-        }
-        let user = opts.impersonate.clone().or_else(|| named.and_then(|c| c.user.clone()));
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .map_err(|e| ClusterError::Unavailable(format!("cannot start the Kubernetes client runtime: {e}")))?;
-        let options = KubeConfigOptions { context: Some(context.clone()), cluster: None, user: None };
-        let mut config = rt.block_on(Config::from_custom_kubeconfig(kubeconfig, &options)).map_err(config_error)?;
-        config.read_timeout = Some(Duration::from_secs(30));
-        config.connect_timeout = Some(CONNECT_TIMEOUT);
-        // The API server as the kubeconfig names it, without any user information or query.
-        let url = &config.cluster_url;
-        let mut server = format!("{}://{}", url.scheme_str().unwrap_or("https"), url.host().unwrap_or("?"));
-        if let Some(port) = url.port_u16() {
-            server.push_str(&format!(":{port}"));
-        }
-        if url.path() != "/" {
-            server.push_str(url.path());
-        }
-        if let Some(who) = &opts.impersonate {
-            config.auth_info.impersonate = Some(who.clone());
-        }
-        let namespace =
-            opts.namespace.clone().filter(|n| !n.is_empty()).unwrap_or_else(|| config.default_namespace.clone());
-        let client = {
-            let _guard = rt.enter();
-            Client::try_from(config).map_err(|e| ClusterError::Config(format!("kubeconfig context {context}: {e}")))?
-        };
-        Ok(Kube { rt, client, context, user, server, namespace, namespace_explicit: opts.namespace.is_some() })
-    }
-
     /// The one place a failed request becomes a [`ClusterError`]: it names the context and the
     /// API server, then what was asked and why it failed.
     fn api_error(&self, what: &str, e: kube::Error) -> ClusterError {
@@ -203,345 +129,9 @@ impl Kube {
             }
         }
     }
-
-    // ------------------------------------------------------------------ RBAC
-
-    async fn allowed(&self, p: &Permission) -> ClusterResult<bool> {
-        let review = SelfSubjectAccessReview {
-            spec: SelfSubjectAccessReviewSpec {
-                resource_attributes: Some(ResourceAttributes {
-                    verb: Some(p.verb.to_owned()),
-                    group: Some(p.group.to_owned()),
-                    resource: Some(p.resource.to_owned()),
-                    subresource: p.subresource.map(str::to_owned),
-                    namespace: p.namespace.clone(),
-                    ..Default::default()
-                }),
-                ..Default::default()
-            },
-            ..Default::default()
-        };
-        let api: Api<SelfSubjectAccessReview> = Api::all(self.client.clone());
-        let done = within(api.create(&PostParams::default(), &review))
-            .await
-            .map_err(|e| self.api_error("access review", e))?;
-        Ok(done.status.is_some_and(|s| s.allowed && !s.denied.unwrap_or(false)))
-    }
-
-    /// The permissions of `wanted` the user lacks, in the order given (duplicates asked once).
-    pub fn missing(&self, wanted: &[Permission]) -> ClusterResult<Vec<Permission>> {
-        let mut seen = BTreeSet::new();
-        let unique: Vec<Permission> = wanted.iter().filter(|p| seen.insert((*p).clone())).cloned().collect();
-        self.rt.block_on(async {
-            let answers = each(unique.clone(), |p| async move { self.allowed(&p).await }).await;
-            let mut missing = Vec::new();
-            for (p, a) in unique.into_iter().zip(answers) {
-                if !a? {
-                    missing.push(p);
-                }
-            }
-            Ok(missing)
-        })
-    }
-
-    // ------------------------------------------------------------------ discovery
-
-    async fn list_all<K>(&self, api: Api<K>, selector: &str) -> Result<Vec<K>, kube::Error>
-    where
-        K: kube::Resource + Clone + serde::de::DeserializeOwned + fmt::Debug,
-    {
-        let mut out = Vec::new();
-        let mut params = ListParams::default().labels(selector).limit(500);
-        loop {
-            let page = within(api.list(&params)).await?;
-            let next = page.metadata.continue_.clone().filter(|c| !c.is_empty());
-            out.extend(page.items);
-            match next {
-                Some(token) => params = params.continue_token(&token),
-                None => return Ok(out),
-            }
-        }
-    }
-
-    /// RuntimeClass name → handler; empty when they cannot be read (then names are judged).
-    async fn runtime_handlers(&self) -> BTreeMap<String, String> {
-        let api: Api<RuntimeClass> = Api::all(self.client.clone());
-        match self.list_all(api, "").await {
-            Ok(classes) => classes.into_iter().filter_map(|c| Some((c.metadata.name?, c.handler))).collect(),
-            Err(_) => BTreeMap::new(),
-        }
-    }
-
-    /// Agent pods matching `selector`. Cluster-wide when `All`; a Forbidden there degrades to
-    /// listing each of `fallback` (and the current namespace), and a Forbidden namespace is a
-    /// warning, not an error.
-    pub fn discover(&self, namespaces: &Namespaces, selector: &str, fallback: &[String]) -> ClusterResult<Discovery> {
-        self.rt.block_on(async {
-            let handlers = self.runtime_handlers().await;
-            let mut found = Discovery::default();
-            let wanted: Vec<String> = match namespaces {
-                Namespaces::All => match self.list_all(Api::<Pod>::all(self.client.clone()), selector).await {
-                    Ok(pods) => {
-                        found.pods = pods.iter().map(|p| pods::view(p, &handlers)).collect();
-                        return Ok(found);
-                    }
-                    Err(e) => match self.api_error("list pods", e) {
-                        ClusterError::Forbidden(_) => {
-                            let mut list: BTreeSet<String> = fallback.iter().cloned().collect();
-                            list.insert(self.namespace.clone());
-                            let list: Vec<String> = list.into_iter().collect();
-                            found.warnings.push(format!(
-                                "cannot list pods in all namespaces; showing namespace{} {}",
-                                if list.len() == 1 { "" } else { "s" },
-                                list.join(", ")
-                            ));
-                            list
-                        }
-                        other => return Err(other),
-                    },
-                },
-                Namespaces::Only(list) => list.clone(),
-            };
-            let lists = each(wanted.clone(), |ns| async move {
-                self.list_all(Api::<Pod>::namespaced(self.client.clone(), &ns), selector).await
-            })
-            .await;
-            for (ns, result) in wanted.iter().zip(lists) {
-                match result {
-                    Ok(pods) => found.pods.extend(pods.iter().map(|p| pods::view(p, &handlers))),
-                    Err(e) => match self.api_error("list pods", e) {
-                        ClusterError::Forbidden(_) => found.warnings.push(format!("cannot list pods in {ns}")),
-                        other => return Err(other),
-                    },
-                }
-            }
-            Ok(found)
-        })
-    }
-
-    /// One pod, read as discovery reads it.
-    pub fn pod(&self, pod: &PodRef) -> ClusterResult<PodView> {
-        self.pods(std::slice::from_ref(pod)).pop().unwrap_or_else(|| Err(ClusterError::NotFound(format!("pod {pod}"))))
-    }
-
-    /// Pods by name, read concurrently, results in order.
-    pub fn pods(&self, refs: &[PodRef]) -> Vec<ClusterResult<PodView>> {
-        self.rt.block_on(async {
-            let handlers = self.runtime_handlers().await;
-            let handlers = &handlers;
-            each(refs.to_vec(), |pod| async move {
-                let api: Api<Pod> = Api::namespaced(self.client.clone(), &pod.namespace);
-                let p = within(api.get(&pod.name)).await.map_err(|e| self.api_error(&format!("pod {pod}"), e))?;
-                Ok(pods::view(&p, handlers))
-            })
-            .await
-        })
-    }
-
-    // ------------------------------------------------------------------ hard stop
-
-    async fn stop_one(&self, sts: &StsRef) -> ClusterResult<String> {
-        let api: Api<StatefulSet> = Api::namespaced(self.client.clone(), &sts.namespace);
-        let what = format!("statefulset {sts}");
-        let cur = within(api.get(&sts.name)).await.map_err(|e| self.api_error(&what, e))?;
-        let replicas = cur.spec.replicas.unwrap_or(1);
-        let remembered = cur.metadata.annotations.as_ref().and_then(|a| a.get(REPLICAS_ANNOTATION)).cloned();
-        if replicas == 0 {
-            return Ok(match remembered {
-                Some(n) => format!("{what} already stopped ({n} replicas to restore)"),
-                None => format!("{what} already at 0 replicas (nothing to restore)"),
-            });
-        }
-        // Remember first: a failure after this leaves the count recorded and nothing stopped.
-        let note = serde_json::json!({"metadata": {
-            "annotations": {REPLICAS_ANNOTATION: replicas.to_string()},
-            "resourceVersion": cur.metadata.resource_version,
-        }});
-        within(api.patch(&sts.name, &PatchParams::default(), &merge(note)))
-            .await
-            .map_err(|e| self.api_error(&what, e))?;
-        let scale = serde_json::json!({"spec": {"replicas": 0}});
-        within(api.patch_scale(&sts.name, &PatchParams::default(), &merge(scale)))
-            .await
-            .map_err(|e| self.api_error(&what, e))?;
-        Ok(format!("{what} scaled from {replicas} to 0 replicas"))
-    }
-
-    async fn restore_one(&self, sts: &StsRef) -> ClusterResult<String> {
-        let api: Api<StatefulSet> = Api::namespaced(self.client.clone(), &sts.namespace);
-        let what = format!("statefulset {sts}");
-        let cur = within(api.get(&sts.name)).await.map_err(|e| self.api_error(&what, e))?;
-        let Some(raw) = cur.metadata.annotations.as_ref().and_then(|a| a.get(REPLICAS_ANNOTATION)).cloned() else {
-            return Err(ClusterError::NotFound(format!(
-                "{what} was not hard-stopped by quell (no {REPLICAS_ANNOTATION})"
-            )));
-        };
-        let replicas: i32 = raw.trim().parse().ok().filter(|n: &i32| *n >= 0).ok_or_else(|| {
-            ClusterError::Invalid(format!("{what}: annotation {REPLICAS_ANNOTATION} is {raw:?}, not a replica count"))
-        })?;
-        let scale = serde_json::json!({"spec": {"replicas": replicas}});
-        within(api.patch_scale(&sts.name, &PatchParams::default(), &merge(scale)))
-            .await
-            .map_err(|e| self.api_error(&what, e))?;
-        let forget = serde_json::json!({"metadata": {"annotations": {REPLICAS_ANNOTATION: null}}});
-        within(api.patch(&sts.name, &PatchParams::default(), &merge(forget)))
-            .await
-            .map_err(|e| self.api_error(&what, e))?;
-        Ok(format!("{what} restored to {replicas} replicas"))
-    }
-
-    /// Scales each StatefulSet to zero, remembering its replica count in an annotation.
-    pub fn hard_stop(&self, sets: &[StsRef]) -> Vec<Outcome<StsRef>> {
-        self.rt.block_on(each(sets.to_vec(), |s| async move {
-            let r = self.stop_one(&s).await;
-            (s, r)
-        }))
-    }
-
-    /// Restores the replica counts hard stop remembered, and forgets them.
-    pub fn restore(&self, sets: &[StsRef]) -> Vec<Outcome<StsRef>> {
-        self.rt.block_on(each(sets.to_vec(), |s| async move {
-            let r = self.restore_one(&s).await;
-            (s, r)
-        }))
-    }
-
-    /// The replica count a hard stop remembered, if any.
-    pub fn remembered_replicas(&self, sts: &StsRef) -> ClusterResult<Option<String>> {
-        self.rt.block_on(async {
-            let api: Api<StatefulSet> = Api::namespaced(self.client.clone(), &sts.namespace);
-            let cur = within(api.get(&sts.name)).await.map_err(|e| self.api_error(&format!("statefulset {sts}"), e))?;
-            Ok(cur.metadata.annotations.and_then(|mut a| a.remove(REPLICAS_ANNOTATION)))
-        })
-    }
-
-    // ------------------------------------------------------------------ kill
-
-    /// Deletes pods; `grace` `Some(0)` kills at once, `None` uses the pod's own grace period.
-    pub fn delete_pods(&self, targets: &[PodRef], grace: Option<u32>) -> Vec<Outcome<PodRef>> {
-        let params = DeleteParams { grace_period_seconds: grace, ..DeleteParams::default() };
-        let params = &params;
-        self.rt.block_on(each(targets.to_vec(), |p| async move {
-            let api: Api<Pod> = Api::namespaced(self.client.clone(), &p.namespace);
-            let r = match within(api.delete(&p.name, params)).await {
-                Ok(_) => Ok(match grace {
-                    Some(0) => format!("pod {p} deleted with zero grace period"),
-                    Some(n) => format!("pod {p} deleted ({n}s grace period)"),
-                    None => format!("pod {p} deleted"),
-                }),
-                Err(e) => Err(self.api_error(&format!("pod {p}"), e)),
-            };
-            (p, r)
-        }))
-    }
-
-    // ------------------------------------------------------------------ quarantine
-
-    /// The deny-all policy quell creates: selects quarantined pods, allows nothing either way.
-    pub fn quarantine_policy(namespace: &str) -> NetworkPolicy {
-        NetworkPolicy {
-            metadata: ObjectMeta {
-                name: Some(QUARANTINE_POLICY.to_owned()),
-                namespace: Some(namespace.to_owned()),
-                labels: Some(BTreeMap::from([("app.kubernetes.io/managed-by".to_owned(), "quell".to_owned())])),
-                ..Default::default()
-            },
-            spec: Some(NetworkPolicySpec {
-                pod_selector: Some(LabelSelector {
-                    match_labels: Some(BTreeMap::from([(QUARANTINE_LABEL.to_owned(), "true".to_owned())])),
-                    ..Default::default()
-                }),
-                policy_types: Some(vec!["Ingress".to_owned(), "Egress".to_owned()]),
-                ingress: None,
-                egress: None,
-            }),
-        }
-    }
-
-    fn is_deny_all(p: &NetworkPolicy) -> bool {
-        let Some(spec) = &p.spec else { return false };
-        let selects = spec
-            .pod_selector
-            .as_ref()
-            .and_then(|s| s.match_labels.as_ref())
-            .is_some_and(|m| m.get(QUARANTINE_LABEL).is_some_and(|v| v == "true"))
-            && spec.pod_selector.as_ref().is_some_and(|s| s.match_expressions.as_ref().is_none_or(Vec::is_empty));
-        let types = spec.policy_types.as_deref().unwrap_or_default();
-        selects
-            && types.iter().any(|t| t == "Ingress")
-            && types.iter().any(|t| t == "Egress")
-            && spec.ingress.as_ref().is_none_or(Vec::is_empty)
-            && spec.egress.as_ref().is_none_or(Vec::is_empty)
-    }
-
-    /// Namespaces (of `namespaces`) that have no quarantine policy yet. A policy of that name
-    /// that is not a deny-all for the quarantine label is an error: labelling would not isolate.
-    pub fn namespaces_without_policy(&self, namespaces: &[String]) -> ClusterResult<Vec<String>> {
-        self.rt.block_on(async {
-            let found = each(namespaces.to_vec(), |ns| async move {
-                let api: Api<NetworkPolicy> = Api::namespaced(self.client.clone(), &ns);
-                (ns.clone(), within(api.get_opt(QUARANTINE_POLICY)).await)
-            })
-            .await;
-            let mut missing = Vec::new();
-            for (ns, r) in found {
-                match r.map_err(|e| self.api_error(&format!("networkpolicy {ns}/{QUARANTINE_POLICY}"), e))? {
-                    None => missing.push(ns),
-                    Some(p) if Self::is_deny_all(&p) => {}
-                    Some(_) => {
-                        return Err(ClusterError::Conflict(format!(
-                            "networkpolicy {ns}/{QUARANTINE_POLICY} exists but is not a deny-all for \
-                             {QUARANTINE_LABEL}=true; quarantine would not isolate (fix or delete it)"
-                        )))
-                    }
-                }
-            }
-            Ok(missing)
-        })
-    }
-
-    /// Creates the deny-all policy in each namespace (one created meanwhile by someone else is
-    /// fine). Returns what was done per namespace.
-    pub fn create_policies(&self, namespaces: &[String]) -> Vec<Outcome<String>> {
-        self.rt.block_on(each(namespaces.to_vec(), |ns| async move {
-            let api: Api<NetworkPolicy> = Api::namespaced(self.client.clone(), &ns);
-            let r = match within(api.create(&PostParams::default(), &Self::quarantine_policy(&ns))).await {
-                Ok(_) => Ok(format!("created networkpolicy {ns}/{QUARANTINE_POLICY}")),
-                Err(e) => match self.api_error(&format!("networkpolicy {ns}/{QUARANTINE_POLICY}"), e) {
-                    ClusterError::Conflict(_) => Ok(format!("networkpolicy {ns}/{QUARANTINE_POLICY} already exists")),
-                    other => Err(other),
-                },
-            };
-            (ns, r)
-        }))
-    }
-
-    fn label_pods(&self, targets: &[PodRef], value: Option<&'static str>) -> Vec<Outcome<PodRef>> {
-        let patch = serde_json::json!({"metadata": {"labels": {QUARANTINE_LABEL: value}}});
-        let patch = &patch;
-        self.rt.block_on(each(targets.to_vec(), |p| async move {
-            let api: Api<Pod> = Api::namespaced(self.client.clone(), &p.namespace);
-            let r = match within(api.patch(&p.name, &PatchParams::default(), &merge(patch))).await {
-                Ok(_) if value.is_some() => Ok(format!("pod {p} quarantined")),
-                Ok(_) => Ok(format!("pod {p} released")),
-                Err(e) => Err(self.api_error(&format!("pod {p}"), e)),
-            };
-            (p, r)
-        }))
-    }
-
-    /// Labels pods so the quarantine policy selects them (create the policy first).
-    pub fn quarantine(&self, targets: &[PodRef]) -> Vec<Outcome<PodRef>> {
-        self.label_pods(targets, Some("true"))
-    }
-
-    /// Removes the quarantine label.
-    pub fn release(&self, targets: &[PodRef]) -> Vec<Outcome<PodRef>> {
-        self.label_pods(targets, None)
-    }
 }
 
-/// The port, over the methods above.
+/// The port, over the methods of `access`, `discovery`, `workloads` and `policies`.
 impl Cluster for Kube {
     fn namespace(&self) -> &str {
         &self.namespace
@@ -589,21 +179,5 @@ impl Cluster for Kube {
 
     fn release(&self, targets: &[PodRef]) -> Vec<Outcome<PodRef>> {
         Kube::release(self, targets)
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_created_policy_is_recognised_and_a_loose_one_is_not() {
-        let mine = Kube::quarantine_policy("ns");
-        assert!(Kube::is_deny_all(&mine));
-        let mut loose = mine.clone();
-        if let Some(spec) = loose.spec.as_mut() {
-            spec.policy_types = Some(vec!["Ingress".into()]);
-        }
-        assert!(!Kube::is_deny_all(&loose));
     }
 }
