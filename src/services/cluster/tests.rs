@@ -407,3 +407,33 @@ fn every_target_is_named_in_the_record_beyond_the_first_failures() {
     assert!(text.contains("ns/a-28; not deleted: ns/a-01, "), "{text}");
     assert!(text.contains(", ns/a-29; "), "the last one too: {text}");
 }
+
+#[test]
+fn a_confirmed_action_is_re_planned_on_exactly_the_sessions_confirmed() {
+    let (_dir, stores) = store(&[("sa", Some("ns-a"), Some("a-0")), ("sb", Some("ns-a"), Some("b-0"))]);
+    let cluster = MemoryCluster::new("ns-a");
+    cluster.add_pod("ns-a", "a-0", &[AGENT]);
+    cluster.add_pod("ns-a", "b-0", &[AGENT]);
+    cluster.add_policy("ns-a", true);
+    let sel = Target::Selector(Selector::parse("namespace=ns-a").expect("selector"));
+    let planned = plan(&stores, &cluster, ActionKind::Quarantine, &sel, "placeholder", "alice").expect("plan");
+    let scope = planned.action.scope.clone();
+    let confirmed =
+        OperatorAction::new(ActionKind::Quarantine, scope.clone(), "prompt injection", "alice").expect("ok");
+    let p = confirm(&stores, &cluster, &confirmed).expect("the same sessions");
+    assert_eq!(p.action, confirmed, "what is recorded is what was confirmed, its selector included");
+    assert_eq!(p.pods, planned.pods);
+
+    // A confirmed session that no longer reports its pod: refused before anything is done.
+    let mut sb = stores.sessions.sessions().expect("sessions").into_iter().find(|s| s.id == "sb").expect("sb");
+    sb.pod = None;
+    stores.sessions.put_sessions(&[sb]).expect("put");
+    let before = cluster.world();
+    assert!(confirm(&stores, &cluster, &confirmed).is_err());
+    assert_eq!(cluster.world(), before);
+    assert!(operator_events(&stores).is_empty(), "nothing recorded");
+
+    // Only a cluster operation is confirmed here.
+    let pause = OperatorAction::new(ActionKind::Pause, scope, "r", "alice").expect("ok");
+    assert!(matches!(confirm(&stores, &cluster, &pause), Err(Error::Store(StoreError::Invalid(_)))));
+}
