@@ -1,5 +1,20 @@
 //! Every destructive or deciding thing an operator can do is a value of one type, so that one
 //! confirmation path, one validation and one audit record serve them all.
+//!
+//! The action path, for every [`ActionKind`]:
+//!
+//! - **planned** by the service of its [`Domain`]: `services::control::plan`,
+//!   `services::approvals::plan` or `services::cluster::plan` resolve the target to an exact
+//!   [`Scope`] and build the [`OperatorAction`]; nothing is written;
+//! - **confirmed** by the operator: the console's one dialog (`interfaces::tui::confirm`) holds
+//!   the operation and hands back the action with the operator's reason; the CLI's `--reason`
+//!   is the same confirmation. A cluster action is then re-planned on exactly the confirmed
+//!   sessions (`services::cluster::confirm`), by the console and the CLI alike;
+//! - **executed** by `services::control::execute`, `services::approvals::decide` or
+//!   `services::cluster::execute`, each of which takes a `model::operator::Acting`: a read-only
+//!   operator cannot get one;
+//! - **audited** by `services::operator_log::record_taken`, with [`OperatorAction::audit_body`]
+//!   (the verb of the kind, the reason, the exact scope and the outcome).
 
 use super::approval::Verdict;
 use super::audit::{EventBody, EventKind};

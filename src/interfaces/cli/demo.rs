@@ -150,7 +150,8 @@ fn open_console(ctx: &mut Context, stores: Stores) -> CliResult {
     if !console_available() {
         return Err(Failure::usage("the console needs a terminal; run a command instead (see quell --help)"));
     }
-    if ctx.operator.name().is_empty() && !ctx.operator.is_read_only() {
+    // A console that may act must be able to say who acted; a read-only one never acts.
+    if matches!(ctx.operator.acting(), Err(crate::model::operator::CannotAct::NoIdentity)) {
         return Err(Failure::usage(format!(
             "the console takes actions: {} (or open it with --readonly)",
             super::NO_IDENTITY
