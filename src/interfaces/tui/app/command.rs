@@ -81,3 +81,38 @@ pub(super) fn run_command(app: &mut App, line: &str, fx: &mut Vec<Effect>) {
         other => on_cmd(app, other, fx),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::interfaces::tui::keymap::Keymap;
+    use crate::interfaces::tui::kube::{KubeInfo, KubeState};
+    use crate::interfaces::tui::theme::Theme;
+    use crate::model::action::ActionKind;
+
+    fn console(readonly: bool) -> App {
+        let mut app = App::new("alice", readonly, Keymap::default(), Theme::dark(), crate::model::time::now());
+        let info = KubeInfo { allowed: ActionKind::CLUSTER.to_vec(), ..KubeInfo::default() };
+        app.kube = Some(KubeState { info: Some(info), ..KubeState::default() });
+        app
+    }
+
+    #[test]
+    fn every_operation_is_a_command_word_that_opens_its_dialog() {
+        for kind in ActionKind::ALL {
+            let mut app = console(false);
+            let mut fx = Vec::new();
+            let arg = if kind.verdict().is_some() { "a-1" } else { "namespace=genai-prod" };
+            run_command(&mut app, &format!("{} {arg}", kind.verb()), &mut fx);
+            assert_eq!(app.dialog.as_ref().map(|d| d.kind), Some(kind), ":{kind}");
+            assert_eq!(fx.len(), 1, ":{kind}: one plan {fx:?}");
+
+            let mut viewer = console(true);
+            let mut fx = Vec::new();
+            run_command(&mut viewer, &format!("{} {arg}", kind.verb()), &mut fx);
+            assert!(viewer.dialog.is_none() && fx.is_empty(), ":{kind} on a read-only console");
+            let status = viewer.status.as_ref().map(|(_, s)| s.as_str()).unwrap_or_default();
+            assert_eq!(status, "read-only console: actions are disabled");
+        }
+    }
+}
