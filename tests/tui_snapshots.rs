@@ -77,9 +77,7 @@ impl Console {
                     Msg::Timeline { id, data }
                 }
                 Effect::LoadWindow { id, since } => {
-                    let q = quell::ports::AuditQuery { since: Some(since), ..Default::default() };
-                    let events = self.stores.audit.read(&q).expect("audit");
-                    let data = Box::new(Ok(quell::interfaces::tui::session::TimelineData::from_window(&events)));
+                    let data = Box::new(feed::load_window(&self.stores, since, feed::WINDOW_EVENTS));
                     Msg::Timeline { id, data }
                 }
                 Effect::LoadContext(session_id) => {
@@ -507,6 +505,22 @@ fn replay_a_time_window_across_sessions() {
     assert!(screen.contains("s-browser-0003 · browser.open"), "{screen}");
     assert!(screen.contains("s-support-0002 · started by agent:support-bot"), "{screen}");
     assert!(!screen.contains("find the refund"), "{screen}");
+}
+
+#[test]
+fn a_window_replay_reads_a_bounded_number_of_events() {
+    let c = console();
+    let since = now() - chrono::Duration::seconds(270);
+    let all = feed::load_window(&c.stores, since, feed::WINDOW_EVENTS).expect("window");
+    assert!(!all.more && all.items.len() == 9, "the fixture's window is whole: {} events", all.items.len());
+    assert!(all.badge().1.starts_with("9 events in the window"), "{}", all.badge().1);
+    let cut = feed::load_window(&c.stores, since, 4).expect("window");
+    assert_eq!(cut.items.len(), 4, "no more than the bound is read");
+    assert!(cut.more, "the window holds more than was read");
+    let (ok, badge) = cut.badge();
+    assert!(!ok && badge.contains("only the first 4 events of the window were read"), "{badge}");
+    let none = feed::load_window(&c.stores, since, 0).expect("window");
+    assert!(none.items.is_empty() && none.more);
 }
 
 #[test]

@@ -186,15 +186,32 @@ pub fn merge(events: Vec<Entry>, checkpoints: Vec<Entry>) -> Vec<Entry> {
 /// nested deeper than serde_json reads, say), an unreadable entry in its place: one such event
 /// never fails `show`, `replay` or the console's session view.
 pub fn read_entries(stores: &Stores, query: &AuditQuery) -> Result<Vec<Entry>> {
+    read_entries_at_most(stores, query, usize::MAX).map(|(entries, _)| entries)
+}
+
+/// [`read_entries`] that stops after `max` entries, so a wide query (every session's events in
+/// a time window) is read in bounded memory: the first `max` entries in stored order, and
+/// whether the query matched more.
+pub fn read_entries_at_most(stores: &Stores, query: &AuditQuery, max: usize) -> Result<(Vec<Entry>, bool)> {
     let mut out = Vec::new();
-    stores.audit.scan(query, &mut |raw| {
+    let mut more = false;
+    let scanned = stores.audit.scan(query, &mut |raw| {
+        if out.len() >= max {
+            more = true;
+            // Ends the scan; recognised below by `more`, never reported.
+            return Err(StoreError::Invalid("enough entries read".into()));
+        }
         out.push(match raw.event() {
             Ok(e) => Entry::Event(e),
             Err(e) => Entry::Unreadable(UnreadableEntry::event(&raw, e)),
         });
         Ok(())
-    })?;
-    Ok(out)
+    });
+    match scanned {
+        Err(_) if more => {}
+        other => other?,
+    }
+    Ok((out, more))
 }
 
 pub fn timeline(stores: &Stores, session_id: &str) -> Result<Timeline> {

@@ -10,7 +10,7 @@ use super::session::TimelineData;
 use super::theme::Theme;
 use crate::model::action::Domain;
 use crate::model::operator::Operator;
-use crate::model::time;
+use crate::model::time::{self, Timestamp};
 use crate::ports::{AuditQuery, Stores};
 use crate::services::{approvals, control, forensics};
 use std::path::PathBuf;
@@ -32,6 +32,9 @@ const KUBE_REFRESH: Duration = Duration::from_secs(3);
 const AUDIT_HEALTH_EVERY: Duration = Duration::from_secs(2);
 /// How many context lines the approvals view shows.
 const CONTEXT_STEPS: usize = 6;
+/// At most this many events are read for a replay of a time window (`:replay 10m`): a wide
+/// window over a big fleet is never read whole into memory.
+pub const WINDOW_EVENTS: usize = 20_000;
 
 pub struct Feed {
     actions: Sender<Effect>,
@@ -245,6 +248,14 @@ pub fn load_timeline(stores: &Stores, id: &str) -> Result<TimelineData, String> 
     forensics::timeline(stores, id).map(TimelineData::from_timeline).map_err(|e| e.to_string())
 }
 
+/// Every session's events since `since`, for a replay of the window: at most `max` of them,
+/// and when the window holds more the data says so.
+pub fn load_window(stores: &Stores, since: Timestamp, max: usize) -> Result<TimelineData, String> {
+    let query = AuditQuery { since: Some(since), ..Default::default() };
+    let (entries, more) = forensics::read_entries_at_most(stores, &query, max).map_err(|e| e.to_string())?;
+    Ok(TimelineData { more, ..TimelineData::from_window_entries(&entries) })
+}
+
 /// The last steps of a session, one line each, for the approvals view.
 pub fn context_lines(stores: &Stores, session_id: &str) -> Result<Vec<String>, String> {
     load_timeline(stores, session_id).map(|d| {
@@ -261,10 +272,7 @@ fn reads(stores: Stores, tx: Sender<Msg>, rx: Receiver<Effect>, theme_dir: Optio
                 Msg::Timeline { id, data }
             }
             Effect::LoadWindow { id, since } => {
-                let query = AuditQuery { since: Some(since), ..Default::default() };
-                let data = forensics::read_entries(&stores, &query)
-                    .map(|entries| TimelineData::from_window_entries(&entries))
-                    .map_err(|e| e.to_string());
+                let data = load_window(&stores, since, WINDOW_EVENTS);
                 Msg::Timeline { id, data: Box::new(data) }
             }
             Effect::LoadContext(session_id) => {

@@ -215,6 +215,7 @@ mod tests {
             integrity: Ok(4),
             checkpoint_coverage: Vec::new(),
             window: false,
+            more: false,
         }));
         r
     }

@@ -1,7 +1,7 @@
 //! Session view state: the reasoning chain rebuilt by `services::forensics::timeline`, turned
 //! into display items (neutralised text, anomalies marked) on the feed thread. Pure.
 
-use super::text::safe;
+use super::text::{safe, thousands};
 use crate::model::audit::{AuditEvent, EventKind};
 use crate::model::chain::ChainBreak;
 use crate::model::checkpoint::{Checkpoint, Coverage};
@@ -56,6 +56,8 @@ pub struct TimelineData {
     pub checkpoint_coverage: Vec<(u64, Coverage)>,
     /// A time window across sessions (replay), not one session's whole chain.
     pub window: bool,
+    /// The window holds more events than were read (reads of a window are bounded).
+    pub more: bool,
 }
 
 fn attr(e: &AuditEvent, key: &str) -> String {
@@ -234,16 +236,12 @@ impl TimelineData {
             integrity: t.integrity,
             checkpoint_coverage: t.checkpoint_coverage,
             window: false,
+            more: false,
         }
     }
 
-    /// Every session's events in a time window, in stored order, each line naming its session.
-    pub fn from_window(events: &[AuditEvent]) -> TimelineData {
-        Self::window_of(events.iter().map(window_item).collect())
-    }
-
-    /// [`TimelineData::from_window`] of entries read leniently: an event that could not be read
-    /// is an unreadable line, the rest of the window is shown.
+    /// Every session's events in a time window, each line naming its session, read leniently:
+    /// an event that could not be read is an unreadable line, the rest of the window is shown.
     pub fn from_window_entries(entries: &[Entry]) -> TimelineData {
         Self::window_of(
             entries
@@ -261,10 +259,21 @@ impl TimelineData {
         // Chains are stored one after another; a window reads best in time order.
         items.sort_by_key(|i| i.time);
         let n = items.len() as u64;
-        TimelineData { session: None, items, integrity: Ok(n), checkpoint_coverage: Vec::new(), window: true }
+        TimelineData {
+            session: None,
+            items,
+            integrity: Ok(n),
+            checkpoint_coverage: Vec::new(),
+            window: true,
+            more: false,
+        }
     }
 
     pub fn badge(&self) -> (bool, String) {
+        if self.window && self.more {
+            let n = thousands(self.items.len() as u64);
+            return (false, format!("⚠ only the first {n} events of the window were read: replay a shorter window"));
+        }
         if self.window {
             return (true, format!("{} events in the window (chains are verified per session)", self.items.len()));
         }
@@ -412,6 +421,7 @@ mod tests {
             integrity: Ok(7),
             checkpoint_coverage: coverage,
             window: false,
+            more: false,
         };
         assert_eq!(data(vec![(1, Coverage::Verified)]).badge(), (true, "✔ chain verified (7 events)".into()));
         let (ok, text) = data(vec![(1, Coverage::Verified), (3, Coverage::Edited)]).badge();

@@ -1,9 +1,8 @@
 //! Small text helpers for cells. Neutralising is always delegated to the one sanitiser in
-//! `model::untrusted`; this only avoids allocating when text is already inert, and truncates
-//! by display width.
+//! `model::untrusted`; this only avoids allocating when text is already inert. Truncating by
+//! display width is `interfaces::width`, shared with the CLI.
 
 use crate::model::untrusted::{is_inert, Untrusted};
-use ratatui::text::Span;
 use std::borrow::Cow;
 
 /// Agent-supplied plain strings (namespaces, pods, models, ids) neutralised for one line.
@@ -15,32 +14,8 @@ pub fn safe(text: &str) -> Cow<'_, str> {
     }
 }
 
-pub fn width(text: &str) -> usize {
-    Span::raw(text).width()
-}
-
-/// Cuts `text` to `max` columns, ending with `…` when something was cut.
-pub fn truncate(text: &str, max: usize) -> Cow<'_, str> {
-    if text.len() <= max || width(text) <= max {
-        return Cow::Borrowed(text);
-    }
-    if max == 0 {
-        return Cow::Borrowed("");
-    }
-    let mut out = String::new();
-    let mut used = 0;
-    let mut buf = [0u8; 4];
-    for c in text.chars() {
-        let w = width(c.encode_utf8(&mut buf));
-        if used + w > max - 1 {
-            break;
-        }
-        out.push(c);
-        used += w;
-    }
-    out.push('…');
-    Cow::Owned(out)
-}
+/// Display width and cutting to it, shared with the CLI's tables.
+pub use crate::interfaces::width::{truncate, width};
 
 /// `1234567` → `1,234,567` (the one separator, shared with the CLI).
 pub use crate::model::action::thousands;
@@ -66,11 +41,7 @@ mod tests {
     }
 
     #[test]
-    fn truncates_by_width() {
-        assert_eq!(truncate("hello", 5), "hello");
-        assert_eq!(truncate("hello world", 6), "hello…");
-        assert_eq!(truncate("世界世界", 5), "世界…");
-        assert_eq!(truncate("abc", 0), "");
+    fn numbers_read_at_a_glance() {
         assert_eq!(thousands(1_204), "1,204");
         assert_eq!(thousands(100_000), "100,000");
         assert_eq!(compact(123_456), "123k");
