@@ -1,7 +1,8 @@
 //! Kubernetes against a real kube-apiserver (scripts/services/kube.sh): discovery across
-//! namespaces, posture from real pod specs, hard stop / resume, kill, quarantine / release, the
-//! restricted identity's exact refusal, listing that degrades on Forbidden, and the real
-//! `kubectl quell` plugin with --context, -n, --kubeconfig and KUBECONFIG.
+//! namespaces, posture from real pod specs, hard stop / resume, kill, quarantine / release (and
+//! a quarantine that partly failed), the restricted identity's exact refusal, listing that
+//! degrades on Forbidden, and the real `kubectl quell` plugin with --context, -n, --kubeconfig
+//! and KUBECONFIG.
 //!
 //! There is no kubelet or scheduler: the tests create pods and StatefulSets through the API
 //! and set pod status through the status subresource.
@@ -445,6 +446,38 @@ fn quarantine_creates_the_policy_and_labels_the_pod_and_release_removes_it() {
     let who: Vec<&str> = events.iter().map(|e| e.body.identity.raw()).collect();
     assert_eq!(who, ["operator:bob", "operator:quell-admin", "operator:quell-admin"]);
     assert_eq!(events[2].body.attributes["quell.action"], "release");
+}
+
+/// A pod that goes away between plan and execute: the other is quarantined, and the audit
+/// record names which pod was and which was not.
+#[test]
+fn a_partial_quarantine_is_recorded_pod_by_pod() {
+    let admin = Admin::new();
+    let ns = admin.namespace("q-part");
+    let app = json!({"app": "ai-agent-runtime"});
+    admin.pod(&ns, "a-0", app.clone(), None, json!({}), 0);
+    admin.pod(&ns, "b-0", app, None, json!({}), 0);
+    let dir = tempfile::tempdir().expect("tmp");
+    let (_, stores) = store(dir.path(), &[("pa", &ns, "a-0"), ("pb", &ns, "b-0")]);
+    let kube = connect("quell-admin", None);
+    let target = Target::Sessions(vec!["pa".into(), "pb".into()]);
+    let plan = service::plan(&stores, &kube, PodAction::Quarantine, &target, "campaign", "alice").expect("plan");
+    let dp = kube::api::DeleteParams { grace_period_seconds: Some(0), ..Default::default() };
+    admin.rt.block_on(admin.pods(&ns).delete("b-0", &dp)).expect("delete");
+
+    let report = service::execute(&stores, &kube, &plan).expect("executes");
+    let pod = |name: &str| quell::ports::cluster::PodRef { namespace: ns.clone(), name: name.into() };
+    assert_eq!(report.reached, [pod("a-0")]);
+    assert!(
+        matches!(report.missed.as_slice(), [(p, ClusterError::NotFound(_))] if *p == pod("b-0")),
+        "{:?}",
+        report.missed
+    );
+    assert_eq!(label(&admin.get_pod(&ns, "a-0").expect("pod"), QUARANTINE_LABEL).as_deref(), Some("true"));
+    let events = operator_events(&stores);
+    let outcome = events[0].body.attributes["quell.outcome"].as_str().expect("outcome");
+    let want = format!("quarantined 1 of 2 pods: {ns}/a-0; not quarantined: {ns}/b-0");
+    assert!(outcome.contains(&want), "{outcome}");
 }
 
 #[test]
