@@ -461,11 +461,11 @@ fn a_partial_quarantine_is_recorded_pod_by_pod() {
     let (_, stores) = store(dir.path(), &[("pa", &ns, "a-0"), ("pb", &ns, "b-0")]);
     let kube = connect("quell-admin", None);
     let target = Target::Sessions(vec!["pa".into(), "pb".into()]);
-    let plan = service::plan(&stores, &kube, PodAction::Quarantine, &target, "campaign", "alice").expect("plan");
+    let plan = service::plan(&stores, &kube, ActionKind::Quarantine, &target, "campaign", "alice").expect("plan");
     let dp = kube::api::DeleteParams { grace_period_seconds: Some(0), ..Default::default() };
     admin.rt.block_on(admin.pods(&ns).delete("b-0", &dp)).expect("delete");
 
-    let report = service::execute(&stores, &kube, &plan).expect("executes");
+    let report = service::execute(&stores, &kube, &alice(), &plan).expect("executes");
     let pod = |name: &str| quell::ports::cluster::PodRef { namespace: ns.clone(), name: name.into() };
     assert_eq!(report.reached, [pod("a-0")]);
     assert!(
