@@ -1,8 +1,8 @@
 //! The `:` commands: the keymap's command names (one table), some with an argument.
 
 use super::actions::act;
-use super::input::apply_selector;
-use super::keys::on_cmd;
+use super::dispatch::on_cmd;
+use super::filters::apply_selector;
 use super::navigate::{open_replay, open_session};
 use super::{App, Effect, Level, View};
 use crate::interfaces::tui::fleet::SortKey;

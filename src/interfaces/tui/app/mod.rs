@@ -8,6 +8,8 @@
 
 mod actions;
 mod command;
+mod dispatch;
+mod filters;
 mod from_feed;
 mod input;
 mod keys;
