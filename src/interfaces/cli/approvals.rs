@@ -1,5 +1,7 @@
 use super::args::{DecideArgs, ListFormat, TextFormat};
-use super::{exit, table, CliResult, Context};
+use super::context::Context;
+use super::outcome::{exit, CliResult};
+use super::table;
 use crate::model::action::ActionKind;
 use crate::model::approval::{Approval, ApprovalStatus, DecideError, Verdict};
 use crate::model::time;
@@ -118,7 +120,7 @@ pub fn decide(ctx: &mut Context, verdict: Verdict, args: DecideArgs, out: &mut d
         }
         TextFormat::Text => writeln!(out, "{message}")?,
     }
-    Ok(super::unrecorded(&crate::shown!("the decision on {}", decided.id), audit_error.as_deref(), exit::OK))
+    Ok(super::outcome::unrecorded(&crate::shown!("the decision on {}", decided.id), audit_error.as_deref(), exit::OK))
 }
 
 /// `approve`/`reject -o json` when the decision was refused: nothing was recorded.

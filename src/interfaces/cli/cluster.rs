@@ -1,93 +1,18 @@
-//! The cluster in the CLI: the Kubernetes settings resolved from the kubectl flags and the
-//! `[kube]` config table, the connection, the pod actions (`hard-stop`, `kill-pod`,
-//! `quarantine`, `release`) and the pod columns of `quell sessions`.
+//! The cluster in the CLI: the pod actions (`hard-stop`, `kill-pod`, `quarantine`, `release`)
+//! and the pod columns of `quell sessions`. The Kubernetes settings and the connection are the
+//! [`Context`]'s.
 
-use super::args::{HardStopArgs, KillPodArgs, KubeFlags, PodActionArgs, TextFormat};
-use super::config::FileKube;
+use super::args::{HardStopArgs, KillPodArgs, PodActionArgs, TextFormat};
+use super::context::Context;
+use super::outcome::{exit, CliResult, Failure};
 use super::output::PodColumns;
-use super::{exit, table, CliResult, Context, Failure};
-use crate::adapters::kubernetes::{Kube, KubeOptions};
+use super::table;
 use crate::model::action::ActionKind;
 use crate::model::session::Session;
 use crate::model::untrusted::Shown;
 use crate::ports::cluster::{Cluster, ClusterError};
 use crate::services::cluster as service;
 use std::io::Write;
-use std::sync::Arc;
-
-/// Resolved Kubernetes settings (flag > env > config file), connected on first use.
-#[derive(Debug, Default)]
-pub struct KubeSettings {
-    pub options: KubeOptions,
-    /// Pod label selector for discovery.
-    pub selector: Option<String>,
-    /// A context, namespace or kubeconfig was given (or quell runs as `kubectl quell`): show
-    /// pod columns in `quell sessions`.
-    pub configured: bool,
-    /// No `--as`/`QUELL_AS`/config `as`: the operator is the kubeconfig user.
-    pub operator_from_kubeconfig: bool,
-    client: Option<Arc<Kube>>,
-}
-
-impl KubeSettings {
-    pub fn resolve(flags: &KubeFlags, file: Option<&FileKube>, operator_explicit: bool) -> Self {
-        let file = file.cloned().unwrap_or_default();
-        let options = KubeOptions {
-            kubeconfig: flags.kubeconfig.clone().or(file.kubeconfig),
-            context: flags.context.clone().or(file.context),
-            namespace: flags.namespace.clone().or(file.namespace),
-            impersonate: None,
-        };
-        let configured = flags.plugin
-            || file.enabled.unwrap_or(false)
-            || options.kubeconfig.is_some()
-            || options.context.is_some()
-            || options.namespace.is_some();
-        KubeSettings {
-            options,
-            selector: file.selector,
-            configured,
-            operator_from_kubeconfig: !operator_explicit,
-            client: None,
-        }
-    }
-}
-
-fn kube_failure(e: ClusterError) -> Failure {
-    let code = match &e {
-        ClusterError::Forbidden(_) => exit::FORBIDDEN,
-        ClusterError::NotFound(_) => exit::NOT_FOUND,
-        ClusterError::Conflict(_) => exit::CONFLICT,
-        ClusterError::Invalid(_) | ClusterError::Config(_) => exit::USAGE,
-        ClusterError::Unavailable(_) => exit::UNAVAILABLE,
-    };
-    Failure { code, message: e.to_string() }
-}
-
-fn service_failure(e: service::Error) -> Failure {
-    match e {
-        service::Error::Store(e) => e.into(),
-        service::Error::Cluster(e) => kube_failure(e),
-    }
-}
-
-/// The cluster connection, made once per command.
-pub fn connect(ctx: &mut Context) -> Result<Arc<Kube>, Failure> {
-    if let Some(k) = &ctx.kube.client {
-        return Ok(k.clone());
-    }
-    let k = Arc::new(Kube::connect(&ctx.kube.options).map_err(kube_failure)?);
-    ctx.kube.client = Some(k.clone());
-    Ok(k)
-}
-
-/// Who acts: `--as` when given, else the kubeconfig user of the context.
-pub(crate) fn operator(ctx: &Context, kube: &Kube) -> String {
-    match (&kube.user, ctx.kube.operator_from_kubeconfig) {
-        (Some(u), true) if crate::model::untrusted::operator_identity_problem(u).is_none() => u.clone(),
-        _ => ctx.operator.name().to_owned(),
-    }
-}
 
 pub fn hard_stop(ctx: &mut Context, args: HardStopArgs, out: &mut dyn Write) -> CliResult {
     let kind = if args.resume { ActionKind::Restore } else { ActionKind::HardStop };
@@ -114,15 +39,15 @@ pub fn act(ctx: &mut Context, kind: ActionKind, args: PodActionArgs, out: &mut d
     let reason = super::targets::reason(kind, args.reason.as_deref())?;
     let target = super::targets::target(false, args.targets.selector.as_deref(), &args.targets.sessions)?;
     let stores = ctx.stores()?;
-    let kube = connect(ctx)?;
-    let who = operator(ctx, &kube);
-    let planned = service::plan(&stores, kube.as_ref(), kind, &target, &reason, &who).map_err(service_failure)?;
-    let plan = service::confirm(&stores, kube.as_ref(), &planned.action).map_err(service_failure)?;
+    let kube = ctx.cluster()?;
+    let who = ctx.cluster_operator(&kube);
+    let planned = service::plan(&stores, kube.as_ref(), kind, &target, &reason, &who).map_err(Failure::from)?;
+    let plan = service::confirm(&stores, kube.as_ref(), &planned.action).map_err(Failure::from)?;
     let report = service::execute(&stores, kube.as_ref(), &acting, &plan).map_err(|e| match e {
         service::Error::Cluster(ClusterError::Forbidden(m)) => {
             Failure { code: exit::FORBIDDEN, message: format!("{kind} refused for {who} (nothing changed): {m}") }
         }
-        other => service_failure(other),
+        other => other.into(),
     })?;
     match args.output {
         TextFormat::Json => {
@@ -164,10 +89,10 @@ pub fn act(ctx: &mut Context, kind: ActionKind, args: PodActionArgs, out: &mut d
         }
     }
     let code = match report.failed.first() {
-        Some(e) => kube_failure(e.clone()).code,
+        Some(e) => Failure::from(e.clone()).code,
         None => exit::OK,
     };
-    Ok(super::unrecorded(&plan.action.describe(), report.audit_error.as_deref(), code))
+    Ok(super::outcome::unrecorded(&plan.action.describe(), report.audit_error.as_deref(), code))
 }
 
 /// When Kubernetes is configured: narrows `sessions` to the `-n` namespace (when given) and
@@ -181,7 +106,7 @@ pub fn pod_columns(ctx: &mut Context, sessions: &mut Vec<Session>) -> Result<Opt
         let line = crate::model::untrusted::neutralize(m, crate::model::untrusted::Lines::Escape);
         let _ = writeln!(std::io::stderr(), "quell: warning: {line}");
     };
-    let kube = match connect(ctx) {
+    let kube = match ctx.cluster() {
         Ok(k) => k,
         Err(f) => {
             warn(&format!("no pod columns: {}", f.message));

@@ -1,5 +1,7 @@
 use super::args::{ControlArgs, TextFormat};
-use super::{exit, table, CliResult, Context, Failure};
+use super::context::Context;
+use super::outcome::{exit, CliResult, Failure};
+use super::table;
 use crate::model::action::{ActionKind, Scope};
 use crate::services::control;
 use std::io::Write;
@@ -88,7 +90,7 @@ pub fn run(ctx: &mut Context, kind: ActionKind, args: ControlArgs, out: &mut dyn
     let mut code =
         if waited && !report.as_ref().is_some_and(|r| r.complete()) { exit::NOT_ACKNOWLEDGED } else { exit::OK };
     if let Some(rec) = &issued.fleet_hold {
-        super::notice(&format!(
+        super::outcome::notice(&format!(
             "the fleet hold still applies ({} by {} at {}: {}): these sessions stay paused until `quell resume --all`",
             rec.desired,
             rec.operator,
@@ -98,12 +100,12 @@ pub fn run(ctx: &mut Context, kind: ActionKind, args: ControlArgs, out: &mut dyn
         code = exit::CONFLICT;
     }
     if let Some(e) = &ack_error {
-        super::notice(&format!(
+        super::outcome::notice(&format!(
             "{} was issued at control generation {}, but whether sessions acknowledged it is unknown: {e}",
             action.describe(),
             issued.generation
         ));
         code = exit::UNAVAILABLE;
     }
-    Ok(super::unrecorded(&action.describe(), issued.audit_error.as_deref(), code))
+    Ok(super::outcome::unrecorded(&action.describe(), issued.audit_error.as_deref(), code))
 }

@@ -1,7 +1,9 @@
 //! `quell demo`: the simulated fleet on the configured store, with the console or a one-line
 //! live summary.
 
-use super::{exit, table, CliResult, Context, Failure};
+use super::context::Context;
+use super::outcome::{exit, CliResult, Failure};
+use super::table;
 use crate::agent::sim::{Fleet, FleetConfig};
 use crate::model::session::SessionState;
 use crate::model::time;
@@ -154,16 +156,16 @@ fn open_console(ctx: &mut Context, stores: Stores) -> CliResult {
     if matches!(ctx.operator.acting(), Err(crate::model::operator::CannotAct::NoIdentity)) {
         return Err(Failure::usage(format!(
             "the console takes actions: {} (or open it with --readonly)",
-            super::NO_IDENTITY
+            super::outcome::NO_IDENTITY
         )));
     }
     // Pod columns and pod actions when a kube context is configured (connecting makes no request).
     // A bad kubeconfig does not keep the console closed: it opens and says why.
     let (mut kube, mut kube_error) = (None, None);
     if ctx.kube.configured {
-        match super::cluster::connect(ctx) {
+        match ctx.cluster() {
             Ok(client) => {
-                let operator = Some(super::cluster::operator(ctx, &client));
+                let operator = Some(ctx.cluster_operator(&client));
                 let selector = ctx.kube.selector.clone();
                 kube = Some(crate::interfaces::tui::kube::TuiKube { client, selector, operator });
             }

@@ -2,7 +2,7 @@
 //! hold, and the pod columns `quell sessions` adds when Kubernetes is configured. The commands
 //! that print them build them; nothing here reads a backend.
 
-use super::Failure;
+use super::outcome::Failure;
 use crate::model::control::{ControlRecord, Desired};
 use crate::model::session::{Session, SessionState};
 use crate::model::time::{self, Timestamp};

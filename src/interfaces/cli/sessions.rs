@@ -1,8 +1,10 @@
 //! `quell sessions`: the fleet as a table or JSON, with pod columns when Kubernetes is configured.
 
 use super::args::ListFormat;
+use super::context::Context;
+use super::outcome::{CliResult, Failure};
 use super::output::{FleetHold, PodColumns, SessionOut};
-use super::{table, CliResult, Context, Failure};
+use super::table;
 use crate::model::selector::Selector;
 use crate::model::session::Session;
 use crate::model::time;
@@ -36,7 +38,7 @@ pub fn list(ctx: &mut Context, selector: Option<&str>, format: ListFormat, out: 
         .collect();
     match (&hold, format) {
         // JSON stays one array; the hold is on every object and named on stderr.
-        (Some(h), ListFormat::Json) => super::notice(&format!("notice: {}", h.line())),
+        (Some(h), ListFormat::Json) => super::outcome::notice(&format!("notice: {}", h.line())),
         (Some(h), ListFormat::Table) => writeln!(out, "{}", h.line())?,
         (None, _) => {}
     }
