@@ -102,6 +102,24 @@ impl Context {
             CannotAct::NoIdentity => Failure::usage(format!("{kind} refused: {NO_IDENTITY}")),
         })
     }
+
+    /// The cluster connection, made once per command.
+    pub fn cluster(&mut self) -> Result<Arc<Kube>, Failure> {
+        if let Some(k) = &self.kube.client {
+            return Ok(k.clone());
+        }
+        let k = Arc::new(Kube::connect(&self.kube.options)?);
+        self.kube.client = Some(k.clone());
+        Ok(k)
+    }
+
+    /// Who acts: `--as` when given, else the kubeconfig user of the context.
+    pub fn cluster_operator(&self, kube: &Kube) -> String {
+        match (&kube.user, self.kube.operator_from_kubeconfig) {
+            (Some(u), true) if crate::model::untrusted::operator_identity_problem(u).is_none() => u.clone(),
+            _ => self.operator.name().to_owned(),
+        }
+    }
 }
 
 /// The context of one run of the CLI.
@@ -202,26 +220,6 @@ impl KubeSettings {
             configured,
             operator_from_kubeconfig: !operator_explicit,
             client: None,
-        }
-    }
-}
-
-impl Context {
-    /// The cluster connection, made once per command.
-    pub fn cluster(&mut self) -> Result<Arc<Kube>, Failure> {
-        if let Some(k) = &self.kube.client {
-            return Ok(k.clone());
-        }
-        let k = Arc::new(Kube::connect(&self.kube.options)?);
-        self.kube.client = Some(k.clone());
-        Ok(k)
-    }
-
-    /// Who acts: `--as` when given, else the kubeconfig user of the context.
-    pub fn cluster_operator(&self, kube: &Kube) -> String {
-        match (&kube.user, self.kube.operator_from_kubeconfig) {
-            (Some(u), true) if crate::model::untrusted::operator_identity_problem(u).is_none() => u.clone(),
-            _ => self.operator.name().to_owned(),
         }
     }
 }
