@@ -715,7 +715,7 @@ fn bad_input_from_the_cluster_or_the_kubeconfig_is_one_clear_line() {
 fn the_console_offers_the_admin_its_pod_actions_and_the_viewer_none() {
     use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
     use quell::interfaces::tui::app::{update, App, Effect, Msg};
-    use quell::interfaces::tui::kube::{self as tui_kube, KubeState, TuiKube};
+    use quell::interfaces::tui::cluster::{self as tui_kube, KubeState, TuiKube};
     use quell::interfaces::tui::{keymap::Keymap, theme::Theme};
     use quell::model::action::OperatorAction;
 

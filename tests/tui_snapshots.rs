@@ -6,11 +6,11 @@ mod tui_fixture;
 
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use quell::interfaces::tui::app::{update, App, Effect, Msg, View};
+use quell::interfaces::tui::cluster::{KubeInfo, KubeState, PodCells};
 use quell::interfaces::tui::confirm::Focus;
 use quell::interfaces::tui::feed;
 use quell::interfaces::tui::fleet::Snapshot;
 use quell::interfaces::tui::keymap::Keymap;
-use quell::interfaces::tui::kube::{KubeInfo, KubeState, PodCells};
 use quell::interfaces::tui::theme::Theme;
 use quell::interfaces::tui::view;
 use quell::model::action::{ActionKind, OperatorAction};

@@ -167,7 +167,7 @@ fn open_console(ctx: &mut Context, stores: Stores) -> CliResult {
             Ok(client) => {
                 let operator = Some(ctx.cluster_operator(&client));
                 let selector = ctx.kube.selector.clone();
-                kube = Some(crate::interfaces::tui::kube::TuiKube { client, selector, operator });
+                kube = Some(crate::interfaces::tui::cluster::TuiKube { client, selector, operator });
             }
             Err(f) => kube_error = Some(f.message),
         }

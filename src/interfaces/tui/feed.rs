@@ -4,8 +4,8 @@
 //! pause). Everything comes back to the UI as a [`Msg`]; when the UI is gone the threads end.
 
 use super::app::{Effect, Msg};
+use super::cluster::TuiKube;
 use super::fleet::Snapshot;
-use super::kube::TuiKube;
 use super::session::TimelineData;
 use super::theme::Theme;
 use crate::model::action::Domain;
@@ -177,7 +177,7 @@ fn kube_poller(stores: Stores, tx: Sender<Msg>, kube: TuiKube, wake: Receiver<()
     let mut wake_open = true;
     loop {
         let began = Instant::now();
-        let info = super::kube::fetch(&stores, &kube);
+        let info = super::cluster::fetch(&stores, &kube);
         if tx.send(Msg::Kube(Box::new(info))).is_err() {
             return;
         }
@@ -206,7 +206,7 @@ fn actions(
         let msg = match effect {
             Effect::Plan { kind, target } if kind.is_cluster() => {
                 let k = kube.as_ref().map(|(k, _)| k);
-                Msg::Planned(super::kube::plan(&stores, k, kind, &target, PLANNING_REASON, operator.name()))
+                Msg::Planned(super::cluster::plan(&stores, k, kind, &target, PLANNING_REASON, operator.name()))
             }
             Effect::Plan { kind, target } => Msg::Planned(
                 control::plan(&stores, kind, &target, PLANNING_REASON, operator.name()).map_err(|e| e.to_string()),
@@ -229,7 +229,7 @@ fn actions(
                 ),
                 Domain::Cluster => {
                     let k = kube.as_ref().map(|(k, _)| k);
-                    let done = acting().and_then(|a| super::kube::execute(&stores, k, &a, &action));
+                    let done = acting().and_then(|a| super::cluster::execute(&stores, k, &a, &action));
                     if let Some((_, wake)) = &kube {
                         let _ = wake.send(());
                     }

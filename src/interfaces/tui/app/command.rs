@@ -85,8 +85,8 @@ pub(super) fn run_command(app: &mut App, line: &str, fx: &mut Vec<Effect>) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::interfaces::tui::cluster::{KubeInfo, KubeState};
     use crate::interfaces::tui::keymap::Keymap;
-    use crate::interfaces::tui::kube::{KubeInfo, KubeState};
     use crate::interfaces::tui::theme::Theme;
     use crate::model::action::ActionKind;
 

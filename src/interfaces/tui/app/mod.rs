@@ -18,10 +18,10 @@ mod navigate;
 
 pub use msg::{Effect, Msg};
 
+use super::cluster::KubeState;
 use super::confirm::ConfirmDialog;
 use super::fleet::FleetState;
 use super::keymap::{Binding, Context, Keymap};
-use super::kube::KubeState;
 use super::replay::ReplayState;
 use super::session::SessionView;
 use super::text::safe;

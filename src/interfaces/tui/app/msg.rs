@@ -1,8 +1,8 @@
 //! What the console's `update` takes in (input, time, the feed threads' results) and what it
 //! hands out (work for the feed threads).
 
+use crate::interfaces::tui::cluster::KubeInfo;
 use crate::interfaces::tui::fleet::Snapshot;
-use crate::interfaces::tui::kube::KubeInfo;
 use crate::interfaces::tui::session::TimelineData;
 use crate::interfaces::tui::theme::Theme;
 use crate::model::action::{ActionKind, OperatorAction};
