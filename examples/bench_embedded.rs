@@ -58,9 +58,10 @@ fn pause(n: usize) -> Res<()> {
     std::thread::sleep(Duration::from_secs(2));
 
     let t = Instant::now();
+    let bench = quell::model::operator::Operator::new("bench").acting()?;
     let action = control::plan(&stores, ActionKind::Pause, &control::Target::All, "bench", "bench")?;
     let planned = t.elapsed();
-    let issued = control::execute(&stores, &action)?;
+    let issued = control::execute(&stores, &bench, &action)?;
     let report = control::await_ack(&stores, &issued, Duration::from_secs(30))?;
     let quell_time = t.elapsed();
     println!(
@@ -72,7 +73,7 @@ fn pause(n: usize) -> Res<()> {
     );
 
     // resume, then the naive way: one control write (one transaction) per session
-    let naive = naive_pause::resume_then_pause_one_by_one(&stores, fleet.session_ids())?;
+    let naive = naive_pause::resume_then_pause_one_by_one(&stores, &bench, fleet.session_ids())?;
     let naive_time = naive.total;
     println!(
         "pause: naive loop (one write per session): {} acknowledged in {} (writes alone {})",

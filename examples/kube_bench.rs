@@ -224,7 +224,7 @@ fn bench() -> Res<()> {
     println!("(quell release of the {n_pods} pods: {})", s(quell_rel));
     println!(
         "\nquell times are the whole command (plan, RBAC review, act, audit record), {} requests in flight",
-        quell::adapters::kube::CONCURRENCY
+        quell::adapters::kubernetes::CONCURRENCY
     );
     println!("namespaces {ns_stop} and {ns_quar} are left in place (no namespace controller runs to delete them)");
     Ok(())

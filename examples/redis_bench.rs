@@ -77,9 +77,10 @@ fn pause(n: usize) {
     std::thread::sleep(Duration::from_secs(2));
 
     let t = Instant::now();
+    let bench = quell::model::operator::Operator::new("bench").acting().expect("may act");
     let action = control::plan(&stores, ActionKind::Pause, &control::Target::All, "bench", "bench").expect("plan");
     let planned = t.elapsed();
-    let issued = control::execute(&stores, &action).expect("execute");
+    let issued = control::execute(&stores, &bench, &action).expect("execute");
     let written = t.elapsed();
     let report = control::await_ack(&stores, &issued, Duration::from_secs(30)).expect("ack");
     let quell_time = t.elapsed();
@@ -95,7 +96,7 @@ fn pause(n: usize) {
     let listed = stores.sessions.sessions().expect("sessions").len();
     println!("pause: one sessions() refresh of the {listed} live sessions: {}", ms(t.elapsed()));
 
-    let naive = naive_pause::resume_then_pause_one_by_one(&stores, fleet.session_ids()).expect("naive pause");
+    let naive = naive_pause::resume_then_pause_one_by_one(&stores, &bench, fleet.session_ids()).expect("naive pause");
     let (naive_time, writes) = (naive.total, naive.writes);
     println!(
         "pause: naive (one round trip per session): {} acknowledged in {} (the {n} writes alone {})",

@@ -7,6 +7,7 @@ use common::{quell_cmd, temp_store};
 use quell::agent::sim::{Fleet, FleetConfig};
 use quell::model::action::ActionKind;
 use quell::model::audit::EventKind;
+use quell::model::operator::{Acting, Operator};
 use quell::model::session::SessionState;
 use quell::ports::{AuditQuery, Stores};
 use quell::services::control::{self, Target};
@@ -15,6 +16,11 @@ use std::collections::HashMap;
 use std::io::{BufRead, BufReader};
 use std::process::Stdio;
 use std::time::{Duration, Instant};
+
+/// The operator the tests act as.
+fn tester() -> Acting {
+    Operator::new("tester").acting().expect("may act")
+}
 
 fn steps(stores: &Stores) -> HashMap<String, u64> {
     stores.sessions.sessions().unwrap().into_iter().map(|s| (s.id, s.step)).collect()
@@ -38,7 +44,7 @@ fn fleet_obeys_pause_resume_and_kill() {
 
     // Pause the whole fleet: every session acknowledges, then no new step starts.
     let pause = control::plan(&stores, ActionKind::Pause, &Target::All, "test pause", "tester").unwrap();
-    let issued = control::execute(&stores, &pause).unwrap();
+    let issued = control::execute(&stores, &tester(), &pause).unwrap();
     let acked = control::await_ack(&stores, &issued, Duration::from_secs(2)).unwrap();
     assert!(acked.complete(), "all acknowledge within 2 s: {acked:?}");
     assert_eq!(acked.acknowledged.len(), 12);
@@ -53,7 +59,7 @@ fn fleet_obeys_pause_resume_and_kill() {
 
     // Resume: they move on again.
     let resume = control::plan(&stores, ActionKind::Resume, &Target::All, "test resume", "tester").unwrap();
-    let issued = control::execute(&stores, &resume).unwrap();
+    let issued = control::execute(&stores, &tester(), &resume).unwrap();
     assert!(control::await_ack(&stores, &issued, Duration::from_secs(2)).unwrap().complete());
     let now = quell::model::time::now();
     let waiting: Vec<String> = stores
@@ -74,7 +80,7 @@ fn fleet_obeys_pause_resume_and_kill() {
     let victim = fleet.session_ids()[3].clone();
     let kill =
         control::plan(&stores, ActionKind::Kill, &Target::Sessions(vec![victim.clone()]), "rogue", "tester").unwrap();
-    let issued = control::execute(&stores, &kill).unwrap();
+    let issued = control::execute(&stores, &tester(), &kill).unwrap();
     assert!(control::await_ack(&stores, &issued, Duration::from_secs(2)).unwrap().complete());
     std::thread::sleep(Duration::from_millis(100));
     let killed = stores.sessions.session(&victim).unwrap().unwrap();

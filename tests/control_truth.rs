@@ -213,3 +213,37 @@ fn an_unknown_theme_is_a_usage_error() {
     assert!(r.stderr.contains("no theme 'nosuch'"), "{}", r.stderr);
     assert_eq!(r.stderr.lines().count(), 1);
 }
+
+/// Read-only is a capability: a read-only operator gets no `Acting`, and without one no service
+/// executes anything. The CLI's `--readonly` (flag, environment or config file) is that operator:
+/// every acting command is refused with exit 2 and nothing is written.
+#[test]
+fn a_read_only_operator_cannot_act() {
+    use quell::model::operator::{CannotAct, Operator};
+    let (path, stores) = temp_store();
+    fleet(&stores);
+    stores.approvals.request_approval(&common::pending_approval("a-1", "s-a")).expect("approval");
+    assert_eq!(Operator::read_only("alice").acting().map(|_| ()), Err(CannotAct::ReadOnly));
+    assert_eq!(Operator::with_read_only("alice", true).acting().map(|_| ()), Err(CannotAct::ReadOnly));
+    let acting = Operator::new("alice").acting().expect("an operator who may act");
+    assert_eq!(acting.name(), "alice");
+    for args in [
+        vec!["pause", "--all", "--reason", "x", "--wait", "0"],
+        vec!["kill", "s-a", "--reason", "x", "--wait", "0"],
+        vec!["approve", "a-1", "--reason", "x"],
+        vec!["quarantine", "s-a", "--reason", "x"],
+    ] {
+        let mut with = args.clone();
+        with.push("--readonly");
+        let r = quell(&path, &with);
+        assert_eq!(r.code, 2, "{with:?}: {} {}", r.stdout, r.stderr);
+        assert!(r.stderr.contains("refused: quell is in read-only mode"), "{}", r.stderr);
+    }
+    let mut env = common::quell_cmd(&path);
+    env.args(["resume", "--all", "--reason", "x", "--wait", "0"]).env("QUELL_READONLY", "true");
+    let r = common::from_output(env.output().expect("run quell"));
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    assert!(stores.control.control_changes(0).expect("changes").is_empty(), "nothing written");
+    let a = stores.approvals.approval("a-1").expect("read").expect("there");
+    assert_eq!(a.status, ApprovalStatus::Pending, "nothing decided");
+}

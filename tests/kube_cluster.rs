@@ -1,7 +1,8 @@
 //! Kubernetes against a real kube-apiserver (scripts/services/kube.sh): discovery across
-//! namespaces, posture from real pod specs, hard stop / resume, kill, quarantine / release, the
-//! restricted identity's exact refusal, listing that degrades on Forbidden, and the real
-//! `kubectl quell` plugin with --context, -n, --kubeconfig and KUBECONFIG.
+//! namespaces, posture from real pod specs, hard stop / resume, kill, quarantine / release (and
+//! a quarantine that partly failed), the restricted identity's exact refusal, listing that
+//! degrades on Forbidden, and the real `kubectl quell` plugin with --context, -n, --kubeconfig
+//! and KUBECONFIG.
 //!
 //! There is no kubelet or scheduler: the tests create pods and StatefulSets through the API
 //! and set pod status through the status subresource.
@@ -13,13 +14,16 @@ use k8s_openapi::api::node::v1::RuntimeClass;
 use k8s_openapi::api::rbac::v1::{Role, RoleBinding};
 use kube::api::{Api, Patch, PatchParams, PostParams};
 use quell::adapters::embedded::EmbeddedStore;
-use quell::adapters::kube::{Kube, KubeError, KubeOptions, Namespaces, QUARANTINE_LABEL, REPLICAS_ANNOTATION};
+use quell::adapters::kubernetes::{Kube, KubeOptions};
+use quell::model::action::ActionKind;
 use quell::model::audit::EventKind;
+use quell::model::operator::Operator;
 use quell::model::session::Session;
 use quell::model::time;
+use quell::ports::cluster::{Cluster, ClusterError, Namespaces, PodView, QUARANTINE_LABEL, REPLICAS_ANNOTATION};
 use quell::ports::{AuditQuery, Stores};
+use quell::services::cluster as service;
 use quell::services::control::Target;
-use quell::services::kube::{self as service, PodAction};
 use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -178,6 +182,11 @@ fn connect(context: &str, namespace: Option<&str>) -> Kube {
     .expect("connect")
 }
 
+/// The operator the tests act as.
+fn alice() -> quell::model::operator::Acting {
+    Operator::new("alice").acting().expect("may act")
+}
+
 fn operator_events(stores: &Stores) -> Vec<quell::model::audit::AuditEvent> {
     stores.audit.read(&AuditQuery { kinds: vec![EventKind::OperatorAction], ..Default::default() }).expect("read audit")
 }
@@ -218,7 +227,7 @@ fn discovery_across_namespaces_with_selectors_joins_sessions() {
     admin.pod(&a, "agent-9", agent.clone(), None, json!({}), 0);
 
     let kube = connect("quell-admin", None);
-    let ours = |pods: &[quell::adapters::kube::PodView]| -> Vec<String> {
+    let ours = |pods: &[PodView]| -> Vec<String> {
         let mut v: Vec<String> = pods
             .iter()
             .filter(|p| p.namespace == a || p.namespace == b)
@@ -320,17 +329,17 @@ fn hard_stop_and_resume_round_trip_the_replica_count() {
     let kube = connect("quell-admin", None);
 
     let target = Target::Sessions(vec!["s0".into(), "s1".into(), "s2".into()]);
-    let plan = service::plan(&stores, &kube, PodAction::HardStop, &target, "ignores pause", "alice").expect("plan");
+    let plan = service::plan(&stores, &kube, ActionKind::HardStop, &target, "ignores pause", "alice").expect("plan");
     assert_eq!(plan.statefulsets.len(), 2, "two pods of one StatefulSet count once");
-    let report = service::execute(&stores, &kube, &plan).expect("hard stop");
+    let report = service::execute(&stores, &kube, &alice(), &plan).expect("hard stop");
     assert!(report.failed.is_empty(), "{:?}", report.failed);
     let s = admin.get_sts(&ns, "agents");
     assert_eq!((replicas(&s), annotation(&s).as_deref()), (0, Some("3")));
     let s = admin.get_sts(&ns, "solo");
     assert_eq!((replicas(&s), annotation(&s).as_deref()), (0, Some("1")));
     // Stopping again keeps the remembered count.
-    let again = service::plan(&stores, &kube, PodAction::HardStop, &target, "again", "alice").expect("plan");
-    let r = service::execute(&stores, &kube, &again).expect("again");
+    let again = service::plan(&stores, &kube, ActionKind::HardStop, &target, "again", "alice").expect("plan");
+    let r = service::execute(&stores, &kube, &alice(), &again).expect("again");
     assert!(r.done.iter().all(|l| l.contains("already stopped")), "{:?}", r.done);
     assert_eq!(annotation(&admin.get_sts(&ns, "agents")).as_deref(), Some("3"));
 
@@ -339,8 +348,8 @@ fn hard_stop_and_resume_round_trip_the_replica_count() {
         let dp = kube::api::DeleteParams { grace_period_seconds: Some(0), ..Default::default() };
         admin.rt.block_on(admin.pods(&ns).delete(p, &dp)).expect("delete");
     }
-    let plan = service::plan(&stores, &kube, PodAction::Restore, &target, "fixed", "alice").expect("plan");
-    let report = service::execute(&stores, &kube, &plan).expect("restore");
+    let plan = service::plan(&stores, &kube, ActionKind::Restore, &target, "fixed", "alice").expect("plan");
+    let report = service::execute(&stores, &kube, &alice(), &plan).expect("restore");
     assert!(report.failed.is_empty(), "{:?}", report.failed);
     let s = admin.get_sts(&ns, "agents");
     assert_eq!((replicas(&s), annotation(&s)), (3, None));
@@ -348,7 +357,8 @@ fn hard_stop_and_resume_round_trip_the_replica_count() {
 
     let events = operator_events(&stores);
     let actions: Vec<&str> = events.iter().filter_map(|e| e.body.attributes["quell.action"].as_str()).collect();
-    assert_eq!(actions, ["hard-stop", "hard-stop", "resume"]);
+    // A restore is its own operation, audited as `restore` (it used to be recorded as a resume).
+    assert_eq!(actions, ["hard-stop", "hard-stop", "restore"]);
     assert!(events.iter().all(|e| e.body.identity == "operator:alice"));
     let outcome = events[0].body.attributes["quell.outcome"].as_str().expect("outcome");
     assert!(outcome.contains("scaled from 3 to 0 replicas"), "{outcome}");
@@ -438,6 +448,38 @@ fn quarantine_creates_the_policy_and_labels_the_pod_and_release_removes_it() {
     assert_eq!(events[2].body.attributes["quell.action"], "release");
 }
 
+/// A pod that goes away between plan and execute: the other is quarantined, and the audit
+/// record names which pod was and which was not.
+#[test]
+fn a_partial_quarantine_is_recorded_pod_by_pod() {
+    let admin = Admin::new();
+    let ns = admin.namespace("q-part");
+    let app = json!({"app": "ai-agent-runtime"});
+    admin.pod(&ns, "a-0", app.clone(), None, json!({}), 0);
+    admin.pod(&ns, "b-0", app, None, json!({}), 0);
+    let dir = tempfile::tempdir().expect("tmp");
+    let (_, stores) = store(dir.path(), &[("pa", &ns, "a-0"), ("pb", &ns, "b-0")]);
+    let kube = connect("quell-admin", None);
+    let target = Target::Sessions(vec!["pa".into(), "pb".into()]);
+    let plan = service::plan(&stores, &kube, ActionKind::Quarantine, &target, "campaign", "alice").expect("plan");
+    let dp = kube::api::DeleteParams { grace_period_seconds: Some(0), ..Default::default() };
+    admin.rt.block_on(admin.pods(&ns).delete("b-0", &dp)).expect("delete");
+
+    let report = service::execute(&stores, &kube, &alice(), &plan).expect("executes");
+    let pod = |name: &str| quell::ports::cluster::PodRef { namespace: ns.clone(), name: name.into() };
+    assert_eq!(report.reached, [pod("a-0")]);
+    assert!(
+        matches!(report.missed.as_slice(), [(p, ClusterError::NotFound(_))] if *p == pod("b-0")),
+        "{:?}",
+        report.missed
+    );
+    assert_eq!(label(&admin.get_pod(&ns, "a-0").expect("pod"), QUARANTINE_LABEL).as_deref(), Some("true"));
+    let events = operator_events(&stores);
+    let outcome = events[0].body.attributes["quell.outcome"].as_str().expect("outcome");
+    let want = format!("quarantined 1 of 2 pods: {ns}/a-0; not quarantined: {ns}/b-0");
+    assert!(outcome.contains(&want), "{outcome}");
+}
+
 #[test]
 fn the_viewer_gets_the_exact_missing_permission_and_nothing_changes() {
     let admin = Admin::new();
@@ -523,8 +565,8 @@ fn a_forbidden_listing_degrades_to_what_the_user_may_see() {
     assert!(found.warnings.iter().any(|w| w.starts_with("cannot list pods in all namespaces")), "{:?}", found.warnings);
     assert!(found.warnings.contains(&format!("cannot list pods in {b}")), "{:?}", found.warnings);
     // And a write is refused by name before anything is tried.
-    match limited.check(&service::PodAction::Release.permissions(&b)) {
-        Err(KubeError::Forbidden(m)) => assert_eq!(m, format!("cannot patch pods in {b}")),
+    match limited.check(&service::permissions(ActionKind::Release, &b)) {
+        Err(ClusterError::Forbidden(m)) => assert_eq!(m, format!("cannot patch pods in {b}")),
         other => panic!("expected Forbidden, got {other:?}"),
     }
 }
@@ -673,9 +715,9 @@ fn bad_input_from_the_cluster_or_the_kubeconfig_is_one_clear_line() {
 fn the_console_offers_the_admin_its_pod_actions_and_the_viewer_none() {
     use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
     use quell::interfaces::tui::app::{update, App, Effect, Msg};
-    use quell::interfaces::tui::kube::{self as tui_kube, KubeState, TuiKube};
+    use quell::interfaces::tui::cluster::{self as tui_kube, KubeState, TuiKube};
     use quell::interfaces::tui::{keymap::Keymap, theme::Theme};
-    use quell::model::action::{ActionKind, OperatorAction};
+    use quell::model::action::OperatorAction;
 
     let admin = Admin::new();
     let ns = admin.namespace("q-console");
@@ -716,17 +758,18 @@ fn the_console_offers_the_admin_its_pod_actions_and_the_viewer_none() {
     assert!(update(&mut viewer_app, q()).is_empty() && viewer_app.dialog.is_none(), "the viewer's Q is refused");
     let mut admin_app = console(info);
     let fx = update(&mut admin_app, q());
-    let Some(Effect::PlanKube { what, target }) = fx.first().cloned() else { panic!("no plan: {fx:?}") };
+    let Some(Effect::Plan { kind, target }) = fx.first().cloned() else { panic!("no plan: {fx:?}") };
     assert!(admin_app.dialog.as_ref().is_some_and(|d| d.kind == ActionKind::Quarantine));
 
     // What the feed does with the plan, then with the confirmed action.
-    let planned = tui_kube::plan(&stores, Some(&as_admin), what, &target, "placeholder", "alice").expect("plan");
+    let planned = tui_kube::plan(&stores, Some(&as_admin), kind, &target, "placeholder", "alice").expect("plan");
     let confirmed = OperatorAction::new(planned.kind, planned.scope.clone(), "prompt injection", "alice").expect("ok");
-    let refused = tui_kube::execute(&stores, Some(&as_viewer), what, &confirmed).expect_err("the viewer is refused");
+    let refused =
+        tui_kube::execute(&stores, Some(&as_viewer), &alice(), &confirmed).expect_err("the viewer is refused");
     assert!(refused.contains(&format!("cannot patch pods in {ns}")), "{refused}");
     assert_eq!(label(&admin.get_pod(&ns, "agent-0").expect("pod"), QUARANTINE_LABEL), None, "nothing changed");
     assert!(operator_events(&stores).is_empty(), "a refused action is not recorded as done");
-    let done = tui_kube::execute(&stores, Some(&as_admin), what, &confirmed).expect("quarantined");
+    let done = tui_kube::execute(&stores, Some(&as_admin), &alice(), &confirmed).expect("quarantined");
     assert!(done.contains("quarantine") && done.contains("0 failed"), "{done}");
     assert!(label(&admin.get_pod(&ns, "agent-0").expect("pod"), QUARANTINE_LABEL).is_some());
     assert!(admin.policy(&ns).is_some());
@@ -739,10 +782,11 @@ fn the_console_offers_the_admin_its_pod_actions_and_the_viewer_none() {
 
     // The same through the console's feed threads: release, then the pod columns catch up.
     let (tx, rx) = std::sync::mpsc::channel();
-    let feed = quell::interfaces::tui::feed::start(stores.clone(), tx, "alice".into(), None, Some(as_admin.clone()))
-        .expect("feed");
+    let feed =
+        quell::interfaces::tui::feed::start(stores.clone(), tx, Operator::new("alice"), None, Some(as_admin.clone()))
+            .expect("feed");
     let release = OperatorAction::new(ActionKind::Release, planned.scope.clone(), "false alarm", "alice").expect("ok");
-    feed.run(Effect::ExecuteKube { what: PodAction::Release, action: release });
+    feed.run(Effect::Execute(release));
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
     let (mut released, mut caught_up) = (false, false);
     while !(released && caught_up) && std::time::Instant::now() < deadline {
@@ -763,10 +807,10 @@ fn the_console_offers_the_admin_its_pod_actions_and_the_viewer_none() {
 
     // `:quarantine SELECTOR` in the console: the confirmed selector scope runs and is recorded.
     let sel = quell::model::selector::Selector::parse(&format!("namespace={ns}")).expect("selector");
-    let by_sel = tui_kube::plan(&stores, Some(&as_admin), PodAction::Quarantine, &Target::Selector(sel), "x", "alice")
+    let by_sel = tui_kube::plan(&stores, Some(&as_admin), ActionKind::Quarantine, &Target::Selector(sel), "x", "alice")
         .expect("plan by selector");
     let confirmed = OperatorAction::new(by_sel.kind, by_sel.scope, "blast radius", "alice").expect("ok");
-    let done = tui_kube::execute(&stores, Some(&as_admin), PodAction::Quarantine, &confirmed).expect("by selector");
+    let done = tui_kube::execute(&stores, Some(&as_admin), &alice(), &confirmed).expect("by selector");
     assert!(done.contains("0 failed"), "{done}");
     assert!(label(&admin.get_pod(&ns, "agent-0").expect("pod"), QUARANTINE_LABEL).is_some());
     let last = operator_events(&stores).pop().expect("recorded");

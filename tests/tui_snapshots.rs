@@ -6,21 +6,20 @@ mod tui_fixture;
 
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use quell::interfaces::tui::app::{update, App, Effect, Msg, View};
+use quell::interfaces::tui::cluster::{KubeInfo, KubeState, PodCells};
 use quell::interfaces::tui::confirm::Focus;
 use quell::interfaces::tui::feed;
 use quell::interfaces::tui::fleet::Snapshot;
 use quell::interfaces::tui::keymap::Keymap;
-use quell::interfaces::tui::kube::{KubeInfo, KubeState, PodCells};
 use quell::interfaces::tui::theme::Theme;
 use quell::interfaces::tui::view;
-use quell::model::action::ActionKind;
+use quell::model::action::{ActionKind, OperatorAction};
 use quell::model::approval::{ApprovalStatus, Decision, Verdict};
 use quell::model::control::{ControlTarget, Desired};
 use quell::model::untrusted::needs_escape;
 use quell::ports::Stores;
 use quell::services::approvals::Decided;
 use quell::services::control::{self, AckReport, Issued, Target};
-use quell::services::kube::PodAction;
 use ratatui::backend::TestBackend;
 use ratatui::style::Modifier;
 use ratatui::Terminal;
@@ -85,7 +84,7 @@ impl Console {
                     let lines = feed::context_lines(&self.stores, &session_id);
                     Msg::Context { session_id, lines }
                 }
-                Effect::PlanControl { kind, target } => Msg::Planned(
+                Effect::Plan { kind, target } => Msg::Planned(
                     control::plan(&self.stores, kind, &target, "placeholder", "alice").map_err(|e| e.to_string()),
                 ),
                 Effect::PlanDecision { id, verdict } => Msg::Planned(
@@ -183,7 +182,7 @@ fn text_filter_and_selector_filter() {
 fn pause_whole_fleet_goes_through_the_dialog() {
     let mut c = console();
     let fx = c.key(KeyCode::Char('P'));
-    assert!(matches!(&fx[..], [Effect::PlanControl { kind: ActionKind::Pause, target: Target::All }]), "{fx:?}");
+    assert!(matches!(&fx[..], [Effect::Plan { kind: ActionKind::Pause, target: Target::All }]), "{fx:?}");
     assert!(c.app.dialog.is_some());
     insta::assert_snapshot!("dialog_resolving", c.screen(80, 24));
     c.serve(fx);
@@ -300,9 +299,7 @@ fn marked_rows_are_the_scope() {
     c.key(KeyCode::Char(' ')); // marks s-billing-0005
     assert_eq!(c.app.fleet.marked.len(), 2);
     let fx = c.key(KeyCode::Char('x'));
-    let [Effect::PlanControl { kind: ActionKind::Kill, target: Target::Sessions(ids) }] = &fx[..] else {
-        panic!("{fx:?}")
-    };
+    let [Effect::Plan { kind: ActionKind::Kill, target: Target::Sessions(ids) }] = &fx[..] else { panic!("{fx:?}") };
     assert_eq!(ids, &["s-billing-0004".to_string(), "s-billing-0005".to_string()]);
     c.serve(fx);
     let screen = c.screen(80, 24);
@@ -443,7 +440,7 @@ fn approvals_queue_and_decision_dialog() {
     c.chars("refund confirmed with the customer by phone");
     c.key(KeyCode::Enter);
     let fx = c.key(KeyCode::Enter);
-    let [Effect::Decide(action)] = &fx[..] else { panic!("{fx:?}") };
+    let [Effect::Execute(action)] = &fx[..] else { panic!("{fx:?}") };
     assert_eq!(action.kind, ActionKind::Approve);
     assert_eq!(action.reason, "refund confirmed with the customer by phone");
     // What the store answers (at the fixture's time): the second approver completes it.
@@ -607,7 +604,7 @@ fn theme_command_switches_theme() {
 }
 
 /// What the feed's kube thread would report: pods for some sessions, and the allowed actions.
-fn kube_info(allowed: Vec<PodAction>) -> KubeInfo {
+fn kube_info(allowed: Vec<ActionKind>) -> KubeInfo {
     let pod = |phase: &str, node: &str, restarts: u64, posture: &str| PodCells {
         phase: phase.into(),
         node: node.into(),
@@ -622,7 +619,7 @@ fn kube_info(allowed: Vec<PodAction>) -> KubeInfo {
     KubeInfo { pods, allowed, warnings: Vec::new() }
 }
 
-fn kube_console(allowed: Vec<PodAction>) -> Console {
+fn kube_console(allowed: Vec<ActionKind>) -> Console {
     let mut c = console();
     c.app.kube = Some(KubeState::default());
     let fx = update(&mut c.app, Msg::Kube(Box::new(Ok(kube_info(allowed)))));
@@ -630,13 +627,7 @@ fn kube_console(allowed: Vec<PodAction>) -> Console {
     c
 }
 
-const ALL_POD_ACTIONS: [PodAction; 5] = [
-    PodAction::HardStop,
-    PodAction::Restore,
-    PodAction::KillPod { grace: None },
-    PodAction::Quarantine,
-    PodAction::Release,
-];
+const ALL_POD_ACTIONS: [ActionKind; 5] = ActionKind::CLUSTER;
 
 #[test]
 fn fleet_with_pod_columns() {
@@ -687,7 +678,7 @@ fn viewer_sees_no_kube_actions_and_they_are_refused() {
 
 #[test]
 fn allowed_kube_actions_go_through_the_one_dialog() {
-    let mut c = kube_console(vec![PodAction::Quarantine, PodAction::Release]);
+    let mut c = kube_console(vec![ActionKind::Quarantine, ActionKind::Release]);
     let bar = c.screen(170, 16).lines().last().unwrap_or_default().to_owned();
     assert!(bar.contains("quarantine") && !bar.contains("hard stop") && !bar.contains("kill pod"), "{bar}");
     assert!(c.key(KeyCode::Char('H')).is_empty(), "hard stop is not allowed here");
@@ -698,10 +689,10 @@ fn allowed_kube_actions_go_through_the_one_dialog() {
     c.key(KeyCode::Char(' '));
     let fx = c.key(KeyCode::Char('Q'));
     match fx.as_slice() {
-        [Effect::PlanKube { what: PodAction::Quarantine, target: Target::Sessions(ids) }] => {
+        [Effect::Plan { kind: ActionKind::Quarantine, target: Target::Sessions(ids) }] => {
             assert_eq!(ids.len(), 2, "the marked rows are the scope: {ids:?}")
         }
-        other => panic!("expected one PlanKube: {other:?}"),
+        other => panic!("expected one quarantine plan: {other:?}"),
     }
     let d = c.app.dialog.as_ref().expect("the confirm dialog");
     assert_eq!((d.kind, d.focus), (ActionKind::Quarantine, Focus::Cancel));
@@ -714,7 +705,7 @@ fn allowed_kube_actions_go_through_the_one_dialog() {
     c.chars("quarantine namespace=genai-prod");
     let fx = c.key(KeyCode::Enter);
     assert!(
-        matches!(fx.as_slice(), [Effect::PlanKube { what: PodAction::Quarantine, target: Target::Selector(_) }]),
+        matches!(fx.as_slice(), [Effect::Plan { kind: ActionKind::Quarantine, target: Target::Selector(_) }]),
         "{fx:?}"
     );
     assert!(c.app.dialog.as_ref().is_some_and(|d| d.kind == ActionKind::Quarantine && d.focus == Focus::Cancel));
@@ -730,25 +721,32 @@ fn restore_undoes_a_hard_stop_never_a_soft_resume() {
     let mut c = kube_console(ALL_POD_ACTIONS.to_vec());
     let fx = c.key(KeyCode::Char('U'));
     let ids = match fx.as_slice() {
-        [Effect::PlanKube { what: PodAction::Restore, target: Target::Sessions(ids) }] => ids.clone(),
+        [Effect::Plan { kind: ActionKind::Restore, target: Target::Sessions(ids) }] => ids.clone(),
         other => panic!("expected a restore plan: {other:?}"),
     };
-    // The scope as the feed resolves it: the kind of a restore is resume, as in the CLI.
-    let planned = control::plan(&c.stores, ActionKind::Resume, &Target::Sessions(ids), "placeholder", "alice");
-    update(&mut c.app, Msg::Planned(planned.map_err(|e| e.to_string())));
+    // A scope resolved for the soft resume is not what the dialog confirms: refused.
+    let soft = control::plan(&c.stores, ActionKind::Resume, &Target::Sessions(ids), "placeholder", "alice")
+        .expect("the sessions resolve");
+    update(&mut c.app, Msg::Planned(Ok(soft.clone())));
+    assert!(c.app.dialog.as_ref().is_some_and(|d| d.scope_text().contains("resolved for resume, not restore")));
+    c.key(KeyCode::Esc);
+    // The scope as the feed resolves it: a restore of those sessions.
+    assert!(matches!(c.key(KeyCode::Char('U')).as_slice(), [Effect::Plan { kind: ActionKind::Restore, .. }]));
+    let restore = OperatorAction::new(ActionKind::Restore, soft.scope, "placeholder", "alice").expect("restore");
+    update(&mut c.app, Msg::Planned(Ok(restore)));
     c.chars("false alarm");
     assert!(c.key(KeyCode::Enter).is_empty(), "enter in the reason moves to Confirm");
     let fx = c.key(KeyCode::Enter);
     match fx.as_slice() {
-        [Effect::ExecuteKube { what: PodAction::Restore, action }] => {
-            assert_eq!((action.kind, action.reason.as_str()), (ActionKind::Resume, "false alarm"))
+        [Effect::Execute(action)] => {
+            assert_eq!((action.kind, action.reason.as_str()), (ActionKind::Restore, "false alarm"));
+            assert_eq!(action.audit_body("done").attr_str("quell.action"), Some("restore"), "audited as a restore");
         }
         other => panic!("a restore must never run as the soft resume: {other:?}"),
     }
-    assert!(c.app.dialog.is_none() && c.app.dialog_pod.is_none());
+    assert!(c.app.dialog.is_none());
     // The soft resume key after it is a soft resume again.
-    assert!(matches!(c.key(KeyCode::Char('r')).as_slice(), [Effect::PlanControl { kind: ActionKind::Resume, .. }]));
-    assert_eq!(c.app.dialog_pod, None);
+    assert!(matches!(c.key(KeyCode::Char('r')).as_slice(), [Effect::Plan { kind: ActionKind::Resume, .. }]));
 }
 
 #[test]

@@ -5,6 +5,7 @@
 
 use quell::model::action::ActionKind;
 use quell::model::control::{ControlTarget, Desired};
+use quell::model::operator::Acting;
 use quell::model::time;
 use quell::ports::{Result, Stores};
 use quell::services::control;
@@ -22,9 +23,9 @@ pub struct NaivePause {
 
 /// Resumes the fleet the bench paused (and waits until every session runs again), then pauses
 /// each of `ids` with a write of its own and waits until all of them acknowledge.
-pub fn resume_then_pause_one_by_one(stores: &Stores, ids: &[String]) -> Result<NaivePause> {
+pub fn resume_then_pause_one_by_one(stores: &Stores, acting: &Acting, ids: &[String]) -> Result<NaivePause> {
     let resume = control::plan(stores, ActionKind::Resume, &control::Target::All, "bench", "bench")?;
-    let issued = control::execute(stores, &resume)?;
+    let issued = control::execute(stores, acting, &resume)?;
     control::await_ack(stores, &issued, Duration::from_secs(30))?;
     let t = Instant::now();
     let mut last = 0;

@@ -2,5 +2,6 @@
 
 pub mod embedded;
 pub mod kafka;
-pub mod kube;
+pub mod kubernetes;
+pub mod memory_cluster;
 pub mod redis;

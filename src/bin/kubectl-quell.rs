@@ -2,5 +2,5 @@
 //! `quell`. It is the same CLI as `quell`, with the Kubernetes backend always on.
 
 fn main() {
-    std::process::exit(quell::interfaces::cli::kube::plugin_main())
+    std::process::exit(quell::interfaces::cli::plugin_main())
 }

@@ -1,6 +1,22 @@
 //! Every destructive or deciding thing an operator can do is a value of one type, so that one
 //! confirmation path, one validation and one audit record serve them all.
+//!
+//! The action path, for every [`ActionKind`]:
+//!
+//! - **planned** by the service of its [`Domain`]: `services::control::plan`,
+//!   `services::approvals::plan` or `services::cluster::plan` resolve the target to an exact
+//!   [`Scope`] and build the [`OperatorAction`]; nothing is written;
+//! - **confirmed** by the operator: the console's one dialog (`interfaces::tui::confirm`) holds
+//!   the operation and hands back the action with the operator's reason; the CLI's `--reason`
+//!   is the same confirmation. A cluster action is then re-planned on exactly the confirmed
+//!   sessions (`services::cluster::confirm`), by the console and the CLI alike;
+//! - **executed** by `services::control::execute`, `services::approvals::decide` or
+//!   `services::cluster::execute`, each of which takes a `model::operator::Acting`: a read-only
+//!   operator cannot get one;
+//! - **audited** by `services::operator_log::record_taken`, with [`OperatorAction::audit_body`]
+//!   (the verb of the kind, the reason, the exact scope and the outcome).
 
+use super::approval::Verdict;
 use super::audit::{EventBody, EventKind};
 use super::control::Desired;
 use super::untrusted::Shown;
@@ -8,29 +24,74 @@ use serde::Serialize;
 use std::collections::BTreeSet;
 use std::fmt;
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
-#[serde(rename_all = "snake_case")]
+/// The one vocabulary of operations: the console's keys and `:` words, the CLI's subcommands,
+/// the services' plan and execute functions and the audit record all name an operation by a
+/// value of this type.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum ActionKind {
     Pause,
     Resume,
     Kill,
+    /// Scale the StatefulSets owning sessions' pods to zero, remembering the replica count.
     HardStop,
-    /// Delete an agent's pod (its StatefulSet recreates it; the agent resumes from its checkpoint).
-    KillPod,
+    /// Undo a hard stop: scale the StatefulSets back to their remembered replica count.
+    Restore,
+    /// Delete an agent's pod (its StatefulSet recreates it; the agent resumes from its
+    /// checkpoint). `grace`: the grace period in seconds, `Some(0)` at once, `None` the pod's own.
+    KillPod {
+        grace: Option<u32>,
+    },
+    /// Label pods for the deny-all NetworkPolicy (created when missing).
     Quarantine,
+    /// Remove the quarantine label.
     Release,
     Approve,
     Reject,
 }
 
+/// Which service carries an operation out.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Domain {
+    /// Desired state in the control store, acknowledged by the agents.
+    Control(Desired),
+    /// A decision on a pending approval.
+    Decision(Verdict),
+    /// A change to the sessions' pods or workloads through the cluster port.
+    Cluster,
+}
+
 impl ActionKind {
+    /// Every operation, each once (a kill-pod with its pod's own grace period).
+    pub const ALL: [ActionKind; 10] = [
+        ActionKind::Pause,
+        ActionKind::Resume,
+        ActionKind::Kill,
+        ActionKind::HardStop,
+        ActionKind::Restore,
+        ActionKind::KillPod { grace: None },
+        ActionKind::Quarantine,
+        ActionKind::Release,
+        ActionKind::Approve,
+        ActionKind::Reject,
+    ];
+
+    /// The operations only the cluster can carry out.
+    pub const CLUSTER: [ActionKind; 5] = [
+        ActionKind::HardStop,
+        ActionKind::Restore,
+        ActionKind::KillPod { grace: None },
+        ActionKind::Quarantine,
+        ActionKind::Release,
+    ];
+
     pub fn verb(self) -> &'static str {
         match self {
             ActionKind::Pause => "pause",
             ActionKind::Resume => "resume",
             ActionKind::Kill => "kill",
             ActionKind::HardStop => "hard-stop",
-            ActionKind::KillPod => "kill-pod",
+            ActionKind::Restore => "restore",
+            ActionKind::KillPod { .. } => "kill-pod",
             ActionKind::Quarantine => "quarantine",
             ActionKind::Release => "release",
             ActionKind::Approve => "approve",
@@ -38,25 +99,74 @@ impl ActionKind {
         }
     }
 
+    pub fn domain(self) -> Domain {
+        match self {
+            ActionKind::Pause => Domain::Control(Desired::Pause),
+            ActionKind::Resume => Domain::Control(Desired::Run),
+            ActionKind::Kill => Domain::Control(Desired::Kill),
+            ActionKind::Approve => Domain::Decision(Verdict::Approve),
+            ActionKind::Reject => Domain::Decision(Verdict::Reject),
+            ActionKind::HardStop
+            | ActionKind::Restore
+            | ActionKind::KillPod { .. }
+            | ActionKind::Quarantine
+            | ActionKind::Release => Domain::Cluster,
+        }
+    }
+
     /// The control state this action asks sessions to reach, for the actions that are control.
     pub fn desired(self) -> Option<Desired> {
-        match self {
-            ActionKind::Pause => Some(Desired::Pause),
-            ActionKind::Resume => Some(Desired::Run),
-            ActionKind::Kill => Some(Desired::Kill),
+        match self.domain() {
+            Domain::Control(d) => Some(d),
             _ => None,
         }
     }
 
+    /// The verdict of an approval decision.
+    pub fn verdict(self) -> Option<Verdict> {
+        match self.domain() {
+            Domain::Decision(v) => Some(v),
+            _ => None,
+        }
+    }
+
+    pub fn decision(verdict: Verdict) -> ActionKind {
+        match verdict {
+            Verdict::Approve => ActionKind::Approve,
+            Verdict::Reject => ActionKind::Reject,
+        }
+    }
+
+    pub fn is_cluster(self) -> bool {
+        self.domain() == Domain::Cluster
+    }
+
+    /// The same operation, whatever its parameters (a kill-pod at any grace period).
+    pub fn same_operation(self, other: ActionKind) -> bool {
+        std::mem::discriminant(&self) == std::mem::discriminant(&other)
+    }
+
+    /// May apply to the whole fleet, including sessions that start later.
+    pub fn is_fleet_wide(self) -> bool {
+        matches!(self, ActionKind::Pause | ActionKind::Resume)
+    }
+
     /// Cannot be undone from quell.
     pub fn is_irreversible(self) -> bool {
-        matches!(self, ActionKind::Kill | ActionKind::KillPod | ActionKind::Approve | ActionKind::Reject)
+        matches!(self, ActionKind::Kill | ActionKind::KillPod { .. } | ActionKind::Approve | ActionKind::Reject)
     }
 }
 
 impl fmt::Display for ActionKind {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.verb())
+    }
+}
+
+/// Serialised as its verb, as the audit log records it.
+impl Serialize for ActionKind {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.verb())
     }
 }
 
@@ -130,9 +240,7 @@ impl OperatorAction {
             return Err(ActionError::NoReason(kind));
         }
         match &scope {
-            Scope::Fleet { .. } if !matches!(kind, ActionKind::Pause | ActionKind::Resume) => {
-                return Err(ActionError::NotFleetWide(kind))
-            }
+            Scope::Fleet { .. } if !kind.is_fleet_wide() => return Err(ActionError::NotFleetWide(kind)),
             Scope::Sessions { sessions, .. } if sessions.is_empty() => return Err(ActionError::EmptyScope(kind)),
             _ => {}
         }
@@ -245,6 +353,21 @@ mod tests {
         let approval = Scope::Approval { id: "a\u{200b}1".into(), session_id: "s\r1".into() };
         let d = OperatorAction::new(ActionKind::Approve, approval, "r", "alice").unwrap();
         assert_eq!(d.describe(), "approve approval a\\u{200B}1 of session s^M1");
+    }
+
+    #[test]
+    fn every_operation_has_its_own_verb_and_restore_is_audited_as_restore() {
+        let verbs: BTreeSet<&str> = ActionKind::ALL.iter().map(|k| k.verb()).collect();
+        assert_eq!(verbs.len(), ActionKind::ALL.len(), "one verb per operation");
+        assert!(ActionKind::CLUSTER.iter().all(|k| k.is_cluster()));
+        let restore = OperatorAction::new(ActionKind::Restore, sessions(1, &["ns"]), "fixed", "alice").unwrap();
+        assert_eq!(restore.audit_body("1 done").attr_str("quell.action"), Some("restore"));
+        assert_eq!(restore.describe(), "restore session s0 in namespace ns");
+        assert_eq!(ActionKind::Restore.desired(), None, "a restore is not the soft resume");
+        let kill_now = ActionKind::KillPod { grace: Some(0) };
+        assert!(kill_now.same_operation(ActionKind::KillPod { grace: None }) && kill_now.is_irreversible());
+        assert!(!ActionKind::Restore.same_operation(ActionKind::Resume));
+        assert_eq!(serde_json::to_value(kill_now).unwrap(), serde_json::json!("kill-pod"));
     }
 
     #[test]

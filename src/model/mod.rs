@@ -8,6 +8,7 @@ pub mod canonical;
 pub mod chain;
 pub mod checkpoint;
 pub mod control;
+pub mod operator;
 pub mod selector;
 pub mod session;
 pub mod time;

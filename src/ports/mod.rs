@@ -2,6 +2,8 @@
 //! conformance suite (`tests/conformance/`) checks. Synchronous on purpose: callers that must not
 //! block (the console) call them from background threads.
 
+pub mod cluster;
+
 use crate::model::approval::{Approval, DecideError, Decision};
 use crate::model::audit::{AuditEvent, EventKind};
 use crate::model::chain::{self, ChainTail, Link};

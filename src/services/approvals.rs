@@ -3,6 +3,7 @@
 use super::operator_log;
 use crate::model::action::{ActionKind, OperatorAction, Scope};
 use crate::model::approval::{Approval, DecideError, Decision, Verdict};
+use crate::model::operator::Acting;
 use crate::model::time;
 use crate::ports::{Result, StoreError, Stores};
 
@@ -21,10 +22,7 @@ pub fn plan(stores: &Stores, id: &str, verdict: Verdict, reason: &str, operator:
     if let Some(reason) = approval.unreadable {
         return Err(DecideError::Unreadable { id: approval.id, reason }.into());
     }
-    let kind = match verdict {
-        Verdict::Approve => ActionKind::Approve,
-        Verdict::Reject => ActionKind::Reject,
-    };
+    let kind = ActionKind::decision(verdict);
     let scope = Scope::Approval { id: approval.id, session_id: approval.session_id };
     OperatorAction::new(kind, scope, reason, operator).map_err(|e| StoreError::Invalid(e.to_string()))
 }
@@ -37,15 +35,15 @@ pub struct Decided {
 }
 
 /// Decides; the store guarantees one decision wins. The audit record follows the decision.
-pub fn decide(stores: &Stores, action: &OperatorAction) -> Result<Decided> {
+/// Only an operator who may act ([`Acting`]) can.
+pub fn decide(stores: &Stores, _acting: &Acting, action: &OperatorAction) -> Result<Decided> {
     let Scope::Approval { id, .. } = &action.scope else {
         return Err(StoreError::Invalid(format!("{} is not an approval decision", action.kind)));
     };
-    let verdict = match action.kind {
-        ActionKind::Approve => Verdict::Approve,
-        ActionKind::Reject => Verdict::Reject,
-        other => return Err(StoreError::Invalid(format!("{other} is not an approval decision"))),
-    };
+    let verdict = action
+        .kind
+        .verdict()
+        .ok_or_else(|| StoreError::Invalid(format!("{} is not an approval decision", action.kind)))?;
     let decision =
         Decision { approver: action.operator.clone(), verdict, reason: action.reason.clone(), at: time::now() };
     let approval = stores.approvals.decide(id, decision)?;

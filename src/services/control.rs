@@ -4,6 +4,7 @@
 use super::operator_log;
 use crate::model::action::{ActionKind, OperatorAction, Scope};
 use crate::model::control::{ControlRecord, ControlTarget, Desired};
+use crate::model::operator::Acting;
 use crate::model::selector::{self, Selector};
 use crate::model::session::{Session, SessionState};
 use crate::model::time;
@@ -135,7 +136,8 @@ pub struct Issued {
 }
 
 /// Writes the desired state for the planned scope and records the action in the audit log.
-pub fn execute(stores: &Stores, action: &OperatorAction) -> Result<Issued> {
+/// Only an operator who may act ([`Acting`]) can.
+pub fn execute(stores: &Stores, _acting: &Acting, action: &OperatorAction) -> Result<Issued> {
     let desired =
         action.kind.desired().ok_or_else(|| StoreError::Invalid(format!("{} is not a control action", action.kind)))?;
     // Resuming the fleet lifts the fleet hold only: a session paused on its own stays paused

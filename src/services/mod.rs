@@ -2,9 +2,9 @@
 //! and nothing below them.
 
 pub mod approvals;
+pub mod cluster;
 pub mod control;
 pub mod forensics;
-pub mod kube;
 pub mod operator_log;
 
 pub use crate::ports::{Result, StoreError};

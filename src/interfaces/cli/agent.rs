@@ -2,7 +2,8 @@
 //! (and test) crash recovery: kill the process, start it again, it resumes from its latest
 //! checkpoint.
 
-use super::{exit, CliResult, Context, Failure};
+use super::context::Context;
+use super::outcome::{exit, CliResult, Failure};
 use crate::agent::runtime::{AgentRuntime, AgentSession, Gate, SessionSpec};
 use crate::model::approval::{ApprovalStatus, Risk};
 use crate::model::audit::{hash_input, EventKind};

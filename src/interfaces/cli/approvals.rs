@@ -1,5 +1,7 @@
 use super::args::{DecideArgs, ListFormat, TextFormat};
-use super::{exit, table, CliResult, Context};
+use super::context::Context;
+use super::outcome::{exit, CliResult};
+use super::table;
 use crate::model::action::ActionKind;
 use crate::model::approval::{Approval, ApprovalStatus, DecideError, Verdict};
 use crate::model::time;
@@ -81,17 +83,17 @@ pub fn list(ctx: &mut Context, all: bool, format: ListFormat, out: &mut dyn Writ
 }
 
 pub fn decide(ctx: &mut Context, verdict: Verdict, args: DecideArgs, out: &mut dyn Write) -> CliResult {
-    let kind = if verdict == Verdict::Approve { ActionKind::Approve } else { ActionKind::Reject };
-    ctx.writable(kind.verb())?;
+    let kind = ActionKind::decision(verdict);
+    let acting = ctx.acting(kind)?;
     let reason = super::targets::reason(kind, args.reason.as_deref())?;
     let stores = ctx.stores()?;
-    let action = approvals::plan(&stores, &args.id, verdict, &reason, &ctx.operator)?;
-    let approvals::Decided { approval: decided, audit_error } = match approvals::decide(&stores, &action) {
+    let action = approvals::plan(&stores, &args.id, verdict, &reason, acting.name())?;
+    let approvals::Decided { approval: decided, audit_error } = match approvals::decide(&stores, &acting, &action) {
         Ok(d) => d,
         Err(StoreError::Decide(e)) if args.output == TextFormat::Json => {
             // A script asked for JSON: it gets an object saying why nothing was recorded (who
             // decided first, or that it expired), and the exit code and stderr line as in text.
-            let v = refused_json(&args.id, kind, &ctx.operator, &e);
+            let v = refused_json(&args.id, kind, acting.name(), &e);
             super::json::write_pretty(out, &v)?;
             return Err(StoreError::Decide(e).into());
         }
@@ -100,12 +102,12 @@ pub fn decide(ctx: &mut Context, verdict: Verdict, args: DecideArgs, out: &mut d
     let message = match decided.status {
         ApprovalStatus::Pending => crate::shown!(
             "recorded {}'s approval of {} ({} of {} approvers); another, different approver is needed",
-            ctx.operator,
+            acting.name(),
             decided.id,
             decided.approvals(),
             decided.required_approvers
         ),
-        status => crate::shown!("{} {status} by {} (session {})", decided.id, ctx.operator, decided.session_id),
+        status => crate::shown!("{} {status} by {} (session {})", decided.id, acting.name(), decided.session_id),
     };
     match args.output {
         TextFormat::Json => {
@@ -118,7 +120,7 @@ pub fn decide(ctx: &mut Context, verdict: Verdict, args: DecideArgs, out: &mut d
         }
         TextFormat::Text => writeln!(out, "{message}")?,
     }
-    Ok(super::unrecorded(&crate::shown!("the decision on {}", decided.id), audit_error.as_deref(), exit::OK))
+    Ok(super::outcome::unrecorded(&crate::shown!("the decision on {}", decided.id), audit_error.as_deref(), exit::OK))
 }
 
 /// `approve`/`reject -o json` when the decision was refused: nothing was recorded.

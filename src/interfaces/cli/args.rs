@@ -54,7 +54,25 @@ pub struct Global {
     #[arg(long = "audit-topic", global = true, env = "QUELL_AUDIT_TOPIC", value_name = "TOPIC")]
     pub audit_topic: Option<String>,
     #[command(flatten)]
-    pub kube: super::kube::KubeFlags,
+    pub kube: KubeFlags,
+}
+
+/// The kubectl flags, accepted anywhere on the command line, as kubectl takes them.
+#[derive(Args, Debug, Clone, Default)]
+pub struct KubeFlags {
+    /// Kubernetes context, as kubectl's --context [default: the kubeconfig's current context]
+    #[arg(long, global = true, env = "QUELL_CONTEXT", value_name = "NAME")]
+    pub context: Option<String>,
+    /// Kubernetes namespace, as kubectl's -n: narrows pod discovery to it [default: the
+    /// context's namespace for sessions that report none]
+    #[arg(short = 'n', long, global = true, env = "QUELL_NAMESPACE", value_name = "NS")]
+    pub namespace: Option<String>,
+    /// Kubeconfig file, as kubectl's --kubeconfig [default: $KUBECONFIG, else ~/.kube/config]
+    #[arg(long, global = true, env = "QUELL_KUBECONFIG", value_name = "PATH")]
+    pub kubeconfig: Option<PathBuf>,
+    /// Set when running as `kubectl quell`: Kubernetes is always on.
+    #[arg(skip)]
+    pub plugin: bool,
 }
 
 #[derive(Copy, Clone, Debug, PartialEq, Eq, ValueEnum, Default)]
@@ -111,6 +129,49 @@ pub struct DecideArgs {
     pub reason: Option<String>,
     #[arg(short = 'o', long = "output", value_enum, default_value_t)]
     pub output: TextFormat,
+}
+
+#[derive(Args, Debug, Clone)]
+#[group(required = true, multiple = false)]
+pub struct PodTargets {
+    /// Session ids (each must report its pod)
+    #[arg(value_name = "SESSION")]
+    pub sessions: Vec<String>,
+    /// Sessions matching a selector, e.g. 'namespace=genai-prod,tool in (send_email)'
+    #[arg(long = "where", value_name = "SELECTOR")]
+    pub selector: Option<String>,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct PodActionArgs {
+    #[command(flatten)]
+    pub targets: PodTargets,
+    /// Why (required; written to the audit log)
+    #[arg(long)]
+    pub reason: Option<String>,
+    #[arg(short = 'o', long = "output", value_enum, default_value_t)]
+    pub output: TextFormat,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct HardStopArgs {
+    #[command(flatten)]
+    pub common: PodActionArgs,
+    /// Undo a hard stop: scale the StatefulSets back to the replica count they had
+    #[arg(long)]
+    pub resume: bool,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct KillPodArgs {
+    #[command(flatten)]
+    pub common: PodActionArgs,
+    /// Zero grace period: the pod is removed at once (kubectl delete --grace-period=0)
+    #[arg(long)]
+    pub now: bool,
+    /// Grace period in seconds [default: the pod's own]
+    #[arg(long, value_name = "SECS", conflicts_with = "now")]
+    pub grace_period: Option<u32>,
 }
 
 #[derive(Subcommand, Debug)]
@@ -190,13 +251,13 @@ pub enum Command {
     /// Reject a pending action
     Reject(DecideArgs),
     /// Scale the StatefulSets of sessions' pods to zero (agents that ignore pause); --resume restores
-    HardStop(super::kube::HardStopArgs),
+    HardStop(HardStopArgs),
     /// Delete sessions' pods (the StatefulSet recreates them; agents resume from checkpoints)
-    KillPod(super::kube::KillPodArgs),
+    KillPod(KillPodArgs),
     /// Cut sessions' pods off the network: label them for a deny-all NetworkPolicy
-    Quarantine(super::kube::PodActionArgs),
+    Quarantine(PodActionArgs),
     /// Lift a quarantine: remove the pod label
-    Release(super::kube::PodActionArgs),
+    Release(PodActionArgs),
     /// Run one simulated agent in this process (resumes the session when it exists)
     #[command(hide = true)]
     Agent {

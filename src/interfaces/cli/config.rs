@@ -21,9 +21,22 @@ pub struct FileConfig {
     /// The Kafka audit topic (`--audit-topic`, `QUELL_AUDIT_TOPIC`).
     pub audit_topic: Option<String>,
     /// Kubernetes: `[kube]` with context, namespace, kubeconfig, selector, enabled.
-    pub kube: Option<super::kube::FileKube>,
+    pub kube: Option<FileKube>,
     /// Key remapping for the console: action name = key(s).
     pub keys: Option<toml::Table>,
+}
+
+/// The `[kube]` table of the config file.
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileKube {
+    /// Turn on pod columns even without --context/-n/--kubeconfig (uses $KUBECONFIG).
+    pub enabled: Option<bool>,
+    pub context: Option<String>,
+    pub namespace: Option<String>,
+    pub kubeconfig: Option<PathBuf>,
+    /// Label selector of agent pods [default: app=ai-agent-runtime].
+    pub selector: Option<String>,
 }
 
 fn home() -> Option<PathBuf> {

@@ -1,20 +1,22 @@
 use super::args::{ControlArgs, TextFormat};
-use super::{exit, table, CliResult, Context, Failure};
+use super::context::Context;
+use super::outcome::{exit, CliResult, Failure};
+use super::table;
 use crate::model::action::{ActionKind, Scope};
 use crate::services::control;
 use std::io::Write;
 use std::time::Duration;
 
 pub fn run(ctx: &mut Context, kind: ActionKind, args: ControlArgs, out: &mut dyn Write) -> CliResult {
-    ctx.writable(kind.verb())?;
+    let acting = ctx.acting(kind)?;
     let reason = super::targets::reason(kind, args.reason.as_deref())?;
     if !(args.wait.is_finite() && args.wait >= 0.0 && args.wait <= 3600.0) {
         return Err(Failure::usage("--wait takes seconds from 0 to 3600"));
     }
     let target = super::targets::target(args.targets.all, args.targets.selector.as_deref(), &args.targets.sessions)?;
     let stores = ctx.stores()?;
-    let action = control::plan(&stores, kind, &target, &reason, &ctx.operator)?;
-    let issued = control::execute(&stores, &action)?;
+    let action = control::plan(&stores, kind, &target, &reason, acting.name())?;
+    let issued = control::execute(&stores, &acting, &action)?;
     // From here on the change is issued: a failure to read acknowledgements is reported with
     // what was issued, never instead of it.
     let (report, ack_error) = match control::await_ack(&stores, &issued, Duration::from_secs_f64(args.wait)) {
@@ -88,7 +90,7 @@ pub fn run(ctx: &mut Context, kind: ActionKind, args: ControlArgs, out: &mut dyn
     let mut code =
         if waited && !report.as_ref().is_some_and(|r| r.complete()) { exit::NOT_ACKNOWLEDGED } else { exit::OK };
     if let Some(rec) = &issued.fleet_hold {
-        super::notice(&format!(
+        super::outcome::notice(&format!(
             "the fleet hold still applies ({} by {} at {}: {}): these sessions stay paused until `quell resume --all`",
             rec.desired,
             rec.operator,
@@ -98,12 +100,12 @@ pub fn run(ctx: &mut Context, kind: ActionKind, args: ControlArgs, out: &mut dyn
         code = exit::CONFLICT;
     }
     if let Some(e) = &ack_error {
-        super::notice(&format!(
+        super::outcome::notice(&format!(
             "{} was issued at control generation {}, but whether sessions acknowledged it is unknown: {e}",
             action.describe(),
             issued.generation
         ));
         code = exit::UNAVAILABLE;
     }
-    Ok(super::unrecorded(&action.describe(), issued.audit_error.as_deref(), code))
+    Ok(super::outcome::unrecorded(&action.describe(), issued.audit_error.as_deref(), code))
 }

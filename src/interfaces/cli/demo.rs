@@ -1,7 +1,9 @@
 //! `quell demo`: the simulated fleet on the configured store, with the console or a one-line
 //! live summary.
 
-use super::{exit, table, CliResult, Context, Failure};
+use super::context::Context;
+use super::outcome::{exit, CliResult, Failure};
+use super::table;
 use crate::agent::sim::{Fleet, FleetConfig};
 use crate::model::session::SessionState;
 use crate::model::time;
@@ -88,7 +90,7 @@ pub fn run(ctx: &mut Context, opts: DemoOptions, out: &mut dyn Write) -> CliResu
             "demo: {} simulated agents on {} ({})",
             opts.agents,
             ctx.store_path.display(),
-            if ctx.operator.is_empty() {
+            if ctx.operator.name().is_empty() {
                 "no operator identity".to_owned()
             } else {
                 format!("operator {}", ctx.operator)
@@ -132,8 +134,8 @@ fn console_available() -> bool {
 /// (exit 2), found before anything starts.
 fn console_options(ctx: &Context) -> Result<crate::interfaces::tui::TuiOptions, Failure> {
     let opts = crate::interfaces::tui::TuiOptions {
-        operator: ctx.operator.clone(),
-        readonly: ctx.readonly,
+        operator: ctx.operator.name().to_owned(),
+        readonly: ctx.operator.is_read_only(),
         theme: ctx.theme.clone(),
         theme_dir: super::config::default_config().and_then(|c| c.parent().map(|d| d.join("themes"))),
         keys: ctx.keys.clone().unwrap_or_default(),
@@ -150,21 +152,22 @@ fn open_console(ctx: &mut Context, stores: Stores) -> CliResult {
     if !console_available() {
         return Err(Failure::usage("the console needs a terminal; run a command instead (see quell --help)"));
     }
-    if ctx.operator.is_empty() && !ctx.readonly {
+    // A console that may act must be able to say who acted; a read-only one never acts.
+    if matches!(ctx.operator.acting(), Err(crate::model::operator::CannotAct::NoIdentity)) {
         return Err(Failure::usage(format!(
             "the console takes actions: {} (or open it with --readonly)",
-            super::NO_IDENTITY
+            super::outcome::NO_IDENTITY
         )));
     }
     // Pod columns and pod actions when a kube context is configured (connecting makes no request).
     // A bad kubeconfig does not keep the console closed: it opens and says why.
     let (mut kube, mut kube_error) = (None, None);
     if ctx.kube.configured {
-        match super::kube::connect(ctx) {
+        match ctx.cluster() {
             Ok(client) => {
-                let operator = Some(super::kube::operator(ctx, &client));
+                let operator = Some(ctx.cluster_operator(&client));
                 let selector = ctx.kube.selector.clone();
-                kube = Some(crate::interfaces::tui::kube::TuiKube { client, selector, operator });
+                kube = Some(crate::interfaces::tui::cluster::TuiKube { client, selector, operator });
             }
             Err(f) => kube_error = Some(f.message),
         }

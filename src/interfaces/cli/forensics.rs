@@ -1,5 +1,7 @@
 use super::args::TextFormat;
-use super::{exit, table, CliResult, Context, Failure};
+use super::context::Context;
+use super::outcome::{exit, CliResult, Failure};
+use super::table;
 use crate::model::audit::{AuditEvent, EventKind};
 use crate::model::checkpoint::Coverage;
 use crate::model::time;

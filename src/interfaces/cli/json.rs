@@ -3,7 +3,7 @@
 //! escapes (a UTF-16 surrogate pair above U+FFFF). The JSON value is unchanged — it parses back
 //! to the same text — but the bytes are safe to print in a terminal.
 
-use super::{exit, Failure};
+use super::outcome::{exit, Failure};
 use crate::model::untrusted::needs_escape;
 use serde::Serialize;
 use std::borrow::Cow;

@@ -1,6 +1,6 @@
 //! What every acting command shares: a required reason and the sessions it names.
 
-use super::Failure;
+use super::outcome::Failure;
 use crate::model::action::ActionKind;
 use crate::model::selector::Selector;
 use crate::services::control::Target;

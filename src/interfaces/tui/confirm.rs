@@ -1,6 +1,8 @@
-//! The one confirmation dialog. Every destructive action (pause, resume, kill, approve, reject)
-//! passes through here: the exact scope from `OperatorAction::describe()`, a required reason,
-//! and Cancel focused by default. Nothing else in the console can start such an action.
+//! The one confirmation dialog. Every destructive action (every [`ActionKind`]: pause, resume,
+//! kill, the pod actions, approve, reject) passes through here: the exact scope from
+//! `OperatorAction::describe()`, a required reason, and Cancel focused by default. Nothing else
+//! in the console can start such an action. The dialog holds the operation it confirms, and
+//! what it hands back on confirm is that operation, never the kind the plan happened to carry.
 
 use super::theme::{Role, Theme};
 use crate::model::action::{ActionKind, OperatorAction, Scope};
@@ -28,6 +30,7 @@ pub enum Focus {
 
 #[derive(Clone, Debug, PartialEq)]
 pub struct ConfirmDialog {
+    /// The operation being confirmed, with its parameters (a kill-pod's grace period).
     pub kind: ActionKind,
     pub plan: Plan,
     pub reason: String,
@@ -59,9 +62,12 @@ impl ConfirmDialog {
         }
     }
 
+    /// The resolved scope. A plan for another operation than the dialog's is refused: what is
+    /// confirmed is what the dialog names.
     pub fn planned(&mut self, plan: Result<OperatorAction, String>) {
         self.plan = match plan {
-            Ok(a) => Plan::Ready(a),
+            Ok(a) if a.kind == self.kind => Plan::Ready(a),
+            Ok(a) => Plan::Failed(format!("the scope was resolved for {}, not {}", a.kind, self.kind)),
             Err(e) => Plan::Failed(e),
         };
     }
@@ -107,7 +113,7 @@ impl ConfirmDialog {
             self.focus = Focus::Cancel;
             return Outcome::Open;
         };
-        match OperatorAction::new(planned.kind, planned.scope.clone(), &self.reason, &self.operator) {
+        match OperatorAction::new(self.kind, planned.scope.clone(), &self.reason, &self.operator) {
             Ok(action) => Outcome::Confirmed(action),
             Err(e) => {
                 self.error = Some(e.to_string().replace(" (--reason TEXT)", ""));
@@ -262,6 +268,23 @@ mod tests {
                 assert_eq!(a.reason, "runaway");
                 assert_eq!(a.operator, "alice");
                 assert_eq!(a.describe(), "pause session s1");
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn the_dialog_confirms_its_own_operation_only() {
+        let scope = Scope::Sessions { sessions: vec!["s1".into()], namespaces: Default::default(), selector: None };
+        let mut d = ConfirmDialog::new(ActionKind::Restore, "alice");
+        d.planned(Ok(OperatorAction::new(ActionKind::Resume, scope.clone(), "placeholder", "alice").unwrap()));
+        assert!(matches!(&d.plan, Plan::Failed(e) if e.contains("resolved for resume, not restore")), "{:?}", d.plan);
+        d.planned(Ok(OperatorAction::new(ActionKind::Restore, scope, "placeholder", "alice").unwrap()));
+        d.reason = "fixed".into();
+        d.focus = Focus::Confirm;
+        match d.handle(&key(KeyCode::Enter)) {
+            Outcome::Confirmed(a) => {
+                assert_eq!((a.kind, a.describe().as_str()), (ActionKind::Restore, "restore session s1"))
             }
             other => panic!("{other:?}"),
         }

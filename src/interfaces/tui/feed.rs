@@ -4,10 +4,12 @@
 //! pause). Everything comes back to the UI as a [`Msg`]; when the UI is gone the threads end.
 
 use super::app::{Effect, Msg};
+use super::cluster::TuiKube;
 use super::fleet::Snapshot;
-use super::kube::TuiKube;
 use super::session::TimelineData;
 use super::theme::Theme;
+use crate::model::action::Domain;
+use crate::model::operator::Operator;
 use crate::model::time::{self, Timestamp};
 use crate::ports::{AuditQuery, Stores};
 use crate::services::{approvals, control, forensics};
@@ -43,12 +45,7 @@ impl Feed {
     /// Hands an effect to its worker. Never blocks.
     pub fn run(&self, effect: Effect) {
         let to = match effect {
-            Effect::PlanControl { .. }
-            | Effect::PlanDecision { .. }
-            | Effect::Execute(_)
-            | Effect::Decide(_)
-            | Effect::PlanKube { .. }
-            | Effect::ExecuteKube { .. } => &self.actions,
+            Effect::Plan { .. } | Effect::PlanDecision { .. } | Effect::Execute(_) => &self.actions,
             Effect::LoadTimeline(_) | Effect::LoadWindow { .. } | Effect::LoadContext(_) | Effect::LoadTheme(_) => {
                 &self.reads
             }
@@ -61,7 +58,7 @@ impl Feed {
 pub fn start(
     stores: Stores,
     tx: Sender<Msg>,
-    operator: String,
+    operator: Operator,
     theme_dir: Option<PathBuf>,
     kube: Option<TuiKube>,
 ) -> std::io::Result<Feed> {
@@ -180,7 +177,7 @@ fn kube_poller(stores: Stores, tx: Sender<Msg>, kube: TuiKube, wake: Receiver<()
     let mut wake_open = true;
     loop {
         let began = Instant::now();
-        let info = super::kube::fetch(&stores, &kube);
+        let info = super::cluster::fetch(&stores, &kube);
         if tx.send(Msg::Kube(Box::new(info))).is_err() {
             return;
         }
@@ -200,37 +197,45 @@ fn actions(
     tx: Sender<Msg>,
     rx: Receiver<Effect>,
     watch: Sender<(control::Issued, Instant)>,
-    operator: String,
+    operator: Operator,
     kube: Option<(TuiKube, Sender<()>)>,
 ) {
+    // Refused here as well as in the console: the services act only for an operator who may.
+    let acting = || operator.acting().map_err(|e| format!("not done: {e}"));
     while let Ok(effect) = rx.recv() {
         let msg = match effect {
-            Effect::PlanControl { kind, target } => Msg::Planned(
-                control::plan(&stores, kind, &target, PLANNING_REASON, &operator).map_err(|e| e.to_string()),
+            Effect::Plan { kind, target } if kind.is_cluster() => {
+                let k = kube.as_ref().map(|(k, _)| k);
+                Msg::Planned(super::cluster::plan(&stores, k, kind, &target, PLANNING_REASON, operator.name()))
+            }
+            Effect::Plan { kind, target } => Msg::Planned(
+                control::plan(&stores, kind, &target, PLANNING_REASON, operator.name()).map_err(|e| e.to_string()),
             ),
             Effect::PlanDecision { id, verdict } => Msg::Planned(
-                approvals::plan(&stores, &id, verdict, PLANNING_REASON, &operator).map_err(|e| e.to_string()),
+                approvals::plan(&stores, &id, verdict, PLANNING_REASON, operator.name()).map_err(|e| e.to_string()),
             ),
-            Effect::Execute(action) => {
-                let started = Instant::now();
-                let result = control::execute(&stores, &action).map_err(|e| e.to_string());
-                if let Ok(issued) = &result {
-                    let _ = watch.send((issued.clone(), started));
+            Effect::Execute(action) => match action.kind.domain() {
+                Domain::Control(_) => {
+                    let started = Instant::now();
+                    let result =
+                        acting().and_then(|a| control::execute(&stores, &a, &action).map_err(|e| e.to_string()));
+                    if let Ok(issued) = &result {
+                        let _ = watch.send((issued.clone(), started));
+                    }
+                    Msg::Executed(result)
                 }
-                Msg::Executed(result)
-            }
-            Effect::Decide(action) => Msg::Decided(approvals::decide(&stores, &action).map_err(|e| e.to_string())),
-            Effect::PlanKube { what, target } => {
-                let k = kube.as_ref().map(|(k, _)| k);
-                Msg::Planned(super::kube::plan(&stores, k, what, &target, PLANNING_REASON, &operator))
-            }
-            Effect::ExecuteKube { what, action } => {
-                let done = super::kube::execute(&stores, kube.as_ref().map(|(k, _)| k), what, &action);
-                if let Some((_, wake)) = &kube {
-                    let _ = wake.send(());
+                Domain::Decision(_) => Msg::Decided(
+                    acting().and_then(|a| approvals::decide(&stores, &a, &action).map_err(|e| e.to_string())),
+                ),
+                Domain::Cluster => {
+                    let k = kube.as_ref().map(|(k, _)| k);
+                    let done = acting().and_then(|a| super::cluster::execute(&stores, k, &a, &action));
+                    if let Some((_, wake)) = &kube {
+                        let _ = wake.send(());
+                    }
+                    Msg::KubeDone(done)
                 }
-                Msg::KubeDone(done)
-            }
+            },
             _ => continue,
         };
         if tx.send(msg).is_err() {

@@ -1,6 +1,9 @@
 //! Keys are data: one table of commands with their default keys, remappable from the config
-//! file's `[keys]` section. Help and the bottom key bar are generated from it.
+//! file's `[keys]` section. Help, the bottom key bar and the `:` command words are generated
+//! from it. An action's command *is* its operation ([`Cmd::Act`]): the console has no second
+//! list of what a key does.
 
+use crate::model::action::ActionKind;
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use std::fmt;
 
@@ -51,18 +54,11 @@ pub enum Cmd {
     SortReverse,
     Mark,
     ClearMarks,
-    Pause,
-    Resume,
-    Kill,
-    PauseFleet,
-    ResumeFleet,
-    HardStop,
-    KillPod,
-    Quarantine,
-    Release,
-    Restore,
-    Approve,
-    Reject,
+    /// Take an operation on the marked rows, else the selected row (the selected approval for a
+    /// decision); on `:` its argument is a selector.
+    Act(ActionKind),
+    /// Take an operation on the whole fleet (pause and resume).
+    ActFleet(ActionKind),
     Raw,
     Diff,
     Replay,
@@ -73,6 +69,18 @@ pub enum Cmd {
     Slower,
     Anomaly,
     KindFilter,
+    /// `:theme NAME` (no default key).
+    Theme,
+}
+
+impl Cmd {
+    /// The operation this command starts, if it starts one.
+    pub fn action(self) -> Option<ActionKind> {
+        match self {
+            Cmd::Act(kind) | Cmd::ActFleet(kind) => Some(kind),
+            _ => None,
+        }
+    }
 }
 
 struct Spec {
@@ -82,9 +90,9 @@ struct Spec {
     help: &'static str,
     /// Shown in the bottom bar (space is short at 80 columns).
     bar: Option<&'static str>,
-    /// Starts a destructive action (hidden and refused with `--readonly`).
-    destructive: bool,
     keys: &'static [&'static str],
+    /// Other `:` words for the command besides its name (`:q` for `:quit`).
+    words: &'static [&'static str],
 }
 
 const fn spec(
@@ -95,11 +103,11 @@ const fn spec(
     help: &'static str,
     bar: Option<&'static str>,
 ) -> Spec {
-    Spec { cmd, name, context, help, bar, destructive: false, keys }
+    Spec { cmd, name, context, help, bar, keys, words: &[] }
 }
 
-const fn destructive(mut s: Spec) -> Spec {
-    s.destructive = true;
+const fn words(mut s: Spec, words: &'static [&'static str]) -> Spec {
+    s.words = words;
     s
 }
 
@@ -107,7 +115,7 @@ use Context as C;
 
 /// The one key list. Order is the order of help and of the key bar.
 const SPECS: &[Spec] = &[
-    spec(Cmd::Help, "help", C::Global, &["?"], "show this help", Some("help")),
+    words(spec(Cmd::Help, "help", C::Global, &["?"], "show this help", Some("help")), &["h"]),
     spec(
         Cmd::Command,
         "command",
@@ -116,96 +124,116 @@ const SPECS: &[Spec] = &[
         "command mode (:fleet :approvals :replay ID :theme NAME :quit)",
         Some("cmd"),
     ),
-    spec(Cmd::Quit, "quit", C::Global, &["q"], "quit", Some("quit")),
+    words(spec(Cmd::Quit, "quit", C::Global, &["q"], "quit", Some("quit")), &["q", "exit"]),
     spec(Cmd::Back, "back", C::Global, &["esc"], "back to the previous view", None),
-    spec(Cmd::Open, "open", C::Global, &["enter"], "open the selected row", None),
+    words(spec(Cmd::Open, "open", C::Global, &["enter"], "open the selected row", None), &["session", "s"]),
     spec(Cmd::Up, "up", C::Global, &["up", "k"], "move up", None),
     spec(Cmd::Down, "down", C::Global, &["down", "j"], "move down", None),
     spec(Cmd::PageUp, "page_up", C::Global, &["pageup", "ctrl-b"], "page up", None),
     spec(Cmd::PageDown, "page_down", C::Global, &["pagedown", "ctrl-f"], "page down", None),
     spec(Cmd::Top, "top", C::Global, &["home", "g"], "first row", None),
     spec(Cmd::Bottom, "bottom", C::Global, &["end", "G"], "last row", None),
-    spec(Cmd::ViewFleet, "view_fleet", C::Global, &["F"], "fleet view", None),
-    spec(Cmd::ViewApprovals, "view_approvals", C::Global, &["A"], "approvals queue", Some("approvals")),
+    words(spec(Cmd::ViewFleet, "view_fleet", C::Global, &["F"], "fleet view", None), &["fleet", "f"]),
+    words(
+        spec(Cmd::ViewApprovals, "view_approvals", C::Global, &["A"], "approvals queue", Some("approvals")),
+        &["approvals", "a"],
+    ),
     spec(Cmd::Filter, "filter", C::Fleet, &["/"], "filter by text", Some("filter")),
-    spec(
-        Cmd::SelectorFilter,
-        "selector",
-        C::Fleet,
-        &["s"],
-        "filter by selector (state=running,tool in (send_email))",
-        Some("selector"),
+    words(
+        spec(
+            Cmd::SelectorFilter,
+            "selector",
+            C::Fleet,
+            &["s"],
+            "filter by selector (state=running,tool in (send_email))",
+            Some("selector"),
+        ),
+        &["select"],
     ),
     spec(Cmd::Sort, "sort", C::Fleet, &["o"], "sort by the next column", None),
     spec(Cmd::SortReverse, "sort_reverse", C::Fleet, &["O"], "reverse the sort order", None),
     spec(Cmd::Mark, "mark", C::Fleet, &["space"], "mark or unmark the row", Some("mark")),
     spec(Cmd::ClearMarks, "clear_marks", C::Fleet, &["u"], "clear all marks", None),
-    destructive(spec(
-        Cmd::Pause,
+    spec(
+        Cmd::Act(ActionKind::Pause),
         "pause",
         C::Fleet,
         &["p"],
         "pause marked rows, else the selected session",
         Some("pause"),
-    )),
-    destructive(spec(
-        Cmd::Resume,
+    ),
+    spec(
+        Cmd::Act(ActionKind::Resume),
         "resume",
         C::Fleet,
         &["r"],
         "resume marked rows, else the selected session",
         Some("resume"),
-    )),
-    destructive(spec(Cmd::Kill, "kill", C::Fleet, &["x"], "kill marked rows, else the selected session", Some("kill"))),
-    destructive(spec(Cmd::PauseFleet, "pause_fleet", C::Fleet, &["P"], "pause the whole fleet", Some("pause all"))),
-    destructive(spec(Cmd::ResumeFleet, "resume_fleet", C::Fleet, &["R"], "resume the whole fleet", None)),
+    ),
+    spec(
+        Cmd::Act(ActionKind::Kill),
+        "kill",
+        C::Fleet,
+        &["x"],
+        "kill marked rows, else the selected session",
+        Some("kill"),
+    ),
+    spec(Cmd::ActFleet(ActionKind::Pause), "pause_fleet", C::Fleet, &["P"], "pause the whole fleet", Some("pause all")),
+    spec(Cmd::ActFleet(ActionKind::Resume), "resume_fleet", C::Fleet, &["R"], "resume the whole fleet", None),
     // Kubernetes: shown only when a kube context is configured and the API server says the user
     // may (SelfSubjectAccessReview).
-    destructive(spec(
-        Cmd::HardStop,
+    spec(
+        Cmd::Act(ActionKind::HardStop),
         "hard_stop",
         C::Fleet,
         &["H"],
         "hard stop: scale the StatefulSets of marked rows, else the selected session, to zero",
         Some("hard stop"),
-    )),
-    destructive(spec(
-        Cmd::KillPod,
+    ),
+    spec(
+        Cmd::Act(ActionKind::KillPod { grace: None }),
         "kill_pod",
         C::Fleet,
         &["K"],
         "kill the pods of marked rows, else the selected session",
         Some("kill pod"),
-    )),
-    destructive(spec(
-        Cmd::Quarantine,
+    ),
+    spec(
+        Cmd::Act(ActionKind::Quarantine),
         "quarantine",
         C::Fleet,
         &["Q"],
         "quarantine the pods (deny-all NetworkPolicy) of marked rows, else the selected session",
         Some("quarantine"),
-    )),
-    destructive(spec(
-        Cmd::Release,
+    ),
+    spec(
+        Cmd::Act(ActionKind::Release),
         "release",
         C::Fleet,
         &["L"],
         "release the pods of marked rows, else the selected session, from quarantine",
         None,
-    )),
-    destructive(spec(
-        Cmd::Restore,
+    ),
+    spec(
+        Cmd::Act(ActionKind::Restore),
         "restore",
         C::Fleet,
         &["U"],
         "undo a hard stop: scale the StatefulSets back to their remembered replica counts",
         None,
-    )),
-    destructive(spec(Cmd::Approve, "approve", C::Approvals, &["y"], "approve the selected request", Some("approve"))),
-    destructive(spec(Cmd::Reject, "reject", C::Approvals, &["n"], "reject the selected request", Some("reject"))),
+    ),
+    spec(
+        Cmd::Act(ActionKind::Approve),
+        "approve",
+        C::Approvals,
+        &["y"],
+        "approve the selected request",
+        Some("approve"),
+    ),
+    spec(Cmd::Act(ActionKind::Reject), "reject", C::Approvals, &["n"], "reject the selected request", Some("reject")),
     spec(Cmd::Raw, "raw", C::Session, &["v"], "show the selected entry whole (raw event)", Some("raw")),
     spec(Cmd::Diff, "diff", C::Session, &["d"], "diff this checkpoint against the previous one", Some("diff")),
-    spec(Cmd::Replay, "replay", C::Session, &["R"], "replay this session", Some("replay")),
+    words(spec(Cmd::Replay, "replay", C::Session, &["R"], "replay this session", Some("replay")), &["r"]),
     spec(Cmd::Play, "play", C::Replay, &["space"], "play or pause", Some("play")),
     spec(Cmd::StepForward, "step_forward", C::Replay, &["right", "l"], "one step forward", Some("step")),
     spec(Cmd::StepBack, "step_back", C::Replay, &["left", "h"], "one step back", None),
@@ -213,6 +241,8 @@ const SPECS: &[Spec] = &[
     spec(Cmd::Slower, "slower", C::Replay, &["-"], "play slower", None),
     spec(Cmd::Anomaly, "anomaly", C::Replay, &["a"], "jump to the next anomaly", Some("anomaly")),
     spec(Cmd::KindFilter, "kind_filter", C::Replay, &["f"], "cycle the event-kind filter", Some("kind")),
+    // No default key: `:theme NAME`. Help and the key bar list only commands with a key.
+    spec(Cmd::Theme, "theme", C::Global, &[], "switch the theme (:theme NAME)", None),
 ];
 
 /// A key with its modifiers, normalised (shift is part of the character).
@@ -316,8 +346,11 @@ pub struct Binding {
     pub context: Context,
     pub help: &'static str,
     pub bar: Option<&'static str>,
+    /// Starts an operation (hidden and refused with `--readonly`): `cmd.action()` is `Some`.
     pub destructive: bool,
     pub keys: Vec<Key>,
+    /// `:` words besides the name.
+    pub words: &'static [&'static str],
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -335,7 +368,8 @@ impl Default for Keymap {
                 context: s.context,
                 help: s.help,
                 bar: s.bar,
-                destructive: s.destructive,
+                destructive: s.cmd.action().is_some(),
+                words: s.words,
                 // The defaults are constants checked by a test.
                 keys: s.keys.iter().filter_map(|k| Key::parse(k).ok()).collect(),
             })
@@ -405,6 +439,18 @@ impl Keymap {
         self.bindings.iter().find(|b| b.cmd == cmd)
     }
 
+    /// The command a `:` word names: a command's name (`-` and `_` alike: `:hard-stop`) or
+    /// one of its other words (`:q`).
+    pub fn command(&self, word: &str) -> Option<Cmd> {
+        let name = word.replace('-', "_");
+        self.bindings.iter().find(|b| b.name == name || b.words.contains(&word)).map(|b| b.cmd)
+    }
+
+    /// The `:` word of a command as help and messages show it (`hard-stop`).
+    pub fn word_of(&self, cmd: Cmd) -> Option<String> {
+        self.binding(cmd).map(|b| b.name.replace('_', "-"))
+    }
+
     /// The first key of a command, for hints ("press P to pause the fleet").
     pub fn key_of(&self, cmd: Cmd) -> String {
         self.binding(cmd).and_then(|b| b.keys.first()).map(ToString::to_string).unwrap_or_else(|| "?".into())
@@ -442,7 +488,7 @@ mod tests {
         }
         let map = Keymap::default();
         assert!(map.check_clashes().is_ok());
-        assert_eq!(map.lookup(Context::Fleet, &Key::parse("P").unwrap()), Some(Cmd::PauseFleet));
+        assert_eq!(map.lookup(Context::Fleet, &Key::parse("P").unwrap()), Some(Cmd::ActFleet(ActionKind::Pause)));
         assert_eq!(map.lookup(Context::Session, &Key::parse("R").unwrap()), Some(Cmd::Replay));
         assert_eq!(map.lookup(Context::Replay, &Key::parse("space").unwrap()), Some(Cmd::Play));
         assert_eq!(map.lookup(Context::Fleet, &Key::parse("space").unwrap()), Some(Cmd::Mark));
@@ -453,10 +499,10 @@ mod tests {
     fn overrides_remap_and_errors_say_why() {
         let table: toml::Table = toml::from_str("pause_fleet = \"ctrl-p\"\nquit = [\"q\", \"f10\"]").unwrap();
         let map = Keymap::with_overrides(&table).unwrap();
-        assert_eq!(map.lookup(Context::Fleet, &Key::parse("ctrl-p").unwrap()), Some(Cmd::PauseFleet));
+        assert_eq!(map.lookup(Context::Fleet, &Key::parse("ctrl-p").unwrap()), Some(Cmd::ActFleet(ActionKind::Pause)));
         assert_eq!(map.lookup(Context::Fleet, &Key::parse("P").unwrap()), None);
         assert_eq!(map.lookup(Context::Replay, &Key::parse("f10").unwrap()), Some(Cmd::Quit));
-        assert_eq!(map.key_of(Cmd::PauseFleet), "ctrl-p");
+        assert_eq!(map.key_of(Cmd::ActFleet(ActionKind::Pause)), "ctrl-p");
 
         let bad: toml::Table = toml::from_str("paws = \"p\"").unwrap();
         assert!(Keymap::with_overrides(&bad).unwrap_err().contains("no such command"));
@@ -464,6 +510,29 @@ mod tests {
         assert!(Keymap::with_overrides(&clash).unwrap_err().contains("bound to both"));
         let badkey: toml::Table = toml::from_str("kill = \"ctrl-\"").unwrap();
         assert!(Keymap::with_overrides(&badkey).unwrap_err().contains("not a key"));
+    }
+
+    #[test]
+    fn command_words_are_the_command_names() {
+        let map = Keymap::default();
+        let mut seen = std::collections::HashSet::new();
+        for b in map.bindings() {
+            let word = map.word_of(b.cmd).unwrap_or_default();
+            assert_eq!(map.command(&word), Some(b.cmd), ":{word}");
+            assert_eq!(map.command(b.name), Some(b.cmd), ":{}", b.name);
+            for w in std::iter::once(b.name).chain(b.words.iter().copied()) {
+                assert!(seen.insert(w), ":{w} names two commands");
+            }
+        }
+        // Every operation is one command word, the same word as its verb.
+        for kind in ActionKind::ALL {
+            assert_eq!(map.command(kind.verb()), Some(Cmd::Act(kind)), ":{kind}");
+        }
+        assert_eq!(map.command("hard-stop"), Some(Cmd::Act(ActionKind::HardStop)));
+        assert_eq!(map.command("restore"), Some(Cmd::Act(ActionKind::Restore)));
+        assert_eq!(map.command("q"), Some(Cmd::Quit));
+        assert_eq!(map.command("pause-fleet"), Some(Cmd::ActFleet(ActionKind::Pause)));
+        assert_eq!(map.command("paws"), None);
     }
 
     #[test]

@@ -10,11 +10,11 @@
 //! through the sanitiser in `model::untrusted`.
 
 pub mod app;
+pub mod cluster;
 pub mod confirm;
 pub mod feed;
 pub mod fleet;
 pub mod keymap;
-pub mod kube;
 pub mod replay;
 pub mod session;
 pub mod terminal;
@@ -52,7 +52,7 @@ pub struct TuiOptions {
     /// Monochrome. The `NO_COLOR` environment variable (non-empty) also turns it on.
     pub no_color: bool,
     /// A Kubernetes context is configured: pod columns and the pod actions the user may take.
-    pub kube: Option<kube::TuiKube>,
+    pub kube: Option<cluster::TuiKube>,
     /// A kube context is configured but could not be used: the console opens without pods and
     /// actions and says why.
     pub kube_error: Option<String>,
@@ -82,10 +82,10 @@ fn state_for(opts: &TuiOptions, no_color_env: bool) -> Result<App, String> {
     if let Some(k) = &opts.kube {
         let operator =
             k.operator.as_deref().map(str::trim).filter(|o| !o.is_empty() && !o.chars().any(char::is_control));
-        app.kube = Some(kube::KubeState { operator: operator.map(str::to_owned), ..kube::KubeState::default() });
+        app.kube = Some(cluster::KubeState { operator: operator.map(str::to_owned), ..cluster::KubeState::default() });
     } else if let Some(e) = &opts.kube_error {
         let error = Some(crate::model::untrusted::Untrusted::new(e.as_str()).shown_line());
-        app.kube = Some(kube::KubeState { error, ..kube::KubeState::default() });
+        app.kube = Some(cluster::KubeState { error, ..cluster::KubeState::default() });
     }
     Ok(app)
 }
@@ -179,11 +179,11 @@ mod tests {
     #[test]
     fn options_build_the_initial_state_or_say_why() {
         let app = state_for(&TuiOptions { no_color: true, readonly: true, ..TuiOptions::default() }, false).unwrap();
-        assert!(app.theme.mono && app.no_color && app.readonly);
-        assert_eq!(app.operator, "operator", "an empty operator name is never written to the audit log");
+        assert!(app.theme.mono && app.no_color && app.operator.is_read_only());
+        assert_eq!(app.operator.name(), "operator", "an empty operator name is never written to the audit log");
         let opts = TuiOptions { theme: Some("light".into()), operator: " alice ".into(), ..TuiOptions::default() };
         let app = state_for(&opts, false).unwrap();
-        assert_eq!((app.theme.name.as_str(), app.operator.as_str()), ("light", "alice"));
+        assert_eq!((app.theme.name.as_str(), app.operator.name()), ("light", "alice"));
         let keys: toml::Table = toml::from_str("kill = \"q\"").unwrap();
         let err = state_for(&TuiOptions { keys, ..TuiOptions::default() }, false).err().unwrap_or_default();
         assert!(err.contains("bound to both"), "{err}");

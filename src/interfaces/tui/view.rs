@@ -61,7 +61,11 @@ pub fn draw(f: &mut Frame<'_>, app: &App) {
 
 fn header(f: &mut Frame<'_>, app: &App, area: Rect) {
     let hs = app.theme.style(Role::Header);
-    let right = format!(" {}{} ", if app.readonly { "[READ-ONLY] " } else { "" }, super::text::safe(&app.operator));
+    let right = format!(
+        " {}{} ",
+        if app.operator.is_read_only() { "[READ-ONLY] " } else { "" },
+        super::text::safe(app.operator.name())
+    );
     let mut left = format!(" quell · {} ", app.view.name());
     if app.fleet.loaded {
         left.push_str(&format!(" {} sessions ", thousands(app.fleet.total() as u64)));

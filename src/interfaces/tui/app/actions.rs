@@ -1,13 +1,17 @@
-//! Opening and confirming actions: every destructive action opens the confirm dialog with an
-//! effect that plans it; what the operator confirms is executed.
+//! Opening and confirming actions: every operation ([`ActionKind`]) starts in [`act`], which
+//! holds the console's one read-only check, and opens the confirm dialog with an effect that
+//! plans it; what the operator confirms is executed.
 
 use super::{App, Effect, Level, Progress};
 use crate::interfaces::tui::confirm::{ConfirmDialog, Outcome};
-use crate::model::action::{ActionKind, OperatorAction};
+use crate::interfaces::tui::keymap::Cmd;
+use crate::interfaces::tui::text::safe;
+use crate::model::action::{ActionKind, Domain, OperatorAction};
 use crate::model::approval::Verdict;
+use crate::model::operator::CannotAct;
+use crate::model::selector::Selector;
 use crate::model::untrusted::Untrusted;
 use crate::services::control::Target;
-use crate::services::kube::PodAction;
 use crossterm::event::KeyEvent;
 use std::time::Duration;
 
@@ -18,7 +22,6 @@ pub(super) fn on_dialog_key(app: &mut App, key: &KeyEvent, fx: &mut Vec<Effect>)
         Outcome::Open => {}
         Outcome::Cancelled => {
             app.dialog = None;
-            app.dialog_pod = None;
             app.set_status(Level::Info, "cancelled: nothing was changed");
         }
         Outcome::Confirmed(action) => {
@@ -28,24 +31,14 @@ pub(super) fn on_dialog_key(app: &mut App, key: &KeyEvent, fx: &mut Vec<Effect>)
     }
 }
 
+/// A confirmed operation goes to the feed as it was confirmed; the status or progress line says
+/// what is under way.
 fn run_confirmed(app: &mut App, action: OperatorAction, fx: &mut Vec<Effect>) {
-    if app.readonly {
-        app.set_status(Level::Error, "read-only console: actions are disabled");
-        return;
-    }
     let what = Untrusted::new(action.describe()).shown_line();
-    if let Some(pod) = app.dialog_pod.take() {
-        let shown = if pod == PodAction::Restore { format!("restore (undo hard stop): {what}") } else { what };
-        app.set_status(Level::Info, format!("{shown}: asking the API server…"));
-        fx.push(Effect::ExecuteKube { what: pod, action });
-        return;
-    }
-    match action.kind {
-        ActionKind::Approve | ActionKind::Reject => {
-            app.set_status(Level::Info, format!("{what}: deciding…"));
-            fx.push(Effect::Decide(action));
-        }
-        _ => {
+    match action.kind.domain() {
+        Domain::Cluster => app.set_status(Level::Info, format!("{what}: asking the API server…")),
+        Domain::Decision(_) => app.set_status(Level::Info, format!("{what}: deciding…")),
+        Domain::Control(_) => {
             app.progress = Some(Progress {
                 what,
                 issued: None,
@@ -55,31 +48,62 @@ fn run_confirmed(app: &mut App, action: OperatorAction, fx: &mut Vec<Effect>) {
                 error: None,
             });
             app.status = None;
-            fx.push(Effect::Execute(action));
         }
+    }
+    fx.push(Effect::Execute(action));
+}
+
+/// Every operation starts here, from its key or its `:` word. The one read-only check of the
+/// console: an operator who may not act gets no dialog (and the feed's services refuse such an
+/// operator again). `arg` is what followed the `:` word: a selector, `all`, an approval id;
+/// empty from a key.
+pub(super) fn act(app: &mut App, cmd: Cmd, arg: &str, fx: &mut Vec<Effect>) {
+    let Some(kind) = cmd.action() else { return };
+    if let Err(e) = app.operator.acting() {
+        let why = match e {
+            CannotAct::ReadOnly => "read-only console: actions are disabled".to_owned(),
+            CannotAct::NoIdentity => format!("{kind} refused: {e}"),
+        };
+        app.set_status(Level::Error, why);
+        return;
+    }
+    let target = match arg {
+        _ if matches!(cmd, Cmd::ActFleet(_)) => Some(Target::All),
+        "" => None,
+        "--all" | "all" if !kind.is_cluster() => Some(Target::All),
+        _ if kind.verdict().is_some() => None,
+        text => match Selector::parse(text) {
+            Ok(sel) => Some(Target::Selector(sel)),
+            Err(e) => {
+                app.set_status(Level::Error, safe(&e.to_string()).into_owned());
+                return;
+            }
+        },
+    };
+    match kind.domain() {
+        Domain::Decision(verdict) => decide(app, verdict, arg, fx),
+        Domain::Cluster => act_on_pods(app, kind, target, fx),
+        Domain::Control(_) => match target {
+            Some(target) => open_dialog(app, kind, Effect::Plan { kind, target }, fx),
+            None => act_on_rows(app, kind, fx),
+        },
     }
 }
 
-pub(super) fn open_dialog(app: &mut App, kind: ActionKind, effect: Effect, fx: &mut Vec<Effect>) {
-    if app.readonly {
-        app.set_status(Level::Error, "read-only console: actions are disabled");
-        return;
-    }
-    app.dialog = Some(ConfirmDialog::new(kind, &app.operator));
-    app.dialog_pod = None;
+fn open_dialog(app: &mut App, kind: ActionKind, effect: Effect, fx: &mut Vec<Effect>) {
+    app.dialog = Some(ConfirmDialog::new(kind, app.operator.name()));
     app.status = None;
     fx.push(effect);
 }
 
 /// A pod action on `target`, else the marked rows, else the selected row; refused (with why)
 /// when kube is not configured or the API server has not said the user may.
-pub(super) fn act_on_pods(app: &mut App, what: PodAction, target: Option<Target>, fx: &mut Vec<Effect>) {
-    let kind = what.kind();
+fn act_on_pods(app: &mut App, kind: ActionKind, target: Option<Target>, fx: &mut Vec<Effect>) {
     let Some(k) = app.kube.as_ref() else {
         app.set_status(Level::Error, format!("{kind}: no Kubernetes context (start quell with --context or -n)"));
         return;
     };
-    if !k.allows(what) {
+    if !k.allows(kind) {
         let why =
             if k.info.is_none() { "still asking the API server" } else { "your Kubernetes role does not allow it" };
         app.set_status(Level::Error, format!("{kind} refused: {why}"));
@@ -96,13 +120,11 @@ pub(super) fn act_on_pods(app: &mut App, what: PodAction, target: Option<Target>
             Target::Sessions(ids)
         }
     };
+    // Recorded as the kubeconfig user, as the CLI records pod actions.
     let operator = app.kube.as_ref().and_then(|k| k.operator.clone());
-    open_dialog(app, kind, Effect::PlanKube { what, target }, fx);
-    if let Some(d) = app.dialog.as_mut() {
-        app.dialog_pod = Some(what);
-        if let Some(op) = operator {
-            d.operator = op;
-        }
+    open_dialog(app, kind, Effect::Plan { kind, target }, fx);
+    if let (Some(d), Some(op)) = (app.dialog.as_mut(), operator) {
+        d.operator = op;
     }
 }
 
@@ -115,20 +137,22 @@ fn chosen_rows(app: &App) -> Vec<String> {
 }
 
 /// Pause/resume/kill on the marked rows, else the selected row.
-pub(super) fn act_on_rows(app: &mut App, kind: ActionKind, fx: &mut Vec<Effect>) {
+fn act_on_rows(app: &mut App, kind: ActionKind, fx: &mut Vec<Effect>) {
     let ids = chosen_rows(app);
     if ids.is_empty() {
         app.set_status(Level::Error, format!("no session selected to {kind}"));
         return;
     }
-    open_dialog(app, kind, Effect::PlanControl { kind, target: Target::Sessions(ids) }, fx);
+    open_dialog(app, kind, Effect::Plan { kind, target: Target::Sessions(ids) }, fx);
 }
 
-pub(super) fn decide(app: &mut App, verdict: Verdict, fx: &mut Vec<Effect>) {
-    let Some(id) = app.approvals.selected_item().map(|a| a.id.clone()) else {
+/// Approve or reject approval `id`, else the selected one.
+fn decide(app: &mut App, verdict: Verdict, id: &str, fx: &mut Vec<Effect>) {
+    let id = Some(id.to_owned()).filter(|id| !id.is_empty());
+    let Some(id) = id.or_else(|| app.approvals.selected_item().map(|a| a.id.clone())) else {
         app.set_status(Level::Error, "no pending approval selected");
         return;
     };
-    let kind = if verdict == Verdict::Approve { ActionKind::Approve } else { ActionKind::Reject };
+    let kind = ActionKind::decision(verdict);
     open_dialog(app, kind, Effect::PlanDecision { id, verdict }, fx);
 }

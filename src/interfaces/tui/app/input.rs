@@ -1,9 +1,9 @@
 //! The input line: live filter, label selector and `:` command, typed in and applied.
 
+use super::filters::{apply_selector, matching};
 use super::{command, App, Effect, InputKind, Level};
 use crate::interfaces::tui::fleet::scroll_into_view;
-use crate::interfaces::tui::text::{safe, thousands};
-use crate::model::selector::Selector;
+use crate::interfaces::tui::text::safe;
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 
 pub(super) fn on_input_key(app: &mut App, key: &KeyEvent, fx: &mut Vec<Effect>) {
@@ -55,30 +55,5 @@ pub(super) fn on_input_key(app: &mut App, key: &KeyEvent, fx: &mut Vec<Effect>) 
         app.fleet.offset = 0;
         let h = app.list_height();
         scroll_into_view(app.fleet.selected, &mut app.fleet.offset, h);
-    }
-}
-
-fn matching(n: usize) -> String {
-    if n == 1 {
-        "1 session matches".into()
-    } else {
-        format!("{} sessions match", thousands(n as u64))
-    }
-}
-
-pub(super) fn apply_selector(app: &mut App, text: &str) {
-    let now = app.now;
-    if text.is_empty() {
-        app.fleet.set_selector(None, now);
-        app.set_status(Level::Info, "selector cleared");
-        return;
-    }
-    match Selector::parse(text) {
-        Ok(sel) => {
-            app.fleet.set_selector(Some(sel), now);
-            let n = app.fleet.visible.len();
-            app.set_status(Level::Info, format!("{} {}", matching(n), safe(text)));
-        }
-        Err(e) => app.set_status(Level::Error, safe(&e.to_string()).into_owned()),
     }
 }

@@ -8,6 +8,8 @@
 
 mod actions;
 mod command;
+mod dispatch;
+mod filters;
 mod from_feed;
 mod input;
 mod keys;
@@ -16,19 +18,19 @@ mod navigate;
 
 pub use msg::{Effect, Msg};
 
+use super::cluster::KubeState;
 use super::confirm::ConfirmDialog;
 use super::fleet::FleetState;
 use super::keymap::{Binding, Context, Keymap};
-use super::kube::{action_of_cmd, KubeState};
 use super::replay::ReplayState;
 use super::session::SessionView;
 use super::text::safe;
 use super::theme::Theme;
 use crate::model::approval::Approval;
+use crate::model::operator::Operator;
 use crate::model::time::Timestamp;
 use crate::model::untrusted::Untrusted;
 use crate::services::control::{AckReport, Issued};
-use crate::services::kube::PodAction;
 use crossterm::event::KeyEventKind;
 use std::collections::HashSet;
 use std::time::Duration;
@@ -114,8 +116,8 @@ impl ApprovalsView {
 }
 
 pub struct App {
-    pub operator: String,
-    pub readonly: bool,
+    /// Who is at the console, and whether they may act (`--readonly`).
+    pub operator: Operator,
     pub now: Timestamp,
     pub size: (u16, u16),
     pub keymap: Keymap,
@@ -129,9 +131,8 @@ pub struct App {
     pub replay: Option<ReplayState>,
     pub help_offset: usize,
     pub input: Option<Input>,
+    /// The confirmation of one operation: the dialog holds the operation it confirms.
     pub dialog: Option<ConfirmDialog>,
-    /// The pod action the open dialog is for (a restore's kind is `Resume`, like the soft one).
-    pub dialog_pod: Option<PodAction>,
     pub progress: Option<Progress>,
     pub status: Option<(Level, String)>,
     /// Set while the backend is unreachable: the error and when the next try is.
@@ -150,8 +151,7 @@ const CHROME: u16 = 4;
 impl App {
     pub fn new(operator: &str, readonly: bool, keymap: Keymap, theme: Theme, now: Timestamp) -> App {
         App {
-            operator: operator.to_owned(),
-            readonly,
+            operator: Operator::with_read_only(operator, readonly),
             now,
             size: (80, 24),
             keymap,
@@ -166,7 +166,6 @@ impl App {
             help_offset: 0,
             input: None,
             dialog: None,
-            dialog_pod: None,
             progress: None,
             status: None,
             degraded: None,
@@ -205,15 +204,16 @@ impl App {
         ))
     }
 
-    /// Whether help and the key bar show a binding: no actions on a read-only console, and a
-    /// pod action only when the API server says the user may take it.
+    /// Whether help and the key bar show a binding: one with a key; no actions on a read-only
+    /// console, and a pod action only when the API server says the user may take it.
     pub fn shows(&self, b: &Binding) -> bool {
-        if self.readonly && b.destructive {
+        if b.keys.is_empty() {
             return false;
         }
-        match action_of_cmd(b.cmd) {
-            Some(what) => self.kube.as_ref().is_some_and(|k| k.allows(what)),
-            None => true,
+        match b.cmd.action() {
+            Some(_) if self.operator.is_read_only() => false,
+            Some(kind) if kind.is_cluster() => self.kube.as_ref().is_some_and(|k| k.allows(kind)),
+            _ => true,
         }
     }
 

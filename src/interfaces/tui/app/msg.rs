@@ -1,15 +1,14 @@
 //! What the console's `update` takes in (input, time, the feed threads' results) and what it
 //! hands out (work for the feed threads).
 
+use crate::interfaces::tui::cluster::KubeInfo;
 use crate::interfaces::tui::fleet::Snapshot;
-use crate::interfaces::tui::kube::KubeInfo;
 use crate::interfaces::tui::session::TimelineData;
 use crate::interfaces::tui::theme::Theme;
 use crate::model::action::{ActionKind, OperatorAction};
 use crate::model::approval::Verdict;
 use crate::model::time::Timestamp;
 use crate::services::control::{AckReport, Issued, Target};
-use crate::services::kube::PodAction;
 use crossterm::event::KeyEvent;
 use std::time::Duration;
 
@@ -52,7 +51,8 @@ pub enum Msg {
 /// Work for the background threads.
 #[derive(Clone, Debug)]
 pub enum Effect {
-    PlanControl {
+    /// Resolve the exact scope of an operation on sessions (control, or the sessions' pods).
+    Plan {
         kind: ActionKind,
         target: Target,
     },
@@ -60,9 +60,10 @@ pub enum Effect {
         id: String,
         verdict: Verdict,
     },
-    /// Execute a confirmed control action, then watch its acknowledgements.
+    /// Carry out a confirmed operation, whatever it acts on: control (then watch its
+    /// acknowledgements), a decision, or pods (re-planned on exactly the confirmed sessions and
+    /// permission-checked first).
     Execute(OperatorAction),
-    Decide(OperatorAction),
     LoadTimeline(String),
     /// Every session's events since a time, for a replay of a window (`id` labels it).
     LoadWindow {
@@ -71,14 +72,4 @@ pub enum Effect {
     },
     LoadContext(String),
     LoadTheme(String),
-    /// Resolve the exact sessions and pods of a pod action (hard stop, kill pod, …).
-    PlanKube {
-        what: PodAction,
-        target: Target,
-    },
-    /// Carry out a confirmed pod action (the permission check comes first).
-    ExecuteKube {
-        what: PodAction,
-        action: OperatorAction,
-    },
 }

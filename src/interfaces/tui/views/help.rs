@@ -26,7 +26,7 @@ pub fn lines(app: &App) -> Vec<Line<'static>> {
             ]));
         }
     }
-    if app.readonly {
+    if app.operator.is_read_only() {
         out.push(Line::styled(" read-only console: actions are hidden and refused", theme.style(Role::Error)));
     }
     out.push(Line::styled(

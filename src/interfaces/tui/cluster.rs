@@ -3,21 +3,21 @@
 //! here is what they last reported. Until the API server has answered which actions the user
 //! may take, none are offered.
 
-use super::keymap::Cmd;
 use super::text::safe;
-use crate::adapters::kube::{Kube, KubeError};
-use crate::model::action::OperatorAction;
+use crate::model::action::{ActionKind, OperatorAction};
+use crate::model::operator::Acting;
 use crate::model::session::Session;
+use crate::ports::cluster::{Cluster, ClusterError};
 use crate::ports::Stores;
+use crate::services::cluster as service;
 use crate::services::control::Target;
-use crate::services::kube::{self as service, PodAction};
 use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 
 /// The cluster handle the CLI built from `--context`, `-n`, `--kubeconfig` (or the config file).
 #[derive(Clone, Debug)]
 pub struct TuiKube {
-    pub client: Arc<Kube>,
+    pub client: Arc<dyn Cluster>,
     /// Label selector of agent pods [default: app=ai-agent-runtime].
     pub selector: Option<String>,
     /// Who pod actions are recorded as, as in the CLI: `--as`, else the kubeconfig user.
@@ -41,7 +41,7 @@ pub struct KubeInfo {
     /// Session id → its pod (sessions without a found pod are absent).
     pub pods: HashMap<String, PodCells>,
     /// The pod actions the user may take in every namespace the fleet's pods are in.
-    pub allowed: Vec<PodAction>,
+    pub allowed: Vec<ActionKind>,
     /// Discovery or access-review problems (a Forbidden list degrades to what may be seen).
     pub warnings: Vec<String>,
 }
@@ -58,8 +58,9 @@ pub struct KubeState {
 }
 
 impl KubeState {
-    pub fn allows(&self, what: PodAction) -> bool {
-        self.info.as_ref().is_some_and(|i| i.allowed.iter().any(|a| a.kind() == what.kind()))
+    /// Whether the API server said the user may take `kind` (at any of its parameters).
+    pub fn allows(&self, kind: ActionKind) -> bool {
+        self.info.as_ref().is_some_and(|i| i.allowed.iter().any(|a| a.same_operation(kind)))
     }
 
     /// One phrase for the fleet view's info line.
@@ -80,54 +81,36 @@ impl KubeState {
     }
 }
 
-/// The pod action a key starts, if it is one.
-pub fn action_of_cmd(cmd: Cmd) -> Option<PodAction> {
-    match cmd {
-        Cmd::HardStop => Some(PodAction::HardStop),
-        Cmd::KillPod => Some(PodAction::KillPod { grace: None }),
-        Cmd::Quarantine => Some(PodAction::Quarantine),
-        Cmd::Release => Some(PodAction::Release),
-        Cmd::Restore => Some(PodAction::Restore),
-        _ => None,
-    }
-}
-
 /// Resolves a pod action to its exact scope (the reason is a placeholder the dialog replaces).
 pub fn plan(
     stores: &Stores,
     kube: Option<&TuiKube>,
-    what: PodAction,
+    kind: ActionKind,
     target: &Target,
     reason: &str,
     operator: &str,
 ) -> Result<OperatorAction, String> {
-    let kube = kube.ok_or_else(|| format!("{}: no Kubernetes context", what.kind()))?;
-    service::plan(stores, &kube.client, what, target, reason, operator).map(|p| p.action).map_err(|e| e.to_string())
+    let kube = kube.ok_or_else(|| format!("{kind}: no Kubernetes context"))?;
+    service::plan(stores, kube.client.as_ref(), kind, target, reason, operator)
+        .map(|p| p.action)
+        .map_err(|e| e.to_string())
 }
 
-/// Carries out a confirmed pod action on exactly the sessions confirmed: the permission check
-/// first (nothing changes when one is missing), then the action and its audit record.
+/// Carries out a confirmed pod action on exactly the sessions confirmed (the services re-plan
+/// it): the permission check first (nothing changes when one is missing), then the action and
+/// its audit record.
 pub fn execute(
     stores: &Stores,
     kube: Option<&TuiKube>,
-    what: PodAction,
+    acting: &Acting,
     action: &OperatorAction,
 ) -> Result<String, String> {
     let kind = action.kind;
-    if what.kind() != kind {
-        return Err(format!("{kind} is not what was planned ({}); nothing was done", what.kind()));
-    }
     let kube = kube.ok_or_else(|| format!("{kind}: no Kubernetes context"))?;
-    let target = Target::Sessions(action.scope.session_ids().to_vec());
-    let mut plan = service::plan(stores, &kube.client, what, &target, &action.reason, &action.operator)
-        .map_err(|e| format!("{kind} not done: {e}"))?;
-    if plan.action.scope.session_ids() != action.scope.session_ids() {
-        return Err(format!("{kind} not done: the pods changed since the scope was confirmed; try again"));
-    }
-    // Record exactly what was confirmed (a selector stays in the audit record).
-    plan.action = action.clone();
-    let report = service::execute(stores, &kube.client, &plan).map_err(|e| match e {
-        service::Error::Kube(KubeError::Forbidden(m)) => format!("{kind} refused (nothing changed): {m}"),
+    let client = kube.client.as_ref();
+    let plan = service::confirm(stores, client, action).map_err(|e| format!("{kind} not done: {e}"))?;
+    let report = service::execute(stores, client, acting, &plan).map_err(|e| match e {
+        service::Error::Cluster(ClusterError::Forbidden(m)) => format!("{kind} refused (nothing changed): {m}"),
         other => format!("{kind} not done: {other}"),
     })?;
     let mut line = format!(
@@ -152,7 +135,7 @@ const MAX_NAMESPACES: usize = 32;
 /// Reads pods and permissions (runs on a feed thread; blocks on the API server).
 pub fn fetch(stores: &Stores, kube: &TuiKube) -> Result<KubeInfo, String> {
     let sessions: Vec<Session> = stores.sessions.sessions().map_err(|e| e.to_string())?;
-    let client = &kube.client;
+    let client = kube.client.as_ref();
     let joined = service::join(client, &sessions, kube.selector.as_deref()).map_err(|e| e.to_string())?;
     let mut pods = HashMap::new();
     for (s, pod) in sessions.iter().zip(joined.pods) {
@@ -175,10 +158,10 @@ pub fn fetch(stores: &Stores, kube: &TuiKube) -> Result<KubeInfo, String> {
     let mut namespaces: BTreeSet<String> =
         sessions.iter().filter_map(|s| service::pod_of(client, s)).map(|p| p.namespace).collect();
     if namespaces.is_empty() {
-        namespaces.insert(client.namespace.clone());
+        namespaces.insert(client.namespace().to_owned());
     }
     let mut warnings = joined.warnings;
-    let mut allowed: Option<Vec<PodAction>> = None;
+    let mut allowed: Option<Vec<ActionKind>> = None;
     for ns in namespaces.iter().take(MAX_NAMESPACES) {
         match service::allowed_actions(client, ns) {
             Ok(here) => {
@@ -204,12 +187,10 @@ mod tests {
     #[test]
     fn nothing_is_allowed_before_the_api_server_answers() {
         let mut state = KubeState::default();
-        assert!(!state.allows(PodAction::Quarantine));
-        state.info = Some(KubeInfo { allowed: vec![PodAction::KillPod { grace: None }], ..KubeInfo::default() });
-        assert!(state.allows(PodAction::KillPod { grace: Some(0) }));
-        assert!(!state.allows(PodAction::HardStop));
-        assert_eq!(action_of_cmd(Cmd::Quarantine), Some(PodAction::Quarantine));
-        assert_eq!(action_of_cmd(Cmd::Restore), Some(PodAction::Restore));
-        assert_eq!(action_of_cmd(Cmd::Resume), None, "the soft resume is not a pod action");
+        assert!(!state.allows(ActionKind::Quarantine));
+        state.info = Some(KubeInfo { allowed: vec![ActionKind::KillPod { grace: None }], ..KubeInfo::default() });
+        assert!(state.allows(ActionKind::KillPod { grace: Some(0) }));
+        assert!(!state.allows(ActionKind::HardStop));
+        assert!(!state.allows(ActionKind::Resume), "the soft resume is not a pod action");
     }
 }

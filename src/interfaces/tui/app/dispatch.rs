@@ -1,0 +1,138 @@
+//! What each keymap command does, whether a key or a `:` word named it. Operations go to
+//! [`act`], the one entry of every action.
+
+use super::actions::act;
+use super::navigate::{move_by, open_replay, open_session, request_context};
+use super::{App, Effect, Input, InputKind, Level, View};
+use crate::interfaces::tui::keymap::Cmd;
+use crate::interfaces::tui::session::Detail;
+
+pub(super) fn on_cmd(app: &mut App, cmd: Cmd, fx: &mut Vec<Effect>) {
+    let page = app.list_height() as isize;
+    match cmd {
+        Cmd::Quit => app.quit = true,
+        Cmd::Help => app.go(View::Help),
+        Cmd::Command => app.input = Some(Input { kind: InputKind::Command, text: String::new() }),
+        Cmd::Back => {
+            if app.view == View::Fleet && (!app.fleet.filter.is_empty() || app.fleet.selector.is_some()) {
+                let now = app.now;
+                app.fleet.set_filter("", now);
+                app.fleet.set_selector(None, now);
+                app.set_status(Level::Info, "filters cleared");
+            } else if app.view == View::Session && app.session.as_ref().is_some_and(|s| s.detail != Detail::None) {
+                if let Some(s) = app.session.as_mut() {
+                    s.detail = Detail::None;
+                }
+            } else {
+                app.go_back();
+            }
+        }
+        Cmd::Open => match app.view {
+            View::Fleet => {
+                if let Some(id) = app.fleet.selected_id() {
+                    open_session(app, &id, fx);
+                }
+            }
+            View::Approvals => {
+                if let Some(id) = app.approvals.selected_item().map(|a| a.session_id.clone()) {
+                    open_session(app, &id, fx);
+                }
+            }
+            View::Session => toggle_raw(app),
+            _ => {}
+        },
+        Cmd::Up => move_by(app, -1),
+        Cmd::Down => move_by(app, 1),
+        Cmd::PageUp => move_by(app, -page),
+        Cmd::PageDown => move_by(app, page),
+        Cmd::Top => move_by(app, isize::MIN / 2),
+        Cmd::Bottom => move_by(app, isize::MAX / 2),
+        Cmd::ViewFleet => app.go(View::Fleet),
+        Cmd::ViewApprovals => {
+            app.go(View::Approvals);
+            request_context(app, fx);
+        }
+        Cmd::Filter => {
+            app.input = Some(Input { kind: InputKind::Filter, text: app.fleet.filter.clone() });
+        }
+        Cmd::SelectorFilter => {
+            let text = app.fleet.selector.as_ref().map(|s| s.to_string()).unwrap_or_default();
+            app.input = Some(Input { kind: InputKind::Selector, text });
+        }
+        Cmd::Sort => {
+            let now = app.now;
+            app.fleet.cycle_sort(now);
+            app.set_status(Level::Info, format!("sorted by {}", app.fleet.sort.name()));
+        }
+        Cmd::SortReverse => {
+            let now = app.now;
+            app.fleet.reverse(now);
+        }
+        Cmd::Mark => {
+            app.fleet.toggle_mark();
+            move_by(app, 1);
+        }
+        Cmd::ClearMarks => app.fleet.marked.clear(),
+        Cmd::Act(_) | Cmd::ActFleet(_) => act(app, cmd, "", fx),
+        Cmd::Theme => app.input = Some(Input { kind: InputKind::Command, text: "theme ".into() }),
+        Cmd::Raw => toggle_raw(app),
+        Cmd::Diff => {
+            if let Some(s) = app.session.as_mut() {
+                match s.diff_selected() {
+                    Ok(d) => {
+                        s.detail = d;
+                        s.detail_scroll = 0;
+                    }
+                    Err(e) => app.set_status(Level::Error, e),
+                }
+            }
+        }
+        Cmd::Replay => {
+            if let Some(id) = app.session.as_ref().map(|s| s.id.clone()) {
+                open_replay(app, &id, fx);
+            }
+        }
+        Cmd::Play => {
+            let now = app.now;
+            if let Some(r) = app.replay.as_mut() {
+                r.toggle_play(now);
+            }
+        }
+        Cmd::StepForward => move_by(app, 1),
+        Cmd::StepBack => move_by(app, -1),
+        Cmd::Faster => {
+            if let Some(r) = app.replay.as_mut() {
+                r.faster();
+            }
+        }
+        Cmd::Slower => {
+            if let Some(r) = app.replay.as_mut() {
+                r.slower();
+            }
+        }
+        Cmd::Anomaly => {
+            if let Some(r) = app.replay.as_mut() {
+                if !r.next_anomaly() {
+                    app.set_status(Level::Info, "no anomaly in this session");
+                }
+            }
+        }
+        Cmd::KindFilter => {
+            if let Some(r) = app.replay.as_mut() {
+                r.cycle_filter();
+            }
+        }
+    }
+    if matches!(cmd, Cmd::Up | Cmd::Down | Cmd::PageUp | Cmd::PageDown | Cmd::Top | Cmd::Bottom)
+        && app.view == View::Approvals
+    {
+        request_context(app, fx);
+    }
+}
+
+fn toggle_raw(app: &mut App) {
+    if let Some(s) = app.session.as_mut() {
+        s.detail = if s.detail == Detail::Raw { Detail::None } else { Detail::Raw };
+        s.detail_scroll = 0;
+    }
+}
