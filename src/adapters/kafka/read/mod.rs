@@ -109,7 +109,7 @@ fn consume(
         // error (a broker that is down), which must not keep a read from stalling out.
         let mut progressed = false;
         for m in batch.messages() {
-            let Some(i) = left.iter().position(|l| l.0 == m.partition) else {
+            let Some((i, &(_, start, end))) = left.iter().enumerate().find(|(_, l)| l.0 == m.partition) else {
                 continue; // a partition already done (prefetched beyond its end)
             };
             if let Some(e) = m.error {
@@ -122,7 +122,6 @@ fn consume(
                 continue;
             }
             progressed = true;
-            let (_, start, end) = left[i];
             if m.offset >= start && m.offset < end {
                 on(m.partition, m.offset, m.key, m.value)?;
             }
