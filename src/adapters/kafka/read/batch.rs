@@ -6,6 +6,7 @@
 //! destroyed exactly once, and partitions are stopped before their queue and topic handle are
 //! released.
 
+// The one reviewed exception to `unsafe_code = "deny"` (Cargo.toml [lints]).
 #![allow(unsafe_code)]
 
 use rdkafka::consumer::{BaseConsumer, Consumer};
