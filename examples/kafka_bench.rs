@@ -1,3 +1,5 @@
+// Test and bench code: panicking on a broken fixture is the point (clippy.toml covers only #[test] fns).
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
 //! Benchmarks of the Kafka audit log, printing figures and ratios against what a user would use
 //! instead: `kcat` for reading the topic and `jq` for picking one session out of it.
 //!

@@ -1,3 +1,5 @@
+// Test and bench code: panicking on a broken fixture is the point (clippy.toml covers only #[test] fns).
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
 //! Benchmark: hard stop of 100 StatefulSets and quarantine of 1,000 pods on the real test
 //! kube-apiserver, `quell` (the real binary) against a loop of `kubectl` calls doing the same.
 //!

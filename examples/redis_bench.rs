@@ -1,3 +1,5 @@
+// Test and bench code: panicking on a broken fixture is the point (clippy.toml covers only #[test] fns).
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
 //! Benchmarks of the Redis store, printing figures and ratios against the naive way.
 //!
 //!     scripts/services/redis.sh start && set -a && . <(scripts/services/redis.sh env) && set +a

@@ -1,3 +1,5 @@
+// Test and bench code: panicking on a broken fixture is the point (clippy.toml covers only #[test] fns).
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
 //! Simulated agents obey pause, resume and kill within one step; an agent process killed
 //! mid-run resumes from its latest checkpoint (numeric: after step 9 comes step 10).
 

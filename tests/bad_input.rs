@@ -1,3 +1,5 @@
+// Test and bench code: panicking on a broken fixture is the point (clippy.toml covers only #[test] fns).
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
 //! Bad input: a corpus of malformed inputs for every parser that takes outside data, plus a
 //! seeded random fuzzer that mutates valid inputs. Nothing may panic; errors must say what was
 //! wrong; neutralised text must never contain a control character.

@@ -1,3 +1,5 @@
+// Test and bench code: panicking on a broken fixture is the point (clippy.toml covers only #[test] fns).
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
 //! The audit-chain test vectors (tests/vectors/chain.json) reproduced by quell, and by an
 //! independent Python implementation of docs/audit-chain.md.
 

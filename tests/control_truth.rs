@@ -1,3 +1,5 @@
+// Test and bench code: panicking on a broken fixture is the point (clippy.toml covers only #[test] fns).
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
 //! quell says what happened: a blank selector never means "everything", lifting the fleet hold
 //! leaves sessions paused one by one paused, a resume under the fleet hold says the hold still
 //! applies, and exit codes follow README's table (the real binary on the embedded store).

@@ -1,3 +1,5 @@
+// Test and bench code: panicking on a broken fixture is the point (clippy.toml covers only #[test] fns).
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
 //! Agent text never reaches the terminal: a corpus of hostile text (escape sequences that set
 //! the title, a hyperlink, the clipboard, the alternate screen; DCS and APC; C1 controls; bidi,
 //! zero-width and tag characters; CR, BS, NUL, DEL; line separators; invalid UTF-8) planted in

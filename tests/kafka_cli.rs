@@ -1,3 +1,5 @@
+// Test and bench code: panicking on a broken fixture is the point (clippy.toml covers only #[test] fns).
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
 //! The `quell` binary with its audit log on the real Kafka broker: `--kafka`, `--audit-topic`,
 //! `QUELL_KAFKA`, the config file's `[kafka]` table; demo fills the topic, verify and replay read it.
 

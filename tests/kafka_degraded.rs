@@ -1,3 +1,5 @@
+// Test and bench code: panicking on a broken fixture is the point (clippy.toml covers only #[test] fns).
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
 //! While the audit log cannot be written: the console says "audit degraded" and the banner goes
 //! when the broker is back; agents keep acknowledging pause and lose no event. Its own test
 //! binary: it stops the shared broker for a while (the tests here take turns).

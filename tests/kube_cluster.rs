@@ -1,3 +1,5 @@
+// Test and bench code: panicking on a broken fixture is the point (clippy.toml covers only #[test] fns).
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
 //! Kubernetes against a real kube-apiserver (scripts/services/kube.sh): discovery across
 //! namespaces, posture from real pod specs, hard stop / resume, kill, quarantine / release (and
 //! a quarantine that partly failed), the restricted identity's exact refusal, listing that

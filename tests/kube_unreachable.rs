@@ -1,3 +1,5 @@
+// Test and bench code: panicking on a broken fixture is the point (clippy.toml covers only #[test] fns).
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
 //! Kubernetes errors name the context and the API server quell could not reach, never the
 //! token; a connect is bounded. Kubeconfigs are written here and point at loopback ports that
 //! are closed, that never answer or that drip their answer, so no apiserver is needed.

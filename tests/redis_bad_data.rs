@@ -1,3 +1,5 @@
+// Test and bench code: panicking on a broken fixture is the point (clippy.toml covers only #[test] fns).
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
 //! Bad data in Redis: keys of the wrong type, checkpoints that are not JSON or not the seed's
 //! shape, keys whose step is not a number, garbage session records. Each affected session is
 //! listed as unreadable with the reason; every other session reads normally; nothing panics.

@@ -1,3 +1,5 @@
+// Test and bench code: panicking on a broken fixture is the point (clippy.toml covers only #[test] fns).
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
 //! The `quell` binary on Redis: `--redis`, `QUELL_REDIS` and the config key; seed-only
 //! sessions listed; the demo fleet's state in Redis with its audit in the embedded store;
 //! concurrent `quell approve` processes; an unreachable server named without its password; a

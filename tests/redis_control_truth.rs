@@ -1,3 +1,5 @@
+// Test and bench code: panicking on a broken fixture is the point (clippy.toml covers only #[test] fns).
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
 //! Redis goes away while `quell pause --all --wait` waits for acknowledgements: the pause was
 //! issued, and the command says so (generation, scope) and that the acknowledgements are
 //! unknown, instead of only "cannot connect"; a restart within `--wait` is ridden out.

@@ -1,3 +1,5 @@
+// Test and bench code: panicking on a broken fixture is the point (clippy.toml covers only #[test] fns).
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
 //! A Redis server that misbehaves, written here: one that answers one byte per second, one that
 //! announces a 999,999,999,999-byte bulk reply and then sends slowly, one that floods such a
 //! reply as fast as it can. The real binary must end every call with a one-line error naming

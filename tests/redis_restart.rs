@@ -1,3 +1,5 @@
+// Test and bench code: panicking on a broken fixture is the point (clippy.toml covers only #[test] fns).
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
 //! Redis restarted mid-run (persistence on: the test server runs with AOF): no approval
 //! decision and no control state is lost; live agents and open store handles resume by
 //! themselves; an agent that was not connected when a pause or kill was issued sees it as soon

@@ -1,3 +1,5 @@
+// Test and bench code: panicking on a broken fixture is the point (clippy.toml covers only #[test] fns).
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
 //! The seed's checkpoints, written by the seed's own Python code with the real redis-py client
 //! (`SETEX checkpoint:{session_id}:{step} 86400 <json.dumps>`), read back by quell — and the
 //! other way round. Database 1 of the test server, unprefixed keys, as a deployment has them.

@@ -1,3 +1,5 @@
+// Test and bench code: panicking on a broken fixture is the point (clippy.toml covers only #[test] fns).
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
 //! Redis over TLS (`rediss://`) with an ACL user and password, against the TLS port of the real
 //! test server (`scripts/services/redis.sh start` opens it with a throwaway CA; the env lines
 //! `QUELL_TEST_REDIS_TLS_URL` and `QUELL_TEST_REDIS_CA`). The session conformance suite over

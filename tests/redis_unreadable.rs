@@ -1,3 +1,5 @@
+// Test and bench code: panicking on a broken fixture is the point (clippy.toml covers only #[test] fns).
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
 //! One bad record never blinds a view (Redis, real binary): approval keys of the wrong type or
 //! not JSON, a session record that is not UTF-8 and a seed checkpoint nested 130 levels deep
 //! are each shown as unreadable with the reason; `sessions`, `approvals` and `show` still work

@@ -1,3 +1,5 @@
+// Test and bench code: panicking on a broken fixture is the point (clippy.toml covers only #[test] fns).
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
 //! How the real binary opens the embedded store: only `demo` and `agent` create one, reads work
 //! on a store the user may only read, actions name their operator, and a store that stops taking
 //! writes (SQLITE_FULL) ends the demo at once, saying so.
@@ -28,8 +30,7 @@ fn open_dir() -> PathBuf {
 /// The binary as `uid` when we are root (so file modes apply), else as ourselves; no identity
 /// variables unless the caller sets them.
 fn as_uid(uid: u32, store: &Path) -> Command {
-    // SAFETY: geteuid has no preconditions.
-    let mut c = if unsafe { libc::geteuid() } == 0 {
+    let mut c = if nix::unistd::Uid::effective().is_root() {
         let mut c = Command::new("setpriv");
         c.arg(format!("--reuid={uid}")).arg(format!("--regid={uid}")).arg("--clear-groups");
         c.arg(env!("CARGO_BIN_EXE_quell"));
@@ -166,8 +167,7 @@ fn the_operator_is_the_account_of_the_uid_and_never_anonymous() {
     // No $USER, $LOGNAME or $USERNAME: the account name of our uid.
     let me = Command::new("id").arg("-un").output().expect("id -un");
     let me = String::from_utf8(me.stdout).unwrap().trim().to_owned();
-    // SAFETY: geteuid has no preconditions.
-    let uid = unsafe { libc::geteuid() };
+    let uid = nix::unistd::Uid::effective().as_raw();
     let r = run(as_uid(uid, &path), &["pause", "s-1", "--reason", "who am i", "--wait", "0"]);
     assert_eq!(r.code, 0, "{}", r.stderr);
     let rec = stores.control.session_control("s-1").unwrap().unwrap();

@@ -1,3 +1,5 @@
+// Test and bench code: panicking on a broken fixture is the point (clippy.toml covers only #[test] fns).
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
 //! Tampering with a real store file (as an attacker with file access would: dropping the
 //! append-only triggers first) is detected at the right sequence number, by the library and by
 //! `quell verify`.

@@ -1,3 +1,5 @@
+// Test and bench code: panicking on a broken fixture is the point (clippy.toml covers only #[test] fns).
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
 //! The real `quell` binary in a pseudo-terminal: keys typed, the screen read back with a VT100
 //! parser, the store checked afterwards. The fixture's live sessions are hosted by the real agent
 //! runtime in this process: it heartbeats, obeys and acknowledges control as any agent does.

@@ -1,3 +1,5 @@
+// Test and bench code: panicking on a broken fixture is the point (clippy.toml covers only #[test] fns).
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
 //! Snapshots of every console view with ratatui's TestBackend, driven through the real
 //! `update` with keys and with the messages the feed threads would send (computed by the real
 //! services on a real embedded store). Every render is also checked for control characters.

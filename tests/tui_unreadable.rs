@@ -1,3 +1,5 @@
+// Test and bench code: panicking on a broken fixture is the point (clippy.toml covers only #[test] fns).
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
 //! The console with one bad record of each kind in a real embedded store (planted with
 //! rusqlite): the fleet still loads and shows the bad session as an unreadable row, the
 //! approvals queue lists the unreadable approval, and the session view shows an event nested

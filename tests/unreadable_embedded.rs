@@ -1,3 +1,5 @@
+// Test and bench code: panicking on a broken fixture is the point (clippy.toml covers only #[test] fns).
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
 //! One bad record never blinds a view (embedded store, real binary): a session document that is
 //! not UTF-8, approvals that are not JSON or not UTF-8, an audit event nested 200 levels deep
 //! (valid and correctly hashed) and a checkpoint nested 130 levels deep are each shown as

@@ -146,6 +146,9 @@ pub fn verify_links(session_id: &str, links: &[Link], anchor: Option<&Anchor>) -
     let mut expected = 1u64;
     let mut prev_hash: &str = GENESIS_HASH;
     for (i, link) in links.iter().enumerate() {
+        // The links stored before and after this one.
+        let earlier = links.get(..i).unwrap_or_default();
+        let later = links.get(i + 1..).unwrap_or_default();
         if !link.intact {
             return Err(brk(link.seq, BreakKind::Modified, "content does not match its hash".into()));
         }
@@ -157,15 +160,15 @@ pub fn verify_links(session_id: &str, links: &[Link], anchor: Option<&Anchor>) -
             expected += 1;
             continue;
         }
-        if i > 0 && link.seq == links[i - 1].seq {
-            return Err(if link.hash == links[i - 1].hash {
+        if let Some(previous) = earlier.last().filter(|l| l.seq == link.seq) {
+            return Err(if link.hash == previous.hash {
                 brk(link.seq, BreakKind::Duplicated, "the same event is stored twice".into())
             } else {
                 brk(link.seq, BreakKind::Inserted, "two different events claim this seq".into())
             });
         }
         if link.seq == expected {
-            let later_twin = links[i + 1..].iter().any(|l| l.seq == link.seq);
+            let later_twin = later.iter().any(|l| l.seq == link.seq);
             return Err(if later_twin {
                 brk(link.seq, BreakKind::Inserted, "an event that is not part of the chain stands here".into())
             } else if expected == 1 {
@@ -179,7 +182,7 @@ pub fn verify_links(session_id: &str, links: &[Link], anchor: Option<&Anchor>) -
             });
         }
         if link.seq > expected {
-            let missing_later = links[i + 1..].iter().any(|l| l.seq == expected);
+            let missing_later = later.iter().any(|l| l.seq == expected);
             return Err(if missing_later {
                 brk(expected, BreakKind::Reordered, format!("event {expected} is stored after event {}", link.seq))
             } else if link.seq == expected + 1 {
@@ -191,8 +194,8 @@ pub fn verify_links(session_id: &str, links: &[Link], anchor: Option<&Anchor>) -
         // link.seq < expected: an event of the chain already holds this seq (an event moved
         // back is caught above, where its seq is missing). The same event again is a duplicate;
         // any other is an event that is not part of the chain, wherever it links to.
-        let earlier: HashSet<&str> = links[..i].iter().filter(|l| l.seq == link.seq).map(|l| l.hash.as_str()).collect();
-        return Err(if earlier.contains(link.hash.as_str()) {
+        let holders: HashSet<&str> = earlier.iter().filter(|l| l.seq == link.seq).map(|l| l.hash.as_str()).collect();
+        return Err(if holders.contains(link.hash.as_str()) {
             brk(
                 link.seq,
                 BreakKind::Duplicated,

@@ -297,11 +297,11 @@ fn escape_invalid_utf8(mut bytes: &[u8]) -> String {
                 let (valid, rest) = bytes.split_at(e.valid_up_to());
                 // valid_up_to guarantees this prefix is UTF-8.
                 out.push_str(std::str::from_utf8(valid).unwrap_or_default());
-                let bad = e.error_len().unwrap_or(rest.len());
-                for b in &rest[..bad] {
+                let (bad, after) = rest.split_at_checked(e.error_len().unwrap_or(rest.len())).unwrap_or((rest, &[]));
+                for b in bad {
                     let _ = write!(out, "\\x{b:02X}");
                 }
-                bytes = &rest[bad..];
+                bytes = after;
             }
         }
     }

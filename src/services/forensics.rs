@@ -388,10 +388,9 @@ pub fn verify(stores: &Stores, only: Option<&str>) -> Result<VerifyReport> {
         Some(id) => stores.sessions.session(id)?.map(|s| (s.id.clone(), s)).into_iter().collect(),
         None => stores.sessions.sessions()?.into_iter().map(|s| (s.id.clone(), s)).collect(),
     };
-    let mut names: Vec<&String> = state.keys().collect();
-    names.sort();
-    for chain_id in names {
-        let run = &state[chain_id];
+    let mut runs: Vec<_> = state.iter().collect();
+    runs.sort_by_key(|&(chain_id, _)| chain_id);
+    for (chain_id, run) in runs {
         let anchor = sessions.get(chain_id).and_then(anchor);
         if let Verdict::Found(b) = &run.verdict {
             report.breaks.push(b.clone());

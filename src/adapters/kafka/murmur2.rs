@@ -11,7 +11,10 @@ pub(super) fn murmur2(data: &[u8]) -> i32 {
     let mut h: u32 = SEED ^ data.len() as u32;
     let mut words = data.chunks_exact(4);
     for w in words.by_ref() {
-        let mut k = u32::from_le_bytes([w[0], w[1], w[2], w[3]]);
+        let &[a, b, c, d] = w else {
+            continue; // chunks_exact: every chunk is 4 bytes
+        };
+        let mut k = u32::from_le_bytes([a, b, c, d]);
         k = k.wrapping_mul(M);
         k ^= k >> R;
         k = k.wrapping_mul(M);

@@ -114,13 +114,13 @@ pub(crate) struct Head<'a> {
 pub(crate) fn quell_shaped(value: Option<&[u8]>) -> Option<&str> {
     const SUFFIX: usize = r#","hash":""#.len() + 64 + 2;
     let bytes = value?;
-    if bytes.len() > MAX_EVENT_BYTES || bytes.len() < SUFFIX + 2 || bytes[0] != b'{' {
+    if bytes.len() > MAX_EVENT_BYTES || bytes.len() < SUFFIX + 2 || bytes.first() != Some(&b'{') {
         return None;
     }
-    let tail = &bytes[bytes.len() - SUFFIX..];
-    let (hash, end) = tail[9..].split_at(64);
-    if &tail[..9] != br#","hash":""# || end != br#""}"# || !hash.iter().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
-    {
+    let (_, tail) = bytes.split_at_checked(bytes.len() - SUFFIX)?;
+    // The tail is SUFFIX bytes: the member's name, 64 bytes of hash, the closing quote and brace.
+    let hash = tail.strip_prefix(br#","hash":""#)?.strip_suffix(br#""}"#)?;
+    if !hash.iter().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')) {
         return None;
     }
     std::str::from_utf8(bytes).ok()

@@ -435,8 +435,8 @@ impl RedisStore {
         let mut values: Vec<Option<Reply>> = self.get_many(&keys)?.into_iter().map(Some).collect();
         let mut out = Vec::with_capacity(seed.len());
         for ((id, k), (latest, earliest)) in seed.iter().zip(slots) {
-            let latest = latest.and_then(|i| values[i].take());
-            let earliest = earliest.and_then(|i| values[i].take());
+            let latest = latest.and_then(|i| values.get_mut(i)?.take());
+            let earliest = earliest.and_then(|i| values.get_mut(i)?.take());
             out.push(self.seed_session(id, k, latest, earliest));
         }
         Ok(out)

@@ -88,26 +88,9 @@ pub fn default_operator() -> Option<String> {
 }
 
 /// The account name of the real uid, through the system's user database (NSS: passwd, LDAP, …).
+/// A name that is not UTF-8 is not used (nix decodes it lossily).
 fn account_name() -> Option<String> {
-    // SAFETY: getuid cannot fail and has no preconditions.
-    let uid = unsafe { libc::getuid() };
-    let mut buf = vec![0u8; 1024];
-    loop {
-        // SAFETY: a zeroed passwd is a valid out-parameter (plain pointers and integers).
-        let mut pwd: libc::passwd = unsafe { std::mem::zeroed() };
-        let mut found: *mut libc::passwd = std::ptr::null_mut();
-        // SAFETY: every pointer is valid for the call and `buf.len()` is the buffer's size; on
-        // success the strings in `pwd` point into `buf`, which outlives their use below.
-        let rc = unsafe { libc::getpwuid_r(uid, &mut pwd, buf.as_mut_ptr().cast(), buf.len(), &mut found) };
-        if rc == libc::ERANGE && buf.len() < 1 << 20 {
-            buf.resize(buf.len() * 2, 0);
-            continue;
-        }
-        if rc != 0 || found.is_null() || pwd.pw_name.is_null() {
-            return None;
-        }
-        // SAFETY: getpwuid_r succeeded, so pw_name is a NUL-terminated string inside `buf`.
-        let name = unsafe { std::ffi::CStr::from_ptr(pwd.pw_name) }.to_str().ok()?;
-        return (!name.trim().is_empty()).then(|| name.to_owned());
-    }
+    let user = nix::unistd::User::from_uid(nix::unistd::Uid::current()).ok()??;
+    let name = user.name;
+    (!name.trim().is_empty() && !name.contains(char::REPLACEMENT_CHARACTER)).then_some(name)
 }
