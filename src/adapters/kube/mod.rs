@@ -11,7 +11,7 @@
 //! permissions it needs (SelfSubjectAccessReview), so a missing permission is reported as
 //! "cannot patch statefulsets/scale in genai-prod" before anything changes.
 //!
-//! Every error a request produces goes through one formatter ([`Kube::api_error`]) and names
+//! Every error a request produces goes through one formatter (`Kube::api_error`) and names
 //! the context and the API server it talked to — `kube context "ctx-b" (https://10.0.0.7:6443):
 //! list pods: cannot reach the API server: … Connection refused` — never a credential. A
 //! connect takes at most [`CONNECT_TIMEOUT`].
