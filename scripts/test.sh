@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # The whole test suite, from a fresh clone on a fresh Debian machine:
-#   installs what the build and the tests need (Debian packages, redis-py in target/),
-#   starts the real services on loopback (Redis, Kafka, kube-apiserver + etcd),
-#   runs formatting and lint checks and every test, and stops the services after.
+#   installs what the build and the tests need (Debian packages, redis-py in target/, the
+#   declared minimum Rust through rustup), starts the real services on loopback (Redis, Kafka,
+#   kube-apiserver + etcd), runs the formatting, lint, documentation and minimum-Rust checks and
+#   every test, the service tests included (`--features service-tests`), and stops the services
+#   after. Plain `cargo test` runs the tests that need no server.
 #
 #   scripts/test.sh            # everything
 #   scripts/test.sh -- ARGS    # extra arguments for `cargo test`
@@ -45,8 +47,23 @@ set +a
 # --- checks and tests ------------------------------------------------------------------------
 say "cargo fmt --check"
 cargo fmt --all -- --check
+# The service tests are targets of their own behind `service-tests` (Cargo.toml, "Test tiers"):
+# every check and the test run below enable it, so they are built, linted and run here.
+FEATURES=(--features service-tests)
 say "cargo clippy"
-cargo clippy --all-targets --quiet -- -D warnings
+cargo clippy --all-targets "${FEATURES[@]}" --quiet -- -D warnings
+say "cargo doc (warnings denied)"
+RUSTDOCFLAGS="-D warnings" cargo doc --no-deps --quiet
+# The crate builds on the Rust it declares (`rust-version`), tests and examples included. Its
+# own target directory, cached outside the repository like the servers' downloads: one toolchain's
+# artifacts never evict the other's.
+MSRV="$(sed -n 's/^rust-version = "\(.*\)"$/\1/p' Cargo.toml)"
+[ -n "$MSRV" ] || { echo "scripts/test.sh: no rust-version in Cargo.toml" >&2; exit 1; }
+say "cargo check on the declared minimum Rust ($MSRV)"
+command -v rustup >/dev/null || { echo "scripts/test.sh: the minimum-Rust check needs rustup (https://rustup.rs)" >&2; exit 1; }
+rustup --quiet toolchain install "$MSRV" --profile minimal --no-self-update >/dev/null
+CARGO_TARGET_DIR="${XDG_CACHE_HOME:-$HOME/.cache}/quell-test/msrv-target" \
+	rustup run "$MSRV" cargo check --all-targets "${FEATURES[@]}" --quiet
 say "cargo test"
 extra=()
 if [ "${1:-}" = "--" ]; then
@@ -55,7 +72,7 @@ if [ "${1:-}" = "--" ]; then
 fi
 set +e
 # --no-fail-fast: every test binary runs, so one failure does not hide the others.
-cargo test --no-fail-fast "${extra[@]}" 2>&1 | tee target/test-output.txt
+cargo test --no-fail-fast "${FEATURES[@]}" "${extra[@]}" 2>&1 | tee target/test-output.txt
 status=${PIPESTATUS[0]}
 # The Python agent library (sdk/python), installed as a user would, against the binary just built.
 say "python agent library (sdk/python)"

@@ -1,6 +1,6 @@
 //! Records quell cannot read are shown, never hidden, and never blind the rest of a view: each
 //! becomes an "unreadable" entry carrying its reason, and the records around it are shown as
-//! usual (DESIGN.md: "one bad record never hides the rest").
+//! usual (docs/architecture.md, "One bad record never hides the rest").
 
 use super::untrusted::{neutralize, Lines};
 use std::fmt::Display;

@@ -3,7 +3,7 @@
 //! [`Untrusted`] and [`UntrustedJson`] hold agent content exactly as received (storage keeps raw
 //! bytes). They deliberately do not implement `Display`: the only way to show them is through
 //! [`neutralize`], which renders every dangerous code point as a visible escape instead of
-//! deleting it (DESIGN.md, "Safety rules for showing agent content").
+//! deleting it (docs/architecture.md, "Untrusted text").
 
 use serde::{Deserialize, Serialize};
 use std::fmt::Write as _;

@@ -46,9 +46,9 @@
 //! restart); writes that are not naturally idempotent check on the retry whether their first
 //! attempt landed.
 //!
-//! Every call has a deadline ([`wire::CALL_DEADLINE`], from the first byte sent to the last
-//! reply byte read) and every reply a size bound ([`wire::MAX_REPLY`]), enforced by quell's own
-//! transport ([`wire`]): a server that answers one byte per second, or announces a reply of a
+//! Every call has a deadline (`wire::CALL_DEADLINE`, from the first byte sent to the last
+//! reply byte read) and every reply a size bound (`wire::MAX_REPLY`), enforced by quell's own
+//! transport (`wire`): a server that answers one byte per second, or announces a reply of a
 //! terabyte, fails the call with "redis redis://host:port: no complete reply within 10 s" (or
 //! "… a reply larger than 64 MiB") instead of hanging or filling memory. Such a call is not
 //! retried: the server would do the same again.

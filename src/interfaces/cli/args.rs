@@ -41,6 +41,8 @@ pub struct Global {
     pub theme: Option<String>,
     /// Redis for live sessions, checkpoints, control and approvals (the audit log stays in the
     /// embedded store): redis://[user:password@]host:port[/db]
+    // This doc comment is the `--help` text, shown as written: its brackets are not doc links.
+    #[allow(rustdoc::broken_intra_doc_links)]
     #[arg(long, global = true, env = "QUELL_REDIS", hide_env_values = true, value_name = "URL")]
     pub redis: Option<String>,
     /// CA certificate(s), PEM, to verify a rediss:// server with instead of the system's roots
@@ -48,6 +50,8 @@ pub struct Global {
     pub redis_ca: Option<PathBuf>,
     /// Kafka brokers for the audit log (host:port[,host:port...]); SASL/SSL settings come from the
     /// config file's [kafka] table
+    // This doc comment is the `--help` text, shown as written: its brackets are not doc links.
+    #[allow(rustdoc::broken_intra_doc_links)]
     #[arg(long, global = true, env = "QUELL_KAFKA", value_name = "BROKERS")]
     pub kafka: Option<String>,
     /// The Kafka audit topic [default: quell.audit]
