@@ -259,15 +259,18 @@ impl OperatorAction {
                 thousands(sessions.len() as u64),
                 if sessions.len() == 1 { "" } else { "s" },
                 in_namespaces(namespaces),
-                match held.len() {
-                    0 => String::new(),
-                    1 => format!("; session {} stays paused: it was paused on its own", held[0]),
-                    n => format!("; {} sessions stay paused: they were paused on their own", thousands(n as u64)),
+                match held.as_slice() {
+                    [] => String::new(),
+                    [only] => format!("; session {only} stays paused: it was paused on its own"),
+                    many => format!(
+                        "; {} sessions stay paused: they were paused on their own",
+                        thousands(many.len() as u64)
+                    ),
                 }
             ),
             Scope::Sessions { sessions, namespaces, selector } => {
-                let what = if sessions.len() == 1 {
-                    format!("session {}", sessions[0])
+                let what = if let [only] = sessions.as_slice() {
+                    format!("session {only}")
                 } else {
                     format!("{} sessions", thousands(sessions.len() as u64))
                 };

@@ -46,9 +46,15 @@ pub fn list(ctx: &mut Context, all: bool, format: ListFormat, out: &mut dyn Writ
                 .iter()
                 .map(|a| {
                     if a.unreadable.is_some() {
-                        let mut row = vec![Shown::from("?"); 9];
-                        (row[0], row[1], row[4]) =
-                            (Shown::line(&a.id), Shown::line(&a.session_id), Shown::from("unreadable"));
+                        let unknown = || Shown::from("?");
+                        let mut row = vec![
+                            Shown::line(&a.id),
+                            Shown::line(&a.session_id),
+                            unknown(),
+                            unknown(),
+                            Shown::from("unreadable"),
+                        ];
+                        row.resize_with(9, unknown);
                         return row;
                     }
                     let left = (a.expires_at - now).num_seconds();

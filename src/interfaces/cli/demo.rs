@@ -119,8 +119,8 @@ pub fn run(ctx: &mut Context, opts: DemoOptions, out: &mut dyn Write) -> CliResu
         open_console(ctx, stores.clone())?
     };
     let stats = fleet.stop()?;
-    if !stats.errors.is_empty() {
-        writeln!(out, "{}", crate::shown!("demo: {} agent errors, first: {}", stats.errors.len(), stats.errors[0]))?;
+    if let Some(first) = stats.errors.first() {
+        writeln!(out, "{}", crate::shown!("demo: {} agent errors, first: {}", stats.errors.len(), first))?;
     }
     Ok(code)
 }

@@ -84,9 +84,16 @@ pub fn show(ctx: &mut Context, session: &str, format: TextFormat, out: &mut dyn 
             Ok(n) => serde_json::json!({"intact": tl.intact(), "events": n}),
             Err(b) => serde_json::json!({"intact": false, "break": b}),
         };
-        integrity["checkpoints_edited"] = forensics::steps_with(&tl.checkpoint_coverage, Coverage::Edited).into();
-        integrity["checkpoints_not_covered"] =
-            forensics::steps_with(&tl.checkpoint_coverage, Coverage::NotCovered).into();
+        if let Some(fields) = integrity.as_object_mut() {
+            fields.insert(
+                "checkpoints_edited".into(),
+                forensics::steps_with(&tl.checkpoint_coverage, Coverage::Edited).into(),
+            );
+            fields.insert(
+                "checkpoints_not_covered".into(),
+                forensics::steps_with(&tl.checkpoint_coverage, Coverage::NotCovered).into(),
+            );
+        }
         // An unreadable session record says only its id and why: no placeholder fields.
         let session = match &tl.session {
             Some(s) if s.unreadable.is_some() => serde_json::json!({"id": s.id, "unreadable": s.unreadable}),
@@ -272,11 +279,10 @@ pub fn verify(ctx: &mut Context, session: Option<&str>, format: TextFormat, out:
             )?;
         }
     }
-    if report.intact() {
-        Ok(exit::OK)
-    } else {
-        let first = &report.breaks[0];
-        // The first broken link also goes to stderr, so a runbook sees it even with -o json.
-        Err(Failure { code: exit::INTEGRITY, message: first.to_string() })
+    // Intact means no breaks. The first broken link also goes to stderr, so a runbook sees it
+    // even with -o json.
+    match report.breaks.first() {
+        None => Ok(exit::OK),
+        Some(first) => Err(Failure { code: exit::INTEGRITY, message: first.to_string() }),
     }
 }

@@ -53,8 +53,10 @@ pub fn list(ctx: &mut Context, selector: Option<&str>, format: ListFormat, out: 
                 .map(|(i, (s, r))| {
                     let mut cells = if s.unreadable.is_some() {
                         // Nothing but the id (and pending approvals, kept apart) was read.
-                        let mut cells = vec![Shown::from("?"); 10];
-                        (cells[0], cells[4]) = (Shown::line(r.id), Shown::from("unreadable"));
+                        let unknown = || Shown::from("?");
+                        let mut cells =
+                            vec![Shown::line(r.id), unknown(), unknown(), unknown(), Shown::from("unreadable")];
+                        cells.resize_with(9, unknown);
                         cells
                     } else {
                         vec![
@@ -67,10 +69,9 @@ pub fn list(ctx: &mut Context, selector: Option<&str>, format: ListFormat, out: 
                             Shown::from(time::age(&s.last_seen, &now)),
                             Shown::from(table::thousands(s.input_tokens + s.output_tokens)),
                             crate::shown!("${:.4}", s.cost_usd),
-                            Shown::from(""),
                         ]
                     };
-                    cells[9] = Shown::from(r.pending_approvals);
+                    cells.push(Shown::from(r.pending_approvals));
                     cells.extend(pods.iter().flat_map(|p| p.cells(i)));
                     cells
                 })

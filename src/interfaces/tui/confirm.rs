@@ -178,8 +178,8 @@ impl ConfirmDialog {
         let shown = Untrusted::new(self.reason.as_str()).shown_line();
         let room = usize::from(reason.width.saturating_sub(3));
         let tail: String = {
-            let chars: Vec<char> = shown.chars().collect();
-            chars[chars.len().saturating_sub(room)..].iter().collect()
+            let skip = shown.chars().count().saturating_sub(room);
+            shown.chars().skip(skip).collect()
         };
         let cursor = if self.focus == Focus::Reason { "▏" } else { "" };
         let marker = if self.focus == Focus::Reason { "> " } else { "  " };

@@ -260,7 +260,7 @@ pub fn load_window(stores: &Stores, since: Timestamp, max: usize) -> Result<Time
 pub fn context_lines(stores: &Stores, session_id: &str) -> Result<Vec<String>, String> {
     load_timeline(stores, session_id).map(|d| {
         let skip = d.items.len().saturating_sub(CONTEXT_STEPS);
-        d.items[skip..].iter().map(|i| format!("step {:>3} {:<18} {}", i.step, i.kind.label(), i.summary)).collect()
+        d.items.iter().skip(skip).map(|i| format!("step {:>3} {:<18} {}", i.step, i.kind.label(), i.summary)).collect()
     })
 }
 

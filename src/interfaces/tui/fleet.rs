@@ -132,7 +132,7 @@ impl SortKey {
 
     fn next(self) -> SortKey {
         let i = Self::ALL.iter().position(|k| *k == self).unwrap_or(0);
-        Self::ALL[(i + 1) % Self::ALL.len()]
+        Self::ALL.get((i + 1) % Self::ALL.len()).copied().unwrap_or(self)
     }
 
     /// One integer per row that orders like the column (ascending). Text columns are ranked
@@ -147,7 +147,7 @@ impl SortKey {
         let desc = |v: u64| u64::MAX - v;
         match self {
             // Rows arrive in id order (the store sorts them): the index is the rank.
-            SortKey::Id if rows.windows(2).all(|w| w[0].session.id <= w[1].session.id) => {
+            SortKey::Id if rows.iter().zip(rows.iter().skip(1)).all(|(x, y)| x.session.id <= y.session.id) => {
                 (0..rows.len() as u64).collect()
             }
             SortKey::Id => text(|r| &r.session.id),
@@ -269,15 +269,19 @@ impl FleetState {
             .iter()
             .copied()
             .filter(|&i| {
-                let r = &rows[i as usize];
-                (needle.is_empty() || r.haystack.contains(&needle)) && sel.is_none_or(|s| s.matches(&r.session, now))
+                rows.get(i as usize).is_some_and(|r| {
+                    (needle.is_empty() || r.haystack.contains(&needle))
+                        && sel.is_none_or(|s| s.matches(&r.session, now))
+                })
             })
             .collect();
     }
 
     fn reselect(&mut self, id: Option<&str>) {
         if let Some(id) = id {
-            if let Some(pos) = self.visible.iter().position(|&i| self.rows[i as usize].session.id == id) {
+            if let Some(pos) =
+                self.visible.iter().position(|&i| self.rows.get(i as usize).is_some_and(|r| r.session.id == id))
+            {
                 self.selected = pos;
                 return;
             }

@@ -411,7 +411,7 @@ impl Keymap {
     /// A key may mean one thing per view: a view's key may not also be a global key.
     fn check_clashes(&self) -> Result<(), String> {
         for (i, a) in self.bindings.iter().enumerate() {
-            for b in &self.bindings[i + 1..] {
+            for b in self.bindings.iter().skip(i + 1) {
                 let overlap = a.context == b.context || a.context == Context::Global || b.context == Context::Global;
                 if !overlap {
                     continue;

@@ -43,7 +43,7 @@ impl KindFilter {
 
     fn next(self) -> KindFilter {
         let i = Self::ORDER.iter().position(|k| *k == self).unwrap_or(0);
-        Self::ORDER[(i + 1) % Self::ORDER.len()]
+        Self::ORDER.get((i + 1) % Self::ORDER.len()).copied().unwrap_or(self)
     }
 
     fn keeps(self, kind: ItemKind, anomaly: bool) -> bool {
@@ -142,6 +142,11 @@ impl ReplayState {
         self.speed = self.speed.saturating_sub(1);
     }
 
+    /// The playback speed as a multiple of 1× (`speed` indexes `SPEEDS` and is kept in range).
+    pub fn speed_factor(&self) -> u32 {
+        SPEEDS.get(self.speed).copied().unwrap_or(1)
+    }
+
     pub fn cycle_filter(&mut self) {
         self.filter = self.filter.next();
         self.refilter();
@@ -153,7 +158,7 @@ impl ReplayState {
         let n = self.shown.len();
         for k in 1..=n {
             let p = (self.pos + k) % n;
-            if d.items[self.shown[p]].anomaly.is_some() {
+            if self.shown.get(p).and_then(|&i| d.items.get(i)).is_some_and(|item| item.anomaly.is_some()) {
                 self.pos = p;
                 self.playing = false;
                 return true;
@@ -167,7 +172,7 @@ impl ReplayState {
         if !self.playing {
             return false;
         }
-        let interval_ms = 1000 / i64::from(SPEEDS[self.speed]);
+        let interval_ms = 1000 / i64::from(self.speed_factor());
         let last = self.last_step_at.unwrap_or(now);
         let elapsed = (now - last).num_milliseconds();
         if elapsed < interval_ms {

@@ -325,29 +325,35 @@ pub fn diff_lines(old: &str, new: &str) -> Vec<DiffLine> {
     let a: Vec<&str> = old.lines().take(CAP).collect();
     let b: Vec<&str> = new.lines().take(CAP).collect();
     let (n, m) = (a.len(), b.len());
+    // lcs[i][j]: the length of the longest common subsequence of a[i..] and b[j..]. Outside the
+    // table (past either end) it is 0.
     let mut lcs = vec![vec![0u16; m + 1]; n + 1];
-    for i in (0..n).rev() {
-        for j in (0..m).rev() {
-            lcs[i][j] = if a[i] == b[j] { lcs[i + 1][j + 1] + 1 } else { lcs[i + 1][j].max(lcs[i][j + 1]) };
+    let at = |lcs: &[Vec<u16>], i: usize, j: usize| lcs.get(i).and_then(|row| row.get(j)).copied().unwrap_or(0);
+    for (i, x) in a.iter().enumerate().rev() {
+        for (j, y) in b.iter().enumerate().rev() {
+            let len = if x == y { at(&lcs, i + 1, j + 1) + 1 } else { at(&lcs, i + 1, j).max(at(&lcs, i, j + 1)) };
+            if let Some(cell) = lcs.get_mut(i).and_then(|row| row.get_mut(j)) {
+                *cell = len;
+            }
         }
     }
     let (mut i, mut j) = (0, 0);
     let mut out = Vec::new();
-    while i < n && j < m {
-        if a[i] == b[j] {
-            out.push(DiffLine::Same(a[i].to_owned()));
+    while let (Some(x), Some(y)) = (a.get(i), b.get(j)) {
+        if x == y {
+            out.push(DiffLine::Same((*x).to_owned()));
             i += 1;
             j += 1;
-        } else if lcs[i + 1][j] >= lcs[i][j + 1] {
-            out.push(DiffLine::Removed(a[i].to_owned()));
+        } else if at(&lcs, i + 1, j) >= at(&lcs, i, j + 1) {
+            out.push(DiffLine::Removed((*x).to_owned()));
             i += 1;
         } else {
-            out.push(DiffLine::Added(b[j].to_owned()));
+            out.push(DiffLine::Added((*y).to_owned()));
             j += 1;
         }
     }
-    out.extend(a[i..].iter().map(|l| DiffLine::Removed((*l).to_owned())));
-    out.extend(b[j..].iter().map(|l| DiffLine::Added((*l).to_owned())));
+    out.extend(a.iter().skip(i).map(|l| DiffLine::Removed((*l).to_owned())));
+    out.extend(b.iter().skip(j).map(|l| DiffLine::Added((*l).to_owned())));
     out
 }
 
@@ -390,8 +396,9 @@ impl SessionView {
         let items = self.items();
         let cur = items.get(self.selected).ok_or("nothing selected")?;
         let new = cur.checkpoint.as_ref().ok_or("select a checkpoint to diff it against the previous one")?;
-        let prev = items[..self.selected]
+        let prev = items
             .iter()
+            .take(self.selected)
             .rev()
             .find(|i| i.checkpoint.is_some())
             .ok_or("this is the first checkpoint: nothing to diff against")?;

@@ -133,7 +133,9 @@ impl Theme {
                     style = style.add_modifier(m);
                 }
             }
-            styles[i] = style;
+            if let Some(slot) = styles.get_mut(i) {
+                *slot = style;
+            }
         }
         Ok(Theme { name: file.name.unwrap_or_else(|| default_name.to_owned()), styles, mono: false })
     }

@@ -24,7 +24,7 @@ pub fn draw(f: &mut Frame<'_>, app: &App) {
         return;
     }
     let banner = app.banner();
-    let rows = Layout::vertical([
+    let [top, banner_row, degraded_row, audit_row, body, status_row, bottom_row] = Layout::vertical([
         Constraint::Length(1),
         Constraint::Length(u16::from(banner.is_some())),
         Constraint::Length(u16::from(app.degraded.is_some())),
@@ -33,18 +33,17 @@ pub fn draw(f: &mut Frame<'_>, app: &App) {
         Constraint::Length(1),
         Constraint::Length(1),
     ])
-    .split(area);
-    header(f, app, rows[0]);
+    .areas(area);
+    header(f, app, top);
     if let Some(b) = banner {
-        line(f, rows[1], &format!(" ‖ {b}"), theme.style(Role::Banner));
+        line(f, banner_row, &format!(" ‖ {b}"), theme.style(Role::Banner));
     }
     if let Some(d) = &app.degraded {
-        line(f, rows[2], &format!(" ⚠ {d}"), theme.style(Role::Degraded));
+        line(f, degraded_row, &format!(" ⚠ {d}"), theme.style(Role::Degraded));
     }
     if let Some(d) = &app.audit_degraded {
-        line(f, rows[3], &format!(" ⚠ {d}"), theme.style(Role::Degraded));
+        line(f, audit_row, &format!(" ⚠ {d}"), theme.style(Role::Degraded));
     }
-    let body = rows[4];
     match app.view {
         View::Fleet => views::fleet::draw(f, app, body),
         View::Session => views::session::draw(f, app, body),
@@ -52,8 +51,8 @@ pub fn draw(f: &mut Frame<'_>, app: &App) {
         View::Replay => views::replay::draw(f, app, body),
         View::Help => views::help::draw(f, app, body),
     }
-    status(f, app, rows[5]);
-    bottom(f, app, rows[6]);
+    status(f, app, status_row);
+    bottom(f, app, bottom_row);
     if let Some(d) = &app.dialog {
         d.render(f, area, theme);
     }

@@ -50,14 +50,14 @@ const COLS: [(Col, &str, u16, u8); 15] = [
 
 /// The columns that fit, in display order; pod columns only when kube is configured.
 fn fitting(width: u16, kube: bool) -> Vec<(Col, &'static str, u16)> {
-    let mut keep: Vec<usize> = (0..COLS.len()).filter(|&i| kube || !COLS[i].0.is_pod()).collect();
-    let total = |keep: &[usize]| keep.iter().map(|&i| COLS[i].2 + 1).sum::<u16>();
+    let mut keep: Vec<&(Col, &'static str, u16, u8)> = COLS.iter().filter(|c| kube || !c.0.is_pod()).collect();
+    let total = |keep: &[&(Col, &str, u16, u8)]| keep.iter().map(|c| c.2 + 1).sum::<u16>();
     while total(&keep) > width && keep.len() > 3 {
         // Drop the column with the highest priority number (the last one among equals).
-        let Some(pos) = keep.iter().enumerate().max_by_key(|(n, &i)| (COLS[i].3, *n)).map(|(n, _)| n) else { break };
+        let Some(pos) = keep.iter().enumerate().max_by_key(|(n, c)| (c.3, *n)).map(|(n, _)| n) else { break };
         keep.remove(pos);
     }
-    keep.into_iter().map(|i| (COLS[i].0, COLS[i].1, COLS[i].2)).collect()
+    keep.into_iter().map(|&(col, title, width, _)| (col, title, width)).collect()
 }
 
 fn cell<'a>(app: &App, theme: &Theme, col: Col, r: &'a FleetRow, w: u16, outstanding: bool) -> Cell<'a> {

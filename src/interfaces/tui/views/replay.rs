@@ -3,7 +3,6 @@
 use super::session::{draw_detail, item_line};
 use super::{line, window};
 use crate::interfaces::tui::app::App;
-use crate::interfaces::tui::replay::SPEEDS;
 use crate::interfaces::tui::session::Detail;
 use crate::interfaces::tui::text::safe;
 use crate::interfaces::tui::theme::Role;
@@ -29,9 +28,9 @@ pub fn draw(f: &mut Frame<'_>, app: &App, area: Rect) {
         Layout::vertical([Constraint::Length(1), Constraint::Fill(1), Constraint::Percentage(45)]).areas(area);
     let anomalies = data.items.iter().filter(|i| i.anomaly.is_some()).count();
     let state = if r.playing {
-        format!("▶ playing {}×", SPEEDS[r.speed])
+        format!("▶ playing {}×", r.speed_factor())
     } else {
-        format!("‖ paused ({}×)", SPEEDS[r.speed])
+        format!("‖ paused ({}×)", r.speed_factor())
     };
     let pos = if r.shown.is_empty() { 0 } else { r.pos + 1 };
     let (ok, badge) = data.badge();
