@@ -1,3 +1,5 @@
+// Test and bench code: panicking on a broken fixture is the point (clippy.toml covers only #[test] fns).
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
 //! The layers' import rule, read from the source (see `docs/architecture.md`, "Layers"):
 //! imports flow toward the model, never away from it.
 //!

@@ -1,3 +1,5 @@
+// Test and bench code: panicking on a broken fixture is the point (clippy.toml covers only #[test] fns).
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
 //! Agent text never reaches the terminal, on Redis: the hostile-text corpus of
 //! `tests/hostile_text.rs` planted in every agent-written field of a Redis store (and a session
 //! document and a seed checkpoint that are not UTF-8), then every CLI subcommand in text and in
