@@ -12,6 +12,7 @@ for approval — docs/agent-contract.md, with the same semantics as quell's Rust
 
 from .canonical import canonical
 from .chain import GENESIS_HASH, Sealed, Tail, event_hash, seal
+from .config import runtime_from_env
 from .embedded import EmbeddedStore
 from .errors import Conflict, Killed, NotAStore, QuellError, Unavailable
 from .runtime import Runtime, Session, hash_input, new_id
@@ -32,5 +33,6 @@ __all__ = [
     "event_hash",
     "hash_input",
     "new_id",
+    "runtime_from_env",
     "seal",
 ]
