@@ -392,6 +392,8 @@ fn kill_pod_with_normal_and_zero_grace() {
     let v: Value = serde_json::from_slice(&out.stdout).expect("json");
     assert_eq!(v["operator"], "quell-admin", "the kubeconfig user acts unless --as");
     assert_eq!(v["action"], "kill-pod");
+    assert_eq!(v["reached"], json!([format!("{ns}/b-0")]), "the pod it took effect on, by name");
+    assert_eq!(v["missed"], json!([]));
     let events = operator_events(&stores);
     assert_eq!(events.len(), 2);
     assert_eq!(events[1].body.identity, "operator:quell-admin");

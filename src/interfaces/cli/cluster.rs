@@ -52,6 +52,13 @@ pub fn act(ctx: &mut Context, kind: ActionKind, args: PodActionArgs, out: &mut d
     match args.output {
         TextFormat::Json => {
             let failed: Vec<String> = report.failed.iter().map(ToString::to_string).collect();
+            // Target by target, what took effect and what did not (a partly done action).
+            let reached: Vec<String> = report.reached.iter().map(ToString::to_string).collect();
+            let missed: Vec<serde_json::Value> = report
+                .missed
+                .iter()
+                .map(|(target, e)| serde_json::json!({"target": target.to_string(), "error": e.to_string()}))
+                .collect();
             super::json::write_pretty(
                 out,
                 &serde_json::json!({
@@ -65,6 +72,8 @@ pub fn act(ctx: &mut Context, kind: ActionKind, args: PodActionArgs, out: &mut d
                     "skipped": planned.skipped,
                     "done": report.done,
                     "failed": failed,
+                    "reached": reached,
+                    "missed": missed,
                     "audit_seq": report.audit_seq,
                     "audit_error": report.audit_error,
                 }),
