@@ -80,7 +80,7 @@ def main():
             except Killed:
                 killed.append(thread_id)
 
-        threads = [threading.Thread(target=run, args=(f"support-{i}",)) for i in range(1, a.sessions + 1)]
+        threads = [threading.Thread(target=run, args=(f"langgraph-support-{i}",)) for i in range(1, a.sessions + 1)]
         for t in threads:
             t.start()
         print(f"{a.sessions} LangGraph sessions running under quell; waiting for an operator", flush=True)

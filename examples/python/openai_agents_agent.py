@@ -68,7 +68,7 @@ async def main():
                 killed.append(conversation)
 
         print(f"{a.sessions} OpenAI Agents sessions running under quell; waiting for an operator", flush=True)
-        await asyncio.gather(*(session(f"support-{i}") for i in range(1, a.sessions + 1)))
+        await asyncio.gather(*(session(f"openai-support-{i}") for i in range(1, a.sessions + 1)))
     print(f"killed by quell: {', '.join(sorted(killed))}", flush=True)
     return 0
 
