@@ -134,6 +134,28 @@ pub fn parse_seed_key(key: &str) -> Option<(&str, u64)> {
     Some((session, step.parse().ok()?))
 }
 
+/// Whether a key under `checkpoint:` is one LangGraph's Redis checkpointer
+/// (langgraph-checkpoint-redis 0.5) writes rather than the seed's: the full saver's
+/// `checkpoint:{thread}:{ns}:{checkpoint_id}` (a UUID last; the root namespace is `__empty__`) or
+/// the shallow saver's `checkpoint:{thread}:{ns}` (the root namespace written empty or as
+/// `__empty__`; a subgraph's ends in its task's UUID). A seed key never is one: its step is a
+/// number, and these never end in one.
+pub fn is_langgraph_key(key: &str) -> bool {
+    let Some((_, last)) = key.strip_prefix("checkpoint:").and_then(|rest| rest.rsplit_once(':')) else {
+        return false;
+    };
+    parse_seed_key(key).is_none() && (last.is_empty() || last == "__empty__" || is_uuid(last))
+}
+
+/// `8-4-4-4-12` hex digits, the text form of a UUID (LangGraph's checkpoint and task ids).
+fn is_uuid(text: &str) -> bool {
+    text.len() == 36
+        && text.bytes().enumerate().all(|(i, b)| match i {
+            8 | 13 | 18 | 23 => b == b'-',
+            _ => b.is_ascii_hexdigit(),
+        })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -165,6 +187,34 @@ mod tests {
         assert_eq!(parse_seed_key("checkpoint::3"), None);
         assert_eq!(parse_seed_key("checkpoint:a:-1"), None);
         assert_eq!(parse_seed_key("other:a:1"), None);
+    }
+
+    #[test]
+    fn langgraph_keys_are_told_from_the_seeds() {
+        let id = "1f0b2c3d-4e5f-6a7b-8c9d-0e1f2a3b4c5d";
+        for key in [
+            format!("checkpoint:thread-1:__empty__:{id}"),
+            format!("checkpoint:any thread, any text:__empty__:{id}"),
+            format!("checkpoint:t:agent:{id}:{id}"), // a subgraph's namespace holds ':'
+            "checkpoint:00000000-0000-0000-0000-000000000000:__empty__:00000000-0000-0000-0000-000000000000".into(),
+            "checkpoint:thread-1:".into(), // shallow saver, root namespace as written
+            "checkpoint:thread-1:__empty__".into(),
+            format!("checkpoint:thread-1:agent:{id}"),
+        ] {
+            assert!(is_langgraph_key(&key), "{key}");
+            assert_eq!(parse_seed_key(&key), None, "{key}");
+        }
+        for key in [
+            "checkpoint:s-1:10",
+            "checkpoint:a:__empty__:3",
+            "checkpoint:a:b:12",
+            "checkpoint:badstep:abc",
+            "checkpoint:no-step",
+            &format!("checkpoint_latest:thread-1:__empty__:{id}"),
+            &format!("checkpoint:t:{}", &id[1..]),
+        ] {
+            assert!(!is_langgraph_key(key), "{key}");
+        }
     }
 
     #[test]

@@ -16,6 +16,17 @@
 //! | `quell:a:{<approval>}` | string, the approval as JSON | agents request, operators decide |
 //! | `quell:approvals` | sorted set: approval id scored by request time | agents |
 //! | `quell:approvals:pending` | sorted set: undecided approval ids scored by expiry | agents add, deciders remove |
+//! | `checkpoint:{thread}:{ns}:{checkpoint_id}`, `checkpoint:{thread}:{ns}` | RedisJSON documents, **not read**: skipped and counted | LangGraph's own Redis checkpointer (langgraph-checkpoint-redis; full and shallow saver) |
+//!
+//! LangGraph's checkpointer shares the `checkpoint:` prefix with the seed. Its keys are told
+//! apart by shape (the last part a UUID — a checkpoint id or a subgraph task's id — or the root
+//! namespace, `__empty__` or empty; a seed key ends in a numeric step), and a seed-shaped key
+//! whose value is a RedisJSON document (GET answers WRONGTYPE, `TYPE` says `ReJSON-RL`) is taken
+//! for another writer's too. Neither is listed as a session nor fails a listing: each full
+//! listing counts them ([`RedisStore::foreign_keys`]) and [`RedisStore::report_lines`] says so in
+//! one line. A seed-shaped key of any other wrong type (a hash, say) is still shown as its
+//! session's `unreadable` reason. Its other keys (`checkpoint_latest:…`, `checkpoint_write:…`,
+//! `write_keys_zset:…`) do not match `checkpoint:*` and are never met.
 //!
 //! The seed's key is `checkpoint:` + session id + `:` + step, literally (its `{}` are Python
 //! f-string fields, not hash tags): quell reads and writes exactly that. Every key quell adds
@@ -58,7 +69,7 @@ mod control;
 mod sessions;
 mod wire;
 
-pub use sessions::parse_created_at;
+pub use sessions::{parse_created_at, ForeignKeys};
 
 use crate::ports::{AuditLog, Result, StoreError, Stores};
 use std::path::Path;
@@ -81,6 +92,8 @@ pub struct RedisStore {
     keys: Keys,
     /// Seed-only session ids seen by the last full scan, and when (see `sessions.rs`).
     seed_ids: Mutex<Option<(std::time::Instant, std::collections::HashSet<String>)>>,
+    /// Keys under `checkpoint:` the last full scan skipped as another writer's.
+    foreign: Mutex<ForeignKeys>,
 }
 
 /// Key names. See the module docs.
@@ -257,6 +270,7 @@ impl RedisStore {
             secret,
             keys: Keys { ns: namespace.to_owned() },
             seed_ids: Mutex::new(None),
+            foreign: Mutex::new(ForeignKeys::default()),
         };
         let conn = store.connect()?;
         store.put_back(conn);
@@ -270,8 +284,32 @@ impl RedisStore {
 
     /// Sessions, control and approvals here; the audit log from `audit`.
     pub fn stores(self, audit: Arc<dyn AuditLog>) -> Stores {
-        let this = Arc::new(self);
-        Stores { sessions: this.clone(), control: this.clone(), approvals: this, audit }
+        Self::shared_stores(&Arc::new(self), audit)
+    }
+
+    /// [`RedisStore::stores`] for a store the caller keeps a handle on (to ask it for
+    /// [`RedisStore::report_lines`] after a command).
+    pub fn shared_stores(this: &Arc<Self>, audit: Arc<dyn AuditLog>) -> Stores {
+        Stores { sessions: this.clone(), control: this.clone(), approvals: this.clone(), audit }
+    }
+
+    /// What an operator should see after a command: when the last full listing skipped keys
+    /// under `checkpoint:` as another writer's, one line saying how many, naming a few. Safe to
+    /// print (the keys are neutralised).
+    pub fn report_lines(&self) -> Vec<String> {
+        let foreign = self.foreign_keys();
+        if foreign.count == 0 {
+            return Vec::new();
+        }
+        let more = if foreign.count > foreign.examples.len() { ", …" } else { "" };
+        vec![format!(
+            "redis {}: skipped {} key(s) under {}* that are not the seed's checkpoints (LangGraph's Redis \
+             checkpointer or another RedisJSON writer): {}{more}",
+            self.shown,
+            foreign.count,
+            shown_key(&self.keys.checkpoint_prefix()),
+            foreign.examples.join(", ")
+        )]
     }
 
     pub(crate) fn keys(&self) -> &Keys {

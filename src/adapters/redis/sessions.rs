@@ -8,9 +8,16 @@
 //! be read — a key of the wrong type, a value that is not JSON or not the seed's shape, a key
 //! whose step is not a number, a session id that is not a valid id — becomes that session's
 //! `unreadable` reason; every other session is unaffected.
+//!
+//! Keys under `checkpoint:` that other writers put there are not sessions: LangGraph's Redis
+//! checkpointer, known by its key shapes ([`is_langgraph_key`]), and any seed-shaped key whose
+//! value is a RedisJSON document (GET answers WRONGTYPE, TYPE says `ReJSON-RL`; the seed writes
+//! strings). They are skipped, never read as checkpoints, and counted ([`ForeignKeys`], shown by
+//! [`RedisStore::report_lines`]). A seed key holding any other wrong type stays its session's
+//! `unreadable` reason.
 
 use super::{glob_escape, reply, shown_key, RedisStore, Reply, TTL_SECS};
-use crate::model::checkpoint::{parse_seed_key, Checkpoint, CheckpointError, UnreadableCheckpoint};
+use crate::model::checkpoint::{is_langgraph_key, parse_seed_key, Checkpoint, CheckpointError, UnreadableCheckpoint};
 use crate::model::session::{validate_session_id, Session, SessionState};
 use crate::model::time::{self, Timestamp};
 use crate::ports::{Result, SessionStore, StoreError};
@@ -26,6 +33,25 @@ struct SeedKeys {
     steps: BTreeSet<u64>,
     malformed: BTreeSet<String>,
 }
+
+/// How many keys the last full listing skipped under `checkpoint:` as not the seed's, and the
+/// first few of them (neutralised, for messages).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ForeignKeys {
+    pub count: usize,
+    pub examples: Vec<String>,
+}
+
+impl ForeignKeys {
+    const EXAMPLES: usize = 3;
+
+    fn of(keys: &BTreeSet<String>) -> Self {
+        ForeignKeys { count: keys.len(), examples: keys.iter().take(Self::EXAMPLES).map(|k| shown_key(k)).collect() }
+    }
+}
+
+/// The `TYPE` of a RedisJSON document: a key no seed writer produced.
+const REDIS_JSON_TYPE: &str = "ReJSON-RL";
 
 /// The seed's checkpoint, checked field by field like [`Checkpoint::from_stored`] (same shape
 /// rules, same messages) without building the message and tool-result values: listing 10,000
@@ -98,14 +124,26 @@ impl RedisStore {
                 return Ok(ids.contains(id));
             }
         }
-        let ids: HashSet<String> = self.seed_keys(None)?.into_keys().collect();
+        let (seed, foreign) = self.seed_keys(None)?;
+        let ids: HashSet<String> = seed.into_keys().collect();
         let found = ids.contains(id);
         self.remember_seed_ids(ids);
+        self.remember_foreign(&foreign);
         Ok(found)
     }
 
     fn remember_seed_ids(&self, ids: HashSet<String>) {
         *self.seed_ids.lock().unwrap_or_else(|p| p.into_inner()) = Some((std::time::Instant::now(), ids));
+    }
+
+    /// What the last full scan skipped (see [`RedisStore::foreign_keys`]).
+    fn remember_foreign(&self, keys: &BTreeSet<String>) {
+        *self.foreign.lock().unwrap_or_else(|p| p.into_inner()) = ForeignKeys::of(keys);
+    }
+
+    /// Keys under `checkpoint:` that the last full listing skipped as not the seed's.
+    pub fn foreign_keys(&self) -> ForeignKeys {
+        self.foreign.lock().unwrap_or_else(|p| p.into_inner()).clone()
     }
 
     /// Every key matching `pattern`, via `SCAN` (never `KEYS`). May contain duplicates.
@@ -125,17 +163,23 @@ impl RedisStore {
         }
     }
 
-    /// Seed keys of every session (or of one, with `only`), grouped by session id.
-    fn seed_keys(&self, only: Option<&str>) -> Result<BTreeMap<String, SeedKeys>> {
+    /// Seed keys of every session (or of one, with `only`), grouped by session id, and the keys
+    /// of LangGraph's checkpointer met on the way (skipped).
+    fn seed_keys(&self, only: Option<&str>) -> Result<(BTreeMap<String, SeedKeys>, BTreeSet<String>)> {
         let prefix = self.keys().checkpoint_prefix();
         let pattern = match only {
             Some(id) => format!("{}{}:*", glob_escape(&prefix), glob_escape(id)),
             None => format!("{}*", glob_escape(&prefix)),
         };
         let mut out: BTreeMap<String, SeedKeys> = BTreeMap::new();
+        let mut foreign = BTreeSet::new();
         self.scan_keys(&pattern, &mut |key| {
             let Some(rest) = key.strip_prefix(prefix.as_str()) else { return };
             let bare = format!("checkpoint:{rest}");
+            if is_langgraph_key(&bare) {
+                foreign.insert(key);
+                return;
+            }
             match parse_seed_key(&bare) {
                 Some((sid, step)) => {
                     if only.is_none_or(|o| o == sid) {
@@ -151,7 +195,7 @@ impl RedisStore {
                 }
             }
         })?;
-        Ok(out)
+        Ok((out, foreign))
     }
 
     /// GETs many keys in one round trip; per-key failures are reported, not fatal.
@@ -192,6 +236,7 @@ impl RedisStore {
         }
         Ok(self
             .seed_keys(Some(session_id))?
+            .0
             .remove(session_id)
             .map(|k| k.steps.into_iter().collect())
             .unwrap_or_default())
@@ -292,9 +337,9 @@ impl SessionStore for RedisStore {
                 if !self.may_be_seed_session(id)? {
                     return Ok(None);
                 }
-                let mut seed = self.seed_keys(Some(id))?;
+                let (mut seed, _) = self.seed_keys(Some(id))?;
                 match seed.remove(id) {
-                    Some(keys) => Ok(Some(self.seed_sessions(vec![(id.to_owned(), keys)])?.remove(0))),
+                    Some(keys) => Ok(self.seed_sessions(vec![(id.to_owned(), keys)])?.0.into_iter().next()),
                     None => Ok(None),
                 }
             }
@@ -345,10 +390,13 @@ impl SessionStore for RedisStore {
             known.insert(id.clone());
             out.push(s);
         }
-        let all_seed = self.seed_keys(None)?;
+        let (all_seed, mut foreign) = self.seed_keys(None)?;
         self.remember_seed_ids(all_seed.keys().cloned().collect());
         let seed: Vec<(String, SeedKeys)> = all_seed.into_iter().filter(|(id, _)| !known.contains(id)).collect();
-        out.extend(self.seed_sessions(seed)?);
+        let (seed, json_docs) = self.seed_sessions(seed)?;
+        out.extend(seed);
+        foreign.extend(json_docs);
+        self.remember_foreign(&foreign);
         out.sort_by(|a, b| a.id.cmp(&b.id));
         Ok(out)
     }
@@ -416,7 +464,9 @@ impl SessionStore for RedisStore {
 
 impl RedisStore {
     /// Builds seed-only sessions, reading every latest and earliest checkpoint in one pipeline.
-    fn seed_sessions(&self, seed: Vec<(String, SeedKeys)>) -> Result<Vec<Session>> {
+    /// A session whose latest or earliest key holds a RedisJSON document is another writer's:
+    /// left out, its keys returned to be counted as skipped.
+    fn seed_sessions(&self, seed: Vec<(String, SeedKeys)>) -> Result<(Vec<Session>, Vec<String>)> {
         let mut keys = Vec::with_capacity(seed.len() * 2);
         let mut slots = Vec::with_capacity(seed.len());
         for (id, k) in &seed {
@@ -433,12 +483,41 @@ impl RedisStore {
             slots.push((latest, earliest));
         }
         let mut values: Vec<Option<Reply>> = self.get_many(&keys)?.into_iter().map(Some).collect();
+        let refused = keys.iter().zip(&values).filter(|(_, v)| matches!(v, Some(Reply::Bad(_)))).map(|(k, _)| k);
+        let json_docs = self.redis_json_keys(refused.map(String::as_str))?;
         let mut out = Vec::with_capacity(seed.len());
+        let mut skipped = Vec::new();
         for ((id, k), (latest, earliest)) in seed.iter().zip(slots) {
+            if [latest, earliest].into_iter().flatten().any(|i| keys.get(i).is_some_and(|k| json_docs.contains(k))) {
+                skipped.extend(k.steps.iter().map(|s| self.keys().checkpoint(id, *s)));
+                skipped.extend(k.malformed.iter().cloned());
+                continue;
+            }
             let latest = latest.and_then(|i| values.get_mut(i)?.take());
             let earliest = earliest.and_then(|i| values.get_mut(i)?.take());
             out.push(self.seed_session(id, k, latest, earliest));
         }
-        Ok(out)
+        Ok((out, skipped))
+    }
+
+    /// Which of `keys` (ones GET refused) hold a RedisJSON document, by `TYPE`, in one pipeline.
+    fn redis_json_keys<'k>(&self, keys: impl Iterator<Item = &'k str>) -> Result<HashSet<String>> {
+        let keys: Vec<&str> = keys.collect();
+        if keys.is_empty() {
+            return Ok(HashSet::new());
+        }
+        let types: Vec<redis::Value> = self.run(|c, _| {
+            let mut pipe = redis::pipe();
+            pipe.ignore_errors();
+            for k in &keys {
+                pipe.cmd("TYPE").arg(*k);
+            }
+            pipe.query(c)
+        })?;
+        Ok(keys
+            .into_iter()
+            .zip(types)
+            .filter_map(|(k, t)| matches!(reply(t), Reply::Text(t) if t == REDIS_JSON_TYPE).then(|| k.to_owned()))
+            .collect())
     }
 }
