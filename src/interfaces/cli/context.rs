@@ -30,6 +30,8 @@ pub struct Context {
     /// The audit log in Kafka when set.
     pub kafka: Option<crate::adapters::kafka::KafkaConfig>,
     pub kafka_audit: Option<std::sync::Arc<crate::adapters::kafka::KafkaAudit>>,
+    /// The Redis store, kept to say after the command what its listings skipped.
+    pub redis_store: Option<std::sync::Arc<crate::adapters::redis::RedisStore>>,
     /// The command does not read the audit log, so brokers that cannot be reached do not stop it
     /// (the console, actions, listings): actions then take effect and say their audit record is
     /// missing.
@@ -51,7 +53,12 @@ impl Context {
                     Some(_) => std::sync::Arc::new(AbsentAuditLog::new(&self.store_path)),
                     None => self.embedded_audit()?,
                 };
-                crate::adapters::redis::RedisStore::open_with_ca(url, self.redis_ca.as_deref())?.stores(audit)
+                let redis = std::sync::Arc::new(crate::adapters::redis::RedisStore::open_with_ca(
+                    url,
+                    self.redis_ca.as_deref(),
+                )?);
+                self.redis_store = Some(redis.clone());
+                crate::adapters::redis::RedisStore::shared_stores(&redis, audit)
             }
             None => self.embedded(self.store_mode)?.stores(),
         };
@@ -152,6 +159,7 @@ pub fn resolve(cli: &Cli) -> Result<Context, Failure> {
         )
         .map_err(Failure::usage)?,
         kafka_audit: None,
+        redis_store: None,
         audit_outage_ok: false,
         kube,
         stores: None,

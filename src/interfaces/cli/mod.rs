@@ -63,8 +63,10 @@ fn run(cli: Cli) -> CliResult {
         }
     };
     out.flush()?;
-    // Kafka: topic warnings and records skipped as foreign, after the command's own output.
-    for line in ctx.kafka_audit.iter().flat_map(|k| k.report_lines()) {
+    // Kafka: topic warnings and records skipped as foreign; Redis: keys of other writers under
+    // `checkpoint:` skipped. After the command's own output.
+    let redis_lines = ctx.redis_store.iter().flat_map(|r| r.report_lines());
+    for line in ctx.kafka_audit.iter().flat_map(|k| k.report_lines()).chain(redis_lines) {
         let _ = writeln!(std::io::stderr(), "{}", crate::shown!("quell: warning: {line}"));
     }
     code
