@@ -305,3 +305,20 @@ def test_thread_ids_outside_quells_alphabet_map_to_a_stable_id_and_are_kept(stor
     started = replay(store, odd)[0]
     assert started["attributes"]["quell.langgraph.thread_id"] == "user 42 / chat ✉"
     assert sessions(store)[odd]["state"] == "finished"
+
+
+def test_stream_yields_the_chunks_of_every_pass_across_a_quell_decision(store):
+    SENT.clear()
+    model = scripted(call("send_email", {"to": "ops@example.com", "body": "ok"}, 1), AIMessage(content="sent"))
+    with Runtime(EmbeddedStore(store)) as rt:
+        mw = QuellMiddleware(rt, "mail-agent")
+        review = HumanInTheLoopMiddleware(interrupt_on={"send_email": {"allowed_decisions": ["approve", "reject"]}})
+        agent = create_agent(model, [send_email], checkpointer=InMemorySaver(), middleware=[review, mw])
+        t, outcome = in_background(lambda: list(mw.stream(
+            agent, {"messages": [{"role": "user", "content": "mail"}]},
+            {"configurable": {"thread_id": "t-stream"}}, stream_mode="updates")))
+        quell(store, "approve", pending_approval(store)["id"], "--reason", "fine")
+        finish(t)
+    nodes = [name for chunk in outcome["result"] for name in chunk]
+    assert nodes.index("__interrupt__") < nodes.index("tools"), nodes
+    assert SENT == ["ops@example.com"] and sessions(store)["t-stream"]["state"] == "finished"
