@@ -1,6 +1,7 @@
 """A LangGraph agent under quell: a few support sessions that look customers up and ask a human
 before they send an e-mail, until an operator kills them. The chat model is a fake (no network,
-no API key); everything else is the real LangChain `create_agent` graph.
+no API key); everything else is the real LangChain `create_agent` graph, with LangChain's own
+human-in-the-loop middleware asking for the e-mail and quell deciding it.
 
     pip install './sdk/python[langgraph]'
     QUELL_STORE=/tmp/quell.db python examples/python/langgraph_agent.py --sessions 3
@@ -16,6 +17,7 @@ import threading
 import time
 
 from langchain.agents import create_agent
+from langchain.agents.middleware import HumanInTheLoopMiddleware
 from langchain_core.language_models.fake_chat_models import GenericFakeChatModel
 from langchain_core.messages import AIMessage
 from langchain_core.tools import tool
@@ -68,14 +70,17 @@ def main():
     a = p.parse_args()
     with runtime_from_env() as rt:
         quell = QuellMiddleware(rt, "support-agent", model="fake-chat", allowed_tools=["crm_lookup", "send_email"],
-                                approvals={"send_email": "high"})
+                                interrupt_risks={"send_email": "high"})
+        review = HumanInTheLoopMiddleware(interrupt_on={"send_email": {"allowed_decisions": ["approve", "reject"]}})
         killed = []
 
         def run(thread_id):
             agent = create_agent(scripted_model(thread_id), [crm_lookup, send_email],
-                                 checkpointer=InMemorySaver(), middleware=[quell])
+                                 checkpointer=InMemorySaver(), middleware=[review, quell])
             try:
-                agent.invoke({"messages": [{"role": "user", "content": "work through the support queue"}]},
+                # quell.invoke answers the e-mail's interrupt with quell's decision and turns a
+                # kill into LangGraph's drain (the step in flight finishes, then the graph stops).
+                quell.invoke(agent, {"messages": [{"role": "user", "content": "work through the support queue"}]},
                              {"configurable": {"thread_id": thread_id}, "recursion_limit": 1_000_000})
             except Killed:
                 killed.append(thread_id)
