@@ -7,11 +7,10 @@ escapes, numbers as ECMAScript prints a double. Integers must lie within +-2**53
 from __future__ import annotations
 
 import math
+from json.encoder import encode_basestring
 from typing import Any
 
 _LIMIT = 2**53
-
-_ESCAPES = {'"': '\\"', "\\": "\\\\", "\b": "\\b", "\t": "\\t", "\n": "\\n", "\f": "\\f", "\r": "\\r"}
 
 
 class CanonicalError(ValueError):
@@ -50,7 +49,9 @@ def _write(value: Any, out: list[str]) -> None:
             if not isinstance(key, str):
                 raise CanonicalError(f"object key {key!r} is not a string")
         out.append("{")
-        for i, key in enumerate(sorted(value, key=_utf16_key)):
+        # Code-point order is UTF-16 order unless a key holds a character beyond the BMP.
+        ascii_keys = all(key.isascii() for key in value)
+        for i, key in enumerate(sorted(value) if ascii_keys else sorted(value, key=_utf16_key)):
             if i:
                 out.append(",")
             _write_str(key, out)
@@ -69,16 +70,10 @@ def _write(value: Any, out: list[str]) -> None:
 
 
 def _write_str(s: str, out: list[str]) -> None:
-    out.append('"')
-    for c in s:
-        esc = _ESCAPES.get(c)
-        if esc is not None:
-            out.append(esc)
-        elif c < " ":
-            out.append(f"\\u{ord(c):04x}")
-        else:
-            out.append(c)
-    out.append('"')
+    # The standard library's C escaper escapes exactly what RFC 8785 does: the quote, the
+    # backslash, the short forms of backspace, tab, newline, form feed and carriage return, and
+    # every other control character below U+0020 as a lowercase six-character escape.
+    out.append(encode_basestring(s))
 
 
 def es_number(f: float) -> str:

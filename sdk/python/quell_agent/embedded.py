@@ -20,6 +20,19 @@ from .errors import Conflict, NotAStore, Unavailable
 SCHEMA_VERSION = "1"
 _BUSY_TIMEOUT_S = 10.0
 
+# One write lock per store file in this process. SQLite's own busy handler sleeps and retries
+# (1, 2, 5, 10 ... 100 ms), so threads of one process that only relied on it would take turns
+# slowly and unfairly; queued on this lock they follow each other at once, and the file lock is
+# left to other processes (quell's CLI) between transactions.
+_WRITE_LOCKS: dict[str, threading.Lock] = {}
+_WRITE_LOCKS_GUARD = threading.Lock()
+
+
+def _write_lock(path: str) -> threading.Lock:
+    key = os.path.realpath(path)
+    with _WRITE_LOCKS_GUARD:
+        return _WRITE_LOCKS.setdefault(key, threading.Lock())
+
 
 def _schema() -> str:
     return resources.files(__package__).joinpath("schema.sql").read_text(encoding="utf-8")
@@ -40,6 +53,7 @@ class EmbeddedStore:
         if parent and not exists:
             os.makedirs(parent, exist_ok=True)
         self._local = threading.local()
+        self._write_lock = _write_lock(self.path)
         # Inspect before any pragma: switching to WAL rewrites the header of a foreign file.
         try:
             inspect = sqlite3.connect(self.path, timeout=_BUSY_TIMEOUT_S, isolation_level=None)
@@ -75,17 +89,18 @@ class EmbeddedStore:
 
     def _write(self, fn):
         conn = self._conn()
-        try:
-            conn.execute("BEGIN IMMEDIATE")
-            out = fn(conn)
-            conn.execute("COMMIT")
-            return out
-        except sqlite3.Error as e:
-            _rollback(conn)
-            raise _error(self.path, e) from e
-        except BaseException:
-            _rollback(conn)
-            raise
+        with self._write_lock:
+            try:
+                conn.execute("BEGIN IMMEDIATE")
+                out = fn(conn)
+                conn.execute("COMMIT")
+                return out
+            except sqlite3.Error as e:
+                _rollback(conn)
+                raise _error(self.path, e) from e
+            except BaseException:
+                _rollback(conn)
+                raise
 
     def _read(self, sql: str, params: Iterable[Any] = ()) -> list[tuple]:
         try:
@@ -105,25 +120,26 @@ class EmbeddedStore:
         if not docs:
             return
 
-        def run(conn: sqlite3.Connection) -> None:
-            for d in docs:
-                conn.execute(
-                    "INSERT INTO sessions (id, state, last_seen_us, ack_generation, doc) VALUES (?1, ?2, ?3, ?4, ?5) "
-                    "ON CONFLICT (id) DO UPDATE SET state = ?2, last_seen_us = ?3, ack_generation = ?4, doc = ?5",
-                    (d["id"], d["state"], d["_last_seen_us"], d["ack_generation"], _session_json(d)),
-                )
-
-        self._write(run)
+        rows = [(d["id"], d["state"], d["_last_seen_us"], d["ack_generation"], _session_json(d)) for d in docs]
+        self._write(
+            lambda conn: conn.executemany(
+                "INSERT INTO sessions (id, state, last_seen_us, ack_generation, doc) VALUES (?1, ?2, ?3, ?4, ?5) "
+                "ON CONFLICT (id) DO UPDATE SET state = ?2, last_seen_us = ?3, ack_generation = ?4, doc = ?5",
+                rows,
+            )
+        )
 
     def session(self, session_id: str) -> Optional[dict[str, Any]]:
         rows = self._read("SELECT doc FROM sessions WHERE id = ?1", (session_id,))
         return json.loads(rows[0][0]) if rows else None
 
-    def save_checkpoint(self, session_id: str, step: int, text: str) -> None:
+    def save_checkpoints(self, checkpoints: list[tuple[str, int, str]]) -> None:
+        """Stores (session id, step, checkpoint JSON) triples in one transaction."""
+        if not checkpoints:
+            return
         self._write(
-            lambda conn: conn.execute(
-                "INSERT OR REPLACE INTO checkpoints (session_id, step, doc) VALUES (?1, ?2, ?3)",
-                (session_id, step, text),
+            lambda conn: conn.executemany(
+                "INSERT OR REPLACE INTO checkpoints (session_id, step, doc) VALUES (?1, ?2, ?3)", checkpoints
             )
         )
 
@@ -179,7 +195,10 @@ class EmbeddedStore:
         if not events:
             return
 
+        rows = [(ev.chain, ev.seq, _event_micros(ev), ev.kind, ev.canonical, ev.hash) for ev in events]
+
         def run(conn: sqlite3.Connection) -> None:
+            # Every event continues the stored tail of its chain (read inside the transaction).
             tails: dict[str, Tail] = {}
             for ev in events:
                 tail = tails.get(ev.chain)
@@ -190,11 +209,10 @@ class EmbeddedStore:
                         f"audit chain {ev.chain}: event seq {ev.seq} does not continue the stored chain "
                         f"(at seq {tail.seq})"
                     )
-                conn.execute(
-                    "INSERT INTO audit (chain, seq, time_us, kind, body, hash) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-                    (ev.chain, ev.seq, _event_micros(ev), ev.kind, ev.canonical, ev.hash),
-                )
                 tails[ev.chain] = ev.tail()
+            conn.executemany(
+                "INSERT INTO audit (chain, seq, time_us, kind, body, hash) VALUES (?1, ?2, ?3, ?4, ?5, ?6)", rows
+            )
 
         self._write(run)
 

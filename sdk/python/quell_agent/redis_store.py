@@ -148,14 +148,19 @@ class RedisStore:
         raw = self._run("read session", lambda: self._r.get(self._session(session_id)))
         return json.loads(raw) if raw is not None else None
 
-    def save_checkpoint(self, session_id: str, step: int, text: str) -> None:
-        # Two slots (the seed's key has no hash tag), so no MULTI: the checkpoint first, then
-        # the index; quell skips index entries whose checkpoint is gone.
+    def save_checkpoints(self, checkpoints: list[tuple[str, int, str]]) -> None:
+        """Stores (session id, step, checkpoint JSON) triples in one round trip."""
+        if not checkpoints:
+            return
+
+        # Two slots (the seed's key has no hash tag), so no MULTI: each checkpoint first, then
+        # its index entry; quell skips index entries whose checkpoint is gone.
         def run():
             pipe = self._r.pipeline(transaction=False)
-            pipe.setex(self._checkpoint(session_id, step), TTL_SECS, text)
-            pipe.zadd(self._steps(session_id), {str(step): step})
-            pipe.expire(self._steps(session_id), TTL_SECS)
+            for session_id, step, text in checkpoints:
+                pipe.set(self._checkpoint(session_id, step), text, ex=TTL_SECS)
+                pipe.zadd(self._steps(session_id), {str(step): step})
+                pipe.expire(self._steps(session_id), TTL_SECS)
             pipe.execute()
 
         self._run("write checkpoint", run)

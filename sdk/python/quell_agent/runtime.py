@@ -9,6 +9,10 @@ One `Runtime` per process hosts any number of `Session`s:
   be written does not stop pause and kill from being acknowledged. A failed append keeps its
   events and retries them (first dropping what a partial write already stored). A session record
   never carries a chain head ahead of the stored events.
+- a record whose state or acknowledged control generation changed is written at once; routine
+  progress (step, tokens, heartbeats) at most every `ROUTINE_EVERY_S`. A host of a thousand
+  busy sessions then holds the store's write lock a small part of the time, so the operator's
+  pause gets in, and its acknowledgements go out in the next batch.
 - a `Session` keeps its own chain tail and obeys control at step boundaries (`gate`).
 
 Nothing here blocks an agent step on the store: `emit`, `checkpoint` and `begin_step` only queue.
@@ -33,6 +37,7 @@ from .errors import Conflict, Killed, QuellError, Unavailable
 
 CONTROL_POLL_S = 0.02
 FLUSH_EVERY_S = 0.005
+ROUTINE_EVERY_S = 0.1
 HEARTBEAT_EVERY_S = 5.0
 MAX_APPEND = 5_000
 MAX_RETRY_WAIT_S = 5.0
@@ -81,6 +86,17 @@ def effective(fleet: Optional[dict[str, Any]], own: Optional[dict[str, Any]]) ->
 
 
 @dataclass
+class _Record:
+    """A session record waiting for the state lane, and what the store was last sent of it."""
+
+    doc: dict[str, Any]
+    sent: Optional[tuple[str, int]] = None  # (state, ack_generation) of the last write taken
+
+    def urgent(self) -> bool:
+        return (self.doc["state"], self.doc["ack_generation"]) != self.sent
+
+
+@dataclass
 class _Outbox:
     events: collections.deque = field(default_factory=collections.deque)
     # (events queued before it, session id, step, checkpoint JSON text)
@@ -93,7 +109,9 @@ class _Outbox:
     behind: set[str] = field(default_factory=set)
     audit_failures: int = 0
     audit_error: Optional[str] = None
-    sessions: dict[str, list] = field(default_factory=dict)  # id -> [doc, dirty]
+    sessions: dict[str, _Record] = field(default_factory=dict)
+    dirty: set[str] = field(default_factory=set)
+    urgent: bool = False  # a dirty record changed state or acknowledgement, or a flush waits
     taken: int = 0
     flushed: int = 0
     state_error: Optional[str] = None
@@ -113,20 +131,34 @@ class _Outbox:
             # events are in (batched with the lane's other records, off the agent's path).
             if chain in self.behind:
                 self.behind.discard(chain)
-                entry = self.sessions.get(chain)
-                if entry is not None:
-                    entry[1] = True
+                if chain in self.sessions:
+                    self.dirty.add(chain)
         for e in self.events:
             if e.chain in chains and e.chain not in self.stored_heads:
                 self.stored_heads[e.chain] = Tail(e.seq - 1, e.event["prev_hash"])
 
+    def report(self, doc: dict[str, Any]) -> bool:
+        """Queues the record; true when the state lane should be woken (now urgent, or the first
+        dirty record, whose routine write the lane has to time)."""
+        rec = self.sessions.get(doc["id"])
+        if rec is None:
+            rec = self.sessions[doc["id"]] = _Record(dict(doc))
+        else:
+            rec.doc = dict(doc)
+        wake = not self.dirty
+        self.dirty.add(doc["id"])
+        if not self.urgent and rec.urgent():
+            self.urgent = wake = True
+        return wake
+
     def take_reports(self) -> list[dict[str, Any]]:
         out = []
-        for sid, entry in self.sessions.items():
-            if not entry[1]:
+        for sid in self.dirty:
+            rec = self.sessions.get(sid)
+            if rec is None:
                 continue
-            entry[1] = False
-            doc = dict(entry[0])
+            rec.sent = (rec.doc["state"], rec.doc["ack_generation"])
+            doc = dict(rec.doc)
             head = self.stored_heads.get(sid)
             if head is not None and doc["audit_seq"] > head.seq:
                 doc["audit_seq"] = head.seq
@@ -135,7 +167,17 @@ class _Outbox:
             else:
                 self.behind.discard(sid)
             out.append(doc)
+        self.dirty.clear()
+        self.urgent = False
         return out
+
+    def retake(self, reports: list[dict[str, Any]]) -> None:
+        """A write that failed: its records are dirty again (and urgent where they were)."""
+        for d in reports:
+            rec = self.sessions.get(d["id"])
+            if rec is not None:
+                rec.sent = None
+                self.dirty.add(d["id"])
 
 
 _TERMINAL = frozenset({"killed", "finished", "failed"})
@@ -155,7 +197,8 @@ class Runtime:
         self._own: dict[str, dict[str, Any]] = {}
         self._control_version = 0
         self._lock = threading.Lock()
-        self._wake = threading.Condition(self._lock)
+        self._wake = threading.Condition(self._lock)  # the audit lane's
+        self._state_wake = threading.Condition(self._lock)
         self._flushed = threading.Condition(self._lock)
         self._out = _Outbox()
         self._stop = threading.Event()
@@ -227,18 +270,25 @@ class Runtime:
 
     def _state_lane(self) -> None:
         last_heartbeat = _time.monotonic()
+        last_write = 0.0
         while True:
             with self._lock:
                 out = self._out
-                if not any(d for _, d in out.sessions.values()) and not self._stop.is_set():
-                    self._wake.wait(FLUSH_EVERY_S)
+                while not self._stop.is_set() and not out.urgent:
+                    t = _time.monotonic()
+                    heartbeat_at = last_heartbeat + HEARTBEAT_EVERY_S
+                    due = min(heartbeat_at, last_write + ROUTINE_EVERY_S) if out.dirty else heartbeat_at
+                    if t >= due:
+                        break
+                    self._state_wake.wait(due - t)
                 if _time.monotonic() - last_heartbeat >= HEARTBEAT_EVERY_S:
                     t = now()
-                    for entry in out.sessions.values():
-                        if entry[0]["state"] not in _TERMINAL:
-                            _touch(entry[0], t)
-                            entry[1] = True
+                    for sid, rec in out.sessions.items():
+                        if rec.doc["state"] not in _TERMINAL:
+                            _touch(rec.doc, t)
+                            out.dirty.add(sid)
                     last_heartbeat = _time.monotonic()
+                last_write = _time.monotonic()
                 reports = out.take_reports()
                 out.taken += 1
                 batch = out.taken
@@ -254,20 +304,17 @@ class Runtime:
                 if error is None:
                     out.state_error = None
                     for sid in [
-                        sid
-                        for sid, (doc, dirty) in out.sessions.items()
-                        if not dirty
-                        and doc["state"] in _TERMINAL
-                        and sid not in out.stored_heads
-                        and sid not in out.behind
+                        d["id"]
+                        for d in reports
+                        if d["state"] in _TERMINAL
+                        and d["id"] not in out.dirty
+                        and d["id"] not in out.stored_heads
+                        and d["id"] not in out.behind
                     ]:
-                        del out.sessions[sid]
+                        out.sessions.pop(sid, None)
                 else:
                     out.state_error = error
-                    for d in reports:
-                        entry = out.sessions.get(d["id"])
-                        if entry is not None:
-                            entry[1] = True
+                    out.retake(reports)
                 self._flushed.notify_all()
             if stopping:
                 return
@@ -300,8 +347,7 @@ class Runtime:
                 failed_events = e
             if failed_events is None:
                 try:
-                    for _, sid, step, text in ready:
-                        self.store.save_checkpoint(sid, step, text)
+                    self.store.save_checkpoints([(sid, step, text) for _, sid, step, text in ready])
                 except Exception as e:  # noqa: BLE001 - kept and retried, never lost
                     failed_checkpoints = e
             with self._lock:
@@ -357,13 +403,14 @@ class Runtime:
     def _queue(self, sealed: Sealed, doc: dict[str, Any]) -> None:
         with self._lock:
             self._out.queue_event(sealed)
-            self._out.sessions[doc["id"]] = [dict(doc), True]
+            if self._out.report(doc):
+                self._state_wake.notify_all()
             self._wake.notify_all()
 
     def _report(self, doc: dict[str, Any]) -> None:
         with self._lock:
-            self._out.sessions[doc["id"]] = [dict(doc), True]
-            self._wake.notify_all()
+            if self._out.report(doc):
+                self._state_wake.notify_all()
 
     def _queue_checkpoint(self, session_id: str, step: int, text: str) -> None:
         with self._lock:
@@ -387,7 +434,9 @@ class Runtime:
             events, checkpoints = out.events_queued, out.checkpoints_queued
             failures = out.audit_failures
             target = out.taken + 1
+            out.urgent = True
             self._wake.notify_all()
+            self._state_wake.notify_all()
             while True:
                 audit_done = out.events_stored >= events and out.checkpoints_stored >= checkpoints
                 state_done = out.flushed >= target or (out.lanes_done > 0 and out.flushed >= out.taken)
@@ -417,6 +466,7 @@ class Runtime:
             self._stop.set()
             with self._lock:
                 self._wake.notify_all()
+                self._state_wake.notify_all()
             for t in self._threads:
                 t.join(timeout=10)
 

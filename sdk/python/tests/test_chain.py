@@ -53,6 +53,13 @@ def test_utf16_key_order_and_refusals():
         canonical({"n": float("nan")})
 
 
+def test_string_escapes_are_the_minimal_ones():
+    # Only the quote, the backslash and the controls below U+0020 are escaped; DEL, U+2028 and
+    # non-ASCII text pass through as they are.
+    text = "\"\\\b\t\n\f\r\x00\x1f\x7f\u2028é\U0001f600"
+    assert canonical(text) == '"\\"\\\\\\b\\t\\n\\f\\r\\u0000\\u001f\x7f\u2028é\U0001f600"'
+
+
 def test_schema_is_quells_own():
     ours = (ROOT / "sdk" / "python" / "quell_agent" / "schema.sql").read_text(encoding="utf-8")
     theirs = (ROOT / "src" / "adapters" / "embedded" / "schema.sql").read_text(encoding="utf-8")

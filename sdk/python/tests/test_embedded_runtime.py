@@ -94,6 +94,43 @@ def test_a_fleet_pause_holds_a_session_that_starts_after_it(store):
         s.end("finished")
 
 
+def test_a_thousand_busy_sessions_in_one_process_acknowledge_a_fleet_pause(store):
+    # One thread passes every hosted session's step boundary in turn, as a host of many sessions
+    # does; their routine writes must leave the operator's pause room to get in, and every
+    # session acknowledges it (BENCHMARKS.md times the same thing).
+    with Runtime(EmbeddedStore(store)) as rt:
+        hosted = [Session.start(rt, "fleet-agent") for _ in range(1000)]
+        rt.flush()
+        stop = threading.Event()
+        passes = [0]
+
+        def scheduler():
+            while not stop.is_set():
+                for s in hosted:
+                    if s.observe() == "proceed":
+                        s.begin_step()
+                passes[0] += 1
+                time.sleep(0.001)
+
+        t = threading.Thread(target=scheduler)
+        t.start()
+        try:
+            wait_for("the sessions stepping", lambda: passes[0] >= 3)
+            p = quell(store, "pause", "--all", "--reason", "drill", "--wait", "60")
+            assert "1,000 acknowledged, 0 outstanding" in p.stdout, p.stdout
+            held = {s.id: s.step for s in hosted}
+            seen = passes[0]
+            wait_for("more scheduler passes", lambda: passes[0] >= seen + 3)
+            assert {s.id: s.step for s in hosted} == held, "a paused session took a step"
+            listed = sessions(store)
+            assert sum(1 for s in hosted if listed[s.id]["state"] == "paused") == 1000
+            quell(store, "resume", "--all", "--reason", "drill over", "--wait", "60")
+            wait_for("steps again", lambda: all(s.step > held[s.id] for s in hosted))
+        finally:
+            stop.set()
+            t.join()
+
+
 def test_approval_decided_once_by_quell_and_expiry_counts_as_rejection(store):
     with Runtime(EmbeddedStore(store)) as rt:
         s = Session.start(rt, "billing-agent")
