@@ -367,3 +367,42 @@ fn global_options_come_from_flags_env_and_config_file() {
     assert_eq!(bad.code, 2);
     assert!(bad.stderr.contains("unknown field `stor`"), "{}", bad.stderr);
 }
+
+/// `quell` with `envs` set (and no other `QUELL_*` variable of the caller's).
+fn quell_env(envs: &[(&str, &std::path::Path)], args: &[&str]) -> common::Run {
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_quell"));
+    for (k, _) in std::env::vars().filter(|(k, _)| k.starts_with("QUELL_")) {
+        cmd.env_remove(k);
+    }
+    from_output(cmd.envs(envs.iter().copied()).args(args).output().unwrap())
+}
+
+#[test]
+fn flags_from_the_environment_are_not_shown_as_required_and_bad_values_are_named() {
+    let (path, stores) = temp_store();
+    fleet(&stores);
+    // A missing argument's usage line shows the command as typed, not `--store <PATH>` because
+    // QUELL_STORE is set.
+    let r = quell_env(&[("QUELL_STORE", &path)], &["pause"]);
+    assert_eq!(r.code, 2);
+    assert!(r.stderr.contains("Usage: quell pause <SESSION|--all|--where <SELECTOR>>"), "{}", r.stderr);
+    assert!(!r.stderr.contains("--store"), "{}", r.stderr);
+    // A safety switch with a value that is neither true nor false is refused, naming the variable.
+    let odd = std::path::Path::new("maybe\u{1b}[2J");
+    let r = quell_env(&[("QUELL_STORE", &path), ("QUELL_READONLY", odd)], &["kill", "s-alpha", "--reason", "x"]);
+    assert_eq!(r.code, 2);
+    assert!(r.stderr.contains("QUELL_READONLY must be true or false"), "{}", r.stderr);
+    assert!(!r.stderr.contains('\u{1b}'), "the value is shown neutralised: {:?}", r.stderr);
+    let yes = std::path::Path::new("yes");
+    let r = quell_env(&[("QUELL_STORE", &path), ("QUELL_READONLY", yes)], &["kill", "s-alpha", "--reason", "x"]);
+    assert_eq!(r.code, 2);
+    assert!(r.stderr.contains("read-only"), "{}", r.stderr);
+    assert!(stores.control.control_changes(0).unwrap().is_empty(), "nothing was issued");
+    // The command line wins over the environment; an empty variable counts as unset.
+    let elsewhere = path.parent().unwrap().join("absent.db");
+    let r = quell_env(&[("QUELL_STORE", &elsewhere)], &["--store", path.to_str().unwrap(), "sessions", "-o", "json"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let empty = std::path::Path::new("");
+    let r = quell_env(&[("QUELL_STORE", &path), ("QUELL_AS", empty)], &["sessions", "-o", "json"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+}

@@ -24,55 +24,109 @@ pub struct Cli {
 
 #[derive(Args, Debug, Clone, Default)]
 pub struct Global {
-    /// The embedded store file [default: $XDG_DATA_HOME/quell/quell.db]
-    #[arg(long, global = true, env = "QUELL_STORE", value_name = "PATH")]
+    /// The embedded store file [default: $XDG_DATA_HOME/quell/quell.db] [env: QUELL_STORE]
+    #[arg(long, global = true, value_name = "PATH")]
     pub store: Option<PathBuf>,
-    /// Operator identity written to the audit log [default: your user name]
-    #[arg(long = "as", global = true, env = "QUELL_AS", value_name = "NAME")]
+    /// Operator identity written to the audit log [default: your user name] [env: QUELL_AS]
+    #[arg(long = "as", global = true, value_name = "NAME")]
     pub operator: Option<String>,
-    /// Config file [default: $XDG_CONFIG_HOME/quell/config.toml]
-    #[arg(long, global = true, env = "QUELL_CONFIG", value_name = "PATH")]
+    /// Config file [default: $XDG_CONFIG_HOME/quell/config.toml] [env: QUELL_CONFIG]
+    #[arg(long, global = true, value_name = "PATH")]
     pub config: Option<PathBuf>,
-    /// Refuse every action (pause, kill, approve, ...): look, don't touch
-    #[arg(long, global = true, env = "QUELL_READONLY")]
+    /// Refuse every action (pause, kill, approve, ...): look, don't touch [env: QUELL_READONLY]
+    #[arg(long, global = true)]
     pub readonly: bool,
-    /// Console theme: a name from themes/ or a path to a theme file
-    #[arg(long, global = true, env = "QUELL_THEME", value_name = "NAME")]
+    /// Console theme: a name from themes/ or a path to a theme file [env: QUELL_THEME]
+    #[arg(long, global = true, value_name = "NAME")]
     pub theme: Option<String>,
     /// Redis for live sessions, checkpoints, control and approvals (the audit log stays in the
-    /// embedded store): redis://[user:password@]host:port[/db]
+    /// embedded store): redis://[user:password@]host:port[/db] [env: QUELL_REDIS]
     // This doc comment is the `--help` text, shown as written: its brackets are not doc links.
     #[allow(rustdoc::broken_intra_doc_links)]
-    #[arg(long, global = true, env = "QUELL_REDIS", hide_env_values = true, value_name = "URL")]
+    #[arg(long, global = true, value_name = "URL")]
     pub redis: Option<String>,
-    /// CA certificate(s), PEM, to verify a rediss:// server with instead of the system's roots
-    #[arg(long = "redis-ca", global = true, env = "QUELL_REDIS_CA", value_name = "PATH")]
+    /// CA certificate(s), PEM, to verify a rediss:// server with instead of the system's roots [env: QUELL_REDIS_CA]
+    #[arg(long = "redis-ca", global = true, value_name = "PATH")]
     pub redis_ca: Option<PathBuf>,
     /// Kafka brokers for the audit log (host:port[,host:port...]); SASL/SSL settings come from the
-    /// config file's [kafka] table
+    /// config file's [kafka] table [env: QUELL_KAFKA]
     // This doc comment is the `--help` text, shown as written: its brackets are not doc links.
     #[allow(rustdoc::broken_intra_doc_links)]
-    #[arg(long, global = true, env = "QUELL_KAFKA", value_name = "BROKERS")]
+    #[arg(long, global = true, value_name = "BROKERS")]
     pub kafka: Option<String>,
-    /// The Kafka audit topic [default: quell.audit]
-    #[arg(long = "audit-topic", global = true, env = "QUELL_AUDIT_TOPIC", value_name = "TOPIC")]
+    /// The Kafka audit topic [default: quell.audit] [env: QUELL_AUDIT_TOPIC]
+    #[arg(long = "audit-topic", global = true, value_name = "TOPIC")]
     pub audit_topic: Option<String>,
     #[command(flatten)]
     pub kube: KubeFlags,
 }
 
+/// A flag's environment variable: read here, not by clap, because clap counts a value from the
+/// environment as typed and then shows e.g. `--store <PATH>` in a usage line as if it were
+/// required. An empty variable counts as unset.
+fn env_os(name: &str) -> Option<std::ffi::OsString> {
+    std::env::var_os(name).filter(|v| !v.is_empty())
+}
+
+fn env_text(name: &str) -> Result<Option<String>, String> {
+    env_os(name).map(|v| v.into_string().map_err(|_| format!("{name} is not valid UTF-8"))).transpose()
+}
+
+fn env_flag(name: &str) -> Result<bool, String> {
+    let Some(value) = env_text(name)? else { return Ok(false) };
+    match value.to_ascii_lowercase().as_str() {
+        "1" | "true" | "yes" | "on" | "y" | "t" => Ok(true),
+        "0" | "false" | "no" | "off" | "n" | "f" => Ok(false),
+        _ => Err(format!(
+            "{name} must be true or false (got '{}')",
+            crate::model::untrusted::Untrusted::new(value).shown_line()
+        )),
+    }
+}
+
+impl Global {
+    /// Fills what the command line left unset from the flags' `QUELL_*` environment variables;
+    /// the command line wins. The error names the variable.
+    pub fn fill_from_env(&mut self) -> Result<(), String> {
+        fn path(slot: &mut Option<PathBuf>, name: &str) {
+            if slot.is_none() {
+                *slot = env_os(name).map(PathBuf::from);
+            }
+        }
+        fn text(slot: &mut Option<String>, name: &str) -> Result<(), String> {
+            if slot.is_none() {
+                *slot = env_text(name)?;
+            }
+            Ok(())
+        }
+        path(&mut self.store, "QUELL_STORE");
+        text(&mut self.operator, "QUELL_AS")?;
+        path(&mut self.config, "QUELL_CONFIG");
+        self.readonly = self.readonly || env_flag("QUELL_READONLY")?;
+        text(&mut self.theme, "QUELL_THEME")?;
+        text(&mut self.redis, "QUELL_REDIS")?;
+        path(&mut self.redis_ca, "QUELL_REDIS_CA");
+        text(&mut self.kafka, "QUELL_KAFKA")?;
+        text(&mut self.audit_topic, "QUELL_AUDIT_TOPIC")?;
+        text(&mut self.kube.context, "QUELL_CONTEXT")?;
+        text(&mut self.kube.namespace, "QUELL_NAMESPACE")?;
+        path(&mut self.kube.kubeconfig, "QUELL_KUBECONFIG");
+        Ok(())
+    }
+}
+
 /// The kubectl flags, accepted anywhere on the command line, as kubectl takes them.
 #[derive(Args, Debug, Clone, Default)]
 pub struct KubeFlags {
-    /// Kubernetes context, as kubectl's --context [default: the kubeconfig's current context]
-    #[arg(long, global = true, env = "QUELL_CONTEXT", value_name = "NAME")]
+    /// Kubernetes context, as kubectl's --context [default: the kubeconfig's current context] [env: QUELL_CONTEXT]
+    #[arg(long, global = true, value_name = "NAME")]
     pub context: Option<String>,
     /// Kubernetes namespace, as kubectl's -n: narrows pod discovery to it [default: the
-    /// context's namespace for sessions that report none]
-    #[arg(short = 'n', long, global = true, env = "QUELL_NAMESPACE", value_name = "NS")]
+    /// context's namespace for sessions that report none] [env: QUELL_NAMESPACE]
+    #[arg(short = 'n', long, global = true, value_name = "NS")]
     pub namespace: Option<String>,
-    /// Kubeconfig file, as kubectl's --kubeconfig [default: $KUBECONFIG, else ~/.kube/config]
-    #[arg(long, global = true, env = "QUELL_KUBECONFIG", value_name = "PATH")]
+    /// Kubeconfig file, as kubectl's --kubeconfig [default: $KUBECONFIG, else ~/.kube/config] [env: QUELL_KUBECONFIG]
+    #[arg(long, global = true, value_name = "PATH")]
     pub kubeconfig: Option<PathBuf>,
     /// Set when running as `kubectl quell`: Kubernetes is always on.
     #[arg(skip)]

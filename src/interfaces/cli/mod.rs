@@ -90,7 +90,7 @@ pub fn plugin_main() -> i32 {
 
 /// Runs parsed arguments (`quell` and `kubectl quell` alike) and returns the exit code.
 pub(crate) fn finish(parsed: Result<Cli, clap::Error>) -> i32 {
-    let cli = match parsed {
+    let mut cli = match parsed {
         Ok(cli) => cli,
         // Usage errors quote what was typed (`invalid value '…' for '--output'`): neutralised,
         // line breaks kept, without clap's colours.
@@ -105,6 +105,10 @@ pub(crate) fn finish(parsed: Result<Cli, clap::Error>) -> i32 {
             return exit::OK;
         }
     };
+    if let Err(e) = cli.global.fill_from_env() {
+        let _ = writeln!(std::io::stderr(), "quell: {e}");
+        return exit::USAGE;
+    }
     match run(cli) {
         Ok(code) => code,
         Err(f) if f.code == exit::OK => exit::OK,
