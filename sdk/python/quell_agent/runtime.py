@@ -144,7 +144,13 @@ class _Outbox:
         if rec is None:
             rec = self.sessions[doc["id"]] = _Record(dict(doc))
         else:
+            seen = rec.doc
             rec.doc = dict(doc)
+            # Heartbeats move the queued copy's last_seen on while the agent waits; never write
+            # a record that says the session was seen earlier (the row would turn stale just as
+            # the agent acknowledged a pause).
+            if seen["_last_seen_us"] > rec.doc["_last_seen_us"]:
+                rec.doc["last_seen"], rec.doc["_last_seen_us"] = seen["last_seen"], seen["_last_seen_us"]
         wake = not self.dirty
         self.dirty.add(doc["id"])
         if not self.urgent and rec.urgent():

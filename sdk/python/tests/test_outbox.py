@@ -5,8 +5,9 @@ from quell_agent.chain import Tail
 from quell_agent.runtime import _Outbox
 
 
-def doc(sid="s-1", state="running", ack=0, step=0):
-    return {"id": sid, "state": state, "ack_generation": ack, "step": step, "audit_seq": 0, "audit_head": None}
+def doc(sid="s-1", state="running", ack=0, step=0, seen_us=1_000):
+    return {"id": sid, "state": state, "ack_generation": ack, "step": step, "audit_seq": 0, "audit_head": None,
+            "last_seen": f"t{seen_us}", "_last_seen_us": seen_us}
 
 
 def test_a_new_record_is_urgent_and_routine_progress_is_not():
@@ -56,3 +57,16 @@ def test_a_record_never_carries_a_head_ahead_of_the_stored_events():
     (sent,) = out.take_reports()
     assert (sent["audit_seq"], sent["audit_head"]) == (4, "h4")
     assert "s-1" in out.behind
+
+
+def test_a_record_never_says_the_session_was_seen_earlier_than_a_heartbeat_did():
+    out = _Outbox()
+    out.report(doc(seen_us=1_000))
+    out.take_reports()
+    # A heartbeat of the state lane while the agent waits...
+    out.sessions["s-1"].doc.update(last_seen="t9000", _last_seen_us=9_000)
+    # ...then the agent acknowledges a pause with its own, older copy.
+    out.report(doc(state="paused", ack=2, seen_us=1_000))
+    (sent,) = out.take_reports()
+    assert (sent["state"], sent["ack_generation"]) == ("paused", 2)
+    assert (sent["last_seen"], sent["_last_seen_us"]) == ("t9000", 9_000)

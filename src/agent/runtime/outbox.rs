@@ -55,7 +55,15 @@ impl Outbox {
 
     /// The latest record of a session, to be written by the state lane.
     pub(super) fn queue_report(&mut self, session: &Session) {
-        self.sessions.insert(session.id.clone(), (session.clone(), true));
+        let mut next = session.clone();
+        // The state lane's heartbeats move the queued copy's `last_seen` on while the agent
+        // waits (paused, or for an approval); the agent's own copy then lags. Never write a
+        // record that says the session was seen earlier than one already queued: the row would
+        // turn `stale` just as the agent acknowledged a pause.
+        if let Some((queued, _)) = self.sessions.get(&session.id) {
+            next.last_seen = next.last_seen.max(queued.last_seen);
+        }
+        self.sessions.insert(session.id.clone(), (next, true));
     }
 
     /// The checkpoints that may be stored once `stored_before` events are: those queued after
@@ -155,6 +163,29 @@ mod tests {
         assert_eq!(out.checkpoints_ready(1).iter().map(|c| c.step).collect::<Vec<_>>(), [1]);
         assert_eq!(out.checkpoints_ready(2).iter().map(|c| c.step).collect::<Vec<_>>(), [1]);
         assert_eq!(out.checkpoints_ready(3).iter().map(|c| c.step).collect::<Vec<_>>(), [1, 2]);
+    }
+
+    #[test]
+    fn a_report_never_says_the_session_was_seen_earlier_than_a_heartbeat_did() {
+        let mut out = Outbox::default();
+        let waited_since = time::now() - chrono::Duration::seconds(300);
+        let mut s = Session::new("s-1", "test", waited_since);
+        out.queue_report(&s);
+        out.take_reports();
+        // A heartbeat of the state lane, while the agent waits.
+        let beat = time::now();
+        if let Some((queued, _)) = out.sessions.get_mut("s-1") {
+            queued.last_seen = beat;
+        }
+        // The agent acknowledges a pause with its own (older) copy of the record.
+        s.state = SessionState::Paused;
+        s.ack_generation = 4;
+        out.queue_report(&s);
+        let sent = out.take_reports();
+        assert_eq!(sent.len(), 1);
+        assert_eq!(sent[0].last_seen, beat);
+        assert_eq!((sent[0].state, sent[0].ack_generation), (SessionState::Paused, 4));
+        assert_ne!(sent[0].effective_state(beat), SessionState::Stale);
     }
 
     #[test]
