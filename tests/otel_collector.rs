@@ -45,6 +45,7 @@ fn shape(i: Instrumentation) -> Shape {
 fn sorted_ids(spans: &[JsonSpan]) -> Vec<String> {
     let mut ids: Vec<String> = spans.iter().map(|s| format!("{}/{}", s.trace_id, s.span_id)).collect();
     ids.sort();
+    ids.dedup();
     ids
 }
 

@@ -68,7 +68,7 @@ ensure_binary() {
 		# served); the build itself needs only what go.sum pins. Keep the caller's other GOFLAGS.
 		local goflags t0=$SECONDS
 		goflags="$(printf '%s\n' ${GOFLAGS:-} | { grep -v '^-mod=' || true; } | tr '\n' ' ')-mod=mod"
-		if ! (cd "$MODDIR" && GOFLAGS="$goflags" go build -p 2 -trimpath -ldflags "-s -w" \
+		if ! (cd "$MODDIR" && GOFLAGS="$goflags" go build -p 2 -trimpath -buildvcs=false -ldflags "-s -w" \
 			-o "$BIN.tmp" .) >"$BUILD_LOG" 2>&1; then
 			tail -n 40 "$BUILD_LOG" >&2
 			echo "$SERVICE: error: go build of the collector failed (log: $BUILD_LOG)" >&2
