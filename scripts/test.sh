@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # The whole test suite, from a fresh clone on a fresh Debian machine:
-#   installs what the build and the tests need (Debian packages, redis-py in target/, the
-#   declared minimum Rust through rustup), starts the real services on loopback (Redis, Kafka,
-#   kube-apiserver + etcd), runs the formatting, lint, documentation and minimum-Rust checks and
-#   every test, the service tests included (`--features service-tests`), and stops the services
-#   after. Plain `cargo test` runs the tests that need no server.
+#   installs what the build and the tests need (Debian packages, redis-py in target/, the Python
+#   venv target/sdk-py, the declared minimum Rust through rustup), starts the real services on
+#   loopback (Redis, Kafka, kube-apiserver + etcd, an OpenTelemetry Collector), runs the
+#   formatting, lint, documentation and minimum-Rust checks and every test, the service tests
+#   included (`--features service-tests`), and stops the services after. Plain `cargo test` runs
+#   the tests that need no server.
 #
 #   scripts/test.sh            # everything
 #   scripts/test.sh -- ARGS    # extra arguments for `cargo test`
@@ -17,7 +18,7 @@ export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
 say() { printf '== %s\n' "$*"; }
 
 # --- Debian packages the build and the tests need ---------------------------------------
-NEEDED=(build-essential pkg-config cmake libssl-dev zlib1g-dev libsasl2-dev redis-server etcd-server kcat jq python3-venv openssl)
+NEEDED=(build-essential pkg-config cmake libssl-dev zlib1g-dev libsasl2-dev redis-server etcd-server kcat jq python3-venv openssl curl)
 missing=()
 for p in "${NEEDED[@]}"; do
 	dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
@@ -34,8 +35,16 @@ fi
 say "preparing redis-py (target/redis-py)"
 tests/fixtures/redis/pyenv.sh >/dev/null
 
+# --- the Python agent library and the instrumented agent of the OpenTelemetry tests ----------
+# One venv, made before the Rust tests: tests/otel_collector.rs runs tests/fixtures/otel/agent.py
+# with it (the `otel-test` extra), and the Python tests below use it (the `test` extra).
+say "preparing the Python venv (target/sdk-py)"
+python3 -m venv target/sdk-py
+target/sdk-py/bin/python -m pip install --quiet --disable-pip-version-check "./sdk/python[test,otel-test]"
+export QUELL_TEST_PYTHON="$REPO/target/sdk-py/bin/python"
+
 # --- services ------------------------------------------------------------------------------
-say "starting test services (Redis, Kafka, kube-apiserver) on loopback"
+say "starting test services (Redis, Kafka, kube-apiserver, OpenTelemetry Collector) on loopback"
 stop_services() { scripts/services/all.sh down >/dev/null 2>&1 || true; }
 trap stop_services EXIT
 scripts/services/all.sh up
@@ -78,8 +87,6 @@ status=${PIPESTATUS[0]}
 say "python agent library (sdk/python)"
 (
 	set -e
-	python3 -m venv target/sdk-py
-	target/sdk-py/bin/python -m pip install --quiet --disable-pip-version-check "./sdk/python[test]"
 	QUELL_BIN="$(cargo metadata --format-version 1 --no-deps | python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')/debug/quell"
 	export QUELL_BIN
 	cd target && sdk-py/bin/python -m pytest -q -p no:cacheprovider ../sdk/python/tests

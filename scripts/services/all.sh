@@ -1,10 +1,13 @@
 #!/usr/bin/env bash
-# Start / stop every real test service quell's tests use (redis, kafka, kube).
+# Start / stop every real test service quell's tests use (redis, kafka, kube,
+# and the OpenTelemetry Collector, which exports to that Kafka).
 #
-#   all.sh up      start all three (kube and kafka, the slow ones, in the
-#                  background while redis starts), write every env line to
-#                  $STATE/services.env and print a one-line summary.
-#   all.sh down    stop all three; idempotent.
+#   all.sh up      start them all (kube and kafka, the slow ones, in the
+#                  background while redis starts and the collector is built
+#                  or found in its cache; the collector starts once Kafka is
+#                  up), write every env line to $STATE/services.env and print
+#                  a one-line summary.
+#   all.sh down    stop them all; idempotent.
 #   all.sh status  say which are running; exit 0 only when all are.
 #
 # Use from a test run:
@@ -20,7 +23,7 @@ HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 REPO="$(cd "$HERE/../.." && pwd)"
 STATE_ROOT="${QUELL_TEST_STATE:-$REPO/target/test-services}"
 ENV_FILE="$STATE_ROOT/services.env"
-SERVICES=(redis kafka kube)
+SERVICES=(redis kafka kube otelcol)
 
 die() {
 	echo "all: error: $*" >&2
@@ -33,17 +36,33 @@ up() {
 	mkdir -p "$STATE_ROOT"
 	rm -f "$ENV_FILE"
 	# The slow ones first, in the background: kube may have to build
-	# kube-apiserver, kafka may have to fetch its jars and warm up a JVM.
+	# kube-apiserver, kafka may have to fetch its jars and warm up a JVM, the
+	# collector may have to be built. The collector starts once Kafka is up
+	# (it creates its topics there and exports to them).
 	for s in kube kafka; do
 		"$HERE/$s.sh" start >"$STATE_ROOT/$s.start.out" 2>&1 &
 		pids+=("$s:$!")
 	done
+	"$HERE/otelcol.sh" build >"$STATE_ROOT/otelcol.start.out" 2>&1 &
+	local otelcol_build=$!
 	if ! "$HERE/redis.sh" start >"$STATE_ROOT/redis.start.out" 2>&1; then
 		failed+=(redis)
 	fi
-	local entry
+	local entry kafka_ok=1
 	for entry in "${pids[@]}"; do
-		wait "${entry#*:}" || failed+=("${entry%%:*}")
+		if [[ "${entry%%:*}" == kafka ]]; then
+			wait "${entry#*:}" || { failed+=(kafka); kafka_ok=0; }
+			if ! wait "$otelcol_build"; then
+				failed+=(otelcol)
+			elif ((kafka_ok)); then
+				"$HERE/otelcol.sh" start >>"$STATE_ROOT/otelcol.start.out" 2>&1 || failed+=(otelcol)
+			else
+				echo "otelcol: not started: Kafka did not start" >>"$STATE_ROOT/otelcol.start.out"
+				failed+=(otelcol)
+			fi
+		else
+			wait "${entry#*:}" || failed+=("${entry%%:*}")
+		fi
 	done
 	if ((${#failed[@]})); then
 		for s in "${failed[@]}"; do
@@ -60,11 +79,12 @@ up() {
 		done
 	} >"$ENV_FILE.tmp"
 	mv "$ENV_FILE.tmp" "$ENV_FILE"
-	local redis kafka kube
+	local redis kafka kube otlp
 	redis="$(sed -n 's/^QUELL_TEST_REDIS_URL=//p' "$ENV_FILE")"
 	kafka="$(sed -n 's/^QUELL_TEST_KAFKA_BROKERS=//p' "$ENV_FILE")"
 	kube="$(sed -n 's/^QUELL_TEST_KUBE_SERVER=//p' "$ENV_FILE")"
-	echo "test services up in $((SECONDS - t0))s: redis $redis, kafka $kafka, kube $kube; env: $ENV_FILE"
+	otlp="$(sed -n 's/^QUELL_TEST_OTLP_HTTP=//p' "$ENV_FILE")"
+	echo "test services up in $((SECONDS - t0))s: redis $redis, kafka $kafka, kube $kube, otelcol $otlp; env: $ENV_FILE"
 }
 
 down() {
