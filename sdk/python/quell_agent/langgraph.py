@@ -299,9 +299,7 @@ class Quell:
                                     required_approvers=self._approvers)
         while True:
             with t.lock:
-                if s.observe() == "killed":
-                    return ap, "killed"
-                status = s.approval_outcome(ap)
+                status = s.approval_step(ap)
             if status != "pending":
                 return ap, status
             time.sleep(APPROVAL_POLL_S)

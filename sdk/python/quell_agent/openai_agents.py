@@ -65,6 +65,10 @@ def _killed_in(e: BaseException) -> Optional[Killed]:
     return None
 
 
+def _killed(session: Session) -> Killed:
+    return Killed(f"quell: session {session.id} was killed by an operator; the run stops here")
+
+
 class QuellRunHooks(RunHooks[Any]):
     """Run hooks that audit, checkpoint and gate one quell session."""
 
@@ -74,9 +78,9 @@ class QuellRunHooks(RunHooks[Any]):
         self._input: list[Any] = []
 
     async def _gate(self) -> None:
-        # The gate may block (a pause): off the event loop, so other runs go on.
-        if await asyncio.to_thread(self.session.gate) == "killed":
-            raise Killed(f"quell: session {self.session.id} was killed by an operator; the run stops here")
+        # A pause holds this coroutine on the loop, never an executor thread.
+        if await self.session.gate_async() == "killed":
+            raise _killed(self.session)
 
     async def on_agent_start(self, context, agent) -> None:
         await self._gate()
@@ -164,7 +168,9 @@ async def run(
                     name, args, risk=(risk or {}).get(name, "high"), ttl=approval_ttl,
                     required_approvers=required_approvers,
                 )
-                outcome = await asyncio.to_thread(session.wait_approval, ap)
+                outcome = await session.wait_approval_async(ap)
+                if outcome == "killed":
+                    raise _killed(session)
                 if outcome == "approved":
                     state.approve(item)
                 else:

@@ -20,6 +20,7 @@ Nothing here blocks an agent step on the store: `emit`, `checkpoint` and `begin_
 
 from __future__ import annotations
 
+import asyncio
 import collections
 import datetime as _dt
 import hashlib
@@ -702,6 +703,15 @@ class Session:
                 return g
             _time.sleep(CONTROL_POLL_S)
 
+    async def gate_async(self) -> str:
+        """`gate` for an event loop: a pause holds this coroutine, not a thread, so any number
+        of paused runs in one loop leave the others going (`observe` does no I/O)."""
+        while True:
+            g = self.observe()
+            if g != "paused":
+                return g
+            await asyncio.sleep(CONTROL_POLL_S)
+
     # -- approvals -----------------------------------------------------------------------------
 
     def request_approval(
@@ -774,16 +784,31 @@ class Session:
             self._report()
         return status
 
+    def approval_step(self, approval_id: str) -> str:
+        """One look while waiting for an approval: "killed" when the session was killed
+        meanwhile (the caller stops; nothing of the tool is recorded after the kill), else the
+        approval's status (`approval_outcome`). Every wait, sync or async, decides through here."""
+        if self.observe() == "killed":
+            return "killed"
+        return self.approval_outcome(approval_id)
+
     def wait_approval(self, approval_id: str, poll: float = 0.05) -> str:
-        """Blocks until the approval is decided or expires, honouring kill meanwhile (a kill
-        counts as a rejection)."""
+        """Blocks until the approval is decided or expires: "approved", "rejected", "expired",
+        or "killed" when the session was killed meanwhile (the tool must not run then)."""
         while True:
-            if self.observe() == "killed":
-                return "rejected"
-            status = self.approval_outcome(approval_id)
+            status = self.approval_step(approval_id)
             if status != "pending":
                 return status
             _time.sleep(poll)
+
+    async def wait_approval_async(self, approval_id: str, poll: float = 0.05) -> str:
+        """`wait_approval` for an event loop: each look reads the store off the loop, the wait
+        between looks holds no thread."""
+        while True:
+            status = await asyncio.to_thread(self.approval_step, approval_id)
+            if status != "pending":
+                return status
+            await asyncio.sleep(poll)
 
     def end(self, state: str = "finished", detail: Optional[str] = None) -> None:
         """Ends the session as finished or failed (a kill is ended by control, not here)."""

@@ -99,6 +99,8 @@ def _drive(rt: Runtime, a: argparse.Namespace) -> int:
             ap = s.request_approval("send_email", args, risk="high", ttl=a.approval_ttl)
             _say(f"waiting for approval {ap}")
             status = s.wait_approval(ap, poll=0.02)
+            if status == "killed":
+                continue  # the gate at the top ends the run; nothing more is recorded
             _say(f"approval {ap} {status}")
             if status == "approved":
                 s.emit("tool_call", tool="send_email")

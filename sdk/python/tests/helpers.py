@@ -11,11 +11,14 @@ from conftest import quell_binary
 DEADLINE_S = 30.0
 
 
-def quell(store, *args, check=True, redis=None):
-    """Runs `quell --store STORE [--redis URL] ARGS` as the operator py-tests."""
+def quell(store, *args, check=True, redis=None, kafka=None):
+    """Runs `quell --store STORE [--redis URL] [--kafka BROKERS --audit-topic TOPIC] ARGS` as the
+    operator py-tests; `kafka` is (brokers, topic)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("QUELL_")}
     env["QUELL_AS"] = "py-tests"
     backend = ["--redis", redis] if redis else []
+    if kafka:
+        backend += ["--kafka", kafka[0], "--audit-topic", kafka[1]]
     p = subprocess.run(
         [quell_binary(), *backend, "--store", str(store), *args], capture_output=True, text=True, env=env, timeout=120
     )
@@ -24,8 +27,8 @@ def quell(store, *args, check=True, redis=None):
     return p
 
 
-def sessions(store, redis=None):
-    return {s["id"]: s for s in json.loads(quell(store, "sessions", "-o", "json", redis=redis).stdout)}
+def sessions(store, redis=None, kafka=None):
+    return {s["id"]: s for s in json.loads(quell(store, "sessions", "-o", "json", redis=redis, kafka=kafka).stdout)}
 
 
 def replay(store, sid, *extra):
@@ -72,3 +75,33 @@ def pending_approval(store):
 
     wait_for("an approval request", asked)
     return pending[0]
+
+
+def kafka_brokers():
+    """The test broker (scripts/services/kafka.sh); a test that needs it fails without it."""
+    b = os.environ.get("QUELL_TEST_KAFKA_BROKERS", "")
+    if not b:
+        raise RuntimeError("QUELL_TEST_KAFKA_BROKERS is not set: start the test broker (scripts/services/kafka.sh start)")
+    return b
+
+
+def new_topic(brokers, partitions=3):
+    """A fresh topic, returned once every partition has a leader in the metadata (a topic used
+    before the broker announces it loses the first records)."""
+    import uuid
+
+    from confluent_kafka.admin import AdminClient, NewTopic
+
+    name = f"quell-py-{uuid.uuid4().hex[:12]}"
+    admin = AdminClient({"bootstrap.servers": brokers})
+    fut = admin.create_topics([NewTopic(name, partitions, 1, config={"cleanup.policy": "delete"})])[name]
+    fut.result(30)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        t = admin.list_topics(name, timeout=10).topics.get(name)
+        if t is not None and t.error is None and len(t.partitions) == partitions and all(
+            p.leader >= 0 for p in t.partitions.values()
+        ):
+            return name
+        time.sleep(0.05)
+    raise AssertionError(f"topic {name} not announced in time")

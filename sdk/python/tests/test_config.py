@@ -9,7 +9,8 @@ import pytest
 from helpers import sessions
 from quell_agent import QuellError, Session, Unavailable, runtime_from_env
 from quell_agent.config import default_store_path
-from test_kafka_audit import brokers, new_topic  # noqa: F401 - the brokers fixture
+from helpers import new_topic
+from test_kafka_audit import brokers  # noqa: F401 - the brokers fixture
 
 
 def test_quell_store_names_the_embedded_store_and_creates_it(tmp_path):

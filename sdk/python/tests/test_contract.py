@@ -17,7 +17,7 @@ import pytest
 
 from conftest import quell_binary
 from helpers import quell, replay, sessions, wait_for
-from test_kafka_audit import new_topic
+from helpers import new_topic
 
 RUNTIMES = ["rust", "python"]
 DEADLINE_S = 60.0
@@ -151,6 +151,20 @@ def test_an_expired_approval_counts_as_rejected(runtime, store):
     assert quell(store, "approve", ap, "--reason", "late", check=False).returncode == 4
     kinds = [(e["kind"], e.get("gen_ai.tool.name")) for e in replay(store, "s-exp")]
     assert ("tool_call", "send_email") not in kinds
+
+
+@pytest.mark.parametrize("runtime", RUNTIMES)
+def test_a_kill_while_waiting_for_an_approval_ends_the_run_with_nothing_after_the_kill(runtime, store):
+    a = Agent(runtime, store, "s-apk", "--steps", "3", "--step-ms", "0", "--approval-at", "2")
+    a.wait_line("waiting for approval ")
+    assert "1 acknowledged" in quell(store, "kill", "s-apk", "--reason", "contract", "--wait", "10").stdout
+    assert a.wait_line("killed at step") == "killed at step 2"
+    assert a.finish() == 0
+    assert not [line for line in a.lines if line.startswith("approval ")], "a kill is not said as a decision"
+    events = replay(store, "s-apk")
+    at = next(i for i, e in enumerate(events) if e["kind"] == "control")
+    assert [e["kind"] for e in events[at + 1:]] == [], "nothing recorded after the kill"
+    assert sessions(store)["s-apk"]["state"] == "killed"
 
 
 @pytest.fixture

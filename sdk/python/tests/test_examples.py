@@ -15,7 +15,7 @@ import redis
 
 from conftest import ROOT
 from helpers import quell, wait_for
-from test_kafka_audit import new_topic
+from helpers import new_topic
 
 EXAMPLES = ROOT / "examples" / "python"
 SESSIONS = 3

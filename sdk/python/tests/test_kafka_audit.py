@@ -2,16 +2,12 @@
 real quell binary (`--kafka`). Needs QUELL_TEST_KAFKA_BROKERS (scripts/test.sh starts the broker)."""
 
 import json
-import os
-import subprocess
-import time
-import uuid
 
 import confluent_kafka as ck
 import pytest
-from confluent_kafka.admin import AdminClient, NewTopic
 
-from conftest import quell_binary
+import helpers
+from helpers import kafka_brokers, new_topic
 from quell_agent import EmbeddedStore, Runtime, Session
 from quell_agent.errors import Conflict
 from quell_agent.kafka_audit import KafkaAudit, event_json, murmur2, partition_for
@@ -20,39 +16,11 @@ from quell_agent.chain import Tail, seal
 
 @pytest.fixture
 def brokers():
-    b = os.environ.get("QUELL_TEST_KAFKA_BROKERS", "")
-    if not b:
-        raise RuntimeError("QUELL_TEST_KAFKA_BROKERS is not set: start the test broker (scripts/services/kafka.sh start)")
-    return b
-
-
-def new_topic(brokers, partitions=3):
-    name = f"quell-py-{uuid.uuid4().hex[:12]}"
-    admin = AdminClient({"bootstrap.servers": brokers})
-    fut = admin.create_topics([NewTopic(name, partitions, 1, config={"cleanup.policy": "delete"})])[name]
-    fut.result(30)
-    # Usable once every partition has a leader in the metadata.
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        t = admin.list_topics(name, timeout=10).topics.get(name)
-        if t is not None and t.error is None and len(t.partitions) == partitions and all(
-            p.leader >= 0 for p in t.partitions.values()
-        ):
-            return name
-        time.sleep(0.05)
-    raise AssertionError(f"topic {name} not announced in time")
+    return kafka_brokers()
 
 
 def quell(brokers, topic, store, *args, check=True):
-    env = {k: v for k, v in os.environ.items() if not k.startswith("QUELL_")}
-    env["QUELL_AS"] = "py-tests"
-    p = subprocess.run(
-        [quell_binary(), "--store", str(store), "--kafka", brokers, "--audit-topic", topic, *args],
-        capture_output=True, text=True, env=env, timeout=120,
-    )
-    if check and p.returncode != 0:
-        raise AssertionError(f"quell {' '.join(args)} exited {p.returncode}: {p.stderr}")
-    return p
+    return helpers.quell(store, *args, check=check, kafka=(brokers, topic))
 
 
 def test_murmur2_matches_kafkas_own_vectors():

@@ -2,6 +2,8 @@
 under quell through `quell_agent.openai_agents.run`, driven by the real quell binary."""
 
 import asyncio
+import concurrent.futures
+import itertools
 import json
 import os
 import threading
@@ -14,7 +16,7 @@ from agents.testing import ScriptedModel, assistant_message, function_call
 
 from quell_agent import EmbeddedStore, Killed, Runtime
 from quell_agent.openai_agents import run
-from helpers import pending_approval, quell, replay, sessions, wait_for
+from helpers import DEADLINE_S, pending_approval, quell, replay, sessions, wait_for
 
 SENT = []
 
@@ -103,3 +105,63 @@ def test_pause_holds_the_run_and_kill_stops_it(store):
     assert "killed by an operator" in outcome.get("killed", "")
     assert sessions(store)["conv-loop"]["state"] == "killed"
     assert quell(store, "verify").returncode == 0
+
+
+def looping_agent(name):
+    """An agent whose model asks for another crm_lookup after every lookup, until killed."""
+    model = ScriptedModel([[function_call("lookup", {"customer": "c0"}, call_id="c0")]])
+    calls = itertools.count(1)
+
+    @function_tool
+    def lookup(customer: str) -> str:
+        """Looks a customer up."""
+        n = next(calls)
+        model.enqueue([function_call("lookup", {"customer": f"c{n}"}, call_id=f"c{n}")])
+        return f"{customer}: premium"
+
+    return Agent(name=name, instructions="loop", model=model, tools=[lookup])
+
+
+def test_many_paused_runs_in_one_event_loop_hold_no_thread_and_another_run_goes_on(store):
+    """A pause holds the run's coroutine, not an executor thread: with more paused runs than the
+    default executor has threads, another run in the same loop still runs to its end."""
+    held = 20
+    cli = concurrent.futures.ThreadPoolExecutor(1)  # the CLI calls must not need the default executor
+    with Runtime(EmbeddedStore(store)) as rt:
+        async def main():
+            loop = asyncio.get_running_loop()
+
+            def operator(*args):
+                return loop.run_in_executor(cli, lambda: quell(store, *args))
+
+            ids = [f"conv-held-{i}" for i in range(held)]
+
+            def steps():
+                return {i: (rt.store.session(i) or {}).get("step", 0) for i in ids}
+
+            runs = [asyncio.create_task(run(looping_agent("held-agent"), "loop", runtime=rt, session_id=i,
+                                            max_turns=100_000)) for i in ids]
+            while min(steps().values()) < 1:
+                await asyncio.sleep(0.02)
+            try:
+                p = await operator("pause", "--where", "agent=held-agent", "--reason", "drill", "--wait", "10")
+                assert f"{held} acknowledged" in p.stdout, p.stdout
+                paused = steps()
+                model = ScriptedModel([[function_call("crm_lookup", {"customer": "ACME"}, call_id="f1")],
+                                       [assistant_message("ACME is premium.")]])
+                free = Agent(name="free-agent", instructions="help", model=model, tools=[crm_lookup])
+                result = await asyncio.wait_for(run(free, "who is ACME?", runtime=rt, session_id="conv-free"),
+                                                DEADLINE_S)
+                assert result.final_output == "ACME is premium."
+                assert steps() == paused, "the held runs did not step"
+            finally:
+                # Also when the free run stalled: the kill releases every held run, so the test ends.
+                await operator("kill", "--where", "agent=held-agent", "--reason", "drill over", "--wait", "10")
+                ended = await asyncio.wait_for(asyncio.gather(*runs, return_exceptions=True), DEADLINE_S)
+            assert all(isinstance(e, Killed) for e in ended), ended
+
+        asyncio.run(main())
+    cli.shutdown()
+    states = {s["id"]: s["state"] for s in sessions(store).values()}
+    assert states.pop("conv-free") == "finished"
+    assert set(states.values()) == {"killed"} and len(states) == held

@@ -24,4 +24,4 @@ mod writers;
 mod tests;
 
 pub use process::AgentRuntime;
-pub use session::{new_id, AgentSession, Gate, SessionSpec};
+pub use session::{new_id, AgentSession, ApprovalWait, Gate, SessionSpec};

@@ -36,6 +36,15 @@ pub enum Gate {
     Killed,
 }
 
+/// How a wait for an approval ended: decided (approved, rejected or expired), or the session
+/// was killed meanwhile — then the tool must not run and nothing of it is recorded after the
+/// kill, so a kill is never reported as a rejection.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ApprovalWait {
+    Final(ApprovalStatus),
+    Killed,
+}
+
 /// One agent session. Not shared between threads: one agent loop owns it.
 pub struct AgentSession {
     rt: Arc<AgentRuntime>,
@@ -321,15 +330,15 @@ impl AgentSession {
         Ok(status)
     }
 
-    /// Blocks until the approval is decided or expires, honouring kill meanwhile.
-    pub fn wait_approval(&mut self, id: &str, poll: Duration) -> Result<ApprovalStatus> {
+    /// Blocks until the approval is decided or expires, or the session is killed meanwhile.
+    pub fn wait_approval(&mut self, id: &str, poll: Duration) -> Result<ApprovalWait> {
         loop {
             if self.observe()? == Gate::Killed {
-                return Ok(ApprovalStatus::Rejected);
+                return Ok(ApprovalWait::Killed);
             }
             let status = self.approval_outcome(id)?;
             if status.is_final() {
-                return Ok(status);
+                return Ok(ApprovalWait::Final(status));
             }
             std::thread::sleep(poll);
         }

@@ -2,7 +2,7 @@
 //! be made to fail: control at step boundaries, pause, kill, checkpoint order, approval expiry,
 //! and what an audit outage does.
 
-use super::{AgentRuntime, AgentSession, Gate, SessionSpec};
+use super::{AgentRuntime, AgentSession, ApprovalWait, Gate, SessionSpec};
 use crate::adapters::embedded::EmbeddedStore;
 use crate::model::approval::{ApprovalStatus, Risk};
 use crate::model::audit::{AuditEvent, EventKind};
@@ -248,7 +248,10 @@ fn an_approval_wait_ends_at_expiry_or_kill() {
     s.commit().expect("commit");
     assert_eq!(f.stored("s-ask").state, SessionState::WaitingApproval);
     let started = Instant::now();
-    assert_eq!(s.wait_approval(&ask.id, Duration::from_millis(5)).expect("wait"), ApprovalStatus::Expired);
+    assert_eq!(
+        s.wait_approval(&ask.id, Duration::from_millis(5)).expect("wait"),
+        ApprovalWait::Final(ApprovalStatus::Expired)
+    );
     assert!(started.elapsed() < Duration::from_secs(5));
     assert_eq!(s.state(), SessionState::Running, "back to work after the expiry");
     s.commit().expect("commit");
@@ -257,10 +260,13 @@ fn an_approval_wait_ends_at_expiry_or_kill() {
     assert_eq!(decided.body.attr_str("quell.approval.status"), Some("expired"));
     assert_eq!(decided.body.attr_str("quell.approval.id"), Some(ask.id.as_str()));
 
-    // Killed while it waits: the answer is no, at once.
+    // Killed while it waits: said as a kill (not a rejection), at once, and nothing decided.
     let ask = s.request_approval("send_email", json!({}), Risk::High, Duration::from_secs(600), 1).expect("request");
     f.control(own("s-ask"), Desired::Kill, "stop");
-    assert_eq!(s.wait_approval(&ask.id, Duration::from_millis(5)).expect("wait"), ApprovalStatus::Rejected);
+    assert_eq!(s.wait_approval(&ask.id, Duration::from_millis(5)).expect("wait"), ApprovalWait::Killed);
+    s.commit().expect("commit");
+    let last = f.events("s-ask").pop().expect("event");
+    assert_eq!(last.body.kind, EventKind::Control, "no approval_decided after the kill");
     assert_eq!(s.state(), SessionState::Killed);
 }
 

@@ -4,7 +4,7 @@
 
 use super::context::Context;
 use super::outcome::{exit, CliResult, Failure};
-use crate::agent::runtime::{AgentRuntime, AgentSession, Gate, SessionSpec};
+use crate::agent::runtime::{AgentRuntime, AgentSession, ApprovalWait, Gate, SessionSpec};
 use crate::model::approval::{ApprovalStatus, Risk};
 use crate::model::audit::{hash_input, EventKind};
 use crate::model::session::SessionState;
@@ -84,7 +84,11 @@ fn drive(rt: &Arc<AgentRuntime>, id: &str, plan: &SoloPlan, agent: &str, out: &m
             let ap = session.request_approval("send_email", args, Risk::High, Duration::from_secs(approval_ttl), 1)?;
             writeln!(out, "waiting for approval {}", ap.id)?;
             out.flush()?;
-            let status = session.wait_approval(&ap.id, Duration::from_millis(20))?;
+            let status = match session.wait_approval(&ap.id, Duration::from_millis(20))? {
+                // The gate at the top of the loop ends the run; nothing more is recorded.
+                ApprovalWait::Killed => continue,
+                ApprovalWait::Final(status) => status,
+            };
             writeln!(out, "approval {} {status}", ap.id)?;
             if status == ApprovalStatus::Approved {
                 let mut mail = session.body(EventKind::ToolCall);
