@@ -421,16 +421,15 @@ fn approvals_queue_and_decision_dialog() {
     assert!(screen.contains("1/2"), "approvers so far on the two-person approval");
     assert!(screen.contains("expires in 4m50s"), "{screen}");
 
-    c.key(KeyCode::Char('G')); // a-mail-12 (newest first: crm, pay, mail)
-    let fx = c.key(KeyCode::Up); // a-pay-77
+    let fx = c.key(KeyCode::Char('G')); // a-pay-77 (next to expire first: crm, mail, pay)
     c.serve(fx);
-    let fx = c.key(KeyCode::Down);
+    let fx = c.key(KeyCode::Up); // a-mail-12
     c.serve(fx);
     let screen = c.screen(100, 30);
     insta::assert_snapshot!("approvals_mail_context", screen);
     assert!(screen.contains("\"body\": \"\\u001b[2J\\u001b]0;PWNED-TITLE\\u0007\\u001b]52;c;"), "{screen}");
     assert!(screen.contains("step   9 approval_requested approval a-mail-12 · high risk · send_email"), "{screen}");
-    let fx = c.key(KeyCode::Up); // a-pay-77
+    let fx = c.key(KeyCode::Down); // a-pay-77
     c.serve(fx);
     let fx = c.key(KeyCode::Char('y'));
     let [Effect::PlanDecision { id, verdict: Verdict::Approve }] = &fx[..] else { panic!("{fx:?}") };
@@ -456,7 +455,7 @@ fn approvals_queue_and_decision_dialog() {
     assert_eq!(pay.decide(decision), Ok(ApprovalStatus::Approved));
     update(&mut c.app, Msg::Decided(Ok(Decided { approval: pay, audit_error: None })));
     let status = c.app.status.clone().map(|s| s.1).unwrap_or_default();
-    assert_eq!(status, "approval a-pay-77 is approved (2/2 approvers)");
+    assert_eq!(status, "recorded: approval a-pay-77 is approved (2/2 approvers)");
     assert_eq!(c.app.approvals.items.len(), 2);
 }
 

@@ -192,13 +192,18 @@ pub enum Scope {
         id: String,
         session_id: String,
     },
+    /// Several pending approvals decided together with one reason (the console's marked
+    /// requests): each request's id and its session's id.
+    Approvals {
+        requests: Vec<(String, String)>,
+    },
 }
 
 impl Scope {
     pub fn session_ids(&self) -> &[String] {
         match self {
             Scope::Fleet { sessions, .. } | Scope::Sessions { sessions, .. } => sessions,
-            Scope::Approval { .. } => &[],
+            Scope::Approval { .. } | Scope::Approvals { .. } => &[],
         }
     }
 }
@@ -219,6 +224,8 @@ pub enum ActionError {
     EmptyScope(ActionKind),
     #[error("{0} cannot apply to the whole fleet")]
     NotFleetWide(ActionKind),
+    #[error("{0} names no approval request")]
+    NoRequest(ActionKind),
 }
 
 /// 1204 → "1,204": counts in scope descriptions and tables.
@@ -242,6 +249,7 @@ impl OperatorAction {
         match &scope {
             Scope::Fleet { .. } if !kind.is_fleet_wide() => return Err(ActionError::NotFleetWide(kind)),
             Scope::Sessions { sessions, .. } if sessions.is_empty() => return Err(ActionError::EmptyScope(kind)),
+            Scope::Approvals { requests } if requests.is_empty() => return Err(ActionError::NoRequest(kind)),
             _ => {}
         }
         Ok(OperatorAction { kind, scope, reason: reason.trim().to_owned(), operator: operator.to_owned() })
@@ -254,6 +262,18 @@ impl OperatorAction {
         let verb = self.kind.verb();
         match &self.scope {
             Scope::Approval { id, session_id } => crate::shown!("{verb} approval {id} of session {session_id}"),
+            Scope::Approvals { requests } => {
+                let sessions: BTreeSet<&str> = requests.iter().map(|(_, s)| s.as_str()).collect();
+                let ids: Vec<&str> = requests.iter().map(|(id, _)| id.as_str()).collect();
+                crate::shown!(
+                    "{verb} {} approval{} of {} session{}: {}",
+                    thousands(requests.len() as u64),
+                    if requests.len() == 1 { "" } else { "s" },
+                    thousands(sessions.len() as u64),
+                    if sessions.len() == 1 { "" } else { "s" },
+                    ids.join(", ")
+                )
+            }
             Scope::Fleet { sessions, namespaces, held } => crate::shown!(
                 "{verb} the whole fleet ({} live session{}{}, and any that start while it holds){}",
                 thousands(sessions.len() as u64),
@@ -356,6 +376,18 @@ mod tests {
         let approval = Scope::Approval { id: "a\u{200b}1".into(), session_id: "s\r1".into() };
         let d = OperatorAction::new(ActionKind::Approve, approval, "r", "alice").unwrap();
         assert_eq!(d.describe(), "approve approval a\\u{200B}1 of session s^M1");
+    }
+
+    #[test]
+    fn a_set_of_approvals_is_described_by_every_id_and_needs_one() {
+        let requests =
+            vec![("a-1".to_owned(), "s-1".to_owned()), ("a\u{1b}2".into(), "s-1".into()), ("a-3".into(), "s-2".into())];
+        let d = OperatorAction::new(ActionKind::Reject, Scope::Approvals { requests }, "injected", "alice").unwrap();
+        assert_eq!(d.describe(), "reject 3 approvals of 2 sessions: a-1, a^[2, a-3");
+        assert_eq!(
+            OperatorAction::new(ActionKind::Reject, Scope::Approvals { requests: vec![] }, "r", "a"),
+            Err(ActionError::NoRequest(ActionKind::Reject))
+        );
     }
 
     #[test]

@@ -116,7 +116,7 @@ pub fn run(ctx: &mut Context, opts: DemoOptions, out: &mut dyn Write) -> CliResu
             }
         }
     } else {
-        open_console(ctx, stores.clone())?
+        open_console(ctx, stores.clone(), true)?
     };
     let stats = fleet.stop()?;
     if let Some(first) = stats.errors.first() {
@@ -142,13 +142,16 @@ fn console_options(ctx: &Context) -> Result<crate::interfaces::tui::TuiOptions, 
         no_color: false,
         kube: None,
         kube_error: None,
+        demo: false,
     };
     crate::interfaces::tui::initial_state(&opts).map_err(Failure::usage)?;
     Ok(opts)
 }
 
-fn open_console(ctx: &mut Context, stores: Stores) -> CliResult {
+/// `demo`: the console runs the simulated fleet, which stops when it quits (so quitting asks).
+fn open_console(ctx: &mut Context, stores: Stores, demo: bool) -> CliResult {
     let mut opts = console_options(ctx)?;
+    opts.demo = demo;
     if !console_available() {
         return Err(Failure::usage("the console needs a terminal; run a command instead (see quell --help)"));
     }
@@ -180,5 +183,5 @@ fn open_console(ctx: &mut Context, stores: Stores) -> CliResult {
 /// `quell` with no command: the console on the configured backend.
 pub fn console(ctx: &mut Context) -> CliResult {
     let stores = ctx.stores()?;
-    open_console(ctx, stores)
+    open_console(ctx, stores, false)
 }

@@ -8,7 +8,7 @@ use super::cluster::TuiKube;
 use super::fleet::Snapshot;
 use super::session::TimelineData;
 use super::theme::Theme;
-use crate::model::action::Domain;
+use crate::model::action::{Domain, Scope};
 use crate::model::operator::Operator;
 use crate::model::time::{self, Timestamp};
 use crate::ports::{AuditQuery, Stores};
@@ -45,7 +45,9 @@ impl Feed {
     /// Hands an effect to its worker. Never blocks.
     pub fn run(&self, effect: Effect) {
         let to = match effect {
-            Effect::Plan { .. } | Effect::PlanDecision { .. } | Effect::Execute(_) => &self.actions,
+            Effect::Plan { .. } | Effect::PlanDecision { .. } | Effect::PlanDecisions { .. } | Effect::Execute(_) => {
+                &self.actions
+            }
             Effect::LoadTimeline(_) | Effect::LoadWindow { .. } | Effect::LoadContext(_) | Effect::LoadTheme(_) => {
                 &self.reads
             }
@@ -214,6 +216,10 @@ fn actions(
             Effect::PlanDecision { id, verdict } => Msg::Planned(
                 approvals::plan(&stores, &id, verdict, PLANNING_REASON, operator.name()).map_err(|e| e.to_string()),
             ),
+            Effect::PlanDecisions { ids, verdict } => Msg::Planned(
+                approvals::plan_each(&stores, &ids, verdict, PLANNING_REASON, operator.name())
+                    .map_err(|e| e.to_string()),
+            ),
             Effect::Execute(action) => match action.kind.domain() {
                 Domain::Control(_) => {
                     let started = Instant::now();
@@ -224,6 +230,9 @@ fn actions(
                     }
                     Msg::Executed(result)
                 }
+                Domain::Decision(_) if matches!(action.scope, Scope::Approvals { .. }) => Msg::DecidedEach(
+                    acting().and_then(|a| approvals::decide_each(&stores, &a, &action).map_err(|e| e.to_string())),
+                ),
                 Domain::Decision(_) => Msg::Decided(
                     acting().and_then(|a| approvals::decide(&stores, &a, &action).map_err(|e| e.to_string())),
                 ),

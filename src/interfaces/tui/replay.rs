@@ -72,6 +72,8 @@ pub struct ReplayState {
     pub speed: usize,
     pub filter: KindFilter,
     last_step_at: Option<Timestamp>,
+    /// A re-read of the session is under way (a session's replay is live; a window's is not).
+    pub reloading: bool,
 }
 
 impl ReplayState {
@@ -85,6 +87,28 @@ impl ReplayState {
             speed: 0,
             filter: KindFilter::All,
             last_step_at: None,
+            reloading: false,
+        }
+    }
+
+    /// Whether the replay is re-read as entries are stored: one session's, once loaded.
+    pub fn is_live(&self) -> bool {
+        matches!(&self.data, Some(Ok(d)) if !d.window)
+    }
+
+    /// A newly read timeline of the session: new entries appear, the position stays on its
+    /// entry, and at the end (not playing) it follows the newest, as `logs -f` does. A failed
+    /// re-read keeps what is shown.
+    pub fn reload(&mut self, data: Result<TimelineData, String>) {
+        self.reloading = false;
+        if data.is_err() && matches!(self.data, Some(Ok(_))) {
+            return;
+        }
+        let at_end = self.pos + 1 >= self.shown.len();
+        self.data = Some(data);
+        self.refilter();
+        if at_end && !self.playing {
+            self.pos = self.shown.len().saturating_sub(1);
         }
     }
 

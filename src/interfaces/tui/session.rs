@@ -100,12 +100,25 @@ fn summarize_event(e: &AuditEvent) -> String {
             attr(e, "quell.approval.risk"),
             opt(&b.tool)
         ),
-        EventKind::ApprovalDecided => format!(
-            "approval {} {} by {}",
-            attr(e, "quell.approval.id"),
-            attr(e, "quell.approval.status"),
-            attr(e, "quell.approval.approvers")
-        ),
+        EventKind::ApprovalDecided => {
+            // An expired request has no approvers: "expired", never "expired by []".
+            let by = match e.body.attributes.get("quell.approval.approvers") {
+                None => String::new(),
+                Some(Value::Array(a)) if a.is_empty() => String::new(),
+                Some(Value::Array(a)) => {
+                    let names: Vec<String> = a
+                        .iter()
+                        .map(|v| match v {
+                            Value::String(s) => Untrusted::new(s.as_str()).shown_line(),
+                            other => UntrustedJson::new(other.clone()).shown_line(),
+                        })
+                        .collect();
+                    format!(" by {}", names.join(", "))
+                }
+                Some(_) => format!(" by {}", attr(e, "quell.approval.approvers")),
+            };
+            format!("approval {} {}{by}", attr(e, "quell.approval.id"), attr(e, "quell.approval.status"))
+        }
         EventKind::Control => format!(
             "obeyed {} (by {}: {})",
             attr(e, "quell.control.desired"),
@@ -275,7 +288,9 @@ impl TimelineData {
             return (false, format!("⚠ only the first {n} events of the window were read: replay a shorter window"));
         }
         if self.window {
-            return (true, format!("{} events in the window (chains are verified per session)", self.items.len()));
+            let n = self.items.len();
+            let events = if n == 1 { "1 event".to_owned() } else { format!("{} events", thousands(n as u64)) };
+            return (true, format!("{events} in the window (chains are verified per session)"));
         }
         match forensics::integrity_words(&self.integrity, &self.checkpoint_coverage) {
             Ok(words) => (true, format!("✔ {words}")),
@@ -373,11 +388,46 @@ pub struct SessionView {
     pub offset: usize,
     pub detail: Detail,
     pub detail_scroll: usize,
+    /// Follow mode (`logs -f`): the cursor stays on the newest entry as entries arrive.
+    pub follow: bool,
+    /// A reload of the timeline is under way (the view is live: reloaded on each refresh).
+    pub reloading: bool,
 }
 
 impl SessionView {
     pub fn new(id: &str) -> SessionView {
-        SessionView { id: id.to_owned(), data: None, selected: 0, offset: 0, detail: Detail::None, detail_scroll: 0 }
+        SessionView {
+            id: id.to_owned(),
+            data: None,
+            selected: 0,
+            offset: 0,
+            detail: Detail::None,
+            detail_scroll: 0,
+            follow: false,
+            reloading: true,
+        }
+    }
+
+    /// A newly read timeline: entries stored since the last read appear; the cursor stays on
+    /// its entry (on the newest one in follow mode). A failed re-read keeps what is shown.
+    pub fn reload(&mut self, data: Result<TimelineData, String>) {
+        self.reloading = false;
+        if data.is_err() && matches!(self.data, Some(Ok(_))) {
+            return;
+        }
+        self.data = Some(data);
+        let n = self.items().len();
+        self.selected = if self.follow { n.saturating_sub(1) } else { self.selected.min(n.saturating_sub(1)) };
+    }
+
+    /// Turns follow mode on or off; on, the cursor goes to the newest entry at once.
+    pub fn toggle_follow(&mut self) -> bool {
+        self.follow = !self.follow;
+        if self.follow {
+            self.selected = self.items().len().saturating_sub(1);
+            self.detail = Detail::None;
+        }
+        self.follow
     }
 
     pub fn items(&self) -> &[Item] {

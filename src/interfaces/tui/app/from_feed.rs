@@ -1,9 +1,10 @@
 //! The feed threads' messages: snapshots of the fleet, the backend's and the audit log's
 //! health, the cluster, and the results of effects (plans, executions, decisions, loaded data).
 
+use super::actions::run_confirmed;
 use super::navigate::request_context;
-use super::{App, Effect, Level, Msg};
-use crate::interfaces::tui::confirm::Plan;
+use super::{App, Effect, Level, Msg, View};
+use crate::interfaces::tui::confirm::{Outcome, Plan};
 use crate::interfaces::tui::fleet::scroll_into_view;
 use crate::interfaces::tui::text::safe;
 use crate::model::approval::Approval;
@@ -21,6 +22,7 @@ pub(super) fn apply(app: &mut App, msg: Msg, fx: &mut Vec<Effect>) {
             let h = app.list_height();
             scroll_into_view(app.fleet.selected, &mut app.fleet.offset, h);
             apply_approvals(app, approvals, fx);
+            reload_open_views(app, fx);
             app.dirty = true;
         }
         Msg::FeedDown { error, retry } => {
@@ -62,7 +64,11 @@ pub(super) fn apply(app: &mut App, msg: Msg, fx: &mut Vec<Effect>) {
         }
         Msg::Planned(plan) => {
             if let Some(d) = app.dialog.as_mut().filter(|d| d.plan == Plan::Resolving) {
-                d.planned(plan);
+                // An Enter held while the scope was resolved confirms now.
+                if let Outcome::Confirmed(action) = d.planned(plan) {
+                    app.dialog = None;
+                    run_confirmed(app, action, fx);
+                }
                 app.dirty = true;
             }
         }
@@ -99,38 +105,59 @@ pub(super) fn apply(app: &mut App, msg: Msg, fx: &mut Vec<Effect>) {
         Msg::Decided(result) => {
             match result {
                 Ok(crate::services::approvals::Decided { approval: a, audit_error }) => {
-                    let msg = format!(
-                        "approval {} is {} ({}/{} approvers)",
-                        safe(&a.id),
-                        a.status,
-                        a.approvals(),
-                        a.required_approvers.max(1)
-                    );
+                    let msg = format!("recorded: {}", recorded(&a));
                     match audit_error {
                         Some(e) => app.set_status(Level::Error, format!("{msg}; {}", safe(&e))),
                         None => app.set_status(Level::Ok, msg),
                     }
-                    if a.status.is_final() {
-                        let id = a.id.clone();
-                        app.approvals.items.retain(|x| x.id != id);
-                    } else if let Some(x) = app.approvals.items.iter_mut().find(|x| x.id == a.id) {
-                        *x = a;
-                    }
-                    let n = app.approvals.items.len();
-                    app.approvals.selected = app.approvals.selected.min(n.saturating_sub(1));
+                    take_decided(app, vec![a]);
                 }
-                Err(e) => app.set_status(Level::Error, format!("decision refused: {}", safe(&e))),
+                Err(e) => app.set_status(Level::Error, format!("not recorded: {}", safe(&e))),
             }
+            request_context(app, fx);
+            app.dirty = true;
+        }
+        Msg::DecidedEach(result) => {
+            match result {
+                Ok(done) => {
+                    let (decided, refused): (Vec<_>, Vec<_>) = done.outcomes.into_iter().partition(|(_, r)| r.is_ok());
+                    let decided: Vec<Approval> = decided.into_iter().filter_map(|(_, r)| r.ok()).collect();
+                    let mut msg = match decided.as_slice() {
+                        [] => "nothing recorded".to_owned(),
+                        [one] => format!("recorded: {}", recorded(one)),
+                        many => {
+                            let ids: Vec<String> = many.iter().map(|a| safe(&a.id).into_owned()).collect();
+                            format!("recorded {} decisions: {}", many.len(), ids.join(", "))
+                        }
+                    };
+                    for (id, why) in &refused {
+                        let why = why.as_ref().err().map(|e| safe(e).into_owned()).unwrap_or_default();
+                        msg.push_str(&format!(" · {} not recorded: {why}", safe(id)));
+                    }
+                    if let Some(e) = &done.audit_error {
+                        msg.push_str(&format!("; {}", safe(e)));
+                    }
+                    let level = if refused.is_empty() && done.audit_error.is_none() { Level::Ok } else { Level::Error };
+                    app.set_status(level, msg);
+                    take_decided(app, decided);
+                }
+                Err(e) => app.set_status(Level::Error, format!("not recorded: {}", safe(&e))),
+            }
+            request_context(app, fx);
             app.dirty = true;
         }
         Msg::Timeline { id, data } => {
             let data = *data;
-            if let Some(s) = app.session.as_mut().filter(|s| s.id == id && s.data.is_none()) {
-                s.data = Some(data.clone());
+            if let Some(s) = app.session.as_mut().filter(|s| s.id == id) {
+                s.reload(data.clone());
                 app.dirty = true;
             }
-            if let Some(r) = app.replay.as_mut().filter(|r| r.id == id && r.data.is_none()) {
-                r.load(data);
+            if let Some(r) = app.replay.as_mut().filter(|r| r.id == id) {
+                if r.data.is_none() {
+                    r.load(data);
+                } else if r.reloading {
+                    r.reload(data);
+                }
                 app.dirty = true;
             }
         }
@@ -154,11 +181,48 @@ pub(super) fn apply(app: &mut App, msg: Msg, fx: &mut Vec<Effect>) {
 }
 
 fn apply_approvals(app: &mut App, items: Vec<Approval>, fx: &mut Vec<Effect>) {
-    let keep = app.approvals.selected_item().map(|a| a.id.clone());
-    app.approvals.items = items;
-    let n = app.approvals.items.len();
-    app.approvals.selected = keep
-        .and_then(|id| app.approvals.items.iter().position(|a| a.id == id))
-        .unwrap_or(app.approvals.selected.min(n.saturating_sub(1)));
+    app.set_approvals(items);
     request_context(app, fx);
+}
+
+/// What a decision recorded: "approval a-1 is approved (1/1 approvers)", or, when it still waits
+/// for a second approver, says so.
+fn recorded(a: &Approval) -> String {
+    let needed = a.required_approvers.max(1);
+    let waiting = if a.status.is_final() { String::new() } else { "; waiting for another approver".to_owned() };
+    format!("approval {} is {} ({}/{needed} approvers){waiting}", safe(&a.id), a.status, a.approvals())
+}
+
+/// Decided requests leave the queue; one still waiting for a second approver stays, updated.
+fn take_decided(app: &mut App, decided: Vec<Approval>) {
+    let mut gone = Vec::new();
+    for a in decided {
+        if a.status.is_final() {
+            gone.push(a.id);
+        } else if let Some(x) = app.approvals.items.iter_mut().find(|x| x.id == a.id) {
+            *x = a;
+        }
+    }
+    let ids: Vec<&str> = gone.iter().map(String::as_str).collect();
+    app.approvals.remove(&ids);
+}
+
+/// The open session and replay views are live: each refresh of the fleet re-reads the open
+/// session's timeline (one read at a time), so new entries, its state and "seen" stay current.
+fn reload_open_views(app: &mut App, fx: &mut Vec<Effect>) {
+    match app.view {
+        View::Session => {
+            if let Some(s) = app.session.as_mut().filter(|s| !s.reloading && s.data.is_some()) {
+                s.reloading = true;
+                fx.push(Effect::LoadTimeline(s.id.clone()));
+            }
+        }
+        View::Replay => {
+            if let Some(r) = app.replay.as_mut().filter(|r| !r.reloading && r.is_live()) {
+                r.reloading = true;
+                fx.push(Effect::LoadTimeline(r.id.clone()));
+            }
+        }
+        _ => {}
+    }
 }

@@ -27,6 +27,8 @@ pub enum Msg {
     Planned(Result<OperatorAction, String>),
     Executed(Result<Issued, String>),
     Decided(Result<crate::services::approvals::Decided, String>),
+    /// Several requests decided together: each one's outcome.
+    DecidedEach(Result<crate::services::approvals::DecidedEach, String>),
     Progress {
         report: Result<AckReport, String>,
         elapsed: Duration,
@@ -58,6 +60,11 @@ pub enum Effect {
     },
     PlanDecision {
         id: String,
+        verdict: Verdict,
+    },
+    /// Resolve a decision on several requests (the marked ones) with one reason.
+    PlanDecisions {
+        ids: Vec<String>,
         verdict: Verdict,
     },
     /// Carry out a confirmed operation, whatever it acts on: control (then watch its
