@@ -269,7 +269,7 @@ const SPECS: &[Spec] = &[
         "approve",
         C::Approvals,
         &["y"],
-        "approve the marked requests, else the selected one (one reason)",
+        "approve the marked requests, else the selected one",
         Some("approve"),
     ),
     spec(
@@ -277,7 +277,7 @@ const SPECS: &[Spec] = &[
         "reject",
         C::Approvals,
         &["n"],
-        "reject the marked requests, else the selected one (one reason)",
+        "reject the marked requests, else the selected one",
         Some("reject"),
     ),
     spec(Cmd::MarkAll, "mark_all", C::Approvals, &["a"], "mark every visible request", Some("mark all")),
@@ -604,6 +604,25 @@ mod tests {
         assert_eq!(map.command("q"), Some(Cmd::Quit));
         assert_eq!(map.command("pause-fleet"), Some(Cmd::ActFleet(ActionKind::Pause)));
         assert_eq!(map.command("paws"), None);
+    }
+
+    #[test]
+    fn session_actions_have_the_same_keys_where_the_operator_looks_and_clashes_there_are_refused() {
+        let map = Keymap::default();
+        for ctx in [Context::Fleet, Context::Session, Context::Approvals] {
+            assert_eq!(map.lookup(ctx, &Key::parse("p").unwrap()), Some(Cmd::Act(ActionKind::Pause)), "{ctx:?}");
+            assert_eq!(map.lookup(ctx, &Key::parse("x").unwrap()), Some(Cmd::Act(ActionKind::Kill)), "{ctx:?}");
+            assert_eq!(map.lookup(ctx, &Key::parse("K").unwrap()), Some(Cmd::Act(ActionKind::KillPod { grace: None })));
+        }
+        assert_eq!(map.lookup(Context::Replay, &Key::parse("p").unwrap()), None, "the replay has no session actions");
+        assert_eq!(map.lookup(Context::Approvals, &Key::parse("space").unwrap()), Some(Cmd::Mark));
+        assert_eq!(map.lookup(Context::Session, &Key::parse("f").unwrap()), Some(Cmd::Follow));
+        // The session view's `v` (raw) may not also be pause, since pause applies there too.
+        let clash: toml::Table = toml::from_str("pause = \"v\"").unwrap();
+        let err = Keymap::with_overrides(&clash).unwrap_err();
+        assert!(err.contains("bound to both pause and raw") || err.contains("bound to both raw and pause"), "{err}");
+        let bar: Vec<&str> = map.bar(Context::Approvals, false).into_iter().map(|(_, l)| l).collect();
+        assert_eq!(&bar[..3], ["approve", "reject", "mark all"], "the view's own commands first: {bar:?}");
     }
 
     #[test]

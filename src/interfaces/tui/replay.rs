@@ -271,6 +271,29 @@ mod tests {
     }
 
     #[test]
+    fn a_live_replay_keeps_its_place_and_follows_at_the_end() {
+        let mut r = replay();
+        assert!(r.is_live());
+        r.step(1);
+        let more = |r: &mut ReplayState, extra: usize| {
+            let Some(Ok(mut d)) = r.data.clone() else { panic!("loaded") };
+            d.items.extend((0..extra).map(|_| item(ItemKind::Event(EventKind::LlmCall), false)));
+            r.reloading = true;
+            r.reload(Ok(d));
+        };
+        more(&mut r, 2);
+        assert_eq!((r.current_index(), r.shown.len()), (Some(1), 7), "new entries appear; the place stays");
+        r.step(10);
+        more(&mut r, 3);
+        assert_eq!(r.current_index(), Some(9), "at the end it follows the newest");
+        r.reload(Err("gone".into()));
+        assert_eq!(r.shown.len(), 10, "a failed re-read keeps what is shown");
+        let mut window = ReplayState::new("last 10m");
+        window.load(Ok(TimelineData { window: true, ..TimelineData::from_window_entries(&[]) }));
+        assert!(!window.is_live(), "a window is read once");
+    }
+
+    #[test]
     fn kind_filter_keeps_position() {
         let mut r = replay();
         r.step(3); // the checkpoint

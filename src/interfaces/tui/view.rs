@@ -95,10 +95,9 @@ fn status(f: &mut Frame<'_>, app: &App, area: Rect) {
     let theme = &app.theme;
     if let Some(p) = &app.progress {
         let (text, role) = views::progress_line(p);
-        let extra = match &app.status {
-            Some((Level::Error, s)) => format!("  ·  {s}"),
-            _ => String::new(),
-        };
+        // A status set since the action started (its audit error, "already paused" on the next
+        // key) is said next to the progress, never hidden behind it.
+        let extra = app.status.as_ref().map(|(_, s)| format!("  ·  {s}")).unwrap_or_default();
         line(f, area, &format!(" {text}{extra}"), theme.style(role));
         return;
     }

@@ -7,7 +7,7 @@ use super::{App, Effect, Level, Msg, View};
 use crate::interfaces::tui::confirm::{Outcome, Plan};
 use crate::interfaces::tui::fleet::scroll_into_view;
 use crate::interfaces::tui::text::safe;
-use crate::model::approval::Approval;
+use crate::model::approval::{Approval, ApprovalStatus};
 use crate::model::untrusted::Untrusted;
 
 /// Applies a message from the feed threads (input and time are `update`'s own).
@@ -185,12 +185,17 @@ fn apply_approvals(app: &mut App, items: Vec<Approval>, fx: &mut Vec<Effect>) {
     request_context(app, fx);
 }
 
-/// What a decision recorded: "approval a-1 is approved (1/1 approvers)", or, when it still waits
-/// for a second approver, says so.
+/// What a decision recorded: "approval a-1 is approved (1/1 approvers)", "approval a-1 is
+/// rejected", or, when it still waits for a second approver, says so.
 fn recorded(a: &Approval) -> String {
-    let needed = a.required_approvers.max(1);
-    let waiting = if a.status.is_final() { String::new() } else { "; waiting for another approver".to_owned() };
-    format!("approval {} is {} ({}/{needed} approvers){waiting}", safe(&a.id), a.status, a.approvals())
+    let (id, needed) = (safe(&a.id), a.required_approvers.max(1));
+    match a.status {
+        ApprovalStatus::Approved => format!("approval {id} is approved ({}/{needed} approvers)", a.approvals()),
+        ApprovalStatus::Pending => {
+            format!("approval {id}: {}/{needed} approvers so far, waiting for another approver", a.approvals())
+        }
+        status => format!("approval {id} is {status}"),
+    }
 }
 
 /// Decided requests leave the queue; one still waiting for a second approver stays, updated.

@@ -15,6 +15,8 @@ mod input;
 mod keys;
 mod msg;
 mod navigate;
+#[cfg(test)]
+mod tests;
 
 pub use msg::{Effect, Msg};
 
@@ -95,6 +97,13 @@ pub struct Progress {
     pub outstanding: HashSet<String>,
     pub elapsed: Duration,
     pub error: Option<String>,
+}
+
+impl Progress {
+    /// Nothing more will change on the line: every session acknowledged, or nothing was issued.
+    pub fn finished(&self) -> bool {
+        self.report.as_ref().is_some_and(AckReport::complete) || (self.error.is_some() && self.issued.is_none())
+    }
 }
 
 pub use super::queue::{ApprovalsView, ContextLines};
@@ -221,7 +230,12 @@ impl App {
         self.approvals.set_items(items, |id| by_id.get(id).copied(), now);
     }
 
+    /// Says something on the status line. A finished action's progress line gives way to it;
+    /// one still under way keeps its place and the status is said next to it.
     fn set_status(&mut self, level: Level, text: impl Into<String>) {
+        if self.progress.as_ref().is_some_and(Progress::finished) {
+            self.progress = None;
+        }
         self.status = Some((level, text.into()));
     }
 

@@ -29,7 +29,7 @@ pub fn lines(app: &App) -> Vec<Line<'static>> {
             let names: Vec<&str> = shared.iter().map(|b| b.name).collect();
             let on = match ctx {
                 Context::Session => " on this session",
-                Context::Approvals => " (pause, resume, kill: the requests' sessions)",
+                Context::Approvals => " (on the requests' sessions)",
                 _ => "",
             };
             out.push(Line::from(vec![
