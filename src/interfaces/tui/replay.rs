@@ -1,7 +1,7 @@
 //! Replay state: step through a session's reasoning chain forward and back, play at several
 //! speeds, jump to anomalies, filter by kind. Pure; time comes in through `tick`.
 
-use super::session::{ItemKind, TimelineData};
+use super::session::{ItemKind, Reread, TimelineData};
 use crate::model::time::Timestamp;
 
 pub const SPEEDS: [u32; 4] = [1, 2, 4, 8];
@@ -72,8 +72,8 @@ pub struct ReplayState {
     pub speed: usize,
     pub filter: KindFilter,
     last_step_at: Option<Timestamp>,
-    /// A re-read of the session is under way (a session's replay is live; a window's is not).
-    pub reloading: bool,
+    /// A session's replay is live (a window's is not): re-read on the fleet's refreshes, paced.
+    pub reread: Reread,
 }
 
 impl ReplayState {
@@ -87,7 +87,7 @@ impl ReplayState {
             speed: 0,
             filter: KindFilter::All,
             last_step_at: None,
-            reloading: false,
+            reread: Reread::default(),
         }
     }
 
@@ -100,7 +100,6 @@ impl ReplayState {
     /// entry, and at the end (not playing) it follows the newest, as `logs -f` does. A failed
     /// re-read keeps what is shown.
     pub fn reload(&mut self, data: Result<TimelineData, String>) {
-        self.reloading = false;
         if data.is_err() && matches!(self.data, Some(Ok(_))) {
             return;
         }
@@ -278,7 +277,6 @@ mod tests {
         let more = |r: &mut ReplayState, extra: usize| {
             let Some(Ok(mut d)) = r.data.clone() else { panic!("loaded") };
             d.items.extend((0..extra).map(|_| item(ItemKind::Event(EventKind::LlmCall), false)));
-            r.reloading = true;
             r.reload(Ok(d));
         };
         more(&mut r, 2);

@@ -372,6 +372,40 @@ pub fn diff_lines(old: &str, new: &str) -> Vec<DiffLine> {
     out
 }
 
+/// When a live view re-reads its timeline: one read at a time, and never more than a third of the
+/// time reading (after a read that took t, the next starts no sooner than 2t later), as the feed
+/// paces its own reads. Pure: times come from the console's clock.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct Reread {
+    /// When the read under way was asked for.
+    asked_at: Option<Timestamp>,
+    /// No new read before this.
+    not_before: Option<Timestamp>,
+}
+
+impl Reread {
+    /// Whether a new read may start now.
+    pub fn due(&self, now: Timestamp) -> bool {
+        self.asked_at.is_none() && self.not_before.is_none_or(|t| now >= t)
+    }
+
+    pub fn start(&mut self, now: Timestamp) {
+        self.asked_at = Some(now);
+    }
+
+    pub fn in_flight(&self) -> bool {
+        self.asked_at.is_some()
+    }
+
+    /// The read came back (or failed): the next waits twice as long as this one took.
+    pub fn done(&mut self, now: Timestamp) {
+        if let Some(asked) = self.asked_at.take() {
+            let took = (now - asked).max(chrono::Duration::zero());
+            self.not_before = Some(now + took * 2);
+        }
+    }
+}
+
 /// What the lower pane of the session view shows.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Detail {
@@ -390,8 +424,8 @@ pub struct SessionView {
     pub detail_scroll: usize,
     /// Follow mode (`logs -f`): the cursor stays on the newest entry as entries arrive.
     pub follow: bool,
-    /// A reload of the timeline is under way (the view is live: reloaded on each refresh).
-    pub reloading: bool,
+    /// The view is live: its timeline is re-read on the fleet's refreshes, paced by this.
+    pub reread: Reread,
 }
 
 impl SessionView {
@@ -404,14 +438,13 @@ impl SessionView {
             detail: Detail::None,
             detail_scroll: 0,
             follow: false,
-            reloading: true,
+            reread: Reread::default(),
         }
     }
 
     /// A newly read timeline: entries stored since the last read appear; the cursor stays on
     /// its entry (on the newest one in follow mode). A failed re-read keeps what is shown.
     pub fn reload(&mut self, data: Result<TimelineData, String>) {
-        self.reloading = false;
         if data.is_err() && matches!(self.data, Some(Ok(_))) {
             return;
         }
@@ -485,6 +518,21 @@ mod tests {
         assert!(!ok && text.starts_with("✘ checkpoint edited at step 3"), "{text}");
         let (ok, text) = data(vec![(1, Coverage::NotCovered), (3, Coverage::NotCovered)]).badge();
         assert!(!ok && text.starts_with("✘ checkpoint not covered by an audit event at steps 1, 3"), "{text}");
+    }
+
+    #[test]
+    fn a_live_view_reads_one_at_a_time_and_at_most_a_third_of_the_time() {
+        let t0 = time::now();
+        let at = |s: i64| t0 + chrono::Duration::seconds(s);
+        let mut r = Reread::default();
+        assert!(r.due(t0));
+        r.start(t0);
+        assert!(!r.due(at(10)) && r.in_flight(), "one read at a time");
+        r.done(at(3)); // it took 3 s
+        assert!(!r.due(at(8)), "no new read within twice the time the last one took");
+        assert!(r.due(at(9)));
+        r.done(at(20));
+        assert!(r.due(at(9)), "a reply with no read under way changes nothing");
     }
 
     #[test]

@@ -148,14 +148,17 @@ pub(super) fn apply(app: &mut App, msg: Msg, fx: &mut Vec<Effect>) {
         }
         Msg::Timeline { id, data } => {
             let data = *data;
+            let now = app.now;
             if let Some(s) = app.session.as_mut().filter(|s| s.id == id) {
+                s.reread.done(now);
                 s.reload(data.clone());
                 app.dirty = true;
             }
             if let Some(r) = app.replay.as_mut().filter(|r| r.id == id) {
                 if r.data.is_none() {
                     r.load(data);
-                } else if r.reloading {
+                } else if r.reread.in_flight() {
+                    r.reread.done(now);
                     r.reload(data);
                 }
                 app.dirty = true;
@@ -213,18 +216,22 @@ fn take_decided(app: &mut App, decided: Vec<Approval>) {
 }
 
 /// The open session and replay views are live: each refresh of the fleet re-reads the open
-/// session's timeline (one read at a time), so new entries, its state and "seen" stay current.
+/// session's timeline (one read at a time, paced by [`Reread`]), so new entries, its state and
+/// "seen" stay current.
+///
+/// [`Reread`]: crate::interfaces::tui::session::Reread
 fn reload_open_views(app: &mut App, fx: &mut Vec<Effect>) {
+    let now = app.now;
     match app.view {
         View::Session => {
-            if let Some(s) = app.session.as_mut().filter(|s| !s.reloading && s.data.is_some()) {
-                s.reloading = true;
+            if let Some(s) = app.session.as_mut().filter(|s| s.reread.due(now) && s.data.is_some()) {
+                s.reread.start(now);
                 fx.push(Effect::LoadTimeline(s.id.clone()));
             }
         }
         View::Replay => {
-            if let Some(r) = app.replay.as_mut().filter(|r| !r.reloading && r.is_live()) {
-                r.reloading = true;
+            if let Some(r) = app.replay.as_mut().filter(|r| r.reread.due(now) && r.is_live()) {
+                r.reread.start(now);
                 fx.push(Effect::LoadTimeline(r.id.clone()));
             }
         }
