@@ -73,11 +73,13 @@ fn alices_actions(stores: &Stores) -> Vec<quell::model::audit::AuditEvent> {
     stores.audit.read(&query).expect("audit")
 }
 
-/// Types the reason into the open dialog and confirms: tab to the button, enter.
+/// Types the reason into the open dialog and confirms: tab to the button, enter; then waits for
+/// the dialog to close (an enter pressed while the scope resolves confirms once it is known).
 fn confirm_with(c: &mut Console, reason: &str) {
     c.send(reason);
     c.send("\t");
     c.send("\r");
+    c.wait_until("tab: next · esc: cancel", false, Duration::from_secs(15));
 }
 
 /// `q` in a sub-view goes back to the fleet; there `q` quits, with exit 0.
@@ -369,4 +371,94 @@ fn the_session_view_pauses_and_kills_its_session_and_stays_live() {
     assert_eq!(stores.sessions.session("s-crm-0008").expect("read").expect("exists").state, SessionState::Killed);
     back_and_quit(&mut c);
     fleet.stop();
+}
+
+/// Keys typed by the operator, counted (reasons are typed with `confirm_with` and not counted).
+struct Keys(usize);
+
+impl Keys {
+    fn send(&mut self, c: &mut Console, keys: &str) {
+        self.0 += keys.chars().count();
+        c.send(keys);
+    }
+
+    /// A confirm dialog: the reason (not counted), then tab and enter.
+    fn confirm(&mut self, c: &mut Console, reason: &str) {
+        self.0 += 2;
+        confirm_with(c, reason);
+    }
+}
+
+#[test]
+fn the_demo_incident_in_under_forty_keys() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("incident.db");
+    // 40 agents: two of them read a prompt-injected page and ask to e-mail exfil@evil.example.
+    let args = ["demo", "--agents", "40", "--step-ms", "100-300", "--steps", "0", "--approval-ttl", "600"];
+    let mut c = Console::open_sized(&path, &args, (120, 40));
+    c.wait_for(" 40 sessions ");
+    let mut k = Keys(0);
+    // Find the injected sessions: the requests whose arguments name the attacker.
+    k.send(&mut c, "A");
+    k.send(&mut c, "/exfil\r");
+    c.wait_for("· 2/");
+    // Pause their sessions, from the queue, in one dialog.
+    k.send(&mut c, "a");
+    c.wait_for("2 marked");
+    k.send(&mut c, "p");
+    c.wait_for("pause 2 sessions");
+    k.confirm(&mut c, "prompt injection: exfil@evil.example, INC-4711");
+    // Reject both requests in one dialog with one reason.
+    k.send(&mut c, "n");
+    let screen = c.wait_for("reject 2 approvals of 2 sessions");
+    assert!(screen.contains("exfil@evil.example"), "the dialog shows what they asked:\n{screen}");
+    k.confirm(&mut c, "prompt injection: exfil@evil.example, INC-4711");
+    c.wait_for("recorded 2 decisions");
+    // Pause the whole fleet while the blast radius is checked.
+    k.send(&mut c, "F");
+    k.send(&mut c, "P");
+    c.wait_for("pause the whole fleet (");
+    k.confirm(&mut c, "INC-4711: checking the blast radius");
+    c.wait_for("FLEET PAUSED by alice");
+    // Kill a runaway research agent.
+    k.send(&mut c, "/research\r");
+    c.wait_for("shown · filter 'research'");
+    k.send(&mut c, "x");
+    c.wait_for("confirm kill — cannot be undone");
+    k.confirm(&mut c, "INC-4711: runaway, burning tokens");
+    c.wait_for("· kill session ");
+    // Resume the rest: the injected sessions stay paused, as they were paused on their own.
+    k.send(&mut c, "\x1b");
+    k.send(&mut c, "R");
+    let screen = c.wait_for("resume the whole fleet (");
+    assert!(screen.contains("2 sessions stay paused: they were paused on"), "{screen}");
+    k.confirm(&mut c, "INC-4711: contained");
+    c.wait_until("FLEET PAUSED", false, Duration::from_secs(15));
+    println!("the demo incident took {} keys plus reasons (goal: at most 40)", k.0);
+    assert!(k.0 <= 40, "{} keys", k.0);
+    c.send("q");
+    c.wait_for("quit? the demo's simulated agents stop");
+    c.send("q");
+    assert_eq!(c.wait_exit(), 0);
+
+    let stores = quell::adapters::embedded::EmbeddedStore::open(&path).expect("store").stores();
+    let sessions = stores.sessions.sessions().expect("sessions");
+    let injected: Vec<&str> = stores
+        .approvals
+        .approvals(false, time::now())
+        .expect("approvals")
+        .into_iter()
+        .filter(|a| a.arguments.shown_line().contains("exfil@evil.example"))
+        .inspect(|a| assert_eq!(a.status, ApprovalStatus::Rejected, "{}", a.id))
+        .map(|a| sessions.iter().find(|s| s.id == a.session_id).map(|s| s.id.as_str()).unwrap_or("?"))
+        .collect();
+    assert!(injected.len() >= 2, "{injected:?}");
+    let changes = stores.control.control_changes(0).expect("control");
+    for id in &injected {
+        let last = changes.iter().rfind(|r| matches!(&r.target, ControlTarget::Session(s) if s == id));
+        assert_eq!(last.map(|r| r.desired), Some(Desired::Pause), "{id} stays paused");
+    }
+    assert!(sessions.iter().any(|s| s.agent.raw() == "research-agent" && s.state == SessionState::Killed));
+    let fleet = stores.control.fleet_control().expect("read").expect("fleet record");
+    assert_eq!(fleet.desired, Desired::Run, "the rest resumed");
 }

@@ -171,6 +171,8 @@ pub(super) fn request_quit(app: &mut App, from_command: bool) {
     }
     if app.demo && !app.quit_asked {
         app.quit_asked = true;
+        // The question is the line: a progress still under way would crowd it out.
+        app.progress = None;
         let q = app.keymap.key_of(Cmd::Quit);
         app.set_status(
             Level::Info,
