@@ -93,6 +93,10 @@ impl Console {
                     quell::services::approvals::plan(&self.stores, &id, verdict, "placeholder", "alice")
                         .map_err(|e| e.to_string()),
                 ),
+                Effect::PlanDecisions { ids, verdict } => Msg::Planned(
+                    quell::services::approvals::plan_each(&self.stores, &ids, verdict, "placeholder", "alice")
+                        .map_err(|e| e.to_string()),
+                ),
                 other => panic!("not a read: {other:?}"),
             };
             let more = update(&mut self.app, msg);
@@ -457,6 +461,42 @@ fn approvals_queue_and_decision_dialog() {
     let status = c.app.status.clone().map(|s| s.1).unwrap_or_default();
     assert_eq!(status, "recorded: approval a-pay-77 is approved (2/2 approvers)");
     assert_eq!(c.app.approvals.items.len(), 2);
+}
+
+#[test]
+fn marked_and_filtered_approvals_and_one_dialog_for_the_marked_set() {
+    let mut c = console();
+    let fx = c.key(KeyCode::Char('A'));
+    c.serve(fx);
+    c.key(KeyCode::Char('s'));
+    c.chars("namespace=genai-prod");
+    let fx = c.key(KeyCode::Enter);
+    c.serve(fx);
+    assert_eq!(c.app.approvals.visible.len(), 2, "the billing request is in another namespace");
+    let fx = c.key(KeyCode::Char('a'));
+    c.serve(fx);
+    let screen = c.screen(100, 30);
+    insta::assert_snapshot!("approvals_marked_filtered", screen);
+    assert!(screen.contains("2/3 shown · selector namespace=genai-prod · 2 marked"), "{screen}");
+    let fx = c.key(KeyCode::Char('n'));
+    assert!(matches!(&fx[..], [Effect::PlanDecisions { verdict: Verdict::Reject, .. }]), "{fx:?}");
+    c.serve(fx);
+    let screen = c.screen(100, 30);
+    insta::assert_snapshot!("approvals_bulk_dialog", screen);
+    assert!(screen.contains("reject 2 approvals of 2 sessions: a-crm-31, a-mail-12"), "{screen}");
+    assert!(screen.contains("arguments: {\"body\":\"\\u001b[2J"), "neutralised arguments:\n{screen}");
+}
+
+#[test]
+fn the_session_view_shows_its_pending_approvals() {
+    let mut c = console();
+    c.key(KeyCode::Char(':'));
+    c.chars("session s-billing-0004");
+    let fx = c.key(KeyCode::Enter);
+    c.serve(fx);
+    let screen = c.screen(100, 12);
+    insta::assert_snapshot!("session_pending_approvals", screen);
+    assert!(screen.contains("? approval a-pay-77 · payments.execute · critical risk · expires in 14m15s"), "{screen}");
 }
 
 #[test]

@@ -187,7 +187,8 @@ impl ConfirmDialog {
             .flex(Flex::Center)
             .areas(area);
         let details_h = u16::try_from(self.details.len()).unwrap_or(u16::MAX).min(area.height.saturating_sub(12));
-        let height = (10 + details_h).min(area.height);
+        // With the requests listed, the scope is one or two lines: they take its spare rows.
+        let height = (10 + details_h.saturating_sub(2)).min(area.height);
         let [box_area] = Layout::vertical([Constraint::Length(height)]).flex(Flex::Center).areas(mid);
         f.render_widget(Clear, box_area);
         let title = if self.kind.is_irreversible() {
