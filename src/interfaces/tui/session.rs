@@ -536,6 +536,23 @@ mod tests {
     }
 
     #[test]
+    fn a_decided_approval_names_its_approvers_and_an_expired_one_names_none() {
+        use crate::model::chain::{seal, ChainTail};
+        let decided = |approvers: Value, status: &str| {
+            let body = crate::model::audit::EventBody::new("s1", 4, EventKind::ApprovalDecided, "agent:x")
+                .attr("quell.approval.id", "a-1")
+                .attr("quell.approval.status", status)
+                .attr("quell.approval.approvers", approvers);
+            summarize_event(&seal(body, &ChainTail::genesis()).unwrap().0)
+        };
+        assert_eq!(decided(serde_json::json!([]), "expired"), "approval a-1 expired", "never \"expired by []\"");
+        assert_eq!(
+            decided(serde_json::json!(["alice", "bob\u{1b}"]), "approved"),
+            "approval a-1 approved by alice, bob^["
+        );
+    }
+
+    #[test]
     fn context_leaves_out_long_unchanged_runs() {
         let old = "a\nb\nc\nd\ne\nf";
         let new = "a\nb\nc\nd\ne\nF";
