@@ -804,3 +804,15 @@ fn after_issuing_the_progress_line_keeps_what_was_issued() {
     let screen = c.screen(220, 24);
     assert!(screen.contains("but the fleet hold (pause by alice) still applies"), "{screen}");
 }
+
+#[test]
+fn header_does_not_count_an_approval_that_expired_since_the_last_refresh() {
+    let mut c = console();
+    assert!(c.screen(130, 16).contains("3 pending approvals"));
+    // a-crm-31 expires 290 s after the fixture's time; no new snapshot arrives meanwhile.
+    update(&mut c.app, Msg::Tick(now() + chrono::Duration::seconds(300)));
+    let screen = c.screen(130, 16);
+    assert!(screen.contains("2 pending approvals"), "{screen}");
+    update(&mut c.app, Msg::Tick(now() + chrono::Duration::seconds(3600)));
+    assert!(!c.screen(130, 16).contains("pending approval"), "all three expired");
+}

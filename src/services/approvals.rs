@@ -1,11 +1,14 @@
 //! Deciding approvals: exactly once, with a reason, recorded in the audit log.
 
 use super::operator_log;
-use crate::model::action::{ActionKind, OperatorAction, Scope};
-use crate::model::approval::{Approval, DecideError, Decision, Verdict};
+use crate::model::action::{ActionKind, ApprovalRef, OperatorAction, Scope};
+use crate::model::approval::{Approval, ApprovalStatus, DecideError, Decision, Verdict};
+use crate::model::approval_selector::ApprovalSelector;
 use crate::model::operator::Acting;
+use crate::model::session::Session;
 use crate::model::time;
 use crate::ports::{Result, StoreError, Stores};
+use std::collections::{HashMap, HashSet};
 
 pub fn pending(stores: &Stores) -> Result<Vec<Approval>> {
     stores.approvals.approvals(true, time::now())
@@ -27,6 +30,15 @@ pub fn plan(stores: &Stores, id: &str, verdict: Verdict, reason: &str, operator:
     OperatorAction::new(kind, scope, reason, operator).map_err(|e| StoreError::Invalid(e.to_string()))
 }
 
+/// The decision an approve/reject action records, taken now.
+fn decision_of(action: &OperatorAction) -> Result<Decision> {
+    let verdict = action
+        .kind
+        .verdict()
+        .ok_or_else(|| StoreError::Invalid(format!("{} is not an approval decision", action.kind)))?;
+    Ok(Decision { approver: action.operator.clone(), verdict, reason: action.reason.clone(), at: time::now() })
+}
+
 /// A decision as stored, and why the operator's audit record is missing if it is.
 #[derive(Clone, Debug)]
 pub struct Decided {
@@ -40,13 +52,239 @@ pub fn decide(stores: &Stores, _acting: &Acting, action: &OperatorAction) -> Res
     let Scope::Approval { id, .. } = &action.scope else {
         return Err(StoreError::Invalid(format!("{} is not an approval decision", action.kind)));
     };
-    let verdict = action
-        .kind
-        .verdict()
-        .ok_or_else(|| StoreError::Invalid(format!("{} is not an approval decision", action.kind)))?;
-    let decision =
-        Decision { approver: action.operator.clone(), verdict, reason: action.reason.clone(), at: time::now() };
-    let approval = stores.approvals.decide(id, decision)?;
+    let approval = stores.approvals.decide(id, decision_of(action)?)?;
     let audit_error = operator_log::record_taken(stores, action, approval.status.as_str()).err();
     Ok(Decided { approval, audit_error })
+}
+
+/// Which approval requests an operator means: by id, or every pending request a selector
+/// matches.
+#[derive(Clone, Debug)]
+pub enum Choice {
+    Ids(Vec<String>),
+    Selector(ApprovalSelector),
+}
+
+/// What became of one request an operator named.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Outcome {
+    /// The decision was stored; the request's status now (still pending when it needs another,
+    /// different approver).
+    Recorded(Approval),
+    /// Nothing was recorded: decided by someone else first, expired, already approved by this
+    /// operator, or unreadable.
+    Refused(DecideError),
+    /// No request has this id.
+    NotFound,
+    /// The store failed while deciding this one (those before it stand): nothing recorded.
+    Failed(String),
+}
+
+/// A decision on several requests, planned: the action to confirm (none when no request named
+/// can be decided) with the requests it decides, and the requests named that it leaves out, each
+/// with why. Nothing is written.
+#[derive(Clone, Debug)]
+pub struct BulkPlan {
+    pub action: Option<OperatorAction>,
+    pub chosen: Vec<Approval>,
+    pub left_out: Vec<LeftOut>,
+}
+
+/// A request named but not in the decision's scope: its id, the request when one exists, and
+/// why ([`Outcome::Refused`] or [`Outcome::NotFound`]).
+#[derive(Clone, Debug)]
+pub struct LeftOut {
+    pub id: String,
+    pub approval: Option<Approval>,
+    pub outcome: Outcome,
+}
+
+/// Pending requests a selector can choose from, each with its session when it is known; sorted
+/// by expiry, soonest first. A session whose record cannot be read counts as unknown.
+pub fn candidates(
+    stores: &Stores,
+    sel: &ApprovalSelector,
+    pending_only: bool,
+) -> Result<Vec<(Approval, Option<Session>)>> {
+    let now = time::now();
+    let mut items = stores.approvals.approvals(pending_only, now)?;
+    items.retain(|a| a.unreadable.is_none());
+    sort_by_expiry(&mut items);
+    let mut sessions: HashMap<String, Option<Session>> = HashMap::new();
+    if sel.needs_sessions() {
+        for a in &items {
+            if !sessions.contains_key(&a.session_id) {
+                let s = match stores.sessions.session(&a.session_id) {
+                    Ok(s) => s,
+                    Err(StoreError::Corrupt(_) | StoreError::NotFound(_)) => None,
+                    Err(e) => return Err(e),
+                };
+                sessions.insert(a.session_id.clone(), s);
+            }
+        }
+    }
+    Ok(items
+        .into_iter()
+        .map(|a| {
+            let s = sessions.get(&a.session_id).cloned().flatten();
+            (a, s)
+        })
+        .collect())
+}
+
+/// Soonest expiry first; ties by id, so the order is stable.
+pub fn sort_by_expiry(items: &mut [Approval]) {
+    items.sort_by(|a, b| a.expires_at.cmp(&b.expires_at).then_with(|| a.id.cmp(&b.id)));
+}
+
+/// The requests `sel` selects, with the same rules everywhere it is used (listing, deciding):
+/// a negation that excludes nothing is refused as a likely typo ([`StoreError::Invalid`]).
+pub fn select(stores: &Stores, sel: &ApprovalSelector, pending_only: bool) -> Result<Vec<Approval>> {
+    let now = time::now();
+    let all = candidates(stores, sel, pending_only)?;
+    if let Some(why) = sel.vacuous_negation(all.iter().map(|(a, s)| (a, s.as_ref())), now) {
+        return Err(StoreError::Invalid(why));
+    }
+    Ok(all.into_iter().filter(|(a, s)| sel.matches(a, s.as_ref(), now)).map(|(a, _)| a).collect())
+}
+
+/// Resolves ids or a selector to the exact requests a decision applies to. A request that
+/// cannot be decided now (decided, expired, already approved by this operator, unreadable) and
+/// an unknown id are left out with the reason, so one bad id never hides the others. A selector
+/// only ever sees pending, unexpired requests; one that matches none is [`StoreError::NotFound`].
+pub fn plan_many(stores: &Stores, choice: &Choice, verdict: Verdict, reason: &str, operator: &str) -> Result<BulkPlan> {
+    let kind = ActionKind::decision(verdict);
+    let now = time::now();
+    let (named, selector): (Vec<(String, Option<Approval>)>, Option<String>) = match choice {
+        Choice::Ids(ids) => {
+            let mut seen = HashSet::new();
+            let mut named = Vec::new();
+            for id in ids.iter().filter(|id| seen.insert(id.as_str())) {
+                named.push((id.clone(), stores.approvals.approval(id)?));
+            }
+            (named, None)
+        }
+        Choice::Selector(sel) => {
+            let chosen = select(stores, sel, true)?;
+            if chosen.is_empty() {
+                return Err(StoreError::NotFound(format!("{kind} --where {sel}: no pending approval matches")));
+            }
+            (chosen.into_iter().map(|a| (a.id.clone(), Some(a))).collect(), Some(sel.to_string()))
+        }
+    };
+    let mut chosen = Vec::new();
+    let mut left_out = Vec::new();
+    for (id, found) in named {
+        let Some(approval) = found else {
+            left_out.push(LeftOut { id, approval: None, outcome: Outcome::NotFound });
+            continue;
+        };
+        // The pure rule the store applies, tried on a copy: what it would refuse now is left out.
+        let probe = Decision { approver: operator.to_owned(), verdict, reason: reason.to_owned(), at: now };
+        match approval.clone().decide(probe) {
+            Ok(_) => chosen.push(approval),
+            Err(e) => left_out.push(LeftOut { id, approval: Some(approval), outcome: Outcome::Refused(e) }),
+        }
+    }
+    if choice_is_selector(choice) {
+        sort_by_expiry(&mut chosen);
+    }
+    let action = if chosen.is_empty() {
+        None
+    } else {
+        let mut sessions: Vec<String> = Vec::new();
+        for a in &chosen {
+            if !sessions.contains(&a.session_id) {
+                sessions.push(a.session_id.clone());
+            }
+        }
+        let approvals =
+            chosen.iter().map(|a| ApprovalRef { id: a.id.clone(), session_id: a.session_id.clone() }).collect();
+        let scope = Scope::Approvals { approvals, sessions, selector };
+        Some(OperatorAction::new(kind, scope, reason, operator).map_err(|e| StoreError::Invalid(e.to_string()))?)
+    };
+    Ok(BulkPlan { action, chosen, left_out })
+}
+
+fn choice_is_selector(choice: &Choice) -> bool {
+    matches!(choice, Choice::Selector(_))
+}
+
+/// What a decision on several requests did: per request, in the planned order, and why the
+/// operator's audit record is missing if it is.
+#[derive(Clone, Debug)]
+pub struct BulkDecided {
+    pub outcomes: Vec<(String, Outcome)>,
+    pub audit_error: Option<String>,
+}
+
+impl BulkDecided {
+    pub fn recorded(&self) -> usize {
+        self.outcomes.iter().filter(|(_, o)| matches!(o, Outcome::Recorded(_))).count()
+    }
+}
+
+/// Decides every request of a planned [`Scope::Approvals`], each atomically in the store (so
+/// under concurrent deciders each request is decided exactly once and the others are told who
+/// decided), then writes one audit record: the action, its exact scope and selector, the reason
+/// and each request's outcome. A refusal of one request never stops the others.
+pub fn decide_many(stores: &Stores, _acting: &Acting, action: &OperatorAction) -> Result<BulkDecided> {
+    let Scope::Approvals { approvals, .. } = &action.scope else {
+        return Err(StoreError::Invalid(format!("{} is not a decision on approvals", action.kind)));
+    };
+    decision_of(action)?;
+    let mut outcomes = Vec::with_capacity(approvals.len());
+    for r in approvals {
+        let outcome = match stores.approvals.decide(&r.id, decision_of(action)?) {
+            Ok(a) => Outcome::Recorded(a),
+            Err(StoreError::Decide(e)) => Outcome::Refused(e),
+            Err(StoreError::NotFound(_)) => Outcome::NotFound,
+            // The store is failing: what was recorded so far stands and is audited; the rest
+            // is said to be undecided.
+            Err(e) if outcomes.is_empty() => return Err(e),
+            Err(e) => Outcome::Failed(e.to_string()),
+        };
+        outcomes.push((r.id.clone(), outcome));
+    }
+    let summary = summarize(&outcomes);
+    let per_request: serde_json::Map<String, serde_json::Value> =
+        outcomes.iter().map(|(id, o)| (id.clone(), outcome_word(o).into())).collect();
+    let body = action.audit_body(&summary).attr("quell.approval.outcomes", serde_json::Value::Object(per_request));
+    let audit_error = operator_log::record_body_taken(stores, body).err();
+    Ok(BulkDecided { outcomes, audit_error })
+}
+
+/// One word per outcome, as the audit record and `-o json` give it.
+pub fn outcome_word(o: &Outcome) -> &'static str {
+    match o {
+        Outcome::Recorded(a) => match a.status {
+            ApprovalStatus::Pending => "recorded",
+            status => status.as_str(),
+        },
+        Outcome::Refused(DecideError::AlreadyDecided { .. }) => "already_decided",
+        Outcome::Refused(DecideError::Expired { .. }) => "expired",
+        Outcome::Refused(DecideError::SameApprover { .. }) => "same_approver",
+        Outcome::Refused(DecideError::Unreadable { .. }) => "unreadable",
+        Outcome::NotFound => "not_found",
+        Outcome::Failed(_) => "failed",
+    }
+}
+
+/// "2 rejected, 1 already decided, 1 not found".
+pub fn summarize(outcomes: &[(String, Outcome)]) -> String {
+    let mut counts: Vec<(&'static str, usize)> = Vec::new();
+    for (_, o) in outcomes {
+        let word = match outcome_word(o) {
+            "recorded" => "recorded, awaiting another approver",
+            "already_decided" => "already decided",
+            "same_approver" => "already approved by this operator",
+            "not_found" => "not found",
+            w => w,
+        };
+        match counts.iter_mut().find(|(w, _)| *w == word) {
+            Some((_, n)) => *n += 1,
+            None => counts.push((word, 1)),
+        }
+    }
+    counts.iter().map(|(w, n)| format!("{n} {w}")).collect::<Vec<_>>().join(", ")
 }

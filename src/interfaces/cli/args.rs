@@ -179,9 +179,22 @@ pub struct ControlArgs {
 }
 
 #[derive(Args, Debug, Clone)]
+#[group(required = true, multiple = false)]
+pub struct ApprovalTargets {
+    /// Approval ids (see `quell approvals`); each is decided or said why not
+    #[arg(value_name = "ID")]
+    pub ids: Vec<String>,
+    /// Every pending, unexpired request matching a selector, e.g. 'tool=send_email,risk in
+    /// (high,critical)' (fields: id, session, tool, risk, status, and the session's agent,
+    /// namespace, pod, model, state); `quell approvals --where` lists exactly these
+    #[arg(long = "where", value_name = "SELECTOR")]
+    pub selector: Option<String>,
+}
+
+#[derive(Args, Debug, Clone)]
 pub struct DecideArgs {
-    /// Approval id (see `quell approvals`)
-    pub id: String,
+    #[command(flatten)]
+    pub targets: ApprovalTargets,
     /// Why (required; written to the audit log)
     #[arg(long)]
     pub reason: Option<String>,
@@ -296,17 +309,21 @@ pub enum Command {
     Resume(ControlArgs),
     /// Stop sessions at their next step, for good (audit history is kept)
     Kill(ControlArgs),
-    /// Approvals waiting for a human
+    /// Approvals waiting for a human, soonest expiry first
     Approvals {
         /// Include decided and expired ones
         #[arg(long)]
         all: bool,
+        /// Only requests matching a selector, e.g. 'tool=send_email,namespace=genai-prod' (fields:
+        /// id, session, tool, risk, status, and the session's agent, namespace, pod, model, state)
+        #[arg(long = "where", value_name = "SELECTOR")]
+        selector: Option<String>,
         #[arg(short = 'o', long = "output", value_enum, default_value_t)]
         output: ListFormat,
     },
-    /// Approve a pending action
+    /// Approve pending actions: by id, or every pending request matching --where
     Approve(DecideArgs),
-    /// Reject a pending action
+    /// Reject pending actions: by id, or every pending request matching --where
     Reject(DecideArgs),
     /// Scale the StatefulSets of sessions' pods to zero (agents that ignore pause); --resume restores
     HardStop(HardStopArgs),

@@ -77,7 +77,14 @@ fn header(f: &mut Frame<'_>, app: &App, area: Rect) {
     } else {
         left.push_str(" loading… ");
     }
-    let pending = app.approvals.items.len();
+    // Counted at this frame's time: a request that expired since the last refresh is not pending
+    // (an unreadable one, whose expiry is unknown, still counts, as `quell sessions` counts it).
+    let pending = app
+        .approvals
+        .items
+        .iter()
+        .filter(|a| a.unreadable.is_some() || a.status_at(app.now) == crate::model::approval::ApprovalStatus::Pending)
+        .count();
     if pending > 0 {
         left.push_str(&format!("· {pending} pending approval{} ", if pending == 1 { "" } else { "s" }));
     }
