@@ -264,9 +264,13 @@ pub enum Command {
         /// Agents end after this many steps (0: run until stopped)
         #[arg(long, default_value_t = 40)]
         steps: u64,
-        /// Seconds before an unanswered approval expires (counts as rejected)
-        #[arg(long, default_value_t = 180)]
-        approval_ttl: u64,
+        /// How long an unanswered approval waits before it expires (counts as rejected): seconds
+        /// or 90s, 10m, 1h, up to 1d [default: 10m] [env: QUELL_DEMO_APPROVAL_TTL] [config:
+        /// approval_ttl in [demo]]
+        // This doc comment is the `--help` text, shown as written: its brackets are not doc links.
+        #[allow(rustdoc::broken_intra_doc_links)]
+        #[arg(long, value_name = "TIME")]
+        approval_ttl: Option<String>,
     },
     /// List sessions
     Sessions {
