@@ -2,6 +2,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
 //! The real binary: JSON output, exit codes, one-line errors, nothing half-written.
 
+mod approvals_bulk;
 mod common;
 
 use common::{from_output, quell, quell_cmd, temp_store};
@@ -458,4 +459,10 @@ fn the_demo_gives_a_person_ten_minutes_to_decide_and_says_how_to_change_it() {
         "{}",
         help.stdout
     );
+}
+
+#[test]
+fn the_approval_queue_is_cleared_by_selector_and_by_ids_exactly_once() {
+    let (path, stores) = temp_store();
+    approvals_bulk::scenario(&|| quell_cmd(&path), &stores);
 }
