@@ -4,13 +4,15 @@
 //! The action path, for every [`ActionKind`]:
 //!
 //! - **planned** by the service of its [`Domain`]: `services::control::plan`,
-//!   `services::approvals::plan` or `services::cluster::plan` resolve the target to an exact
-//!   [`Scope`] and build the [`OperatorAction`]; nothing is written;
+//!   `services::approvals::plan` (one request), `services::approvals::plan_many` (several, by
+//!   id or selector) or `services::cluster::plan` resolve the target to an exact [`Scope`] and
+//!   build the [`OperatorAction`]; nothing is written;
 //! - **confirmed** by the operator: the console's one dialog (`interfaces::tui::confirm`) holds
 //!   the operation and hands back the action with the operator's reason; the CLI's `--reason`
 //!   is the same confirmation. A cluster action is then re-planned on exactly the confirmed
 //!   sessions (`services::cluster::confirm`), by the console and the CLI alike;
-//! - **executed** by `services::control::execute`, `services::approvals::decide` or
+//! - **executed** by `services::control::execute`, `services::approvals::decide` (or
+//!   `decide_many`) or
 //!   `services::cluster::execute`, each of which takes a `model::operator::Acting`: a read-only
 //!   operator cannot get one;
 //! - **audited** by `services::operator_log::record_taken`, with [`OperatorAction::audit_body`]
