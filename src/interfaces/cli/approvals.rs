@@ -1,7 +1,6 @@
 use super::args::{DecideArgs, ListFormat, TextFormat};
 use super::context::Context;
-use super::outcome::Failure;
-use super::outcome::{exit, CliResult};
+use super::outcome::{exit, CliResult, Failure};
 use super::table;
 use crate::model::action::ActionKind;
 use crate::model::approval::{Approval, ApprovalStatus, DecideError, Verdict};
@@ -150,10 +149,6 @@ pub fn decide(ctx: &mut Context, verdict: Verdict, args: DecideArgs, out: &mut d
     };
     let rows = bulk_rows(&choice, &plan, decided.as_ref());
     let audit_error = decided.as_ref().and_then(|d| d.audit_error.clone());
-    let scope = match &plan.action {
-        Some(action) => crate::shown!("{} (by {}: {})", action.describe(), action.operator, action.reason),
-        None => crate::shown!("{kind}: none of the requests named can be decided"),
-    };
     let summary = approvals::summarize(&rows.iter().map(|(id, _, o)| (id.clone(), o.clone())).collect::<Vec<_>>());
     match args.output {
         TextFormat::Json => {
@@ -175,33 +170,12 @@ pub fn decide(ctx: &mut Context, verdict: Verdict, args: DecideArgs, out: &mut d
             )?;
         }
         TextFormat::Text => {
+            let scope = match &plan.action {
+                Some(action) => crate::shown!("{} (by {}: {})", action.describe(), action.operator, action.reason),
+                None => crate::shown!("{kind}: none of the requests named can be decided"),
+            };
             writeln!(out, "{scope}")?;
-            let now = time::now();
-            let table_rows: Vec<Vec<Shown>> = rows
-                .iter()
-                .map(|(id, a, o)| {
-                    let unknown = || Shown::from("?");
-                    match a.as_ref().filter(|a| a.unreadable.is_none()) {
-                        Some(a) => vec![
-                            Shown::line(id),
-                            Shown::line(&a.session_id),
-                            table::cell(&Shown::from(&a.tool), 20),
-                            Shown::from(a.risk.as_str()),
-                            expires_in(a, now),
-                            outcome_text(o, acting.name()),
-                        ],
-                        None => vec![
-                            Shown::line(id),
-                            unknown(),
-                            unknown(),
-                            unknown(),
-                            unknown(),
-                            outcome_text(o, acting.name()),
-                        ],
-                    }
-                })
-                .collect();
-            table::print(out, &["ID", "SESSION", "TOOL", "RISK", "EXPIRES", "OUTCOME"], &table_rows)?;
+            print_rows(out, &rows, acting.name())?;
             let how = if matches!(choice, Choice::Selector(_)) { "matched" } else { "named" };
             writeln!(out, "{}", crate::shown!("{} {how}: {summary}", rows.len()))?;
         }
@@ -220,14 +194,38 @@ pub fn decide(ctx: &mut Context, verdict: Verdict, args: DecideArgs, out: &mut d
     Ok(super::outcome::unrecorded(&what, audit_error.as_deref(), code))
 }
 
+/// One row per request: id, session, tool, risk, expiry and what became of it.
+fn print_rows(out: &mut dyn Write, rows: &[Row], operator: &str) -> std::io::Result<()> {
+    let now = time::now();
+    let cells: Vec<Vec<Shown>> = rows
+        .iter()
+        .map(|(id, a, o)| match a.as_ref().filter(|a| a.unreadable.is_none()) {
+            Some(a) => vec![
+                Shown::line(id),
+                Shown::line(&a.session_id),
+                table::cell(&Shown::from(&a.tool), 20),
+                Shown::from(a.risk.as_str()),
+                expires_in(a, now),
+                outcome_text(o, operator),
+            ],
+            None => {
+                let mut row = vec![Shown::line(id)];
+                row.resize_with(5, || Shown::from("?"));
+                row.push(outcome_text(o, operator));
+                row
+            }
+        })
+        .collect();
+    table::print(out, &["ID", "SESSION", "TOOL", "RISK", "EXPIRES", "OUTCOME"], &cells)
+}
+
+/// A request named, the request when it is known, and what became of it.
+type Row = (String, Option<Approval>, approvals::Outcome);
+
 /// Every request named, with the request when known and what became of it: for ids in the order
 /// typed, for a selector soonest expiry first.
-fn bulk_rows(
-    choice: &Choice,
-    plan: &approvals::BulkPlan,
-    decided: Option<&approvals::BulkDecided>,
-) -> Vec<(String, Option<Approval>, approvals::Outcome)> {
-    let mut rows: Vec<(String, Option<Approval>, approvals::Outcome)> = Vec::new();
+fn bulk_rows(choice: &Choice, plan: &approvals::BulkPlan, decided: Option<&approvals::BulkDecided>) -> Vec<Row> {
+    let mut rows: Vec<Row> = Vec::new();
     if let Some(d) = decided {
         for (id, o) in &d.outcomes {
             let a = match o {
@@ -290,17 +288,11 @@ fn result_json(id: &str, a: Option<&Approval>, o: &approvals::Outcome) -> serde_
             "approvals": a.approvals(),
             "required_approvers": a.required_approvers,
         }),
-        approvals::Outcome::Refused(e) => refused_json(id, ActionKind::Approve, "", e),
+        approvals::Outcome::Refused(e) => conflict_json(e),
         approvals::Outcome::NotFound => serde_json::json!({ "message": format!("no approval with id {id}") }),
         approvals::Outcome::Failed(e) => serde_json::json!({ "message": e }),
     };
-    if let (Some(o), serde_json::Value::Object(extra)) = (v.as_object_mut(), extra) {
-        for (k, val) in extra {
-            if !matches!(k.as_str(), "id" | "action" | "operator" | "recorded") {
-                o.insert(k, val);
-            }
-        }
-    }
+    extend(&mut v, extra);
     v
 }
 
@@ -315,15 +307,14 @@ fn decide_one(
     out: &mut dyn Write,
 ) -> CliResult {
     let kind = ActionKind::decision(verdict);
-    let args_id = id;
     let stores = ctx.stores()?;
-    let action = approvals::plan(&stores, args_id, verdict, reason, acting.name())?;
+    let action = approvals::plan(&stores, id, verdict, reason, acting.name())?;
     let approvals::Decided { approval: decided, audit_error } = match approvals::decide(&stores, acting, &action) {
         Ok(d) => d,
         Err(StoreError::Decide(e)) if output == TextFormat::Json => {
             // A script asked for JSON: it gets an object saying why nothing was recorded (who
             // decided first, or that it expired), and the exit code and stderr line as in text.
-            let v = refused_json(args_id, kind, acting.name(), &e);
+            let v = refused_json(id, kind, acting.name(), &e);
             super::json::write_pretty(out, &v)?;
             return Err(StoreError::Decide(e).into());
         }
@@ -360,9 +351,14 @@ fn refused_json(id: &str, kind: ActionKind, operator: &str, e: &DecideError) -> 
         "action": kind.verb(),
         "operator": operator,
         "recorded": false,
-        "message": e.to_string(),
     });
-    let extra = match e {
+    extend(&mut v, conflict_json(e));
+    v
+}
+
+/// Why a decision was refused, as JSON fields: the conflict, the request's status, who decided.
+fn conflict_json(e: &DecideError) -> serde_json::Value {
+    let mut v = match e {
         DecideError::AlreadyDecided { verdict, by, at, .. } => serde_json::json!({
             "conflict": "already_decided",
             "status": if *verdict == Verdict::Approve { "approved" } else { "rejected" },
@@ -379,8 +375,12 @@ fn refused_json(id: &str, kind: ActionKind, operator: &str, e: &DecideError) -> 
             serde_json::json!({ "conflict": "unreadable", "status": "unreadable", "unreadable": reason })
         }
     };
+    extend(&mut v, serde_json::json!({ "message": e.to_string() }));
+    v
+}
+
+fn extend(v: &mut serde_json::Value, extra: serde_json::Value) {
     if let (Some(o), serde_json::Value::Object(extra)) = (v.as_object_mut(), extra) {
         o.extend(extra);
     }
-    v
 }
