@@ -88,6 +88,8 @@ pub struct BulkPlan {
     pub action: Option<OperatorAction>,
     pub chosen: Vec<Approval>,
     pub left_out: Vec<LeftOut>,
+    /// With a selector: pending records that could not be read, so were not considered.
+    pub unreadable: usize,
 }
 
 /// A request named but not in the decision's scope: its id, the request when one exists, and
@@ -99,16 +101,18 @@ pub struct LeftOut {
     pub outcome: Outcome,
 }
 
-/// Pending requests a selector can choose from, each with its session when it is known; sorted
-/// by expiry, soonest first. A session whose record cannot be read counts as unknown.
-pub fn candidates(
-    stores: &Stores,
-    sel: &ApprovalSelector,
-    pending_only: bool,
-) -> Result<Vec<(Approval, Option<Session>)>> {
+/// A request and its session, when the session is known.
+type WithSession = (Approval, Option<Session>);
+
+/// Requests a selector can choose from (pending ones, or all), each with its session when it
+/// is known, sorted by expiry, soonest first; and how many stored records could not be read
+/// (a selector never matches them). A session whose record cannot be read counts as unknown.
+fn candidates(stores: &Stores, sel: &ApprovalSelector, pending_only: bool) -> Result<(Vec<WithSession>, usize)> {
     let now = time::now();
     let mut items = stores.approvals.approvals(pending_only, now)?;
+    let listed = items.len();
     items.retain(|a| a.unreadable.is_none());
+    let unreadable = listed - items.len();
     sort_by_expiry(&mut items);
     let mut sessions: HashMap<String, Option<Session>> = HashMap::new();
     if sel.needs_sessions() {
@@ -123,13 +127,14 @@ pub fn candidates(
             }
         }
     }
-    Ok(items
+    let items = items
         .into_iter()
         .map(|a| {
             let s = sessions.get(&a.session_id).cloned().flatten();
             (a, s)
         })
-        .collect())
+        .collect();
+    Ok((items, unreadable))
 }
 
 /// Soonest expiry first; ties by id, so the order is stable.
@@ -137,15 +142,24 @@ pub fn sort_by_expiry(items: &mut [Approval]) {
     items.sort_by(|a, b| a.expires_at.cmp(&b.expires_at).then_with(|| a.id.cmp(&b.id)));
 }
 
+/// What a selector selected, soonest expiry first, and how many stored records it could not
+/// consider because they cannot be read.
+#[derive(Clone, Debug, Default)]
+pub struct Selected {
+    pub approvals: Vec<Approval>,
+    pub unreadable: usize,
+}
+
 /// The requests `sel` selects, with the same rules everywhere it is used (listing, deciding):
 /// a negation that excludes nothing is refused as a likely typo ([`StoreError::Invalid`]).
-pub fn select(stores: &Stores, sel: &ApprovalSelector, pending_only: bool) -> Result<Vec<Approval>> {
+pub fn select(stores: &Stores, sel: &ApprovalSelector, pending_only: bool) -> Result<Selected> {
     let now = time::now();
-    let all = candidates(stores, sel, pending_only)?;
+    let (all, unreadable) = candidates(stores, sel, pending_only)?;
     if let Some(why) = sel.vacuous_negation(all.iter().map(|(a, s)| (a, s.as_ref())), now) {
         return Err(StoreError::Invalid(why));
     }
-    Ok(all.into_iter().filter(|(a, s)| sel.matches(a, s.as_ref(), now)).map(|(a, _)| a).collect())
+    let approvals = all.into_iter().filter(|(a, s)| sel.matches(a, s.as_ref(), now)).map(|(a, _)| a).collect();
+    Ok(Selected { approvals, unreadable })
 }
 
 /// Resolves ids or a selector to the exact requests a decision applies to. A request that
@@ -155,6 +169,7 @@ pub fn select(stores: &Stores, sel: &ApprovalSelector, pending_only: bool) -> Re
 pub fn plan_many(stores: &Stores, choice: &Choice, verdict: Verdict, reason: &str, operator: &str) -> Result<BulkPlan> {
     let kind = ActionKind::decision(verdict);
     let now = time::now();
+    let mut unreadable = 0;
     let (named, selector): (Vec<(String, Option<Approval>)>, Option<String>) = match choice {
         Choice::Ids(ids) => {
             let mut seen = HashSet::new();
@@ -165,7 +180,8 @@ pub fn plan_many(stores: &Stores, choice: &Choice, verdict: Verdict, reason: &st
             (named, None)
         }
         Choice::Selector(sel) => {
-            let chosen = select(stores, sel, true)?;
+            let Selected { approvals: chosen, unreadable: skipped } = select(stores, sel, true)?;
+            unreadable = skipped;
             if chosen.is_empty() {
                 return Err(StoreError::NotFound(format!("{kind} --where {sel}: no pending approval matches")));
             }
@@ -203,7 +219,7 @@ pub fn plan_many(stores: &Stores, choice: &Choice, verdict: Verdict, reason: &st
         let scope = Scope::Approvals { approvals, sessions, selector };
         Some(OperatorAction::new(kind, scope, reason, operator).map_err(|e| StoreError::Invalid(e.to_string()))?)
     };
-    Ok(BulkPlan { action, chosen, left_out })
+    Ok(BulkPlan { action, chosen, left_out, unreadable })
 }
 
 fn choice_is_selector(choice: &Choice) -> bool {

@@ -24,7 +24,11 @@ pub fn list(
     let now = time::now();
     let items: Vec<Approval> = match &selector {
         // Exactly what `approve`/`reject --where` would decide (with --all, decided ones too).
-        Some(sel) => approvals::select(&stores, sel, !all)?,
+        Some(sel) => {
+            let selected = approvals::select(&stores, sel, !all)?;
+            not_considered(selected.unreadable);
+            selected.approvals
+        }
         None => {
             let mut items = stores.approvals.approvals(!all, now)?;
             approvals::sort_by_expiry(&mut items);
@@ -128,6 +132,18 @@ fn expires_in(a: &Approval, now: time::Timestamp) -> Shown {
     }
 }
 
+/// Says on stderr that a selector could not consider records that cannot be read.
+fn not_considered(unreadable: usize) {
+    if unreadable > 0 {
+        super::outcome::notice(&format!(
+            "{unreadable} approval record{} cannot be read, so no selector matches {}; `quell approvals` lists {}",
+            if unreadable == 1 { "" } else { "s" },
+            if unreadable == 1 { "it" } else { "them" },
+            if unreadable == 1 { "it" } else { "them" },
+        ));
+    }
+}
+
 fn parse_selector(text: &str) -> Result<ApprovalSelector, Failure> {
     ApprovalSelector::parse(text).map_err(|e| Failure::usage(e.to_string()))
 }
@@ -143,6 +159,7 @@ pub fn decide(ctx: &mut Context, verdict: Verdict, args: DecideArgs, out: &mut d
     };
     let stores = ctx.stores()?;
     let plan = approvals::plan_many(&stores, &choice, verdict, &reason, acting.name())?;
+    not_considered(plan.unreadable);
     let decided = match &plan.action {
         Some(action) => Some(approvals::decide_many(&stores, &acting, action)?),
         None => None,
