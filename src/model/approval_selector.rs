@@ -114,32 +114,58 @@ impl ApprovalSelector {
             && self.requirements.iter().all(|r| r.op.holds(&values(r.field, approval, session, now)))
     }
 
-    /// The first value that a `!=`/`notin` requirement names but no candidate holds: as written
-    /// it excludes nothing, so a typo (`tool!=send_emial`) would select every request. The
-    /// caller refuses the selector with this message rather than act on everything.
-    pub fn vacuous_negation<'a>(
+    /// Values of free-text fields (id, session, tool, agent, …) that the selector names but no
+    /// candidate holds: likely typos. One named by `!=`/`notin` excludes nothing, so as written
+    /// the selector would select every request: the caller refuses it ([`Unheld::negated`]); one
+    /// named by `=`/`in` only matches nothing, which the caller says.
+    pub fn unheld<'a>(
         &self,
         candidates: impl IntoIterator<Item = (&'a Approval, Option<&'a Session>)> + Clone,
         now: Timestamp,
-    ) -> Option<String> {
-        for r in self.requirements.iter().filter(|r| r.op.is_negative() && r.field.closed_values().is_none()) {
+    ) -> Vec<Unheld> {
+        let mut out = Vec::new();
+        for r in self.requirements.iter().filter(|r| r.field.closed_values().is_none()) {
             for v in r.op.values() {
                 let held = candidates
                     .clone()
                     .into_iter()
                     .any(|(a, s)| a.unreadable.is_none() && values(r.field, a, s, now).contains(&v.as_str()));
                 if !held {
-                    return Some(format!(
-                        "no request in scope has {} '{}', so '{}' would exclude nothing and select every request; \
-                         check the spelling",
-                        r.field.name(),
-                        v.escape_debug(),
-                        self.source.escape_debug()
-                    ));
+                    out.push(Unheld { field: r.field.name(), value: v.clone(), negated: r.op.is_negative() });
                 }
             }
         }
-        None
+        out
+    }
+
+    /// Why the selector must be refused: the first [`Unheld`] value named by a negation.
+    pub fn vacuous_negation<'a>(
+        &self,
+        candidates: impl IntoIterator<Item = (&'a Approval, Option<&'a Session>)> + Clone,
+        now: Timestamp,
+    ) -> Option<String> {
+        self.unheld(candidates, now).into_iter().find(|u| u.negated).map(|u| {
+            format!(
+                "{}, so '{}' would exclude nothing and select every request; check the spelling",
+                u,
+                self.source.escape_debug()
+            )
+        })
+    }
+}
+
+/// A value a selector names that no request in scope holds.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Unheld {
+    pub field: &'static str,
+    pub value: String,
+    /// Named by `!=` or `notin`.
+    pub negated: bool,
+}
+
+impl fmt::Display for Unheld {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "no request in scope has {} '{}'", self.field, self.value.escape_debug())
     }
 }
 
@@ -236,5 +262,10 @@ mod tests {
         let fine = ApprovalSelector::parse("tool notin (send_email),risk!=critical").unwrap();
         assert_eq!(fine.vacuous_negation(all, time::now()), None, "risk is a closed field: checked when parsed");
         assert!(ApprovalSelector::parse("agent!=nobody").unwrap().vacuous_negation(all, time::now()).is_some());
+        let partly = ApprovalSelector::parse("tool in (send_email, send_emial),agent=browser-agent").unwrap();
+        let unheld = partly.unheld(all, time::now());
+        assert_eq!(unheld, [Unheld { field: "tool", value: "send_emial".into(), negated: false }]);
+        assert_eq!(unheld[0].to_string(), "no request in scope has tool 'send_emial'");
+        assert_eq!(partly.vacuous_negation(all, time::now()), None, "a typo in a set only narrows it");
     }
 }

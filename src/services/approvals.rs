@@ -3,7 +3,7 @@
 use super::operator_log;
 use crate::model::action::{ActionKind, ApprovalRef, OperatorAction, Scope};
 use crate::model::approval::{Approval, ApprovalStatus, DecideError, Decision, Verdict};
-use crate::model::approval_selector::ApprovalSelector;
+use crate::model::approval_selector::{ApprovalSelector, Unheld};
 use crate::model::operator::Acting;
 use crate::model::session::Session;
 use crate::model::time;
@@ -90,6 +90,8 @@ pub struct BulkPlan {
     pub left_out: Vec<LeftOut>,
     /// With a selector: pending records that could not be read, so were not considered.
     pub unreadable: usize,
+    /// With a selector: values it names that no pending request holds (likely typos).
+    pub unheld: Vec<Unheld>,
 }
 
 /// A request named but not in the decision's scope: its id, the request when one exists, and
@@ -148,6 +150,8 @@ pub fn sort_by_expiry(items: &mut [Approval]) {
 pub struct Selected {
     pub approvals: Vec<Approval>,
     pub unreadable: usize,
+    /// Values the selector names that no request in scope holds (likely typos; none negated).
+    pub unheld: Vec<Unheld>,
 }
 
 /// The requests `sel` selects, with the same rules everywhere it is used (listing, deciding):
@@ -155,11 +159,13 @@ pub struct Selected {
 pub fn select(stores: &Stores, sel: &ApprovalSelector, pending_only: bool) -> Result<Selected> {
     let now = time::now();
     let (all, unreadable) = candidates(stores, sel, pending_only)?;
-    if let Some(why) = sel.vacuous_negation(all.iter().map(|(a, s)| (a, s.as_ref())), now) {
+    let pairs = all.iter().map(|(a, s)| (a, s.as_ref()));
+    if let Some(why) = sel.vacuous_negation(pairs.clone(), now) {
         return Err(StoreError::Invalid(why));
     }
+    let unheld = sel.unheld(pairs, now);
     let approvals = all.into_iter().filter(|(a, s)| sel.matches(a, s.as_ref(), now)).map(|(a, _)| a).collect();
-    Ok(Selected { approvals, unreadable })
+    Ok(Selected { approvals, unreadable, unheld })
 }
 
 /// Resolves ids or a selector to the exact requests a decision applies to. A request that
@@ -170,6 +176,7 @@ pub fn plan_many(stores: &Stores, choice: &Choice, verdict: Verdict, reason: &st
     let kind = ActionKind::decision(verdict);
     let now = time::now();
     let mut unreadable = 0;
+    let mut unmatched = Vec::new();
     let (named, selector): (Vec<(String, Option<Approval>)>, Option<String>) = match choice {
         Choice::Ids(ids) => {
             let mut seen = HashSet::new();
@@ -180,11 +187,13 @@ pub fn plan_many(stores: &Stores, choice: &Choice, verdict: Verdict, reason: &st
             (named, None)
         }
         Choice::Selector(sel) => {
-            let Selected { approvals: chosen, unreadable: skipped } = select(stores, sel, true)?;
+            let Selected { approvals: chosen, unreadable: skipped, unheld } = select(stores, sel, true)?;
             unreadable = skipped;
             if chosen.is_empty() {
-                return Err(StoreError::NotFound(format!("{kind} --where {sel}: no pending approval matches")));
+                let why: String = unheld.iter().map(|u| format!(" ({u})")).collect();
+                return Err(StoreError::NotFound(format!("{kind} --where {sel}: no pending approval matches{why}")));
             }
+            unmatched = unheld;
             (chosen.into_iter().map(|a| (a.id.clone(), Some(a))).collect(), Some(sel.to_string()))
         }
     };
@@ -219,7 +228,7 @@ pub fn plan_many(stores: &Stores, choice: &Choice, verdict: Verdict, reason: &st
         let scope = Scope::Approvals { approvals, sessions, selector };
         Some(OperatorAction::new(kind, scope, reason, operator).map_err(|e| StoreError::Invalid(e.to_string()))?)
     };
-    Ok(BulkPlan { action, chosen, left_out, unreadable })
+    Ok(BulkPlan { action, chosen, left_out, unreadable, unheld: unmatched })
 }
 
 fn choice_is_selector(choice: &Choice) -> bool {

@@ -110,6 +110,7 @@ pub fn scenario(cmd: &dyn Fn() -> Command, stores: &Stores) {
     let none = run(cmd, &["reject", "--where", "tool=nothing_like_it", "--reason", "INC-7", "--as", "alice"]);
     assert_eq!(none.code, 3, "{}", none.stderr);
     assert!(none.stderr.contains("no pending approval matches"), "{}", none.stderr);
+    assert!(none.stderr.contains("no request in scope has tool 'nothing_like_it'"), "{}", none.stderr);
     let ro = run(cmd, &["--readonly", "reject", "--where", "tool=send_email", "--reason", "x", "--as", "alice"]);
     assert_eq!(ro.code, 2, "{}", ro.stderr);
     assert!(undecided(stores), "nothing was decided");
@@ -118,6 +119,10 @@ pub fn scenario(cmd: &dyn Fn() -> Command, stores: &Stores) {
     let lab = run(cmd, &["approvals", "--where", "tool=send_email,namespace=genai-lab", "-o", "json"]);
     assert_eq!(lab.code, 0, "{}", lab.stderr);
     assert_eq!(ids(&lab.json()), ["b-lab-1", "b-lab-2"], "the expired request is not pending");
+    let partly =
+        run(cmd, &["approvals", "--where", "tool in (send_email, send_emial),namespace=genai-lab", "-o", "json"]);
+    assert_eq!(ids(&partly.json()), ["b-lab-1", "b-lab-2"]);
+    assert!(partly.stderr.contains("no request in scope has tool 'send_emial'"), "the typo is said: {}", partly.stderr);
     let expired = run(cmd, &["approvals", "--all", "--where", "status=expired", "-o", "json"]);
     assert_eq!(ids(&expired.json()), ["b-lab-old"]);
     let table = run(cmd, &["approvals", "--where", "namespace=genai-lab"]);

@@ -4,7 +4,7 @@ use super::outcome::{exit, CliResult, Failure};
 use super::table;
 use crate::model::action::ActionKind;
 use crate::model::approval::{Approval, ApprovalStatus, DecideError, Verdict};
-use crate::model::approval_selector::ApprovalSelector;
+use crate::model::approval_selector::{ApprovalSelector, Unheld};
 use crate::model::time;
 use crate::model::unreadable::reason;
 use crate::model::untrusted::Shown;
@@ -26,7 +26,7 @@ pub fn list(
         // Exactly what `approve`/`reject --where` would decide (with --all, decided ones too).
         Some(sel) => {
             let selected = approvals::select(&stores, sel, !all)?;
-            not_considered(selected.unreadable);
+            not_considered(selected.unreadable, &selected.unheld);
             selected.approvals
         }
         None => {
@@ -132,8 +132,12 @@ fn expires_in(a: &Approval, now: time::Timestamp) -> Shown {
     }
 }
 
-/// Says on stderr that a selector could not consider records that cannot be read.
-fn not_considered(unreadable: usize) {
+/// Says on stderr what a selector could not consider (records that cannot be read) and the
+/// values it names that no request holds (a likely typo).
+fn not_considered(unreadable: usize, unheld: &[Unheld]) {
+    for u in unheld {
+        super::outcome::notice(&format!("{u}: that part of the selector matches nothing"));
+    }
     if unreadable > 0 {
         super::outcome::notice(&format!(
             "{unreadable} approval record{} cannot be read, so no selector matches {}; `quell approvals` lists {}",
@@ -159,7 +163,7 @@ pub fn decide(ctx: &mut Context, verdict: Verdict, args: DecideArgs, out: &mut d
     };
     let stores = ctx.stores()?;
     let plan = approvals::plan_many(&stores, &choice, verdict, &reason, acting.name())?;
-    not_considered(plan.unreadable);
+    not_considered(plan.unreadable, &plan.unheld);
     let decided = match &plan.action {
         Some(action) => Some(approvals::decide_many(&stores, &acting, action)?),
         None => None,
