@@ -188,24 +188,9 @@ fn values<'a>(field: ApprovalField, a: &'a Approval, s: Option<&'a Session>, now
 mod tests {
     use super::*;
     use crate::model::time;
-    use crate::model::untrusted::UntrustedJson;
 
     fn approval(id: &str, tool: &str, risk: Risk) -> Approval {
-        let now = time::now();
-        Approval {
-            id: id.into(),
-            session_id: "s-1".into(),
-            step: 1,
-            tool: tool.into(),
-            arguments: UntrustedJson::new(serde_json::json!({})),
-            risk,
-            requested_at: now,
-            expires_at: now + chrono::Duration::seconds(600),
-            required_approvers: 1,
-            decisions: vec![],
-            status: ApprovalStatus::Pending,
-            unreadable: None,
-        }
+        crate::model::approval::pending_for_test(id, tool, risk)
     }
 
     fn session() -> Session {

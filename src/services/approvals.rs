@@ -197,6 +197,7 @@ pub fn plan_many(stores: &Stores, choice: &Choice, verdict: Verdict, reason: &st
             (chosen.into_iter().map(|a| (a.id.clone(), Some(a))).collect(), Some(sel.to_string()))
         }
     };
+    // In the order named: typed ids as typed, a selector's matches soonest expiry first.
     let mut chosen = Vec::new();
     let mut left_out = Vec::new();
     for (id, found) in named {
@@ -211,28 +212,18 @@ pub fn plan_many(stores: &Stores, choice: &Choice, verdict: Verdict, reason: &st
             Err(e) => left_out.push(LeftOut { id, approval: Some(approval), outcome: Outcome::Refused(e) }),
         }
     }
-    if choice_is_selector(choice) {
-        sort_by_expiry(&mut chosen);
-    }
     let action = if chosen.is_empty() {
         None
     } else {
-        let mut sessions: Vec<String> = Vec::new();
-        for a in &chosen {
-            if !sessions.contains(&a.session_id) {
-                sessions.push(a.session_id.clone());
-            }
-        }
+        let mut seen = HashSet::new();
+        let sessions: Vec<String> =
+            chosen.iter().filter(|a| seen.insert(a.session_id.as_str())).map(|a| a.session_id.clone()).collect();
         let approvals =
             chosen.iter().map(|a| ApprovalRef { id: a.id.clone(), session_id: a.session_id.clone() }).collect();
         let scope = Scope::Approvals { approvals, sessions, selector };
         Some(OperatorAction::new(kind, scope, reason, operator).map_err(|e| StoreError::Invalid(e.to_string()))?)
     };
     Ok(BulkPlan { action, chosen, left_out, unreadable, unheld: unmatched })
-}
-
-fn choice_is_selector(choice: &Choice) -> bool {
-    matches!(choice, Choice::Selector(_))
 }
 
 /// What a decision on several requests did: per request, in the planned order, and why the
@@ -259,15 +250,23 @@ pub fn decide_many(stores: &Stores, _acting: &Acting, action: &OperatorAction) -
     };
     decision_of(action)?;
     let mut outcomes = Vec::with_capacity(approvals.len());
+    let mut failure: Option<String> = None;
     for r in approvals {
+        // Once the store fails, the rest is not tried (each try could wait out a deadline):
+        // what was recorded so far stands and is audited, the rest is said to be undecided.
+        if let Some(e) = &failure {
+            outcomes.push((r.id.clone(), Outcome::Failed(format!("not tried: the store failed before ({e})"))));
+            continue;
+        }
         let outcome = match stores.approvals.decide(&r.id, decision_of(action)?) {
             Ok(a) => Outcome::Recorded(a),
             Err(StoreError::Decide(e)) => Outcome::Refused(e),
             Err(StoreError::NotFound(_)) => Outcome::NotFound,
-            // The store is failing: what was recorded so far stands and is audited; the rest
-            // is said to be undecided.
             Err(e) if outcomes.is_empty() => return Err(e),
-            Err(e) => Outcome::Failed(e.to_string()),
+            Err(e) => {
+                failure = Some(e.to_string());
+                Outcome::Failed(e.to_string())
+            }
         };
         outcomes.push((r.id.clone(), outcome));
     }
@@ -312,4 +311,83 @@ pub fn summarize(outcomes: &[(String, Outcome)]) -> String {
         }
     }
     counts.iter().map(|(w, n)| format!("{n} {w}")).collect::<Vec<_>>().join(", ")
+}
+
+#[cfg(test)]
+mod tests {
+    //! The bulk decision on the embedded store behind a switch that makes decisions fail: what
+    //! was recorded stands and is audited, the rest is said to be undecided, untried.
+    use super::*;
+    use crate::adapters::embedded::EmbeddedStore;
+    use crate::model::approval::Risk;
+    use crate::model::operator::Operator;
+    use crate::ports::{ApprovalStore, AuditQuery};
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Arc;
+
+    /// Decides through the embedded store until `works` decisions were made, then fails.
+    struct FailingAfter {
+        inner: Arc<dyn ApprovalStore>,
+        works: usize,
+        tried: AtomicUsize,
+    }
+
+    impl ApprovalStore for FailingAfter {
+        fn request_approval(&self, approval: &Approval) -> Result<()> {
+            self.inner.request_approval(approval)
+        }
+        fn approval(&self, id: &str) -> Result<Option<Approval>> {
+            self.inner.approval(id)
+        }
+        fn approvals(&self, pending_only: bool, now: time::Timestamp) -> Result<Vec<Approval>> {
+            self.inner.approvals(pending_only, now)
+        }
+        fn decide(&self, id: &str, decision: Decision) -> Result<Approval> {
+            if self.tried.fetch_add(1, Ordering::SeqCst) >= self.works {
+                return Err(StoreError::Unavailable("approvals store down (test)".into()));
+            }
+            self.inner.decide(id, decision)
+        }
+    }
+
+    fn request(id: &str) -> Approval {
+        crate::model::approval::pending_for_test(id, "send_email", Risk::High)
+    }
+
+    #[test]
+    fn a_store_failing_midway_keeps_what_was_recorded_and_tries_no_more() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut stores = EmbeddedStore::open(&dir.path().join("quell.db")).expect("store").stores();
+        let flaky = Arc::new(FailingAfter { inner: stores.approvals.clone(), works: 2, tried: AtomicUsize::new(0) });
+        stores.approvals = flaky.clone();
+        for i in 0..5 {
+            stores.approvals.request_approval(&request(&format!("ap-{i}"))).expect("request");
+        }
+        let sel = ApprovalSelector::parse("tool=send_email").expect("selector");
+        let plan = plan_many(&stores, &Choice::Selector(sel), Verdict::Reject, "INC-7", "alice").expect("plan");
+        let action = plan.action.expect("an action");
+        let acting = Operator::new("alice").acting().expect("acting");
+        let done = decide_many(&stores, &acting, &action).expect("decided in part");
+        let words: Vec<&str> = done.outcomes.iter().map(|(_, o)| outcome_word(o)).collect();
+        assert_eq!(words, ["rejected", "rejected", "failed", "failed", "failed"]);
+        assert!(matches!(&done.outcomes[3].1, Outcome::Failed(e) if e.starts_with("not tried")), "{:?}", done.outcomes);
+        assert_eq!(flaky.tried.load(Ordering::SeqCst), 3, "no request tried after the failure");
+        assert_eq!(done.recorded(), 2);
+        assert_eq!(done.audit_error, None);
+        let ops = stores.audit.read(&AuditQuery::default()).expect("audit");
+        let ev = ops.iter().find(|e| e.body.attr_str("quell.action") == Some("reject")).expect("audited");
+        assert_eq!(ev.body.attr_str("quell.outcome"), Some("2 rejected, 3 failed"));
+        let outcomes = ev.body.attributes.get("quell.approval.outcomes").expect("outcomes");
+        assert_eq!(outcomes["ap-0"], "rejected");
+        assert_eq!(outcomes["ap-2"], "failed");
+        assert_eq!(ev.body.attributes["quell.scope"]["selector"], "tool=send_email");
+        // The first decision failing records nothing and is the command's error.
+        let none = FailingAfter { inner: flaky.inner.clone(), works: 0, tried: AtomicUsize::new(0) };
+        stores.approvals = Arc::new(none);
+        stores.approvals.request_approval(&request("ap-9")).expect("request");
+        let ids = Choice::Ids(vec!["ap-9".into()]);
+        let plan = plan_many(&stores, &ids, Verdict::Reject, "INC-7", "alice").expect("plan");
+        let err = decide_many(&stores, &acting, &plan.action.expect("action")).unwrap_err();
+        assert!(matches!(err, StoreError::Unavailable(_)), "{err}");
+    }
 }
