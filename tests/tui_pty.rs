@@ -306,7 +306,7 @@ fn marked_approvals_are_rejected_in_one_dialog_and_who_decided_first_is_said() {
     c.send("a"); // mark every visible request
     c.wait_for("3 marked: y approves, n rejects them all");
     c.send("n");
-    let screen = c.wait_for("reject 3 approvals of 3 sessions: a-crm-31, a-mail-12, a-pay-77");
+    let screen = c.wait_for("reject 3 approvals of 3 sessions");
     // The dialog leaves each request's tool and arguments in view, neutralised.
     assert!(screen.contains("a-mail-12 · send_email · high risk · session s-support-0002"), "{screen}");
     assert!(screen.contains("\\u001b]0;PWNED-TITLE\\u0007"), "shown, neutralised:\n{screen}");
@@ -333,8 +333,12 @@ fn marked_approvals_are_rejected_in_one_dialog_and_who_decided_first_is_said() {
     assert_eq!(mail.decisions.len(), 1, "decided exactly once, by bob");
     let ops = alices_actions(&stores);
     assert_eq!(ops.len(), 1, "one dialog, one audit record");
-    let outcome = ops[0].body.attr_str("quell.outcome").unwrap_or_default().to_owned();
-    assert!(outcome.contains("a-crm-31 rejected") && outcome.contains("a-mail-12 not decided"), "{outcome}");
+    let outcomes = ops[0].body.attributes.get("quell.approval.outcomes").cloned().unwrap_or_default();
+    assert_eq!(
+        outcomes,
+        serde_json::json!({"a-crm-31": "rejected", "a-mail-12": "already_decided", "a-pay-77": "rejected"}),
+        "each request's outcome is in the one audit record"
+    );
     c.wait_for("no approvals waiting");
     back_and_quit(&mut c);
 }

@@ -93,10 +93,10 @@ impl Console {
                     quell::services::approvals::plan(&self.stores, &id, verdict, "placeholder", "alice")
                         .map_err(|e| e.to_string()),
                 ),
-                Effect::PlanDecisions { ids, verdict } => Msg::Planned(
-                    quell::services::approvals::plan_each(&self.stores, &ids, verdict, "placeholder", "alice")
-                        .map_err(|e| e.to_string()),
-                ),
+                Effect::PlanDecisions { ids, verdict } => {
+                    let (plan, left_out) = feed::plan_decisions(&self.stores, ids, verdict, "alice");
+                    Msg::PlannedMany { plan, left_out }
+                }
                 other => panic!("not a read: {other:?}"),
             };
             let more = update(&mut self.app, msg);
@@ -483,8 +483,12 @@ fn marked_and_filtered_approvals_and_one_dialog_for_the_marked_set() {
     c.serve(fx);
     let screen = c.screen(100, 30);
     insta::assert_snapshot!("approvals_bulk_dialog", screen);
-    assert!(screen.contains("reject 2 approvals of 2 sessions: a-crm-31, a-mail-12"), "{screen}");
+    // Planned now, long after the fixture's time: both expired, so each is left out, saying why,
+    // and there is nothing to confirm (the pseudo-terminal test decides a marked set).
+    assert!(screen.contains("cannot reject: nothing to decide"), "{screen}");
+    assert!(screen.contains("left out: approval a-mail-12 expired at 2026-11-28T03:08:40"), "{screen}");
     assert!(screen.contains("arguments: {\"body\":\"\\u001b[2J"), "neutralised arguments:\n{screen}");
+    assert!(c.key(KeyCode::Enter).is_empty() && c.app.dialog.is_none(), "enter closes it; nothing is decided");
 }
 
 #[test]
@@ -842,4 +846,16 @@ fn after_issuing_the_progress_line_keeps_what_was_issued() {
     update(&mut c.app, Msg::Executed(Ok(issued)));
     let screen = c.screen(220, 24);
     assert!(screen.contains("but the fleet hold (pause by alice) still applies"), "{screen}");
+}
+
+#[test]
+fn header_does_not_count_an_approval_that_expired_since_the_last_refresh() {
+    let mut c = console();
+    assert!(c.screen(130, 16).contains("3 pending approvals"));
+    // a-crm-31 expires 290 s after the fixture's time; no new snapshot arrives meanwhile.
+    update(&mut c.app, Msg::Tick(now() + chrono::Duration::seconds(300)));
+    let screen = c.screen(130, 16);
+    assert!(screen.contains("2 pending approvals"), "{screen}");
+    update(&mut c.app, Msg::Tick(now() + chrono::Duration::seconds(3600)));
+    assert!(!c.screen(130, 16).contains("pending approval"), "all three expired");
 }

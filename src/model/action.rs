@@ -4,13 +4,15 @@
 //! The action path, for every [`ActionKind`]:
 //!
 //! - **planned** by the service of its [`Domain`]: `services::control::plan`,
-//!   `services::approvals::plan` or `services::cluster::plan` resolve the target to an exact
-//!   [`Scope`] and build the [`OperatorAction`]; nothing is written;
+//!   `services::approvals::plan` (one request), `services::approvals::plan_many` (several, by
+//!   id or selector) or `services::cluster::plan` resolve the target to an exact [`Scope`] and
+//!   build the [`OperatorAction`]; nothing is written;
 //! - **confirmed** by the operator: the console's one dialog (`interfaces::tui::confirm`) holds
 //!   the operation and hands back the action with the operator's reason; the CLI's `--reason`
 //!   is the same confirmation. A cluster action is then re-planned on exactly the confirmed
 //!   sessions (`services::cluster::confirm`), by the console and the CLI alike;
-//! - **executed** by `services::control::execute`, `services::approvals::decide` or
+//! - **executed** by `services::control::execute`, `services::approvals::decide` (or
+//!   `decide_many`) or
 //!   `services::cluster::execute`, each of which takes a `model::operator::Acting`: a read-only
 //!   operator cannot get one;
 //! - **audited** by `services::operator_log::record_taken`, with [`OperatorAction::audit_body`]
@@ -192,11 +194,20 @@ pub enum Scope {
         id: String,
         session_id: String,
     },
-    /// Several pending approvals decided together with one reason (the console's marked
-    /// requests): each request's id and its session's id.
+    /// Approval requests decided together, chosen by id, by marking rows or by a selector: the
+    /// exact requests (each with its session), their sessions once each, and the selector.
     Approvals {
-        requests: Vec<(String, String)>,
+        approvals: Vec<ApprovalRef>,
+        sessions: Vec<String>,
+        selector: Option<String>,
     },
+}
+
+/// One approval request in a scope: its id and the session that asked.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct ApprovalRef {
+    pub id: String,
+    pub session_id: String,
 }
 
 impl Scope {
@@ -222,10 +233,10 @@ pub enum ActionError {
     NoReason(ActionKind),
     #[error("{0} matches no session")]
     EmptyScope(ActionKind),
+    #[error("{0} matches no pending approval")]
+    NoApproval(ActionKind),
     #[error("{0} cannot apply to the whole fleet")]
     NotFleetWide(ActionKind),
-    #[error("{0} names no approval request")]
-    NoRequest(ActionKind),
 }
 
 /// 1204 → "1,204": counts in scope descriptions and tables.
@@ -249,7 +260,7 @@ impl OperatorAction {
         match &scope {
             Scope::Fleet { .. } if !kind.is_fleet_wide() => return Err(ActionError::NotFleetWide(kind)),
             Scope::Sessions { sessions, .. } if sessions.is_empty() => return Err(ActionError::EmptyScope(kind)),
-            Scope::Approvals { requests } if requests.is_empty() => return Err(ActionError::NoRequest(kind)),
+            Scope::Approvals { approvals, .. } if approvals.is_empty() => return Err(ActionError::NoApproval(kind)),
             _ => {}
         }
         Ok(OperatorAction { kind, scope, reason: reason.trim().to_owned(), operator: operator.to_owned() })
@@ -262,17 +273,20 @@ impl OperatorAction {
         let verb = self.kind.verb();
         match &self.scope {
             Scope::Approval { id, session_id } => crate::shown!("{verb} approval {id} of session {session_id}"),
-            Scope::Approvals { requests } => {
-                let sessions: BTreeSet<&str> = requests.iter().map(|(_, s)| s.as_str()).collect();
-                let ids: Vec<&str> = requests.iter().map(|(id, _)| id.as_str()).collect();
-                crate::shown!(
-                    "{verb} {} approval{} of {} session{}: {}",
-                    thousands(requests.len() as u64),
-                    if requests.len() == 1 { "" } else { "s" },
-                    thousands(sessions.len() as u64),
-                    if sessions.len() == 1 { "" } else { "s" },
-                    ids.join(", ")
-                )
+            Scope::Approvals { approvals, sessions, selector } => {
+                let what = match approvals.as_slice() {
+                    [only] => format!("approval {} of session {}", only.id, only.session_id),
+                    many => format!(
+                        "{} approvals of {}",
+                        thousands(many.len() as u64),
+                        match sessions.as_slice() {
+                            [only] => format!("session {only}"),
+                            all => format!("{} sessions", thousands(all.len() as u64)),
+                        }
+                    ),
+                };
+                let sel = selector.as_ref().map(|s| format!(" matching {s}")).unwrap_or_default();
+                crate::shown!("{verb} {what}{sel}")
             }
             Scope::Fleet { sessions, namespaces, held } => crate::shown!(
                 "{verb} the whole fleet ({} live session{}{}, and any that start while it holds){}",
@@ -376,18 +390,6 @@ mod tests {
         let approval = Scope::Approval { id: "a\u{200b}1".into(), session_id: "s\r1".into() };
         let d = OperatorAction::new(ActionKind::Approve, approval, "r", "alice").unwrap();
         assert_eq!(d.describe(), "approve approval a\\u{200B}1 of session s^M1");
-    }
-
-    #[test]
-    fn a_set_of_approvals_is_described_by_every_id_and_needs_one() {
-        let requests =
-            vec![("a-1".to_owned(), "s-1".to_owned()), ("a\u{1b}2".into(), "s-1".into()), ("a-3".into(), "s-2".into())];
-        let d = OperatorAction::new(ActionKind::Reject, Scope::Approvals { requests }, "injected", "alice").unwrap();
-        assert_eq!(d.describe(), "reject 3 approvals of 2 sessions: a-1, a^[2, a-3");
-        assert_eq!(
-            OperatorAction::new(ActionKind::Reject, Scope::Approvals { requests: vec![] }, "r", "a"),
-            Err(ActionError::NoRequest(ActionKind::Reject))
-        );
     }
 
     #[test]

