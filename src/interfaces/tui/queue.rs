@@ -1,11 +1,11 @@
 //! Approvals queue state: the pending requests in expiry order (the next to expire first), the
 //! `/` filter and the selector, marks and the cursor. Pure.
 //!
-//! The selector is the fleet's language, matched against the request's session, except that
-//! `tool` names the requested tool (`tool=send_email` selects the requests to send e-mail).
+//! The selector is the approval selector the CLI's `approve|reject --where` takes (the fleet's
+//! syntax over the request's fields and its session's: `tool=send_email,risk=high`).
 
 use crate::model::approval::{Approval, ApprovalStatus};
-use crate::model::selector::Selector;
+use crate::model::approval_selector::ApprovalSelector;
 use crate::model::session::Session;
 use crate::model::time::Timestamp;
 use std::collections::BTreeSet;
@@ -25,16 +25,9 @@ pub struct ApprovalsView {
     /// Marked request ids: a decision takes them all, with one reason.
     pub marked: BTreeSet<String>,
     pub filter: String,
-    pub selector: Option<Selector>,
+    pub selector: Option<ApprovalSelector>,
     /// The last steps of the selected approval's session: (session id, lines).
     pub context: Option<(String, Option<ContextLines>)>,
-}
-
-/// Whether request `a` is one the selector means; `session` is its session when known.
-pub fn selects(sel: &Selector, a: &Approval, session: Option<&Session>, now: Timestamp) -> bool {
-    let mut s = session.cloned().unwrap_or_else(|| Session::new(a.session_id.as_str(), "", now));
-    s.tools = vec![a.tool.clone()];
-    sel.matches(&s, now)
 }
 
 fn haystack(a: &Approval) -> String {
@@ -75,7 +68,7 @@ impl ApprovalsView {
             .iter()
             .enumerate()
             .filter(|(_, a)| needle.is_empty() || haystack(a).contains(&needle))
-            .filter(|(_, a)| sel.is_none_or(|s| selects(s, a, session(&a.session_id), now)))
+            .filter(|(_, a)| sel.is_none_or(|s| s.matches(a, session(&a.session_id), now)))
             .map(|(i, _)| i)
             .collect();
         let at = keep.and_then(|id| self.visible.iter().position(|&i| self.items.get(i).is_some_and(|a| a.id == id)));
@@ -212,12 +205,16 @@ mod tests {
         assert_eq!(ids(&q), ["a-mid"], "the filter searches the arguments too");
         assert_eq!(q.selected_item().map(|a| a.id.as_str()), Some("a-mid"));
         q.filter.clear();
-        q.selector = Some(Selector::parse("tool=send_email,namespace=prod").unwrap());
+        q.selector = Some(ApprovalSelector::parse("tool=send_email,namespace=prod").unwrap());
         q.refilter(find, now);
         assert_eq!(ids(&q), ["a-mid", "a-late"], "tool is the requested tool; namespace the session's");
-        q.selector = Some(Selector::parse("agent=crm-agent").unwrap());
+        q.selector = Some(ApprovalSelector::parse("agent=crm-agent").unwrap());
         q.refilter(find, now);
         assert_eq!(ids(&q), ["a-gone", "a-soon"]);
+        q.selector = Some(ApprovalSelector::parse("risk=high,session!=s-crm").unwrap());
+        q.refilter(find, now);
+        assert_eq!(ids(&q), ["a-mid", "a-late"], "the request's own fields: risk, session");
+        assert!(ApprovalSelector::parse("risk=hihg").is_err(), "a closed value's typo is refused");
     }
 
     #[test]

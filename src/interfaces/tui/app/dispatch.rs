@@ -66,8 +66,12 @@ pub(super) fn on_cmd(app: &mut App, cmd: Cmd, fx: &mut Vec<Effect>) {
             app.input = Some(Input { kind: InputKind::Filter, text: text.clone() });
         }
         Cmd::SelectorFilter => {
-            let sel = if app.view == View::Approvals { &app.approvals.selector } else { &app.fleet.selector };
-            let text = sel.as_ref().map(|s| s.to_string()).unwrap_or_default();
+            let text = if app.view == View::Approvals {
+                app.approvals.selector.as_ref().map(|s| s.to_string())
+            } else {
+                app.fleet.selector.as_ref().map(|s| s.to_string())
+            };
+            let text = text.unwrap_or_default();
             app.input = Some(Input { kind: InputKind::Selector, text });
         }
         Cmd::Sort => {

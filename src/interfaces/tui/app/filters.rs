@@ -21,8 +21,8 @@ pub(super) fn requests_matching(n: usize) -> String {
     }
 }
 
-/// The approvals queue's selector: the fleet's language over the request's session, `tool`
-/// being the requested tool.
+/// The approvals queue's selector: the approval selector of `approve|reject --where` (the
+/// request's fields and its session's).
 pub(super) fn apply_approvals_selector(app: &mut App, text: &str) {
     if text.is_empty() {
         app.approvals.selector = None;
@@ -30,7 +30,7 @@ pub(super) fn apply_approvals_selector(app: &mut App, text: &str) {
         app.set_status(Level::Info, "selector cleared");
         return;
     }
-    match Selector::parse(text) {
+    match crate::model::approval_selector::ApprovalSelector::parse(text) {
         Ok(sel) => {
             app.approvals.selector = Some(sel);
             app.refilter_approvals();

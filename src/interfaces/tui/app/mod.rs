@@ -259,9 +259,9 @@ impl App {
     }
 }
 
-/// The sessions the approvals' selector reads, by id (none needed without a selector).
+/// The sessions the approvals' selector reads, by id (none needed unless it names their fields).
 fn sessions_for<'a>(fleet: &'a FleetState, queue: &ApprovalsView) -> HashMap<&'a str, &'a Session> {
-    if queue.selector.is_none() {
+    if !queue.selector.as_ref().is_some_and(|s| s.needs_sessions()) {
         return HashMap::new();
     }
     fleet.rows.iter().map(|r| (r.session.id.as_str(), &r.session)).collect()
