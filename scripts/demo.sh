@@ -2,6 +2,7 @@
 # The main job: build quell and run the simulated fleet on the embedded store.
 # On a terminal the console opens on it; otherwise (or with --headless) a one-line summary
 # is printed every second. Extra arguments go to `quell demo`, e.g. --agents 200 --duration 60.
+# Approvals wait 10 minutes before they expire: --approval-ttl 30m (or QUELL_DEMO_APPROVAL_TTL) changes it.
 # --with-python-agents also runs the two Python examples (examples/python: a LangGraph agent and an
 # OpenAI Agents SDK agent, fake models, no network) on the same store beside the simulated fleet;
 # their output goes to target/demo/python-agents.log and they are stopped when the demo ends.

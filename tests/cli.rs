@@ -2,6 +2,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
 //! The real binary: JSON output, exit codes, one-line errors, nothing half-written.
 
+mod approvals_bulk;
 mod common;
 
 use common::{from_output, quell, quell_cmd, temp_store};
@@ -405,4 +406,63 @@ fn flags_from_the_environment_are_not_shown_as_required_and_bad_values_are_named
     let empty = std::path::Path::new("");
     let r = quell_env(&[("QUELL_STORE", &path), ("QUELL_AS", empty)], &["sessions", "-o", "json"]);
     assert_eq!(r.code, 0, "{}", r.stderr);
+}
+
+/// Runs the demo until its agents have asked for an approval, then stops it; returns the
+/// request's expiry in seconds.
+fn demo_approval_ttl(extra: &[&str], env: &[(&str, &str)]) -> i64 {
+    let dir = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).unwrap().keep();
+    let path = dir.join("quell.db");
+    let mut cmd = quell_cmd(&path);
+    cmd.args(["demo", "--headless", "--agents", "20", "--step-ms", "5-20", "--steps", "0"]).args(extra);
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let mut child = cmd.stdout(std::process::Stdio::null()).stderr(std::process::Stdio::null()).spawn().unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(120);
+    let found = loop {
+        let listed = path
+            .exists()
+            .then(|| quell::adapters::embedded::EmbeddedStore::open(&path).ok())
+            .flatten()
+            .and_then(|s| s.stores().approvals.approvals(false, quell::model::time::now()).ok())
+            .and_then(|all| all.into_iter().next());
+        if let Some(a) = listed {
+            break Some(a);
+        }
+        if std::time::Instant::now() >= deadline || child.try_wait().unwrap().is_some() {
+            break None;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let _ = child.kill();
+    let _ = child.wait();
+    let a = found.expect("the demo's agents ask for an approval");
+    (a.expires_at - a.requested_at).num_seconds()
+}
+
+#[test]
+fn the_demo_gives_a_person_ten_minutes_to_decide_and_says_how_to_change_it() {
+    assert_eq!(demo_approval_ttl(&[], &[]), 600, "default: 10 minutes");
+    assert_eq!(demo_approval_ttl(&[], &[("QUELL_DEMO_APPROVAL_TTL", "90s")]), 90);
+    assert_eq!(demo_approval_ttl(&["--approval-ttl", "20m"], &[("QUELL_DEMO_APPROVAL_TTL", "90s")]), 1200);
+    let dir = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).unwrap().keep();
+    let path = dir.join("quell.db");
+    let r = quell(&path, &["demo", "--headless", "--duration", "1", "--approval-ttl", "0s"]);
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    assert_eq!(r.stderr.lines().count(), 1, "{}", r.stderr);
+    assert!(r.stderr.contains("--approval-ttl") && r.stderr.contains("'0s'"), "{}", r.stderr);
+    assert!(!path.exists(), "a bad value starts nothing");
+    let help = quell(&path, &["demo", "--help"]);
+    assert!(
+        help.stdout.contains("[default: 10m]") && help.stdout.contains("QUELL_DEMO_APPROVAL_TTL"),
+        "{}",
+        help.stdout
+    );
+}
+
+#[test]
+fn the_approval_queue_is_cleared_by_selector_and_by_ids_exactly_once() {
+    let (path, stores) = temp_store();
+    approvals_bulk::scenario(&|| quell_cmd(&path), &stores);
 }

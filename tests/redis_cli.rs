@@ -2,12 +2,14 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
 //! The `quell` binary on Redis: `--redis`, `QUELL_REDIS` and the config key; seed-only
 //! sessions listed; the demo fleet's state in Redis with its audit in the embedded store;
-//! concurrent `quell approve` processes; an unreachable server named without its password; a
+//! concurrent `quell approve` processes and bulk `approve`/`reject --where`; an unreachable server named without its password; a
 //! checkpoint edited in Redis shown as edited; a missing store with Redis.
 //! Databases 4, 5, 7 and 13 of the test server.
 
 #[path = "fixtures/redis/support.rs"]
 mod support;
+
+mod approvals_bulk;
 
 use std::process::{Command, Output};
 
@@ -160,6 +162,15 @@ fn concurrent_approve_processes_decide_once() {
         assert_eq!(o.status.code(), Some(4), "losers get exit 4 (conflict): {err}");
         assert!(err.contains(by.as_str()), "losers are told who decided ({by}): {err}");
     }
+    // The same database: clearing the queue by selector and by ids, concurrent bulk rejects.
+    approvals_bulk::scenario(
+        &|| {
+            let mut c = quell(&store);
+            c.args(["--redis", &url]);
+            c
+        },
+        &stores,
+    );
 }
 
 #[test]

@@ -9,9 +9,10 @@ mod tui_fixture;
 
 use pty_console::{Console, COLS, ROWS};
 use quell::agent::runtime::{AgentRuntime, AgentSession, Gate};
-use quell::model::approval::ApprovalStatus;
+use quell::model::approval::{ApprovalStatus, Decision, Verdict};
 use quell::model::audit::EventKind;
 use quell::model::control::{ControlTarget, Desired};
+use quell::model::session::SessionState;
 use quell::model::time;
 use quell::ports::{AuditQuery, Stores};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -60,6 +61,33 @@ fn store() -> (tempfile::TempDir, std::path::PathBuf, Stores) {
     let stores = quell::adapters::embedded::EmbeddedStore::open(&path).expect("store").stores();
     tui_fixture::fill_at(&stores, time::now());
     (dir, path, stores)
+}
+
+/// What the audit log holds of alice's operator actions, in order.
+fn alices_actions(stores: &Stores) -> Vec<quell::model::audit::AuditEvent> {
+    let query = AuditQuery {
+        chain: Some("operator:alice".into()),
+        kinds: vec![EventKind::OperatorAction],
+        ..Default::default()
+    };
+    stores.audit.read(&query).expect("audit")
+}
+
+/// Types the reason into the open dialog and confirms: tab to the button, enter; then waits for
+/// the dialog to close (an enter pressed while the scope resolves confirms once it is known).
+fn confirm_with(c: &mut Console, reason: &str) {
+    c.send(reason);
+    c.send("\t");
+    c.send("\r");
+    c.wait_until("tab: next · esc: cancel", false, Duration::from_secs(15));
+}
+
+/// `q` in a sub-view goes back to the fleet; there `q` quits, with exit 0.
+fn back_and_quit(c: &mut Console) {
+    c.send("q");
+    c.wait_for("quell · fleet");
+    c.send("q");
+    assert_eq!(c.wait_exit(), 0);
 }
 
 #[test]
@@ -123,14 +151,7 @@ fn operator_filters_opens_approves_pauses_the_fleet_and_quits() {
     assert_eq!((rec.desired, rec.operator.as_str()), (Desired::Pause, "alice"));
     assert_eq!(rec.reason, "prompt injection via attacker.example, INC-4711");
     assert!(matches!(rec.target, ControlTarget::Fleet));
-    let ops = stores
-        .audit
-        .read(&AuditQuery {
-            chain: Some("operator:alice".into()),
-            kinds: vec![EventKind::OperatorAction],
-            ..Default::default()
-        })
-        .expect("audit");
+    let ops = alices_actions(&stores);
     let actions: Vec<&str> = ops.iter().filter_map(|e| e.body.attr_str("quell.action")).collect();
     assert_eq!(actions, ["approve", "pause"], "both actions are in the audit log");
 
@@ -169,8 +190,7 @@ fn injected_escape_sequences_never_reach_the_terminal() {
     assert!(!find(&after, b"\x1b]52;"), "the clipboard was written");
     assert!(!find(&after, "\u{202e}".as_bytes()), "a bidi override reached the terminal");
     assert!(screen.starts_with(" quell · session"), "the screen was not cleared:\n{screen}");
-    c.send("q");
-    assert_eq!(c.wait_exit(), 0);
+    back_and_quit(&mut c);
 }
 
 #[test]
@@ -242,6 +262,13 @@ fn the_demo_fleet_pauses_and_acknowledges_on_screen() {
     c.wait_for("FLEET PAUSED by alice");
     let screen = c.wait_for("acknowledged in");
     assert!(screen.contains("✔ all "), "every live agent acknowledged:\n{screen}");
+    // Quitting stops the demo's agents: the console asks first; any other key stays.
+    c.send("q");
+    c.wait_for("quit? the demo's simulated agents stop with the console");
+    c.send("j");
+    c.wait_for("still running");
+    c.send("q");
+    c.wait_for("quit? the demo's simulated agents stop with the console");
     c.send("q");
     assert_eq!(c.wait_exit(), 0);
     let stores = quell::adapters::embedded::EmbeddedStore::open(&path).expect("store").stores();
@@ -264,4 +291,178 @@ fn an_unknown_theme_in_a_terminal_is_a_usage_error() {
     assert_eq!(c.wait_exit(), 2, "exit 2 (usage), as README's table says; screen:\n{}", c.text());
     let screen = c.wait_for("no theme 'nosuch'");
     assert!(!screen.contains("quell · fleet"), "the console never opened:\n{screen}");
+}
+
+#[test]
+fn marked_approvals_are_rejected_in_one_dialog_and_who_decided_first_is_said() {
+    let (_dir, path, stores) = store();
+    let mut c = Console::open_sized(&path, &[], (120, 40));
+    c.wait_for("s-support-0002");
+    c.send("A");
+    let screen = c.wait_for("3 pending, next to expire first");
+    let first = screen.find("a-crm-31").expect("listed");
+    assert!(first < screen.find("a-mail-12").expect("listed"), "next to expire first:\n{screen}");
+    let before = c.raw().len();
+    c.send("a"); // mark every visible request
+    c.wait_for("3 marked: y approves, n rejects them all");
+    c.send("n");
+    let screen = c.wait_for("reject 3 approvals of 3 sessions");
+    // The dialog leaves each request's tool and arguments in view, neutralised.
+    assert!(screen.contains("a-mail-12 · send_email · high risk · session s-support-0002"), "{screen}");
+    assert!(screen.contains("\\u001b]0;PWNED-TITLE\\u0007"), "shown, neutralised:\n{screen}");
+    assert!(screen.contains("\"amount_eur\":4800"), "{screen}");
+    let shown = c.raw();
+    let find = |hay: &[u8], needle: &[u8]| hay.windows(needle.len()).any(|w| w == needle);
+    assert!(
+        !find(&shown[before..], b"\x1b]52;") && !find(&shown[before..], b"\x1b]0;"),
+        "raw agent text reached the terminal"
+    );
+    // Someone else decides one of them first.
+    let bob = Decision { approver: "bob".into(), verdict: Verdict::Reject, reason: "spam".into(), at: time::now() };
+    stores.approvals.decide("a-mail-12", bob).expect("bob decides first");
+    confirm_with(&mut c, "prompt injection, INC-4711");
+    let screen = c.wait_for("recorded 2 decisions: a-crm-31, a-pay-77");
+    assert!(screen.contains("a-mail-12 not recorded: approval a-mail-12 was already rejected by bob"), "{screen}");
+    for id in ["a-crm-31", "a-pay-77"] {
+        let a = stores.approvals.approval(id).expect("read").expect("exists");
+        assert_eq!(a.status, ApprovalStatus::Rejected, "{id}");
+        let last = a.decisions.last().expect("decided");
+        assert_eq!((last.approver.as_str(), last.reason.as_str()), ("alice", "prompt injection, INC-4711"));
+    }
+    let mail = stores.approvals.approval("a-mail-12").expect("read").expect("exists");
+    assert_eq!(mail.decisions.len(), 1, "decided exactly once, by bob");
+    let ops = alices_actions(&stores);
+    assert_eq!(ops.len(), 1, "one dialog, one audit record");
+    let outcomes = ops[0].body.attributes.get("quell.approval.outcomes").cloned().unwrap_or_default();
+    assert_eq!(
+        outcomes,
+        serde_json::json!({"a-crm-31": "rejected", "a-mail-12": "already_decided", "a-pay-77": "rejected"}),
+        "each request's outcome is in the one audit record"
+    );
+    c.wait_for("no approvals waiting");
+    back_and_quit(&mut c);
+}
+
+#[test]
+fn the_session_view_pauses_and_kills_its_session_and_stays_live() {
+    let (_dir, path, stores) = store();
+    let fleet = Agents::start(&stores);
+    let mut c = Console::open_sized(&path, &[], (120, 30));
+    c.wait_for("s-crm-0008");
+    c.send(":session s-crm-0008\r");
+    // Its pending approval, with the countdown.
+    let screen = c.wait_for("? approval a-crm-31 · crm.update_record · medium risk · expires in ");
+    assert!(screen.contains("▶ running"), "{screen}");
+    c.send("p");
+    c.wait_for("pause session s-crm-0008 in namespace genai-prod");
+    confirm_with(&mut c, "runaway CRM sync");
+    c.wait_for("✔ all 1 acknowledged");
+    // The view is live: the state the agent acknowledged shows without reopening it.
+    c.wait_for("‖ paused");
+    let rec = stores.control.control_changes(0).expect("control");
+    let mine: Vec<_> = rec.iter().filter(|r| r.operator == "alice").collect();
+    assert_eq!(mine.len(), 1);
+    assert!(matches!(&mine[0].target, ControlTarget::Session(id) if id == "s-crm-0008"));
+    assert_eq!((mine[0].desired, mine[0].reason.as_str()), (Desired::Pause, "runaway CRM sync"));
+    c.send("p");
+    c.wait_for("session s-crm-0008 is already paused: nothing to pause");
+    c.send("x");
+    c.wait_for("confirm kill — cannot be undone");
+    confirm_with(&mut c, "runaway CRM sync, stopping it");
+    c.wait_for("✖ killed");
+    c.send("x");
+    c.wait_for("session s-crm-0008 is already killed: nothing to kill");
+    assert_eq!(stores.sessions.session("s-crm-0008").expect("read").expect("exists").state, SessionState::Killed);
+    back_and_quit(&mut c);
+    fleet.stop();
+}
+
+/// Keys typed by the operator, counted (reasons are typed with `confirm_with` and not counted).
+struct Keys(usize);
+
+impl Keys {
+    fn send(&mut self, c: &mut Console, keys: &str) {
+        self.0 += keys.chars().count();
+        c.send(keys);
+    }
+
+    /// A confirm dialog: the reason (not counted), then tab and enter.
+    fn confirm(&mut self, c: &mut Console, reason: &str) {
+        self.0 += 2;
+        confirm_with(c, reason);
+    }
+}
+
+#[test]
+fn the_demo_incident_in_under_forty_keys() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("incident.db");
+    // 40 agents: two of them read a prompt-injected page and ask to e-mail exfil@evil.example.
+    let args = ["demo", "--agents", "40", "--step-ms", "100-300", "--steps", "0", "--approval-ttl", "600"];
+    let mut c = Console::open_sized(&path, &args, (120, 40));
+    c.wait_for(" 40 sessions ");
+    let mut k = Keys(0);
+    // Find the injected sessions: the requests whose arguments name the attacker.
+    k.send(&mut c, "A");
+    k.send(&mut c, "/exfil\r");
+    c.wait_for("· 2/");
+    // Pause their sessions, from the queue, in one dialog.
+    k.send(&mut c, "a");
+    c.wait_for("2 marked");
+    k.send(&mut c, "p");
+    c.wait_for("pause 2 sessions");
+    k.confirm(&mut c, "prompt injection: exfil@evil.example, INC-4711");
+    // Reject both requests in one dialog with one reason.
+    k.send(&mut c, "n");
+    let screen = c.wait_for("reject 2 approvals of 2 sessions");
+    assert!(screen.contains("exfil@evil.example"), "the dialog shows what they asked:\n{screen}");
+    k.confirm(&mut c, "prompt injection: exfil@evil.example, INC-4711");
+    c.wait_for("recorded 2 decisions");
+    // Pause the whole fleet while the blast radius is checked.
+    k.send(&mut c, "F");
+    k.send(&mut c, "P");
+    c.wait_for("pause the whole fleet (");
+    k.confirm(&mut c, "INC-4711: checking the blast radius");
+    c.wait_for("FLEET PAUSED by alice");
+    // Kill a runaway research agent.
+    k.send(&mut c, "/research\r");
+    c.wait_for("shown · filter 'research'");
+    k.send(&mut c, "x");
+    c.wait_for("confirm kill — cannot be undone");
+    k.confirm(&mut c, "INC-4711: runaway, burning tokens");
+    c.wait_for("· kill session ");
+    // Resume the rest: the injected sessions stay paused, as they were paused on their own.
+    k.send(&mut c, "\x1b");
+    k.send(&mut c, "R");
+    let screen = c.wait_for("resume the whole fleet (");
+    assert!(screen.contains("2 sessions stay paused: they were paused on"), "{screen}");
+    k.confirm(&mut c, "INC-4711: contained");
+    c.wait_until("FLEET PAUSED", false, Duration::from_secs(15));
+    println!("the demo incident took {} keys plus reasons (goal: at most 40)", k.0);
+    assert!(k.0 <= 40, "{} keys", k.0);
+    c.send("q");
+    c.wait_for("quit? the demo's simulated agents stop");
+    c.send("q");
+    assert_eq!(c.wait_exit(), 0);
+
+    let stores = quell::adapters::embedded::EmbeddedStore::open(&path).expect("store").stores();
+    let sessions = stores.sessions.sessions().expect("sessions");
+    let injected: Vec<&str> = stores
+        .approvals
+        .approvals(false, time::now())
+        .expect("approvals")
+        .into_iter()
+        .filter(|a| a.arguments.shown_line().contains("exfil@evil.example"))
+        .inspect(|a| assert_eq!(a.status, ApprovalStatus::Rejected, "{}", a.id))
+        .map(|a| sessions.iter().find(|s| s.id == a.session_id).map(|s| s.id.as_str()).unwrap_or("?"))
+        .collect();
+    assert!(injected.len() >= 2, "{injected:?}");
+    let changes = stores.control.control_changes(0).expect("control");
+    for id in &injected {
+        let last = changes.iter().rfind(|r| matches!(&r.target, ControlTarget::Session(s) if s == id));
+        assert_eq!(last.map(|r| r.desired), Some(Desired::Pause), "{id} stays paused");
+    }
+    assert!(sessions.iter().any(|s| s.agent.raw() == "research-agent" && s.state == SessionState::Killed));
+    let fleet = stores.control.fleet_control().expect("read").expect("fleet record");
+    assert_eq!(fleet.desired, Desired::Run, "the rest resumed");
 }

@@ -93,6 +93,10 @@ impl Console {
                     quell::services::approvals::plan(&self.stores, &id, verdict, "placeholder", "alice")
                         .map_err(|e| e.to_string()),
                 ),
+                Effect::PlanDecisions { ids, verdict } => {
+                    let (plan, left_out) = feed::plan_decisions(&self.stores, ids, verdict, "alice");
+                    Msg::PlannedMany { plan, left_out }
+                }
                 other => panic!("not a read: {other:?}"),
             };
             let more = update(&mut self.app, msg);
@@ -421,16 +425,15 @@ fn approvals_queue_and_decision_dialog() {
     assert!(screen.contains("1/2"), "approvers so far on the two-person approval");
     assert!(screen.contains("expires in 4m50s"), "{screen}");
 
-    c.key(KeyCode::Char('G')); // a-mail-12 (newest first: crm, pay, mail)
-    let fx = c.key(KeyCode::Up); // a-pay-77
+    let fx = c.key(KeyCode::Char('G')); // a-pay-77 (next to expire first: crm, mail, pay)
     c.serve(fx);
-    let fx = c.key(KeyCode::Down);
+    let fx = c.key(KeyCode::Up); // a-mail-12
     c.serve(fx);
     let screen = c.screen(100, 30);
     insta::assert_snapshot!("approvals_mail_context", screen);
     assert!(screen.contains("\"body\": \"\\u001b[2J\\u001b]0;PWNED-TITLE\\u0007\\u001b]52;c;"), "{screen}");
     assert!(screen.contains("step   9 approval_requested approval a-mail-12 · high risk · send_email"), "{screen}");
-    let fx = c.key(KeyCode::Up); // a-pay-77
+    let fx = c.key(KeyCode::Down); // a-pay-77
     c.serve(fx);
     let fx = c.key(KeyCode::Char('y'));
     let [Effect::PlanDecision { id, verdict: Verdict::Approve }] = &fx[..] else { panic!("{fx:?}") };
@@ -456,8 +459,48 @@ fn approvals_queue_and_decision_dialog() {
     assert_eq!(pay.decide(decision), Ok(ApprovalStatus::Approved));
     update(&mut c.app, Msg::Decided(Ok(Decided { approval: pay, audit_error: None })));
     let status = c.app.status.clone().map(|s| s.1).unwrap_or_default();
-    assert_eq!(status, "approval a-pay-77 is approved (2/2 approvers)");
+    assert_eq!(status, "recorded: approval a-pay-77 is approved (2/2 approvers)");
     assert_eq!(c.app.approvals.items.len(), 2);
+}
+
+#[test]
+fn marked_and_filtered_approvals_and_one_dialog_for_the_marked_set() {
+    let mut c = console();
+    let fx = c.key(KeyCode::Char('A'));
+    c.serve(fx);
+    c.key(KeyCode::Char('s'));
+    c.chars("namespace=genai-prod");
+    let fx = c.key(KeyCode::Enter);
+    c.serve(fx);
+    assert_eq!(c.app.approvals.visible.len(), 2, "the billing request is in another namespace");
+    let fx = c.key(KeyCode::Char('a'));
+    c.serve(fx);
+    let screen = c.screen(100, 30);
+    insta::assert_snapshot!("approvals_marked_filtered", screen);
+    assert!(screen.contains("2/3 shown · selector namespace=genai-prod · 2 marked"), "{screen}");
+    let fx = c.key(KeyCode::Char('n'));
+    assert!(matches!(&fx[..], [Effect::PlanDecisions { verdict: Verdict::Reject, .. }]), "{fx:?}");
+    c.serve(fx);
+    let screen = c.screen(100, 30);
+    insta::assert_snapshot!("approvals_bulk_dialog", screen);
+    // Planned now, long after the fixture's time: both expired, so each is left out, saying why,
+    // and there is nothing to confirm (the pseudo-terminal test decides a marked set).
+    assert!(screen.contains("cannot reject: nothing to decide"), "{screen}");
+    assert!(screen.contains("left out: approval a-mail-12 expired at 2026-11-28T03:08:40"), "{screen}");
+    assert!(screen.contains("arguments: {\"body\":\"\\u001b[2J"), "neutralised arguments:\n{screen}");
+    assert!(c.key(KeyCode::Enter).is_empty() && c.app.dialog.is_none(), "enter closes it; nothing is decided");
+}
+
+#[test]
+fn the_session_view_shows_its_pending_approvals() {
+    let mut c = console();
+    c.key(KeyCode::Char(':'));
+    c.chars("session s-billing-0004");
+    let fx = c.key(KeyCode::Enter);
+    c.serve(fx);
+    let screen = c.screen(100, 12);
+    insta::assert_snapshot!("session_pending_approvals", screen);
+    assert!(screen.contains("? approval a-pay-77 · payments.execute · critical risk · expires in 14m15s"), "{screen}");
 }
 
 #[test]
@@ -803,4 +846,16 @@ fn after_issuing_the_progress_line_keeps_what_was_issued() {
     update(&mut c.app, Msg::Executed(Ok(issued)));
     let screen = c.screen(220, 24);
     assert!(screen.contains("but the fleet hold (pause by alice) still applies"), "{screen}");
+}
+
+#[test]
+fn header_does_not_count_an_approval_that_expired_since_the_last_refresh() {
+    let mut c = console();
+    assert!(c.screen(130, 16).contains("3 pending approvals"));
+    // a-crm-31 expires 290 s after the fixture's time; no new snapshot arrives meanwhile.
+    update(&mut c.app, Msg::Tick(now() + chrono::Duration::seconds(300)));
+    let screen = c.screen(130, 16);
+    assert!(screen.contains("2 pending approvals"), "{screen}");
+    update(&mut c.app, Msg::Tick(now() + chrono::Duration::seconds(3600)));
+    assert!(!c.screen(130, 16).contains("pending approval"), "all three expired");
 }

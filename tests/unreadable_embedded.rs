@@ -178,8 +178,17 @@ fn unreadable_approvals_are_listed_and_cannot_be_decided() {
     assert_eq!(r.code, 4, "{}", r.stderr);
     let doc: String = c.query_row("SELECT doc FROM approvals WHERE id = 'ap-notjson'", [], |r| r.get(0)).expect("row");
     assert_eq!(doc, "not json", "nothing was written over the record");
-    let r = quell(&path, &["approve", "ap-good", "--reason", "ok"]);
+    // A selector cannot read them: it says so, and the readable request is still decided.
+    let r = quell(&path, &["approvals", "--where", "tool=send_email", "-o", "json"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_eq!(r.json().as_array().map(|l| l.len()), Some(1), "{}", r.stdout);
+    assert!(r.stderr.contains("2 approval records cannot be read, so no selector matches them"), "{}", r.stderr);
+    let r = quell(&path, &["approve", "--where", "tool=send_email", "--reason", "ok", "-o", "json"]);
     assert_eq!(r.code, 0, "the good one is decided as usual: {}", r.stderr);
+    assert_eq!(r.json()["results"][0]["id"], "ap-good");
+    assert!(r.stderr.contains("`quell approvals` lists them"), "{}", r.stderr);
+    let doc: String = c.query_row("SELECT doc FROM approvals WHERE id = 'ap-notjson'", [], |r| r.get(0)).expect("row");
+    assert_eq!(doc, "not json", "a selector wrote nothing over the record");
 }
 
 #[test]

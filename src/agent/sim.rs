@@ -38,7 +38,7 @@ impl Default for FleetConfig {
             step_ms: (700, 2500),
             max_steps: Some(40),
             misbehave: true,
-            approval_ttl: Duration::from_secs(180),
+            approval_ttl: Duration::from_secs(600),
             seed: 7,
             workers: 2,
         }

@@ -4,13 +4,15 @@
 //! The action path, for every [`ActionKind`]:
 //!
 //! - **planned** by the service of its [`Domain`]: `services::control::plan`,
-//!   `services::approvals::plan` or `services::cluster::plan` resolve the target to an exact
-//!   [`Scope`] and build the [`OperatorAction`]; nothing is written;
+//!   `services::approvals::plan` (one request), `services::approvals::plan_many` (several, by
+//!   id or selector) or `services::cluster::plan` resolve the target to an exact [`Scope`] and
+//!   build the [`OperatorAction`]; nothing is written;
 //! - **confirmed** by the operator: the console's one dialog (`interfaces::tui::confirm`) holds
 //!   the operation and hands back the action with the operator's reason; the CLI's `--reason`
 //!   is the same confirmation. A cluster action is then re-planned on exactly the confirmed
 //!   sessions (`services::cluster::confirm`), by the console and the CLI alike;
-//! - **executed** by `services::control::execute`, `services::approvals::decide` or
+//! - **executed** by `services::control::execute`, `services::approvals::decide` (or
+//!   `decide_many`) or
 //!   `services::cluster::execute`, each of which takes a `model::operator::Acting`: a read-only
 //!   operator cannot get one;
 //! - **audited** by `services::operator_log::record_taken`, with [`OperatorAction::audit_body`]
@@ -192,13 +194,27 @@ pub enum Scope {
         id: String,
         session_id: String,
     },
+    /// Approval requests decided together, chosen by id, by marking rows or by a selector: the
+    /// exact requests (each with its session), their sessions once each, and the selector.
+    Approvals {
+        approvals: Vec<ApprovalRef>,
+        sessions: Vec<String>,
+        selector: Option<String>,
+    },
+}
+
+/// One approval request in a scope: its id and the session that asked.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct ApprovalRef {
+    pub id: String,
+    pub session_id: String,
 }
 
 impl Scope {
     pub fn session_ids(&self) -> &[String] {
         match self {
             Scope::Fleet { sessions, .. } | Scope::Sessions { sessions, .. } => sessions,
-            Scope::Approval { .. } => &[],
+            Scope::Approval { .. } | Scope::Approvals { .. } => &[],
         }
     }
 }
@@ -217,6 +233,8 @@ pub enum ActionError {
     NoReason(ActionKind),
     #[error("{0} matches no session")]
     EmptyScope(ActionKind),
+    #[error("{0} matches no pending approval")]
+    NoApproval(ActionKind),
     #[error("{0} cannot apply to the whole fleet")]
     NotFleetWide(ActionKind),
 }
@@ -242,6 +260,7 @@ impl OperatorAction {
         match &scope {
             Scope::Fleet { .. } if !kind.is_fleet_wide() => return Err(ActionError::NotFleetWide(kind)),
             Scope::Sessions { sessions, .. } if sessions.is_empty() => return Err(ActionError::EmptyScope(kind)),
+            Scope::Approvals { approvals, .. } if approvals.is_empty() => return Err(ActionError::NoApproval(kind)),
             _ => {}
         }
         Ok(OperatorAction { kind, scope, reason: reason.trim().to_owned(), operator: operator.to_owned() })
@@ -254,6 +273,21 @@ impl OperatorAction {
         let verb = self.kind.verb();
         match &self.scope {
             Scope::Approval { id, session_id } => crate::shown!("{verb} approval {id} of session {session_id}"),
+            Scope::Approvals { approvals, sessions, selector } => {
+                let what = match approvals.as_slice() {
+                    [only] => format!("approval {} of session {}", only.id, only.session_id),
+                    many => format!(
+                        "{} approvals of {}",
+                        thousands(many.len() as u64),
+                        match sessions.as_slice() {
+                            [only] => format!("session {only}"),
+                            all => format!("{} sessions", thousands(all.len() as u64)),
+                        }
+                    ),
+                };
+                let sel = selector.as_ref().map(|s| format!(" matching {s}")).unwrap_or_default();
+                crate::shown!("{verb} {what}{sel}")
+            }
             Scope::Fleet { sessions, namespaces, held } => crate::shown!(
                 "{verb} the whole fleet ({} live session{}{}, and any that start while it holds){}",
                 thousands(sessions.len() as u64),

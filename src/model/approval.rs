@@ -194,6 +194,27 @@ impl Approval {
     }
 }
 
+/// A pending one-approver request of session `s-1`, expiring in ten minutes: the unit tests'
+/// fixture.
+#[cfg(test)]
+pub(crate) fn pending_for_test(id: &str, tool: &str, risk: Risk) -> Approval {
+    let now = super::time::now();
+    Approval {
+        id: id.into(),
+        session_id: "s-1".into(),
+        step: 1,
+        tool: tool.into(),
+        arguments: UntrustedJson::new(serde_json::json!({})),
+        risk,
+        requested_at: now,
+        expires_at: now + chrono::Duration::seconds(600),
+        required_approvers: 1,
+        decisions: vec![],
+        status: ApprovalStatus::Pending,
+        unreadable: None,
+    }
+}
+
 /// The form in which two approver identities are compared: "are these the same person?".
 ///
 /// NFKC (so full-width, ligature and composed/decomposed spellings agree), without invisible

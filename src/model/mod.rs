@@ -3,6 +3,7 @@
 
 pub mod action;
 pub mod approval;
+pub mod approval_selector;
 pub mod audit;
 pub mod canonical;
 pub mod chain;

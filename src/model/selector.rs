@@ -31,18 +31,34 @@ impl Field {
         ("state", Field::State),
         ("tool", Field::Tool),
     ];
+}
 
-    fn parse(name: &str) -> Option<Field> {
-        Self::ALL.iter().find(|(n, _)| *n == name).map(|(_, f)| *f)
+impl Fields for Field {
+    const NAMES: &'static [(&'static str, Self)] = &Self::ALL;
+}
+
+/// The fields a selector language names: sessions' ([`Field`]) or approvals'
+/// ([`super::approval_selector::ApprovalField`]). One parser serves every such language.
+pub(crate) trait Fields: Copy + PartialEq + 'static {
+    const NAMES: &'static [(&'static str, Self)];
+
+    fn parse(name: &str) -> Option<Self> {
+        Self::NAMES.iter().find(|(n, _)| *n == name).map(|(_, f)| *f)
     }
 
     fn name(self) -> &'static str {
-        Self::ALL.iter().find(|(_, f)| *f == self).map(|(n, _)| *n).unwrap_or("?")
+        Self::NAMES.iter().find(|(_, f)| *f == self).map(|(n, _)| *n).unwrap_or("?")
+    }
+
+    /// Refuses a value this field can never hold (a typo in a closed set such as a state),
+    /// saying which values it can; any value by default.
+    fn check_value(self, _value: &str) -> Result<(), String> {
+        Ok(())
     }
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
-enum Op {
+pub(crate) enum Op {
     Eq(String),
     NotEq(String),
     In(Vec<String>),
@@ -52,9 +68,9 @@ enum Op {
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
-struct Requirement {
-    field: Field,
-    op: Op,
+pub(crate) struct Requirement<F = Field> {
+    pub(crate) field: F,
+    pub(crate) op: Op,
 }
 
 /// A parsed selector: at least one requirement. `parse` refuses a blank text, because a
@@ -85,23 +101,7 @@ pub const EMPTY: &str = "an empty selector would match every session; name the w
 
 impl Selector {
     pub fn parse(text: &str) -> Result<Selector, SelectorError> {
-        let err = |message: String| SelectorError { text: text.to_owned(), message };
-        let mut requirements = Vec::new();
-        let mut p = Parser { s: text, pos: 0 };
-        p.skip_ws();
-        if p.at_end() {
-            return Err(err(EMPTY.to_owned()));
-        }
-        loop {
-            requirements.push(p.requirement().map_err(err)?);
-            p.skip_ws();
-            if p.at_end() {
-                break;
-            }
-            if !p.eat(",") {
-                return Err(err(format!("expected ',' at position {}", p.pos + 1)));
-            }
-        }
+        let requirements = parse_requirements(text, EMPTY)?;
         Ok(Selector { requirements, source: text.trim().to_owned() })
     }
 
@@ -111,6 +111,56 @@ impl Selector {
 
     pub fn matches(&self, session: &Session, now: Timestamp) -> bool {
         self.requirements.iter().all(|r| r.matches(session, now))
+    }
+}
+
+/// The requirements of a selector over the fields `F`; `empty` is why a blank text is refused.
+pub(crate) fn parse_requirements<F: Fields>(text: &str, empty: &str) -> Result<Vec<Requirement<F>>, SelectorError> {
+    let err = |message: String| SelectorError { text: text.to_owned(), message };
+    let mut requirements = Vec::new();
+    let mut p = Parser { s: text, pos: 0, fields: std::marker::PhantomData };
+    p.skip_ws();
+    if p.at_end() {
+        return Err(err(empty.to_owned()));
+    }
+    loop {
+        requirements.push(p.requirement().map_err(err)?);
+        p.skip_ws();
+        if p.at_end() {
+            break;
+        }
+        if !p.eat(",") {
+            return Err(err(format!("expected ',' at position {}", p.pos + 1)));
+        }
+    }
+    Ok(requirements)
+}
+
+impl Op {
+    /// Whether a field holding `values` (none, one, or several) satisfies this operator.
+    pub(crate) fn holds(&self, values: &[&str]) -> bool {
+        match self {
+            Op::Eq(v) => values.iter().any(|x| x == v),
+            Op::NotEq(v) => !values.iter().any(|x| x == v),
+            Op::In(set) => values.iter().any(|x| set.iter().any(|v| v == x)),
+            Op::NotIn(set) => !values.iter().any(|x| set.iter().any(|v| v == x)),
+            Op::Exists => values.iter().any(|x| !x.is_empty()),
+            Op::NotExists => values.iter().all(|x| x.is_empty()),
+        }
+    }
+
+    /// The values the operator names (none for `field` and `!field`).
+    pub(crate) fn values(&self) -> &[String] {
+        match self {
+            Op::Eq(v) | Op::NotEq(v) => std::slice::from_ref(v),
+            Op::In(set) | Op::NotIn(set) => set,
+            Op::Exists | Op::NotExists => &[],
+        }
+    }
+
+    /// Selects by what a field does not hold (`!=`, `notin`).
+    pub(crate) fn is_negative(&self) -> bool {
+        matches!(self, Op::NotEq(_) | Op::NotIn(_))
     }
 }
 
@@ -129,23 +179,17 @@ impl Requirement {
             }
             Field::Tool => s.tools.iter().map(Untrusted::raw).collect(),
         };
-        match &self.op {
-            Op::Eq(v) => values.iter().any(|x| x == v),
-            Op::NotEq(v) => !values.iter().any(|x| x == v),
-            Op::In(set) => values.iter().any(|x| set.iter().any(|v| v == x)),
-            Op::NotIn(set) => !values.iter().any(|x| set.iter().any(|v| v == x)),
-            Op::Exists => values.iter().any(|x| !x.is_empty()),
-            Op::NotExists => values.iter().all(|x| x.is_empty()),
-        }
+        self.op.holds(&values)
     }
 }
 
-struct Parser<'a> {
+struct Parser<'a, F> {
     s: &'a str,
     pos: usize,
+    fields: std::marker::PhantomData<F>,
 }
 
-impl Parser<'_> {
+impl<F: Fields> Parser<'_, F> {
     fn rest(&self) -> &str {
         &self.s[self.pos..]
     }
@@ -178,14 +222,14 @@ impl Parser<'_> {
         &self.s[start..self.pos]
     }
 
-    fn field(&mut self) -> Result<Field, String> {
+    fn field(&mut self) -> Result<F, String> {
         let at = self.pos + 1;
         let name = self.word().to_owned();
         if name.is_empty() {
             return Err(format!("expected a field name at position {at}"));
         }
-        Field::parse(&name).ok_or_else(|| {
-            let known: Vec<&str> = Field::ALL.iter().map(|(n, _)| *n).collect();
+        F::parse(&name).ok_or_else(|| {
+            let known: Vec<&str> = F::NAMES.iter().map(|(n, _)| *n).collect();
             // Escaped as the whole text is (`{text:?}`): the name is the operator's input.
             format!("unknown field '{}' (known: {})", name.escape_debug(), known.join(", "))
         })
@@ -201,7 +245,7 @@ impl Parser<'_> {
         Ok(v)
     }
 
-    fn requirement(&mut self) -> Result<Requirement, String> {
+    fn requirement(&mut self) -> Result<Requirement<F>, String> {
         self.skip_ws();
         if self.eat("!") {
             self.skip_ws();
@@ -225,6 +269,9 @@ impl Parser<'_> {
         } else {
             return Err(format!("expected =, !=, in or notin after '{}' at position {}", field.name(), self.pos + 1));
         };
+        for v in op.values() {
+            field.check_value(v)?;
+        }
         Ok(Requirement { field, op })
     }
 

@@ -145,7 +145,9 @@ pub fn execute(stores: &Stores, _acting: &Acting, action: &OperatorAction) -> Re
     let targets: Vec<ControlTarget> = match &action.scope {
         Scope::Fleet { .. } => vec![ControlTarget::Fleet],
         Scope::Sessions { sessions, .. } => sessions.iter().cloned().map(ControlTarget::Session).collect(),
-        Scope::Approval { .. } => return Err(StoreError::Invalid("an approval is not a control scope".into())),
+        Scope::Approval { .. } | Scope::Approvals { .. } => {
+            return Err(StoreError::Invalid("an approval is not a control scope".into()))
+        }
     };
     // Read before writing, so that a failure here means nothing was issued.
     let fleet_hold = match (&action.scope, desired) {

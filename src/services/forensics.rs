@@ -132,9 +132,10 @@ pub fn integrity_words(integrity: &Result<u64, ChainBreak>, coverage: &[(u64, Co
     }
     let uncovered = steps_with(coverage, Coverage::NotCovered);
     if !uncovered.is_empty() {
-        return Err(format!("checkpoint not covered by an audit event at {} ({n} events verified)", list(uncovered)));
+        let events = if n == 1 { "1 event".to_owned() } else { format!("{n} events") };
+        return Err(format!("checkpoint not covered by an audit event at {} ({events} verified)", list(uncovered)));
     }
-    Ok(format!("chain verified ({n} events)"))
+    Ok(format!("chain verified ({n} event{})", if n == 1 { "" } else { "s" }))
 }
 
 fn parse_created_at(text: &str) -> Option<Timestamp> {

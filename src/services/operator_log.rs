@@ -1,14 +1,19 @@
 //! Writes operator actions to the audit log, on the operator's own chain.
 
 use crate::model::action::OperatorAction;
-use crate::model::audit::AuditEvent;
+use crate::model::audit::{AuditEvent, EventBody};
 use crate::model::chain::ChainTail;
 use crate::ports::{Result, SealedEvent, StoreError, Stores};
 
 /// Appends one operator event, retrying when another process of the same operator appended
 /// first (the store refuses a non-continuing event rather than forking the chain).
 pub fn record(stores: &Stores, action: &OperatorAction, outcome: &str) -> Result<AuditEvent> {
-    let body = action.audit_body(outcome);
+    record_body(stores, action.audit_body(outcome))
+}
+
+/// [`record`] of an action's audit body with attributes of its own added
+/// ([`OperatorAction::audit_body`] and more).
+pub fn record_body(stores: &Stores, body: EventBody) -> Result<AuditEvent> {
     let chain = body.session_id.clone();
     let mut last_err = None;
     for _ in 0..20 {
@@ -33,9 +38,14 @@ pub fn record_taken(
     action: &OperatorAction,
     outcome: &str,
 ) -> std::result::Result<AuditEvent, String> {
+    record_body_taken(stores, action.audit_body(outcome))
+}
+
+/// [`record_taken`] of an action's audit body with attributes of its own added.
+pub fn record_body_taken(stores: &Stores, body: EventBody) -> std::result::Result<AuditEvent, String> {
     stores
         .audit
         .health()
-        .and_then(|()| record(stores, action, outcome))
+        .and_then(|()| record_body(stores, body))
         .map_err(|e| format!("its audit record was not written: {e}"))
 }

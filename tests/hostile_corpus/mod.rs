@@ -74,7 +74,7 @@ pub fn json_of(r: &Run, what: &str) -> Value {
 }
 
 /// Sessions, events, checkpoints and approvals written by the real agent runtime, every text
-/// field hostile. Returns four pending approval ids.
+/// field hostile. Returns six pending approval ids.
 pub fn plant(stores: &Stores) -> Vec<String> {
     let rt = AgentRuntime::start(stores.clone()).expect("runtime");
     let mut a = AgentSession::start(
@@ -104,7 +104,7 @@ pub fn plant(stores: &Stores) -> Vec<String> {
     result.output_summary = Some(Untrusted::new(H));
     a.emit(result).expect("tool result");
     a.checkpoint(vec![json!({"role": H, "content": H})], vec![json!({ H: H })], json!({"goal": H})).expect("cp");
-    let ids = (0..4)
+    let ids = (0..6)
         .map(|_| a.request_approval(H, json!({"to": H}), Risk::High, Duration::from_secs(600), 1).expect("approval").id)
         .collect();
     let mut b = AgentSession::start(
@@ -231,6 +231,24 @@ pub fn every_command(mut quell: impl FnMut() -> Command, approvals: &[String], h
     // A conflict names the approval and who decided, on stderr, neutralised.
     let r = q(&["approve", &approvals[0], "--reason", &reason]);
     assert_eq!(r.code, 4, "{}", r.stderr);
+    // Clearing the queue by selector and by several ids: the scope line, every row and the
+    // selector (quoted in errors) come back neutralised.
+    let r = q(&["approvals", "--where", "session=s-hostile"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(r.stdout.contains(&approvals[4]) && r.stdout.contains("ok^[]2;PWNED^G"), "{}", r.stdout);
+    let one = format!("session=s-hostile,id={}", approvals[4]);
+    let r = q(&["reject", "--where", &one, "--reason", &reason]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(r.stdout.contains("matching session=s-hostile") && r.stdout.contains("ok^[]2;PWNED^G"), "{}", r.stdout);
+    let r = q(&["approve", &approvals[5], &approvals[0], "--reason", &reason]);
+    assert_eq!(r.code, 4, "one was decided before: {}", r.stderr);
+    assert!(r.stdout.contains("already approved by"), "{}", r.stdout);
+    let r = q(&["reject", "--where", "session=s-hostile", "--reason", &reason, "-o", "json"]);
+    assert_eq!(r.code, 3, "nothing pending is left: {}", r.stderr);
+    for selector in [format!("tool={}", h_arg()), format!("tool!={}", h_arg()), format!("{}=x", h_arg())] {
+        let r = q(&["reject", "--where", &selector, "--reason", &reason]);
+        assert!(matches!(r.code, 2 | 3), "{}", r.stderr);
+    }
     if hostile_ids {
         let id = format!("a{}", h_arg());
         let r = q(&["approve", &id, "--reason", &reason]);

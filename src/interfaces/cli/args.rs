@@ -179,9 +179,22 @@ pub struct ControlArgs {
 }
 
 #[derive(Args, Debug, Clone)]
+#[group(required = true, multiple = false)]
+pub struct ApprovalTargets {
+    /// Approval ids (see `quell approvals`); each is decided or said why not
+    #[arg(value_name = "ID")]
+    pub ids: Vec<String>,
+    /// Every pending, unexpired request matching a selector, e.g. 'tool=send_email,risk in
+    /// (high,critical)' (fields: id, session, tool, risk, status, and the session's agent,
+    /// namespace, pod, model, state); `quell approvals --where` lists exactly these
+    #[arg(long = "where", value_name = "SELECTOR")]
+    pub selector: Option<String>,
+}
+
+#[derive(Args, Debug, Clone)]
 pub struct DecideArgs {
-    /// Approval id (see `quell approvals`)
-    pub id: String,
+    #[command(flatten)]
+    pub targets: ApprovalTargets,
     /// Why (required; written to the audit log)
     #[arg(long)]
     pub reason: Option<String>,
@@ -251,9 +264,13 @@ pub enum Command {
         /// Agents end after this many steps (0: run until stopped)
         #[arg(long, default_value_t = 40)]
         steps: u64,
-        /// Seconds before an unanswered approval expires (counts as rejected)
-        #[arg(long, default_value_t = 180)]
-        approval_ttl: u64,
+        /// How long an unanswered approval waits before it expires (counts as rejected): seconds
+        /// or 90s, 10m, 1h, up to 1d [default: 10m] [env: QUELL_DEMO_APPROVAL_TTL] [config:
+        /// approval_ttl in [demo]]
+        // This doc comment is the `--help` text, shown as written: its brackets are not doc links.
+        #[allow(rustdoc::broken_intra_doc_links)]
+        #[arg(long, value_name = "TIME")]
+        approval_ttl: Option<String>,
     },
     /// List sessions
     Sessions {
@@ -296,17 +313,21 @@ pub enum Command {
     Resume(ControlArgs),
     /// Stop sessions at their next step, for good (audit history is kept)
     Kill(ControlArgs),
-    /// Approvals waiting for a human
+    /// Approvals waiting for a human, soonest expiry first
     Approvals {
         /// Include decided and expired ones
         #[arg(long)]
         all: bool,
+        /// Only requests matching a selector, e.g. 'tool=send_email,namespace=genai-prod' (fields:
+        /// id, session, tool, risk, status, and the session's agent, namespace, pod, model, state)
+        #[arg(long = "where", value_name = "SELECTOR")]
+        selector: Option<String>,
         #[arg(short = 'o', long = "output", value_enum, default_value_t)]
         output: ListFormat,
     },
-    /// Approve a pending action
+    /// Approve pending actions: by id, or every pending request matching --where
     Approve(DecideArgs),
-    /// Reject a pending action
+    /// Reject pending actions: by id, or every pending request matching --where
     Reject(DecideArgs),
     /// Scale the StatefulSets of sessions' pods to zero (agents that ignore pause); --resume restores
     HardStop(HardStopArgs),

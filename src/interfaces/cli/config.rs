@@ -24,6 +24,24 @@ pub struct FileConfig {
     pub kube: Option<FileKube>,
     /// Key remapping for the console: action name = key(s).
     pub keys: Option<toml::Table>,
+    /// `quell demo`: `[demo]` with approval_ttl.
+    pub demo: Option<FileDemo>,
+}
+
+/// The `[demo]` table of the config file.
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileDemo {
+    /// How long the simulated agents' approvals wait: seconds, or a duration text ("10m").
+    pub approval_ttl: Option<Seconds>,
+}
+
+/// A length of time in the config file: a number of seconds or a text such as `"10m"`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+pub enum Seconds {
+    Number(i64),
+    Text(String),
 }
 
 /// The `[kube]` table of the config file.

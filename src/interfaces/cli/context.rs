@@ -24,6 +24,8 @@ pub struct Context {
     pub operator: Operator,
     pub theme: Option<String>,
     pub keys: Option<toml::Table>,
+    /// The config file's `[demo]` table.
+    pub demo: config::FileDemo,
     /// Sessions, control and approvals in Redis (audit stays embedded) when set.
     pub redis: Option<String>,
     pub redis_ca: Option<PathBuf>,
@@ -149,6 +151,7 @@ pub fn resolve(cli: &Cli) -> Result<Context, Failure> {
         operator: Operator::with_read_only(&operator, readonly),
         theme: cli.global.theme.clone().or(file.theme),
         keys: file.keys,
+        demo: file.demo.unwrap_or_default(),
         redis: cli.global.redis.clone().or(file.redis),
         redis_ca: cli.global.redis_ca.clone().or(file.redis_ca),
         kafka: crate::adapters::kafka::KafkaConfig::resolve(

@@ -1,6 +1,7 @@
 //! `quell demo`: the simulated fleet on the configured store, with the console or a one-line
 //! live summary.
 
+use super::config;
 use super::context::Context;
 use super::outcome::{exit, CliResult, Failure};
 use super::table;
@@ -19,7 +20,49 @@ pub struct DemoOptions {
     pub duration: Option<u64>,
     pub step_ms: String,
     pub steps: u64,
-    pub approval_ttl: u64,
+    /// `--approval-ttl` as typed; else `QUELL_DEMO_APPROVAL_TTL`, the config file, 10 minutes.
+    pub approval_ttl: Option<String>,
+}
+
+/// How long the simulated agents' approvals wait when nothing says otherwise: long enough for a
+/// person to find and decide them.
+pub const DEFAULT_APPROVAL_TTL: Duration = Duration::from_secs(600);
+
+/// The demo's approval expiry: `--approval-ttl` > `QUELL_DEMO_APPROVAL_TTL` > `approval_ttl` in
+/// the config file's `[demo]` > 10 minutes. Seconds or a duration text (`90s`, `10m`, `1h`),
+/// from 1 s to 1 day; anything else is a usage error naming where it came from.
+pub fn approval_ttl(flag: Option<&str>, file: Option<&config::Seconds>) -> Result<Duration, Failure> {
+    let env = match std::env::var(TTL_ENV) {
+        Ok(v) if !v.trim().is_empty() => Some(v),
+        Ok(_) | Err(std::env::VarError::NotPresent) => None,
+        Err(std::env::VarError::NotUnicode(_)) => return Err(Failure::usage(format!("{TTL_ENV} is not valid UTF-8"))),
+    };
+    resolve_ttl(flag, env, file)
+}
+
+const TTL_ENV: &str = "QUELL_DEMO_APPROVAL_TTL";
+
+fn resolve_ttl(flag: Option<&str>, env: Option<String>, file: Option<&config::Seconds>) -> Result<Duration, Failure> {
+    const ENV: &str = TTL_ENV;
+    let (text, source) = match (flag, env, file) {
+        (Some(f), _, _) => (f.to_owned(), "--approval-ttl"),
+        (None, Some(e), _) => (e, ENV),
+        (None, None, Some(config::Seconds::Number(n))) => (n.to_string(), "approval_ttl in the config file's [demo]"),
+        (None, None, Some(config::Seconds::Text(t))) => (t.clone(), "approval_ttl in the config file's [demo]"),
+        (None, None, None) => return Ok(DEFAULT_APPROVAL_TTL),
+    };
+    let text = text.trim();
+    let seconds = match text.parse::<i64>() {
+        Ok(n) => Some(n),
+        Err(_) => time::parse_duration(text).map(|d| d.num_seconds()),
+    };
+    match seconds {
+        Some(n @ 1..=86_400) => Ok(Duration::from_secs(n.unsigned_abs())),
+        _ => Err(Failure::usage(format!(
+            "{source}: expected seconds or a duration from 1s to 1d (90s, 10m, 1h), got '{}'",
+            crate::model::untrusted::Untrusted::new(text).shown_line()
+        ))),
+    }
 }
 
 fn parse_range(text: &str) -> Result<(u64, u64), Failure> {
@@ -70,6 +113,7 @@ pub fn run(ctx: &mut Context, opts: DemoOptions, out: &mut dyn Write) -> CliResu
         return Err(Failure::usage("--agents takes 1 to 100000"));
     }
     let step_ms = parse_range(&opts.step_ms)?;
+    let approval_ttl = approval_ttl(opts.approval_ttl.as_deref(), ctx.demo.approval_ttl.as_ref())?;
     if !opts.headless && console_available() {
         console_options(ctx)?;
     }
@@ -78,7 +122,7 @@ pub fn run(ctx: &mut Context, opts: DemoOptions, out: &mut dyn Write) -> CliResu
         agents: opts.agents,
         step_ms,
         max_steps: (opts.steps > 0).then_some(opts.steps),
-        approval_ttl: Duration::from_secs(opts.approval_ttl.max(1)),
+        approval_ttl,
         workers: 2,
         ..FleetConfig::default()
     };
@@ -87,9 +131,10 @@ pub fn run(ctx: &mut Context, opts: DemoOptions, out: &mut dyn Write) -> CliResu
         out,
         "{}",
         crate::shown!(
-            "demo: {} simulated agents on {} ({})",
+            "demo: {} simulated agents on {} (approvals expire after {}; {})",
             opts.agents,
             ctx.store_path.display(),
+            ttl_words(approval_ttl),
             if ctx.operator.name().is_empty() {
                 "no operator identity".to_owned()
             } else {
@@ -116,13 +161,25 @@ pub fn run(ctx: &mut Context, opts: DemoOptions, out: &mut dyn Write) -> CliResu
             }
         }
     } else {
-        open_console(ctx, stores.clone())?
+        open_console(ctx, stores.clone(), true)?
     };
     let stats = fleet.stop()?;
     if let Some(first) = stats.errors.first() {
         writeln!(out, "{}", crate::shown!("demo: {} agent errors, first: {}", stats.errors.len(), first))?;
     }
     Ok(code)
+}
+
+/// "10m", "90s", "1h30m".
+fn ttl_words(d: Duration) -> String {
+    let s = d.as_secs();
+    match (s / 3600, (s % 3600) / 60, s % 60) {
+        (0, 0, sec) => format!("{sec}s"),
+        (0, m, 0) => format!("{m}m"),
+        (0, m, sec) => format!("{m}m{sec:02}s"),
+        (h, 0, 0) => format!("{h}h"),
+        (h, m, _) => format!("{h}h{m:02}m"),
+    }
 }
 
 fn console_available() -> bool {
@@ -142,13 +199,16 @@ fn console_options(ctx: &Context) -> Result<crate::interfaces::tui::TuiOptions, 
         no_color: false,
         kube: None,
         kube_error: None,
+        demo: false,
     };
     crate::interfaces::tui::initial_state(&opts).map_err(Failure::usage)?;
     Ok(opts)
 }
 
-fn open_console(ctx: &mut Context, stores: Stores) -> CliResult {
+/// `demo`: the console runs the simulated fleet, which stops when it quits (so quitting asks).
+fn open_console(ctx: &mut Context, stores: Stores, demo: bool) -> CliResult {
     let mut opts = console_options(ctx)?;
+    opts.demo = demo;
     if !console_available() {
         return Err(Failure::usage("the console needs a terminal; run a command instead (see quell --help)"));
     }
@@ -180,5 +240,37 @@ fn open_console(ctx: &mut Context, stores: Stores) -> CliResult {
 /// `quell` with no command: the console on the configured backend.
 pub fn console(ctx: &mut Context) -> CliResult {
     let stores = ctx.stores()?;
-    open_console(ctx, stores)
+    open_console(ctx, stores, false)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn approval_ttl_comes_from_flag_env_file_or_ten_minutes() {
+        let file = config::Seconds::Number(120);
+        assert_eq!(resolve_ttl(None, None, None).unwrap(), Duration::from_secs(600));
+        assert_eq!(resolve_ttl(None, None, Some(&file)).unwrap(), Duration::from_secs(120));
+        let text = config::Seconds::Text("15m".into());
+        assert_eq!(resolve_ttl(None, None, Some(&text)).unwrap(), Duration::from_secs(900));
+        assert_eq!(resolve_ttl(None, Some("90s".into()), Some(&file)).unwrap(), Duration::from_secs(90));
+        assert_eq!(resolve_ttl(Some("45"), Some("90s".into()), Some(&file)).unwrap(), Duration::from_secs(45));
+        assert_eq!(resolve_ttl(Some("1h"), None, None).unwrap(), Duration::from_secs(3600));
+        for (flag, env, source) in [
+            (Some("0"), None, "--approval-ttl"),
+            (Some("2d"), None, "--approval-ttl"),
+            (Some("ten"), None, "--approval-ttl"),
+            (None, Some("-5".to_owned()), "QUELL_DEMO_APPROVAL_TTL"),
+        ] {
+            let e = resolve_ttl(flag, env, None).unwrap_err();
+            assert_eq!(e.code, exit::USAGE);
+            assert!(e.message.starts_with(source) && e.message.contains("from 1s to 1d"), "{}", e.message);
+        }
+        let bad = config::Seconds::Text("soon".into());
+        assert!(resolve_ttl(None, None, Some(&bad)).unwrap_err().message.contains("config file's [demo]"));
+        assert_eq!(ttl_words(Duration::from_secs(600)), "10m");
+        assert_eq!(ttl_words(Duration::from_secs(90)), "1m30s");
+        assert_eq!(ttl_words(Duration::from_secs(5400)), "1h30m");
+    }
 }

@@ -50,7 +50,9 @@ fn run(cli: Cli) -> CliResult {
         Some(Command::Pause(a)) => control::run(&mut ctx, ActionKind::Pause, a, &mut out),
         Some(Command::Resume(a)) => control::run(&mut ctx, ActionKind::Resume, a, &mut out),
         Some(Command::Kill(a)) => control::run(&mut ctx, ActionKind::Kill, a, &mut out),
-        Some(Command::Approvals { all, output }) => approvals::list(&mut ctx, all, output, &mut out),
+        Some(Command::Approvals { all, selector, output }) => {
+            approvals::list(&mut ctx, all, selector.as_deref(), output, &mut out)
+        }
         Some(Command::Approve(a)) => approvals::decide(&mut ctx, crate::model::approval::Verdict::Approve, a, &mut out),
         Some(Command::Reject(a)) => approvals::decide(&mut ctx, crate::model::approval::Verdict::Reject, a, &mut out),
         Some(Command::HardStop(a)) => cluster::hard_stop(&mut ctx, a, &mut out),

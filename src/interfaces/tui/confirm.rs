@@ -37,6 +37,16 @@ pub struct ConfirmDialog {
     pub focus: Focus,
     pub error: Option<String>,
     pub operator: String,
+    /// What the operation takes, shown under the scope (a decision's requests with their tool and
+    /// arguments), already neutralised.
+    pub details: Vec<String>,
+    /// Enter was pressed on the confirm button (with a reason) while the scope was still being
+    /// resolved: the press is kept, and the dialog confirms the moment the scope is known. Until
+    /// then only Esc (cancel) is taken; other keys are ignored, never typed into the reason.
+    pub held: bool,
+    /// Whether a held Enter may confirm once the scope is known. Off for a selector, whose
+    /// sessions the operator has not seen yet: the dialog then waits on the confirm button.
+    pub confirm_when_resolved: bool,
 }
 
 /// What a key did to the dialog.
@@ -59,17 +69,37 @@ impl ConfirmDialog {
             focus: Focus::Cancel,
             error: None,
             operator: operator.to_owned(),
+            details: Vec::new(),
+            held: false,
+            confirm_when_resolved: true,
         }
     }
 
     /// The resolved scope. A plan for another operation than the dialog's is refused: what is
-    /// confirmed is what the dialog names.
-    pub fn planned(&mut self, plan: Result<OperatorAction, String>) {
+    /// confirmed is what the dialog names. A held Enter confirms now (`Confirmed`), or, when it
+    /// may not, leaves the focus on the confirm button for the operator to press again.
+    pub fn planned(&mut self, plan: Result<OperatorAction, String>) -> Outcome {
         self.plan = match plan {
             Ok(a) if a.kind == self.kind => Plan::Ready(a),
             Ok(a) => Plan::Failed(format!("the scope was resolved for {}, not {}", a.kind, self.kind)),
             Err(e) => Plan::Failed(e),
         };
+        if !std::mem::take(&mut self.held) {
+            return Outcome::Open;
+        }
+        self.error = None;
+        match self.plan {
+            Plan::Ready(_) if self.confirm_when_resolved => self.confirm(),
+            Plan::Ready(_) => {
+                self.focus = Focus::Confirm;
+                self.error = Some("scope resolved: check it, then enter confirms".into());
+                Outcome::Open
+            }
+            _ => {
+                self.focus = Focus::Cancel;
+                Outcome::Open
+            }
+        }
     }
 
     pub fn handle(&mut self, key: &KeyEvent) -> Outcome {
@@ -77,6 +107,13 @@ impl ConfirmDialog {
         match key.code {
             KeyCode::Esc => return Outcome::Cancelled,
             KeyCode::Char('c') if ctrl => return Outcome::Cancelled,
+            // A held Enter waits for the scope; nothing else is taken meanwhile.
+            _ if self.held => {}
+            // Nothing can be confirmed: Enter closes, and no key lands in the reason.
+            KeyCode::Enter if matches!(self.plan, Plan::Failed(_)) => return Outcome::Cancelled,
+            _ if matches!(self.plan, Plan::Failed(_)) => {
+                self.error = Some("nothing to confirm: enter or esc closes".into());
+            }
             KeyCode::Tab => self.focus = next(self.focus),
             KeyCode::BackTab => self.focus = prev(self.focus),
             KeyCode::Left | KeyCode::Right if self.focus != Focus::Reason => {
@@ -106,11 +143,16 @@ impl ConfirmDialog {
 
     fn confirm(&mut self) -> Outcome {
         let Plan::Ready(planned) = &self.plan else {
+            if self.plan == Plan::Resolving && !self.reason.trim().is_empty() {
+                self.held = true;
+                self.error = Some("confirming as soon as the scope is resolved… (esc cancels)".into());
+                return Outcome::Open;
+            }
             self.error = Some(match &self.plan {
                 Plan::Failed(_) => "nothing to confirm: the scope could not be resolved".into(),
-                _ => "still resolving the scope…".into(),
+                _ => "a reason is required: type it while the scope is resolved".into(),
             });
-            self.focus = Focus::Cancel;
+            self.focus = if self.plan == Plan::Resolving { Focus::Reason } else { Focus::Cancel };
             return Outcome::Open;
         };
         match OperatorAction::new(self.kind, planned.scope.clone(), &self.reason, &self.operator) {
@@ -139,11 +181,14 @@ impl ConfirmDialog {
     }
 
     pub fn render(&self, f: &mut Frame<'_>, area: Rect, theme: &Theme) {
-        let width = area.width.saturating_sub(4).clamp(20, 72);
+        let widest = if self.details.is_empty() { 72 } else { 100 };
+        let width = area.width.saturating_sub(4).clamp(20, widest);
         let [_, mid, _] = Layout::horizontal([Constraint::Fill(1), Constraint::Length(width), Constraint::Fill(1)])
             .flex(Flex::Center)
             .areas(area);
-        let height = 10.min(area.height);
+        let details_h = u16::try_from(self.details.len()).unwrap_or(u16::MAX).min(area.height.saturating_sub(12));
+        // With the requests listed, the scope is one or two lines: they take its spare rows.
+        let height = (10 + details_h.saturating_sub(2)).min(area.height);
         let [box_area] = Layout::vertical([Constraint::Length(height)]).flex(Flex::Center).areas(mid);
         f.render_widget(Clear, box_area);
         let title = if self.kind.is_irreversible() {
@@ -158,8 +203,9 @@ impl ConfirmDialog {
         let inner = block.inner(box_area);
         f.render_widget(block, box_area);
 
-        let [scope, reason_label, reason, err, buttons] = Layout::vertical([
+        let [scope, details, reason_label, reason, err, buttons] = Layout::vertical([
             Constraint::Min(2),
+            Constraint::Length(details_h),
             Constraint::Length(1),
             Constraint::Length(1),
             Constraint::Length(1),
@@ -171,6 +217,13 @@ impl ConfirmDialog {
             _ => theme.style(Role::Dialog),
         };
         f.render_widget(Paragraph::new(Span::styled(self.scope_text(), scope_style)).wrap(Wrap { trim: false }), scope);
+        let room = usize::from(details.width);
+        let lines: Vec<Line> = self
+            .details
+            .iter()
+            .map(|l| Line::styled(super::text::truncate(l, room).into_owned(), theme.style(Role::Dim)))
+            .collect();
+        f.render_widget(Paragraph::new(lines), details);
         f.render_widget(
             Paragraph::new("Reason (required, written to the audit log):").style(theme.style(Role::Dialog)),
             reason_label,
@@ -290,15 +343,71 @@ mod tests {
         }
     }
 
+    fn pause_of(session: &str) -> OperatorAction {
+        let scope = Scope::Sessions { sessions: vec![session.into()], namespaces: Default::default(), selector: None };
+        OperatorAction::new(ActionKind::Pause, scope, "placeholder", "alice").unwrap()
+    }
+
     #[test]
     fn cannot_confirm_before_the_scope_is_known() {
         let mut d = ConfirmDialog::new(ActionKind::Kill, "alice");
         d.reason = "x".into();
         d.focus = Focus::Confirm;
         assert_eq!(d.handle(&key(KeyCode::Enter)), Outcome::Open);
-        d.planned(Err("no session s9".into()));
+        assert!(d.held, "the press is kept");
+        assert_eq!(d.planned(Err("no session s9".into())), Outcome::Open, "a failed plan confirms nothing");
+        assert!(!d.held && d.focus == Focus::Cancel);
+        assert!(d.scope_text().contains("no session s9"));
+        for c in "jjk".chars() {
+            assert_eq!(d.handle(&key(KeyCode::Char(c))), Outcome::Open);
+        }
+        assert_eq!(d.reason, "x", "keys after a failed plan never land in the reason");
+        assert_eq!(d.handle(&key(KeyCode::Enter)), Outcome::Cancelled, "enter closes a dialog with nothing to confirm");
+    }
+
+    #[test]
+    fn enter_pressed_while_resolving_is_kept_and_confirms_when_the_scope_is_known() {
+        let mut d = ConfirmDialog::new(ActionKind::Pause, "alice");
+        for c in "runaway".chars() {
+            d.handle(&key(KeyCode::Char(c)));
+        }
+        assert_eq!(d.handle(&key(KeyCode::Enter)), Outcome::Open, "reason → button");
+        assert_eq!(d.handle(&key(KeyCode::Enter)), Outcome::Open, "held: the scope is not known yet");
+        assert!(d.held);
+        // The next keys (the operator moving on) are not typed into the reason.
+        for c in "jF".chars() {
+            assert_eq!(d.handle(&key(KeyCode::Char(c))), Outcome::Open);
+        }
+        assert_eq!(d.reason, "runaway");
+        match d.planned(Ok(pause_of("s1"))) {
+            Outcome::Confirmed(a) => {
+                assert_eq!((a.describe().as_str(), a.reason.as_str()), ("pause session s1", "runaway"))
+            }
+            other => panic!("the held enter confirms: {other:?}"),
+        }
+        // Without a reason the press is not kept: the reason is asked for.
+        let mut d = ConfirmDialog::new(ActionKind::Pause, "alice");
         d.focus = Focus::Confirm;
         assert_eq!(d.handle(&key(KeyCode::Enter)), Outcome::Open);
-        assert!(d.scope_text().contains("no session s9"));
+        assert!(!d.held && d.focus == Focus::Reason);
+        assert_eq!(d.planned(Ok(pause_of("s1"))), Outcome::Open);
+        // Esc still cancels a held dialog.
+        let mut d = ConfirmDialog::new(ActionKind::Pause, "alice");
+        d.reason = "r".into();
+        d.focus = Focus::Confirm;
+        d.handle(&key(KeyCode::Enter));
+        assert_eq!(d.handle(&key(KeyCode::Esc)), Outcome::Cancelled);
+    }
+
+    #[test]
+    fn a_held_enter_on_a_selector_waits_for_the_operator_to_see_the_scope() {
+        let mut d = ConfirmDialog::new(ActionKind::Pause, "alice");
+        d.confirm_when_resolved = false;
+        d.reason = "r".into();
+        d.focus = Focus::Confirm;
+        assert_eq!(d.handle(&key(KeyCode::Enter)), Outcome::Open);
+        assert_eq!(d.planned(Ok(pause_of("s1"))), Outcome::Open, "not confirmed unseen");
+        assert_eq!(d.focus, Focus::Confirm);
+        assert!(matches!(d.handle(&key(KeyCode::Enter)), Outcome::Confirmed(_)));
     }
 }

@@ -8,7 +8,7 @@ use super::cluster::TuiKube;
 use super::fleet::Snapshot;
 use super::session::TimelineData;
 use super::theme::Theme;
-use crate::model::action::Domain;
+use crate::model::action::{Domain, Scope};
 use crate::model::operator::Operator;
 use crate::model::time::{self, Timestamp};
 use crate::ports::{AuditQuery, Stores};
@@ -45,7 +45,9 @@ impl Feed {
     /// Hands an effect to its worker. Never blocks.
     pub fn run(&self, effect: Effect) {
         let to = match effect {
-            Effect::Plan { .. } | Effect::PlanDecision { .. } | Effect::Execute(_) => &self.actions,
+            Effect::Plan { .. } | Effect::PlanDecision { .. } | Effect::PlanDecisions { .. } | Effect::Execute(_) => {
+                &self.actions
+            }
             Effect::LoadTimeline(_) | Effect::LoadWindow { .. } | Effect::LoadContext(_) | Effect::LoadTheme(_) => {
                 &self.reads
             }
@@ -214,6 +216,10 @@ fn actions(
             Effect::PlanDecision { id, verdict } => Msg::Planned(
                 approvals::plan(&stores, &id, verdict, PLANNING_REASON, operator.name()).map_err(|e| e.to_string()),
             ),
+            Effect::PlanDecisions { ids, verdict } => {
+                let (plan, left_out) = plan_decisions(&stores, ids, verdict, operator.name());
+                Msg::PlannedMany { plan, left_out }
+            }
             Effect::Execute(action) => match action.kind.domain() {
                 Domain::Control(_) => {
                     let started = Instant::now();
@@ -224,6 +230,9 @@ fn actions(
                     }
                     Msg::Executed(result)
                 }
+                Domain::Decision(_) if matches!(action.scope, Scope::Approvals { .. }) => Msg::DecidedMany(
+                    acting().and_then(|a| approvals::decide_many(&stores, &a, &action).map_err(|e| e.to_string())),
+                ),
                 Domain::Decision(_) => Msg::Decided(
                     acting().and_then(|a| approvals::decide(&stores, &a, &action).map_err(|e| e.to_string())),
                 ),
@@ -242,6 +251,32 @@ fn actions(
             return;
         }
     }
+}
+
+/// Plans a decision on the marked requests (`approvals::plan_many` by ids): the action to
+/// confirm, and each request it leaves out with why, in words (neutralised when shown).
+pub fn plan_decisions(
+    stores: &Stores,
+    ids: Vec<String>,
+    verdict: crate::model::approval::Verdict,
+    operator: &str,
+) -> (Result<crate::model::action::OperatorAction, String>, Vec<String>) {
+    let choice = approvals::Choice::Ids(ids);
+    let plan = match approvals::plan_many(stores, &choice, verdict, PLANNING_REASON, operator) {
+        Ok(p) => p,
+        Err(e) => return (Err(e.to_string()), Vec::new()),
+    };
+    let left_out: Vec<String> = plan
+        .left_out
+        .iter()
+        .map(|l| match &l.outcome {
+            approvals::Outcome::Refused(e) => format!("left out: {e}"),
+            approvals::Outcome::NotFound => format!("left out: no approval with id {}", l.id),
+            other => format!("left out: {} ({})", l.id, approvals::outcome_word(other)),
+        })
+        .collect();
+    let action = plan.action.ok_or_else(|| format!("nothing to decide: {}", left_out.join("; ")));
+    (action, left_out)
 }
 
 pub fn load_timeline(stores: &Stores, id: &str) -> Result<TimelineData, String> {

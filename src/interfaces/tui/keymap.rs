@@ -71,6 +71,10 @@ pub enum Cmd {
     KindFilter,
     /// `:theme NAME` (no default key).
     Theme,
+    /// Mark every visible row (the approvals queue).
+    MarkAll,
+    /// Keep the session view on its newest entry as entries arrive (`logs -f`).
+    Follow,
 }
 
 impl Cmd {
@@ -93,6 +97,8 @@ struct Spec {
     keys: &'static [&'static str],
     /// Other `:` words for the command besides its name (`:q` for `:quit`).
     words: &'static [&'static str],
+    /// Other views the command also applies in, with the same keys (pause in the session view).
+    also: &'static [Context],
 }
 
 const fn spec(
@@ -103,13 +109,22 @@ const fn spec(
     help: &'static str,
     bar: Option<&'static str>,
 ) -> Spec {
-    Spec { cmd, name, context, help, bar, keys, words: &[] }
+    Spec { cmd, name, context, help, bar, keys, words: &[], also: &[] }
 }
 
 const fn words(mut s: Spec, words: &'static [&'static str]) -> Spec {
     s.words = words;
     s
 }
+
+const fn also(mut s: Spec, also: &'static [Context]) -> Spec {
+    s.also = also;
+    s
+}
+
+/// Where the operations on sessions apply besides the fleet: the open session, and the session
+/// of the selected (or marked) approval requests.
+const WHERE_YOU_LOOK: &[Context] = &[Context::Session, Context::Approvals];
 
 use Context as C;
 
@@ -138,99 +153,142 @@ const SPECS: &[Spec] = &[
         spec(Cmd::ViewApprovals, "view_approvals", C::Global, &["A"], "approvals queue", Some("approvals")),
         &["approvals", "a"],
     ),
-    spec(Cmd::Filter, "filter", C::Fleet, &["/"], "filter by text", Some("filter")),
-    words(
-        spec(
-            Cmd::SelectorFilter,
-            "selector",
-            C::Fleet,
-            &["s"],
-            "filter by selector (state=running,tool in (send_email))",
-            Some("selector"),
+    also(spec(Cmd::Filter, "filter", C::Fleet, &["/"], "filter by text", Some("filter")), &[C::Approvals]),
+    also(
+        words(
+            spec(
+                Cmd::SelectorFilter,
+                "selector",
+                C::Fleet,
+                &["s"],
+                "filter by selector (state=running,tool in (send_email))",
+                Some("selector"),
+            ),
+            &["select"],
         ),
-        &["select"],
+        &[C::Approvals],
     ),
     spec(Cmd::Sort, "sort", C::Fleet, &["o"], "sort by the next column", None),
     spec(Cmd::SortReverse, "sort_reverse", C::Fleet, &["O"], "reverse the sort order", None),
-    spec(Cmd::Mark, "mark", C::Fleet, &["space"], "mark or unmark the row", Some("mark")),
-    spec(Cmd::ClearMarks, "clear_marks", C::Fleet, &["u"], "clear all marks", None),
-    spec(
-        Cmd::Act(ActionKind::Pause),
-        "pause",
-        C::Fleet,
-        &["p"],
-        "pause marked rows, else the selected session",
-        Some("pause"),
+    also(spec(Cmd::Mark, "mark", C::Fleet, &["space"], "mark or unmark the row", Some("mark")), &[C::Approvals]),
+    also(spec(Cmd::ClearMarks, "clear_marks", C::Fleet, &["u"], "clear all marks", None), &[C::Approvals]),
+    also(
+        spec(
+            Cmd::Act(ActionKind::Pause),
+            "pause",
+            C::Fleet,
+            &["p"],
+            "pause marked rows, else the selected session",
+            Some("pause"),
+        ),
+        WHERE_YOU_LOOK,
     ),
-    spec(
-        Cmd::Act(ActionKind::Resume),
-        "resume",
-        C::Fleet,
-        &["r"],
-        "resume marked rows, else the selected session",
-        Some("resume"),
+    also(
+        spec(
+            Cmd::Act(ActionKind::Resume),
+            "resume",
+            C::Fleet,
+            &["r"],
+            "resume marked rows, else the selected session",
+            Some("resume"),
+        ),
+        WHERE_YOU_LOOK,
     ),
-    spec(
-        Cmd::Act(ActionKind::Kill),
-        "kill",
-        C::Fleet,
-        &["x"],
-        "kill marked rows, else the selected session",
-        Some("kill"),
+    also(
+        spec(
+            Cmd::Act(ActionKind::Kill),
+            "kill",
+            C::Fleet,
+            &["x"],
+            "kill marked rows, else the selected session",
+            Some("kill"),
+        ),
+        WHERE_YOU_LOOK,
     ),
     spec(Cmd::ActFleet(ActionKind::Pause), "pause_fleet", C::Fleet, &["P"], "pause the whole fleet", Some("pause all")),
     spec(Cmd::ActFleet(ActionKind::Resume), "resume_fleet", C::Fleet, &["R"], "resume the whole fleet", None),
     // Kubernetes: shown only when a kube context is configured and the API server says the user
     // may (SelfSubjectAccessReview).
-    spec(
-        Cmd::Act(ActionKind::HardStop),
-        "hard_stop",
-        C::Fleet,
-        &["H"],
-        "hard stop: scale the StatefulSets of marked rows, else the selected session, to zero",
-        Some("hard stop"),
+    also(
+        spec(
+            Cmd::Act(ActionKind::HardStop),
+            "hard_stop",
+            C::Fleet,
+            &["H"],
+            "hard stop: scale the StatefulSets of marked rows, else the selected session, to zero",
+            Some("hard stop"),
+        ),
+        WHERE_YOU_LOOK,
     ),
-    spec(
-        Cmd::Act(ActionKind::KillPod { grace: None }),
-        "kill_pod",
-        C::Fleet,
-        &["K"],
-        "kill the pods of marked rows, else the selected session",
-        Some("kill pod"),
+    also(
+        spec(
+            Cmd::Act(ActionKind::KillPod { grace: None }),
+            "kill_pod",
+            C::Fleet,
+            &["K"],
+            "kill the pods of marked rows, else the selected session",
+            Some("kill pod"),
+        ),
+        WHERE_YOU_LOOK,
     ),
-    spec(
-        Cmd::Act(ActionKind::Quarantine),
-        "quarantine",
-        C::Fleet,
-        &["Q"],
-        "quarantine the pods (deny-all NetworkPolicy) of marked rows, else the selected session",
-        Some("quarantine"),
+    also(
+        spec(
+            Cmd::Act(ActionKind::Quarantine),
+            "quarantine",
+            C::Fleet,
+            &["Q"],
+            "quarantine the pods (deny-all NetworkPolicy) of marked rows, else the selected session",
+            Some("quarantine"),
+        ),
+        WHERE_YOU_LOOK,
     ),
-    spec(
-        Cmd::Act(ActionKind::Release),
-        "release",
-        C::Fleet,
-        &["L"],
-        "release the pods of marked rows, else the selected session, from quarantine",
-        None,
+    also(
+        spec(
+            Cmd::Act(ActionKind::Release),
+            "release",
+            C::Fleet,
+            &["L"],
+            "release the pods of marked rows, else the selected session, from quarantine",
+            None,
+        ),
+        WHERE_YOU_LOOK,
     ),
-    spec(
-        Cmd::Act(ActionKind::Restore),
-        "restore",
-        C::Fleet,
-        &["U"],
-        "undo a hard stop: scale the StatefulSets back to their remembered replica counts",
-        None,
+    also(
+        spec(
+            Cmd::Act(ActionKind::Restore),
+            "restore",
+            C::Fleet,
+            &["U"],
+            "undo a hard stop: scale the StatefulSets back to their remembered replica counts",
+            None,
+        ),
+        WHERE_YOU_LOOK,
     ),
     spec(
         Cmd::Act(ActionKind::Approve),
         "approve",
         C::Approvals,
         &["y"],
-        "approve the selected request",
+        "approve the marked requests, else the selected one",
         Some("approve"),
     ),
-    spec(Cmd::Act(ActionKind::Reject), "reject", C::Approvals, &["n"], "reject the selected request", Some("reject")),
+    spec(
+        Cmd::Act(ActionKind::Reject),
+        "reject",
+        C::Approvals,
+        &["n"],
+        "reject the marked requests, else the selected one",
+        Some("reject"),
+    ),
+    spec(Cmd::MarkAll, "mark_all", C::Approvals, &["a"], "mark every visible request", Some("mark all")),
+    spec(
+        Cmd::Follow,
+        "follow",
+        C::Session,
+        &["f"],
+        "follow: keep the newest entry in view as entries arrive",
+        Some("follow"),
+    ),
     spec(Cmd::Raw, "raw", C::Session, &["v"], "show the selected entry whole (raw event)", Some("raw")),
     spec(Cmd::Diff, "diff", C::Session, &["d"], "diff this checkpoint against the previous one", Some("diff")),
     words(spec(Cmd::Replay, "replay", C::Session, &["R"], "replay this session", Some("replay")), &["r"]),
@@ -351,6 +409,15 @@ pub struct Binding {
     pub keys: Vec<Key>,
     /// `:` words besides the name.
     pub words: &'static [&'static str],
+    /// Views besides `context` where the same keys start the same command.
+    pub also: &'static [Context],
+}
+
+impl Binding {
+    /// Whether the binding's keys mean its command in view `ctx` (its own view or one of `also`).
+    pub fn applies(&self, ctx: Context) -> bool {
+        self.context == ctx || self.also.contains(&ctx)
+    }
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -370,6 +437,7 @@ impl Default for Keymap {
                 bar: s.bar,
                 destructive: s.cmd.action().is_some(),
                 words: s.words,
+                also: s.also,
                 // The defaults are constants checked by a test.
                 keys: s.keys.iter().filter_map(|k| Key::parse(k).ok()).collect(),
             })
@@ -412,7 +480,9 @@ impl Keymap {
     fn check_clashes(&self) -> Result<(), String> {
         for (i, a) in self.bindings.iter().enumerate() {
             for b in self.bindings.iter().skip(i + 1) {
-                let overlap = a.context == b.context || a.context == Context::Global || b.context == Context::Global;
+                let overlap = a.context == Context::Global
+                    || b.context == Context::Global
+                    || Context::ALL.iter().any(|c| a.applies(*c) && b.applies(*c));
                 if !overlap {
                     continue;
                 }
@@ -426,8 +496,7 @@ impl Keymap {
 
     /// The command a key means in a view.
     pub fn lookup(&self, context: Context, key: &Key) -> Option<Cmd> {
-        let find =
-            |ctx: Context| self.bindings.iter().find(|b| b.context == ctx && b.keys.contains(key)).map(|b| b.cmd);
+        let find = |ctx: Context| self.bindings.iter().find(|b| b.applies(ctx) && b.keys.contains(key)).map(|b| b.cmd);
         find(context).or_else(|| find(Context::Global))
     }
 
@@ -464,14 +533,16 @@ impl Keymap {
     /// The bottom bar with only the bindings `shown` keeps (read-only, Kubernetes permissions).
     pub fn bar_where(&self, context: Context, shown: impl Fn(&Binding) -> bool) -> Vec<(String, &'static str)> {
         let shown = &shown;
-        let pick = |ctx: Context| {
+        // The view's own commands, then those it shares with other views, then the global ones.
+        let pick = |ctx: Context, own: bool| {
             self.bindings
                 .iter()
-                .filter(move |b| b.context == ctx && shown(b))
+                .filter(move |b| if own { b.context == ctx } else { b.context != ctx && b.applies(ctx) })
+                .filter(move |b| shown(b))
                 .filter_map(|b| Some((b.keys.first()?.to_string(), b.bar?)))
         };
         let global = if context == Context::Global { None } else { Some(Context::Global) };
-        pick(context).chain(global.into_iter().flat_map(pick)).collect()
+        pick(context, true).chain(pick(context, false)).chain(global.into_iter().flat_map(|g| pick(g, true))).collect()
     }
 }
 
@@ -533,6 +604,25 @@ mod tests {
         assert_eq!(map.command("q"), Some(Cmd::Quit));
         assert_eq!(map.command("pause-fleet"), Some(Cmd::ActFleet(ActionKind::Pause)));
         assert_eq!(map.command("paws"), None);
+    }
+
+    #[test]
+    fn session_actions_have_the_same_keys_where_the_operator_looks_and_clashes_there_are_refused() {
+        let map = Keymap::default();
+        for ctx in [Context::Fleet, Context::Session, Context::Approvals] {
+            assert_eq!(map.lookup(ctx, &Key::parse("p").unwrap()), Some(Cmd::Act(ActionKind::Pause)), "{ctx:?}");
+            assert_eq!(map.lookup(ctx, &Key::parse("x").unwrap()), Some(Cmd::Act(ActionKind::Kill)), "{ctx:?}");
+            assert_eq!(map.lookup(ctx, &Key::parse("K").unwrap()), Some(Cmd::Act(ActionKind::KillPod { grace: None })));
+        }
+        assert_eq!(map.lookup(Context::Replay, &Key::parse("p").unwrap()), None, "the replay has no session actions");
+        assert_eq!(map.lookup(Context::Approvals, &Key::parse("space").unwrap()), Some(Cmd::Mark));
+        assert_eq!(map.lookup(Context::Session, &Key::parse("f").unwrap()), Some(Cmd::Follow));
+        // The session view's `v` (raw) may not also be pause, since pause applies there too.
+        let clash: toml::Table = toml::from_str("pause = \"v\"").unwrap();
+        let err = Keymap::with_overrides(&clash).unwrap_err();
+        assert!(err.contains("bound to both pause and raw") || err.contains("bound to both raw and pause"), "{err}");
+        let bar: Vec<&str> = map.bar(Context::Approvals, false).into_iter().map(|(_, l)| l).collect();
+        assert_eq!(&bar[..3], ["approve", "reject", "mark all"], "the view's own commands first: {bar:?}");
     }
 
     #[test]

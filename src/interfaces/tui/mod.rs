@@ -15,6 +15,7 @@ pub mod confirm;
 pub mod feed;
 pub mod fleet;
 pub mod keymap;
+pub mod queue;
 pub mod replay;
 pub mod session;
 pub mod terminal;
@@ -56,6 +57,8 @@ pub struct TuiOptions {
     /// A kube context is configured but could not be used: the console opens without pods and
     /// actions and says why.
     pub kube_error: Option<String>,
+    /// The console runs the demo's simulated fleet (`quell demo`): quitting stops it, so it asks.
+    pub demo: bool,
 }
 
 /// Frames are drawn at most this often, and only when something changed.
@@ -79,6 +82,7 @@ fn state_for(opts: &TuiOptions, no_color_env: bool) -> Result<App, String> {
     let operator = if opts.operator.trim().is_empty() { "operator" } else { opts.operator.trim() };
     let mut app = App::new(operator, opts.readonly, keymap, theme, time::now());
     app.no_color = no_color;
+    app.demo = opts.demo;
     if let Some(k) = &opts.kube {
         let operator =
             k.operator.as_deref().map(str::trim).filter(|o| !o.is_empty() && !o.chars().any(char::is_control));

@@ -1,7 +1,7 @@
 //! Replay state: step through a session's reasoning chain forward and back, play at several
 //! speeds, jump to anomalies, filter by kind. Pure; time comes in through `tick`.
 
-use super::session::{ItemKind, TimelineData};
+use super::session::{ItemKind, Reread, TimelineData};
 use crate::model::time::Timestamp;
 
 pub const SPEEDS: [u32; 4] = [1, 2, 4, 8];
@@ -72,6 +72,8 @@ pub struct ReplayState {
     pub speed: usize,
     pub filter: KindFilter,
     last_step_at: Option<Timestamp>,
+    /// A session's replay is live (a window's is not): re-read on the fleet's refreshes, paced.
+    pub reread: Reread,
 }
 
 impl ReplayState {
@@ -85,6 +87,27 @@ impl ReplayState {
             speed: 0,
             filter: KindFilter::All,
             last_step_at: None,
+            reread: Reread::default(),
+        }
+    }
+
+    /// Whether the replay is re-read as entries are stored: one session's, once loaded.
+    pub fn is_live(&self) -> bool {
+        matches!(&self.data, Some(Ok(d)) if !d.window)
+    }
+
+    /// A newly read timeline of the session: new entries appear, the position stays on its
+    /// entry, and at the end (not playing) it follows the newest, as `logs -f` does. A failed
+    /// re-read keeps what is shown.
+    pub fn reload(&mut self, data: Result<TimelineData, String>) {
+        if data.is_err() && matches!(self.data, Some(Ok(_))) {
+            return;
+        }
+        let at_end = self.pos + 1 >= self.shown.len();
+        self.data = Some(data);
+        self.refilter();
+        if at_end && !self.playing {
+            self.pos = self.shown.len().saturating_sub(1);
         }
     }
 
@@ -244,6 +267,28 @@ mod tests {
         assert!(r.tick(t0 + chrono::Duration::milliseconds(1000)));
         assert_eq!(r.current_index(), Some(4));
         assert!(!r.playing, "stops at the end");
+    }
+
+    #[test]
+    fn a_live_replay_keeps_its_place_and_follows_at_the_end() {
+        let mut r = replay();
+        assert!(r.is_live());
+        r.step(1);
+        let more = |r: &mut ReplayState, extra: usize| {
+            let Some(Ok(mut d)) = r.data.clone() else { panic!("loaded") };
+            d.items.extend((0..extra).map(|_| item(ItemKind::Event(EventKind::LlmCall), false)));
+            r.reload(Ok(d));
+        };
+        more(&mut r, 2);
+        assert_eq!((r.current_index(), r.shown.len()), (Some(1), 7), "new entries appear; the place stays");
+        r.step(10);
+        more(&mut r, 3);
+        assert_eq!(r.current_index(), Some(9), "at the end it follows the newest");
+        r.reload(Err("gone".into()));
+        assert_eq!(r.shown.len(), 10, "a failed re-read keeps what is shown");
+        let mut window = ReplayState::new("last 10m");
+        window.load(Ok(TimelineData { window: true, ..TimelineData::from_window_entries(&[]) }));
+        assert!(!window.is_live(), "a window is read once");
     }
 
     #[test]

@@ -100,12 +100,25 @@ fn summarize_event(e: &AuditEvent) -> String {
             attr(e, "quell.approval.risk"),
             opt(&b.tool)
         ),
-        EventKind::ApprovalDecided => format!(
-            "approval {} {} by {}",
-            attr(e, "quell.approval.id"),
-            attr(e, "quell.approval.status"),
-            attr(e, "quell.approval.approvers")
-        ),
+        EventKind::ApprovalDecided => {
+            // An expired request has no approvers: "expired", never "expired by []".
+            let by = match e.body.attributes.get("quell.approval.approvers") {
+                None => String::new(),
+                Some(Value::Array(a)) if a.is_empty() => String::new(),
+                Some(Value::Array(a)) => {
+                    let names: Vec<String> = a
+                        .iter()
+                        .map(|v| match v {
+                            Value::String(s) => Untrusted::new(s.as_str()).shown_line(),
+                            other => UntrustedJson::new(other.clone()).shown_line(),
+                        })
+                        .collect();
+                    format!(" by {}", names.join(", "))
+                }
+                Some(_) => format!(" by {}", attr(e, "quell.approval.approvers")),
+            };
+            format!("approval {} {}{by}", attr(e, "quell.approval.id"), attr(e, "quell.approval.status"))
+        }
         EventKind::Control => format!(
             "obeyed {} (by {}: {})",
             attr(e, "quell.control.desired"),
@@ -275,7 +288,9 @@ impl TimelineData {
             return (false, format!("⚠ only the first {n} events of the window were read: replay a shorter window"));
         }
         if self.window {
-            return (true, format!("{} events in the window (chains are verified per session)", self.items.len()));
+            let n = self.items.len();
+            let events = if n == 1 { "1 event".to_owned() } else { format!("{} events", thousands(n as u64)) };
+            return (true, format!("{events} in the window (chains are verified per session)"));
         }
         match forensics::integrity_words(&self.integrity, &self.checkpoint_coverage) {
             Ok(words) => (true, format!("✔ {words}")),
@@ -357,6 +372,40 @@ pub fn diff_lines(old: &str, new: &str) -> Vec<DiffLine> {
     out
 }
 
+/// When a live view re-reads its timeline: one read at a time, and never more than a third of the
+/// time reading (after a read that took t, the next starts no sooner than 2t later), as the feed
+/// paces its own reads. Pure: times come from the console's clock.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct Reread {
+    /// When the read under way was asked for.
+    asked_at: Option<Timestamp>,
+    /// No new read before this.
+    not_before: Option<Timestamp>,
+}
+
+impl Reread {
+    /// Whether a new read may start now.
+    pub fn due(&self, now: Timestamp) -> bool {
+        self.asked_at.is_none() && self.not_before.is_none_or(|t| now >= t)
+    }
+
+    pub fn start(&mut self, now: Timestamp) {
+        self.asked_at = Some(now);
+    }
+
+    pub fn in_flight(&self) -> bool {
+        self.asked_at.is_some()
+    }
+
+    /// The read came back (or failed): the next waits twice as long as this one took.
+    pub fn done(&mut self, now: Timestamp) {
+        if let Some(asked) = self.asked_at.take() {
+            let took = (now - asked).max(chrono::Duration::zero());
+            self.not_before = Some(now + took * 2);
+        }
+    }
+}
+
 /// What the lower pane of the session view shows.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Detail {
@@ -373,11 +422,45 @@ pub struct SessionView {
     pub offset: usize,
     pub detail: Detail,
     pub detail_scroll: usize,
+    /// Follow mode (`logs -f`): the cursor stays on the newest entry as entries arrive.
+    pub follow: bool,
+    /// The view is live: its timeline is re-read on the fleet's refreshes, paced by this.
+    pub reread: Reread,
 }
 
 impl SessionView {
     pub fn new(id: &str) -> SessionView {
-        SessionView { id: id.to_owned(), data: None, selected: 0, offset: 0, detail: Detail::None, detail_scroll: 0 }
+        SessionView {
+            id: id.to_owned(),
+            data: None,
+            selected: 0,
+            offset: 0,
+            detail: Detail::None,
+            detail_scroll: 0,
+            follow: false,
+            reread: Reread::default(),
+        }
+    }
+
+    /// A newly read timeline: entries stored since the last read appear; the cursor stays on
+    /// its entry (on the newest one in follow mode). A failed re-read keeps what is shown.
+    pub fn reload(&mut self, data: Result<TimelineData, String>) {
+        if data.is_err() && matches!(self.data, Some(Ok(_))) {
+            return;
+        }
+        self.data = Some(data);
+        let n = self.items().len();
+        self.selected = if self.follow { n.saturating_sub(1) } else { self.selected.min(n.saturating_sub(1)) };
+    }
+
+    /// Turns follow mode on or off; on, the cursor goes to the newest entry at once.
+    pub fn toggle_follow(&mut self) -> bool {
+        self.follow = !self.follow;
+        if self.follow {
+            self.selected = self.items().len().saturating_sub(1);
+            self.detail = Detail::None;
+        }
+        self.follow
     }
 
     pub fn items(&self) -> &[Item] {
@@ -435,6 +518,38 @@ mod tests {
         assert!(!ok && text.starts_with("✘ checkpoint edited at step 3"), "{text}");
         let (ok, text) = data(vec![(1, Coverage::NotCovered), (3, Coverage::NotCovered)]).badge();
         assert!(!ok && text.starts_with("✘ checkpoint not covered by an audit event at steps 1, 3"), "{text}");
+    }
+
+    #[test]
+    fn a_live_view_reads_one_at_a_time_and_at_most_a_third_of_the_time() {
+        let t0 = time::now();
+        let at = |s: i64| t0 + chrono::Duration::seconds(s);
+        let mut r = Reread::default();
+        assert!(r.due(t0));
+        r.start(t0);
+        assert!(!r.due(at(10)) && r.in_flight(), "one read at a time");
+        r.done(at(3)); // it took 3 s
+        assert!(!r.due(at(8)), "no new read within twice the time the last one took");
+        assert!(r.due(at(9)));
+        r.done(at(20));
+        assert!(r.due(at(9)), "a reply with no read under way changes nothing");
+    }
+
+    #[test]
+    fn a_decided_approval_names_its_approvers_and_an_expired_one_names_none() {
+        use crate::model::chain::{seal, ChainTail};
+        let decided = |approvers: Value, status: &str| {
+            let body = crate::model::audit::EventBody::new("s1", 4, EventKind::ApprovalDecided, "agent:x")
+                .attr("quell.approval.id", "a-1")
+                .attr("quell.approval.status", status)
+                .attr("quell.approval.approvers", approvers);
+            summarize_event(&seal(body, &ChainTail::genesis()).unwrap().0)
+        };
+        assert_eq!(decided(serde_json::json!([]), "expired"), "approval a-1 expired", "never \"expired by []\"");
+        assert_eq!(
+            decided(serde_json::json!(["alice", "bob\u{1b}"]), "approved"),
+            "approval a-1 approved by alice, bob^["
+        );
     }
 
     #[test]

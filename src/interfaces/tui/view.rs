@@ -3,6 +3,7 @@
 //! in `views/`.
 
 use super::app::{App, InputKind, Level, View};
+use super::keymap::Cmd;
 use super::text::{thousands, truncate, width};
 use super::theme::Role;
 use super::views::{self, line, state_symbol};
@@ -77,7 +78,9 @@ fn header(f: &mut Frame<'_>, app: &App, area: Rect) {
     } else {
         left.push_str(" loading… ");
     }
-    let pending = app.approvals.items.len();
+    // Counted at this frame's time: a request that expired since the last refresh is not pending
+    // (an unreadable one, whose expiry is unknown, still counts, as `quell sessions` counts it).
+    let pending = app.approvals.pending_at(app.now);
     if pending > 0 {
         left.push_str(&format!("· {pending} pending approval{} ", if pending == 1 { "" } else { "s" }));
     }
@@ -93,10 +96,9 @@ fn status(f: &mut Frame<'_>, app: &App, area: Rect) {
     let theme = &app.theme;
     if let Some(p) = &app.progress {
         let (text, role) = views::progress_line(p);
-        let extra = match &app.status {
-            Some((Level::Error, s)) => format!("  ·  {s}"),
-            _ => String::new(),
-        };
+        // A status set since the action started (its audit error, "already paused" on the next
+        // key) is said next to the progress, never hidden behind it.
+        let extra = app.status.as_ref().map(|(_, s)| format!("  ·  {s}")).unwrap_or_default();
         line(f, area, &format!(" {text}{extra}"), theme.style(role));
         return;
     }
@@ -130,14 +132,27 @@ fn bottom(f: &mut Frame<'_>, app: &App, area: Rect) {
         f.render_widget(Paragraph::new(Line::from(spans)), area);
         return;
     }
+    let entries = app.keymap.bar_where(app.view.context(), |b| app.shows(b));
+    let entry_w = |(k, l): &(String, &str)| width(k) + width(l) + 3;
+    // When not everything fits, help is kept (last): it is where every other key is listed.
+    let help = app.keymap.binding(Cmd::Help).and_then(|b| Some((b.keys.first()?.to_string(), b.bar?)));
+    // Help's place when the entries before it fit; else it is kept at the end.
+    let before_help: usize = entries.iter().take_while(|e| Some(*e) != help.as_ref()).map(entry_w).sum();
+    let help_w = help.as_ref().map_or(0, entry_w);
+    let kept = help.filter(|h| before_help + help_w > usize::from(area.width) && entries.contains(h));
+    let room = usize::from(area.width).saturating_sub(kept.as_ref().map_or(0, entry_w));
     let mut spans = Vec::new();
     let mut used = 0usize;
-    for (key, label) in app.keymap.bar_where(app.view.context(), |b| app.shows(b)) {
-        let w = width(&key) + width(label) + 3;
-        if used + w > usize::from(area.width) {
+    for entry in entries.iter().filter(|e| kept.as_ref() != Some(*e)) {
+        let w = entry_w(entry);
+        if used + w > room {
             break;
         }
         used += w;
+        spans.push(Span::styled(format!(" {}", entry.0), theme.style(Role::KeyBarKey)));
+        spans.push(Span::styled(format!(" {} ", entry.1), theme.style(Role::KeyBarText)));
+    }
+    if let Some((key, label)) = kept {
         spans.push(Span::styled(format!(" {key}"), theme.style(Role::KeyBarKey)));
         spans.push(Span::styled(format!(" {label} "), theme.style(Role::KeyBarText)));
     }

@@ -2,7 +2,7 @@
 //! holds the console's one read-only check, and opens the confirm dialog with an effect that
 //! plans it; what the operator confirms is executed.
 
-use super::{App, Effect, Level, Progress};
+use super::{App, Effect, Level, Progress, View};
 use crate::interfaces::tui::confirm::{ConfirmDialog, Outcome};
 use crate::interfaces::tui::keymap::Cmd;
 use crate::interfaces::tui::text::safe;
@@ -10,6 +10,7 @@ use crate::model::action::{ActionKind, Domain, OperatorAction};
 use crate::model::approval::Verdict;
 use crate::model::operator::CannotAct;
 use crate::model::selector::Selector;
+use crate::model::session::SessionState;
 use crate::model::untrusted::Untrusted;
 use crate::services::control::Target;
 use crossterm::event::KeyEvent;
@@ -33,7 +34,7 @@ pub(super) fn on_dialog_key(app: &mut App, key: &KeyEvent, fx: &mut Vec<Effect>)
 
 /// A confirmed operation goes to the feed as it was confirmed; the status or progress line says
 /// what is under way.
-fn run_confirmed(app: &mut App, action: OperatorAction, fx: &mut Vec<Effect>) {
+pub(super) fn run_confirmed(app: &mut App, action: OperatorAction, fx: &mut Vec<Effect>) {
     let what = Untrusted::new(action.describe()).shown_line();
     match action.kind.domain() {
         Domain::Cluster => app.set_status(Level::Info, format!("{what}: asking the API server…")),
@@ -84,7 +85,13 @@ pub(super) fn act(app: &mut App, cmd: Cmd, arg: &str, fx: &mut Vec<Effect>) {
         Domain::Decision(verdict) => decide(app, verdict, arg, fx),
         Domain::Cluster => act_on_pods(app, kind, target, fx),
         Domain::Control(_) => match target {
-            Some(target) => open_dialog(app, kind, Effect::Plan { kind, target }, fx),
+            Some(target) => {
+                let by_selector = matches!(target, Target::Selector(_));
+                open_dialog(app, kind, Effect::Plan { kind, target }, fx);
+                if let Some(d) = app.dialog.as_mut() {
+                    d.confirm_when_resolved = !by_selector;
+                }
+            }
             None => act_on_rows(app, kind, fx),
         },
     }
@@ -122,37 +129,123 @@ fn act_on_pods(app: &mut App, kind: ActionKind, target: Option<Target>, fx: &mut
     };
     // Recorded as the kubeconfig user, as the CLI records pod actions.
     let operator = app.kube.as_ref().and_then(|k| k.operator.clone());
+    let by_selector = matches!(target, Target::Selector(_));
     open_dialog(app, kind, Effect::Plan { kind, target }, fx);
-    if let (Some(d), Some(op)) = (app.dialog.as_mut(), operator) {
-        d.operator = op;
+    if let Some(d) = app.dialog.as_mut() {
+        d.confirm_when_resolved = !by_selector;
+        if let Some(op) = operator {
+            d.operator = op;
+        }
     }
 }
 
+/// The sessions an operation on "this" means where the operator looks: the open session in the
+/// session view; the sessions of the marked requests, else of the selected one, in the
+/// approvals view; the marked rows, else the selected row, in the fleet.
 fn chosen_rows(app: &App) -> Vec<String> {
-    if app.fleet.marked.is_empty() {
-        app.fleet.selected_id().into_iter().collect()
-    } else {
-        app.fleet.marked.iter().cloned().collect()
+    match app.view {
+        View::Session => app.session.iter().map(|s| s.id.clone()).collect(),
+        View::Approvals => {
+            let q = &app.approvals;
+            let mut ids: Vec<String> = if q.marked.is_empty() {
+                q.selected_item().filter(|a| a.unreadable.is_none()).map(|a| a.session_id.clone()).into_iter().collect()
+            } else {
+                q.items.iter().filter(|a| q.marked.contains(&a.id)).map(|a| a.session_id.clone()).collect()
+            };
+            ids.sort();
+            ids.dedup();
+            ids
+        }
+        _ if app.fleet.marked.is_empty() => app.fleet.selected_id().into_iter().collect(),
+        _ => app.fleet.marked.iter().cloned().collect(),
     }
 }
 
-/// Pause/resume/kill on the marked rows, else the selected row.
+/// Why a control operation on one session would change nothing, from what the console last
+/// read: "session s1 is already paused". The operator hears it instead of an empty success.
+/// A session paused only by the fleet hold may still be paused on its own (it then stays paused
+/// when the fleet resumes), and a running session may have a pause outstanding, so those go on
+/// to the dialog.
+fn already(app: &App, kind: ActionKind, ids: &[String]) -> Option<String> {
+    let [id] = ids else { return None };
+    let session = app.fleet.rows.iter().map(|r| &r.session).find(|s| s.id == *id).or_else(|| {
+        app.session.as_ref().filter(|v| v.id == *id).and_then(|v| v.data.as_ref()?.as_ref().ok()?.session.as_ref())
+    })?;
+    let state = session.effective_state(app.now);
+    let fleet_held = app.banner().is_some();
+    let id = safe(id);
+    match (kind, state) {
+        (ActionKind::Kill, SessionState::Killed) => Some(format!("session {id} is already killed: nothing to kill")),
+        (_, s) if s.is_terminal() => Some(format!("session {id} already ended ({s}): nothing to {kind}")),
+        (ActionKind::Pause, SessionState::Paused) if !fleet_held => {
+            Some(format!("session {id} is already paused: nothing to pause"))
+        }
+        _ => None,
+    }
+}
+
+/// Pause/resume/kill on the sessions where the operator looks ([`chosen_rows`]).
 fn act_on_rows(app: &mut App, kind: ActionKind, fx: &mut Vec<Effect>) {
     let ids = chosen_rows(app);
     if ids.is_empty() {
         app.set_status(Level::Error, format!("no session selected to {kind}"));
         return;
     }
+    if let Some(why) = already(app, kind, &ids) {
+        app.set_status(Level::Info, why);
+        return;
+    }
     open_dialog(app, kind, Effect::Plan { kind, target: Target::Sessions(ids) }, fx);
 }
 
-/// Approve or reject approval `id`, else the selected one.
+/// Approve or reject approval `id`, else the marked requests (one dialog, one reason), else the
+/// selected one. The dialog shows each request's tool and arguments, neutralised.
 fn decide(app: &mut App, verdict: Verdict, id: &str, fx: &mut Vec<Effect>) {
-    let id = Some(id.to_owned()).filter(|id| !id.is_empty());
-    let Some(id) = id.or_else(|| app.approvals.selected_item().map(|a| a.id.clone())) else {
-        app.set_status(Level::Error, "no pending approval selected");
-        return;
-    };
     let kind = ActionKind::decision(verdict);
-    open_dialog(app, kind, Effect::PlanDecision { id, verdict }, fx);
+    let ids: Vec<String> = if !id.is_empty() {
+        vec![id.to_owned()]
+    } else if !app.approvals.marked.is_empty() {
+        app.approvals.marked.iter().cloned().collect()
+    } else {
+        app.approvals.selected_item().map(|a| a.id.clone()).into_iter().collect()
+    };
+    let effect = match ids.as_slice() {
+        [] => {
+            app.set_status(Level::Error, "no pending approval selected");
+            return;
+        }
+        [one] => Effect::PlanDecision { id: one.clone(), verdict },
+        _ => Effect::PlanDecisions { ids: ids.clone(), verdict },
+    };
+    open_dialog(app, kind, effect, fx);
+    let details = request_lines(app, &ids);
+    if let Some(d) = app.dialog.as_mut() {
+        d.details = details;
+    }
+}
+
+/// The requests a decision takes, as the dialog lists them: tool, risk, session, expiry and
+/// the arguments, every part neutralised (agents wrote them).
+fn request_lines(app: &App, ids: &[String]) -> Vec<String> {
+    const SHOWN: usize = 4;
+    let mut lines = Vec::new();
+    for id in ids.iter().take(SHOWN) {
+        let Some(a) = app.approvals.items.iter().find(|a| a.id == *id) else {
+            lines.push(format!("{}: not in the queue any more", safe(id)));
+            continue;
+        };
+        lines.push(format!(
+            "{} · {} · {} risk · session {} · {}",
+            safe(&a.id),
+            a.tool.shown_line(),
+            a.risk,
+            safe(&a.session_id),
+            crate::interfaces::tui::views::approvals::expiry(&a.expires_at, &app.now)
+        ));
+        lines.push(format!("  arguments: {}", a.arguments.shown_line()));
+    }
+    if ids.len() > SHOWN {
+        lines.push(format!("… and {} more requests", ids.len() - SHOWN));
+    }
+    lines
 }

@@ -32,6 +32,8 @@ pub(super) fn run_command(app: &mut App, line: &str, fx: &mut Vec<Effect>) {
     };
     match cmd {
         Cmd::Act(_) | Cmd::ActFleet(_) => act(app, cmd, rest, fx),
+        Cmd::Quit if app.quit_asked => app.quit = true,
+        Cmd::Quit => super::dispatch::request_quit(app, true),
         Cmd::Open if !rest.is_empty() => open_session(app, rest, fx),
         Cmd::Replay if crate::model::time::parse_duration(rest).is_some() => {
             let since = crate::model::time::parse_time(rest, app.now).unwrap_or(app.now);

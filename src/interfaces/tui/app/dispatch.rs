@@ -6,11 +6,12 @@ use super::navigate::{move_by, open_replay, open_session, request_context};
 use super::{App, Effect, Input, InputKind, Level, View};
 use crate::interfaces::tui::keymap::Cmd;
 use crate::interfaces::tui::session::Detail;
+use crate::model::action::ActionKind;
 
 pub(super) fn on_cmd(app: &mut App, cmd: Cmd, fx: &mut Vec<Effect>) {
     let page = app.list_height() as isize;
     match cmd {
-        Cmd::Quit => app.quit = true,
+        Cmd::Quit => request_quit(app, false),
         Cmd::Help => app.go(View::Help),
         Cmd::Command => app.input = Some(Input { kind: InputKind::Command, text: String::new() }),
         Cmd::Back => {
@@ -18,6 +19,14 @@ pub(super) fn on_cmd(app: &mut App, cmd: Cmd, fx: &mut Vec<Effect>) {
                 let now = app.now;
                 app.fleet.set_filter("", now);
                 app.fleet.set_selector(None, now);
+                app.set_status(Level::Info, "filters cleared");
+            } else if app.view == View::Approvals
+                && (!app.approvals.filter.is_empty() || app.approvals.selector.is_some())
+            {
+                app.approvals.filter.clear();
+                app.approvals.selector = None;
+                app.refilter_approvals();
+                request_context(app, fx);
                 app.set_status(Level::Info, "filters cleared");
             } else if app.view == View::Session && app.session.as_ref().is_some_and(|s| s.detail != Detail::None) {
                 if let Some(s) = app.session.as_mut() {
@@ -53,10 +62,16 @@ pub(super) fn on_cmd(app: &mut App, cmd: Cmd, fx: &mut Vec<Effect>) {
             request_context(app, fx);
         }
         Cmd::Filter => {
-            app.input = Some(Input { kind: InputKind::Filter, text: app.fleet.filter.clone() });
+            let text = if app.view == View::Approvals { &app.approvals.filter } else { &app.fleet.filter };
+            app.input = Some(Input { kind: InputKind::Filter, text: text.clone() });
         }
         Cmd::SelectorFilter => {
-            let text = app.fleet.selector.as_ref().map(|s| s.to_string()).unwrap_or_default();
+            let text = if app.view == View::Approvals {
+                app.approvals.selector.as_ref().map(|s| s.to_string())
+            } else {
+                app.fleet.selector.as_ref().map(|s| s.to_string())
+            };
+            let text = text.unwrap_or_default();
             app.input = Some(Input { kind: InputKind::Selector, text });
         }
         Cmd::Sort => {
@@ -68,11 +83,32 @@ pub(super) fn on_cmd(app: &mut App, cmd: Cmd, fx: &mut Vec<Effect>) {
             let now = app.now;
             app.fleet.reverse(now);
         }
+        Cmd::Mark if app.view == View::Approvals => {
+            app.approvals.toggle_mark();
+            move_by(app, 1);
+            request_context(app, fx);
+        }
         Cmd::Mark => {
             app.fleet.toggle_mark();
             move_by(app, 1);
         }
+        Cmd::ClearMarks if app.view == View::Approvals => app.approvals.marked.clear(),
         Cmd::ClearMarks => app.fleet.marked.clear(),
+        Cmd::MarkAll => {
+            let now = app.now;
+            let n = app.approvals.mark_all_visible(now);
+            let (y, r) =
+                (app.keymap.key_of(Cmd::Act(ActionKind::Approve)), app.keymap.key_of(Cmd::Act(ActionKind::Reject)));
+            app.set_status(Level::Info, format!("{n} marked: {y} approves, {r} rejects them all (one reason)"));
+        }
+        Cmd::Follow => {
+            let h = app.list_height();
+            if let Some(s) = app.session.as_mut() {
+                let on = s.toggle_follow();
+                crate::interfaces::tui::fleet::scroll_into_view(s.selected, &mut s.offset, h);
+                app.set_status(Level::Info, if on { "follow on: new entries stay in view" } else { "follow off" });
+            }
+        }
         Cmd::Act(_) | Cmd::ActFleet(_) => act(app, cmd, "", fx),
         Cmd::Theme => app.input = Some(Input { kind: InputKind::Command, text: "theme ".into() }),
         Cmd::Raw => toggle_raw(app),
@@ -128,6 +164,27 @@ pub(super) fn on_cmd(app: &mut App, cmd: Cmd, fx: &mut Vec<Effect>) {
     {
         request_context(app, fx);
     }
+}
+
+/// `q` (and ctrl-c, `:quit`): in a sub-view, back (not `from_command`); a console that runs the
+/// demo's agents asks once, since quitting stops them; else quits.
+pub(super) fn request_quit(app: &mut App, from_command: bool) {
+    if !from_command && app.view != View::Fleet {
+        app.go_back();
+        return;
+    }
+    if app.demo && !app.quit_asked {
+        app.quit_asked = true;
+        // The question is the line: a progress still under way would crowd it out.
+        app.progress = None;
+        let q = app.keymap.key_of(Cmd::Quit);
+        app.set_status(
+            Level::Info,
+            format!("quit? the demo's simulated agents stop with the console: {q} again quits, any other key stays"),
+        );
+        return;
+    }
+    app.quit = true;
 }
 
 fn toggle_raw(app: &mut App) {

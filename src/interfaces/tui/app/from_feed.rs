@@ -1,13 +1,16 @@
 //! The feed threads' messages: snapshots of the fleet, the backend's and the audit log's
 //! health, the cluster, and the results of effects (plans, executions, decisions, loaded data).
 
+use super::actions::run_confirmed;
 use super::navigate::request_context;
-use super::{App, Effect, Level, Msg};
-use crate::interfaces::tui::confirm::Plan;
+use super::{App, Effect, Level, Msg, View};
+use crate::interfaces::tui::confirm::{Outcome, Plan};
 use crate::interfaces::tui::fleet::scroll_into_view;
 use crate::interfaces::tui::text::safe;
-use crate::model::approval::Approval;
+use crate::model::action::OperatorAction;
+use crate::model::approval::{Approval, ApprovalStatus};
 use crate::model::untrusted::Untrusted;
+use crate::services::approvals;
 
 /// Applies a message from the feed threads (input and time are `update`'s own).
 pub(super) fn apply(app: &mut App, msg: Msg, fx: &mut Vec<Effect>) {
@@ -21,6 +24,7 @@ pub(super) fn apply(app: &mut App, msg: Msg, fx: &mut Vec<Effect>) {
             let h = app.list_height();
             scroll_into_view(app.fleet.selected, &mut app.fleet.offset, h);
             apply_approvals(app, approvals, fx);
+            reload_open_views(app, fx);
             app.dirty = true;
         }
         Msg::FeedDown { error, retry } => {
@@ -60,12 +64,8 @@ pub(super) fn apply(app: &mut App, msg: Msg, fx: &mut Vec<Effect>) {
             }
             app.dirty = true;
         }
-        Msg::Planned(plan) => {
-            if let Some(d) = app.dialog.as_mut().filter(|d| d.plan == Plan::Resolving) {
-                d.planned(plan);
-                app.dirty = true;
-            }
-        }
+        Msg::Planned(plan) => planned(app, plan, Vec::new(), fx),
+        Msg::PlannedMany { plan, left_out } => planned(app, plan, left_out, fx),
         Msg::Executed(result) => {
             if let Some(p) = app.progress.as_mut() {
                 match result {
@@ -99,38 +99,69 @@ pub(super) fn apply(app: &mut App, msg: Msg, fx: &mut Vec<Effect>) {
         Msg::Decided(result) => {
             match result {
                 Ok(crate::services::approvals::Decided { approval: a, audit_error }) => {
-                    let msg = format!(
-                        "approval {} is {} ({}/{} approvers)",
-                        safe(&a.id),
-                        a.status,
-                        a.approvals(),
-                        a.required_approvers.max(1)
-                    );
+                    let msg = format!("recorded: {}", recorded(&a));
                     match audit_error {
                         Some(e) => app.set_status(Level::Error, format!("{msg}; {}", safe(&e))),
                         None => app.set_status(Level::Ok, msg),
                     }
-                    if a.status.is_final() {
-                        let id = a.id.clone();
-                        app.approvals.items.retain(|x| x.id != id);
-                    } else if let Some(x) = app.approvals.items.iter_mut().find(|x| x.id == a.id) {
-                        *x = a;
-                    }
-                    let n = app.approvals.items.len();
-                    app.approvals.selected = app.approvals.selected.min(n.saturating_sub(1));
+                    take_decided(app, vec![a]);
                 }
-                Err(e) => app.set_status(Level::Error, format!("decision refused: {}", safe(&e))),
+                Err(e) => app.set_status(Level::Error, format!("not recorded: {}", safe(&e))),
             }
+            request_context(app, fx);
+            app.dirty = true;
+        }
+        Msg::DecidedMany(result) => {
+            match result {
+                Ok(done) => {
+                    let mut decided: Vec<Approval> = Vec::new();
+                    let mut refused: Vec<(String, String)> = Vec::new();
+                    for (id, outcome) in done.outcomes {
+                        match outcome {
+                            approvals::Outcome::Recorded(a) => decided.push(a),
+                            approvals::Outcome::Refused(e) => refused.push((id, e.to_string())),
+                            approvals::Outcome::NotFound => refused.push((id, "no such request".into())),
+                            approvals::Outcome::Failed(e) => refused.push((id, e)),
+                        }
+                    }
+                    let mut msg = match decided.as_slice() {
+                        [] => "nothing recorded".to_owned(),
+                        [one] => format!("recorded: {}", recorded(one)),
+                        many => {
+                            let ids: Vec<String> = many.iter().map(|a| safe(&a.id).into_owned()).collect();
+                            format!("recorded {} decisions: {}", many.len(), ids.join(", "))
+                        }
+                    };
+                    for (id, why) in &refused {
+                        msg.push_str(&format!(" · {} not recorded: {}", safe(id), safe(why)));
+                    }
+                    if let Some(e) = &done.audit_error {
+                        msg.push_str(&format!("; {}", safe(e)));
+                    }
+                    let level = if refused.is_empty() && done.audit_error.is_none() { Level::Ok } else { Level::Error };
+                    app.set_status(level, msg);
+                    take_decided(app, decided);
+                }
+                Err(e) => app.set_status(Level::Error, format!("not recorded: {}", safe(&e))),
+            }
+            request_context(app, fx);
             app.dirty = true;
         }
         Msg::Timeline { id, data } => {
             let data = *data;
-            if let Some(s) = app.session.as_mut().filter(|s| s.id == id && s.data.is_none()) {
-                s.data = Some(data.clone());
+            let now = app.now;
+            if let Some(s) = app.session.as_mut().filter(|s| s.id == id) {
+                s.reread.done(now);
+                s.reload(data.clone());
                 app.dirty = true;
             }
-            if let Some(r) = app.replay.as_mut().filter(|r| r.id == id && r.data.is_none()) {
-                r.load(data);
+            if let Some(r) = app.replay.as_mut().filter(|r| r.id == id) {
+                if r.data.is_none() {
+                    r.load(data);
+                } else if r.reread.in_flight() {
+                    r.reread.done(now);
+                    r.reload(data);
+                }
                 app.dirty = true;
             }
         }
@@ -153,12 +184,74 @@ pub(super) fn apply(app: &mut App, msg: Msg, fx: &mut Vec<Effect>) {
     }
 }
 
+/// The scope of the open dialog, resolved. Requests a decision leaves out are listed in the
+/// dialog, and then a held Enter does not confirm on its own: the operator sees what is left out.
+fn planned(app: &mut App, plan: Result<OperatorAction, String>, left_out: Vec<String>, fx: &mut Vec<Effect>) {
+    let Some(d) = app.dialog.as_mut().filter(|d| d.plan == Plan::Resolving) else { return };
+    if !left_out.is_empty() {
+        d.confirm_when_resolved = false;
+        d.details.extend(left_out.iter().map(|l| Untrusted::new(l.as_str()).shown_line()));
+    }
+    // An Enter held while the scope was resolved confirms now.
+    if let Outcome::Confirmed(action) = d.planned(plan) {
+        app.dialog = None;
+        run_confirmed(app, action, fx);
+    }
+    app.dirty = true;
+}
+
 fn apply_approvals(app: &mut App, items: Vec<Approval>, fx: &mut Vec<Effect>) {
-    let keep = app.approvals.selected_item().map(|a| a.id.clone());
-    app.approvals.items = items;
-    let n = app.approvals.items.len();
-    app.approvals.selected = keep
-        .and_then(|id| app.approvals.items.iter().position(|a| a.id == id))
-        .unwrap_or(app.approvals.selected.min(n.saturating_sub(1)));
+    app.set_approvals(items);
     request_context(app, fx);
+}
+
+/// What a decision recorded: "approval a-1 is approved (1/1 approvers)", "approval a-1 is
+/// rejected", or, when it still waits for a second approver, says so.
+fn recorded(a: &Approval) -> String {
+    let (id, needed) = (safe(&a.id), a.required_approvers.max(1));
+    match a.status {
+        ApprovalStatus::Approved => format!("approval {id} is approved ({}/{needed} approvers)", a.approvals()),
+        ApprovalStatus::Pending => {
+            format!("approval {id}: {}/{needed} approvers so far, waiting for another approver", a.approvals())
+        }
+        status => format!("approval {id} is {status}"),
+    }
+}
+
+/// Decided requests leave the queue; one still waiting for a second approver stays, updated.
+fn take_decided(app: &mut App, decided: Vec<Approval>) {
+    let mut gone = Vec::new();
+    for a in decided {
+        if a.status.is_final() {
+            gone.push(a.id);
+        } else if let Some(x) = app.approvals.items.iter_mut().find(|x| x.id == a.id) {
+            *x = a;
+        }
+    }
+    let ids: Vec<&str> = gone.iter().map(String::as_str).collect();
+    app.approvals.remove(&ids);
+}
+
+/// The open session and replay views are live: each refresh of the fleet re-reads the open
+/// session's timeline (one read at a time, paced by [`Reread`]), so new entries, its state and
+/// "seen" stay current.
+///
+/// [`Reread`]: crate::interfaces::tui::session::Reread
+fn reload_open_views(app: &mut App, fx: &mut Vec<Effect>) {
+    let now = app.now;
+    match app.view {
+        View::Session => {
+            if let Some(s) = app.session.as_mut().filter(|s| s.reread.due(now) && s.data.is_some()) {
+                s.reread.start(now);
+                fx.push(Effect::LoadTimeline(s.id.clone()));
+            }
+        }
+        View::Replay => {
+            if let Some(r) = app.replay.as_mut().filter(|r| r.reread.due(now) && r.is_live()) {
+                r.reread.start(now);
+                fx.push(Effect::LoadTimeline(r.id.clone()));
+            }
+        }
+        _ => {}
+    }
 }

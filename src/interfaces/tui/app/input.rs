@@ -1,7 +1,8 @@
 //! The input line: live filter, label selector and `:` command, typed in and applied.
 
-use super::filters::{apply_selector, matching};
-use super::{command, App, Effect, InputKind, Level};
+use super::filters::{apply_approvals_selector, apply_selector, matching, requests_matching};
+use super::navigate::request_context;
+use super::{command, App, Effect, InputKind, Level, View};
 use crate::interfaces::tui::fleet::scroll_into_view;
 use crate::interfaces::tui::text::safe;
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
@@ -14,8 +15,7 @@ pub(super) fn on_input_key(app: &mut App, key: &KeyEvent, fx: &mut Vec<Effect>) 
         KeyCode::Esc => {
             app.input = None;
             if kind == InputKind::Filter {
-                let now = app.now;
-                app.fleet.set_filter("", now);
+                set_filter(app, "", fx);
             }
             return;
         }
@@ -27,9 +27,17 @@ pub(super) fn on_input_key(app: &mut App, key: &KeyEvent, fx: &mut Vec<Effect>) 
             let text = input.text.trim().to_owned();
             app.input = None;
             match kind {
+                InputKind::Filter if app.view == View::Approvals => {
+                    let n = app.approvals.visible.len();
+                    app.set_status(Level::Info, format!("{} '{}'", requests_matching(n), safe(&text)));
+                }
                 InputKind::Filter => {
                     let n = app.fleet.visible.len();
                     app.set_status(Level::Info, format!("{} '{}'", matching(n), safe(&text)));
+                }
+                InputKind::Selector if app.view == View::Approvals => {
+                    apply_approvals_selector(app, &text);
+                    request_context(app, fx);
                 }
                 InputKind::Selector => apply_selector(app, &text),
                 InputKind::Command => command::run_command(app, &text, fx),
@@ -50,10 +58,23 @@ pub(super) fn on_input_key(app: &mut App, key: &KeyEvent, fx: &mut Vec<Effect>) 
     if kind == InputKind::Filter {
         // Live filtering while typing.
         let text = input.text.clone();
-        let now = app.now;
-        app.fleet.set_filter(&text, now);
-        app.fleet.offset = 0;
-        let h = app.list_height();
-        scroll_into_view(app.fleet.selected, &mut app.fleet.offset, h);
+        set_filter(app, &text, fx);
     }
+}
+
+/// The `/` filter of the current view (the approvals queue or the fleet), applied live.
+fn set_filter(app: &mut App, text: &str, fx: &mut Vec<Effect>) {
+    let h = app.list_height();
+    if app.view == View::Approvals {
+        app.approvals.filter = text.to_owned();
+        app.refilter_approvals();
+        app.approvals.offset = 0;
+        scroll_into_view(app.approvals.selected, &mut app.approvals.offset, h);
+        request_context(app, fx);
+        return;
+    }
+    let now = app.now;
+    app.fleet.set_filter(text, now);
+    app.fleet.offset = 0;
+    scroll_into_view(app.fleet.selected, &mut app.fleet.offset, h);
 }

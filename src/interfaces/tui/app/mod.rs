@@ -15,6 +15,8 @@ mod input;
 mod keys;
 mod msg;
 mod navigate;
+#[cfg(test)]
+mod tests;
 
 pub use msg::{Effect, Msg};
 
@@ -26,13 +28,13 @@ use super::replay::ReplayState;
 use super::session::SessionView;
 use super::text::safe;
 use super::theme::Theme;
-use crate::model::approval::Approval;
 use crate::model::operator::Operator;
+use crate::model::session::Session;
 use crate::model::time::Timestamp;
 use crate::model::untrusted::Untrusted;
 use crate::services::control::{AckReport, Issued};
 use crossterm::event::KeyEventKind;
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -97,23 +99,14 @@ pub struct Progress {
     pub error: Option<String>,
 }
 
-/// The last steps of a session, or why they could not be read.
-pub type ContextLines = Result<Vec<String>, String>;
-
-#[derive(Clone, Debug, PartialEq, Default)]
-pub struct ApprovalsView {
-    pub items: Vec<Approval>,
-    pub selected: usize,
-    pub offset: usize,
-    /// The last steps of the selected approval's session: (session id, lines).
-    pub context: Option<(String, Option<ContextLines>)>,
-}
-
-impl ApprovalsView {
-    pub fn selected_item(&self) -> Option<&Approval> {
-        self.items.get(self.selected)
+impl Progress {
+    /// Nothing more will change on the line: every session acknowledged, or nothing was issued.
+    pub fn finished(&self) -> bool {
+        self.report.as_ref().is_some_and(AckReport::complete) || (self.error.is_some() && self.issued.is_none())
     }
 }
+
+pub use super::queue::{ApprovalsView, ContextLines};
 
 pub struct App {
     /// Who is at the console, and whether they may act (`--readonly`).
@@ -141,6 +134,10 @@ pub struct App {
     pub audit_degraded: Option<String>,
     /// `Some` when a kube context is configured: pod columns and pod actions.
     pub kube: Option<KubeState>,
+    /// The console runs the demo's simulated fleet: quitting stops it, so quitting asks first.
+    pub demo: bool,
+    /// `q` was pressed once on a console that runs the demo: the next `q` quits.
+    pub quit_asked: bool,
     pub quit: bool,
     pub dirty: bool,
 }
@@ -171,6 +168,8 @@ impl App {
             degraded: None,
             audit_degraded: None,
             kube: None,
+            demo: false,
+            quit_asked: false,
             quit: false,
             dirty: true,
         }
@@ -217,7 +216,26 @@ impl App {
         }
     }
 
+    /// Re-applies the approvals' filter and selector; the selector reads the requests' sessions.
+    fn refilter_approvals(&mut self) {
+        let now = self.now;
+        let by_id = sessions_for(&self.fleet, &self.approvals);
+        self.approvals.refilter(|id| by_id.get(id).copied(), now);
+    }
+
+    /// New pending requests from the feed, in expiry order, filtered as before.
+    fn set_approvals(&mut self, items: Vec<crate::model::approval::Approval>) {
+        let now = self.now;
+        let by_id = sessions_for(&self.fleet, &self.approvals);
+        self.approvals.set_items(items, |id| by_id.get(id).copied(), now);
+    }
+
+    /// Says something on the status line. A finished action's progress line gives way to it;
+    /// one still under way keeps its place and the status is said next to it.
     fn set_status(&mut self, level: Level, text: impl Into<String>) {
+        if self.progress.as_ref().is_some_and(Progress::finished) {
+            self.progress = None;
+        }
         self.status = Some((level, text.into()));
     }
 
@@ -239,6 +257,14 @@ impl App {
             self.view = View::Fleet;
         }
     }
+}
+
+/// The sessions the approvals' selector reads, by id (none needed unless it names their fields).
+fn sessions_for<'a>(fleet: &'a FleetState, queue: &ApprovalsView) -> HashMap<&'a str, &'a Session> {
+    if !queue.selector.as_ref().is_some_and(|s| s.needs_sessions()) {
+        return HashMap::new();
+    }
+    fleet.rows.iter().map(|r| (r.session.id.as_str(), &r.session)).collect()
 }
 
 /// The one update: applies a message, returns the effects to run.

@@ -27,6 +27,14 @@ pub enum Msg {
     Planned(Result<OperatorAction, String>),
     Executed(Result<Issued, String>),
     Decided(Result<crate::services::approvals::Decided, String>),
+    /// A decision on several requests, planned: the action, and each named request it leaves
+    /// out with why (decided first, expired, gone), in words.
+    PlannedMany {
+        plan: Result<OperatorAction, String>,
+        left_out: Vec<String>,
+    },
+    /// Several requests decided together: each one's outcome.
+    DecidedMany(Result<crate::services::approvals::BulkDecided, String>),
     Progress {
         report: Result<AckReport, String>,
         elapsed: Duration,
@@ -58,6 +66,11 @@ pub enum Effect {
     },
     PlanDecision {
         id: String,
+        verdict: Verdict,
+    },
+    /// Resolve a decision on several requests (the marked ones) with one reason.
+    PlanDecisions {
+        ids: Vec<String>,
         verdict: Verdict,
     },
     /// Carry out a confirmed operation, whatever it acts on: control (then watch its

@@ -47,7 +47,7 @@ pub(super) fn move_by(app: &mut App, delta: isize) {
             move_cursor(&mut app.fleet.selected, &mut app.fleet.offset, len, delta, h);
         }
         View::Approvals => {
-            let len = app.approvals.items.len();
+            let len = app.approvals.visible.len();
             move_cursor(&mut app.approvals.selected, &mut app.approvals.offset, len, delta, h);
         }
         View::Session => {

@@ -21,6 +21,15 @@ pub fn risk_role(r: Risk) -> Role {
     }
 }
 
+/// "expires in 4m12s", or "expired 5s ago": the countdown in words.
+pub fn expiry(expires: &Timestamp, now: &Timestamp) -> String {
+    if expires > now {
+        format!("expires in {}", countdown(expires, now))
+    } else {
+        format!("expired {} ago", time::age(expires, now))
+    }
+}
+
 /// "4m12s" until expiry, or "expired".
 pub fn countdown(expires: &Timestamp, now: &Timestamp) -> String {
     let s = (*expires - *now).num_seconds();
@@ -54,9 +63,16 @@ pub fn draw(f: &mut Frame<'_>, app: &App, area: Rect) {
         line(f, area, msg, theme.style(Role::Dim));
         return;
     }
-    let list_h = (area.height / 2).max(3).min(view.items.len() as u16 + 1);
+    let [top, area] = Layout::vertical([Constraint::Length(1), Constraint::Fill(1)]).areas(area);
+    line(f, top, &summary(app), theme.style(Role::Dim));
+    if view.visible.is_empty() {
+        line(f, area, " no request matches the filters (esc clears them)", theme.style(Role::Dim));
+        return;
+    }
+    let list_h = (area.height / 2).max(3).min(view.visible.len() as u16 + 1);
     let [list_area, detail_area] = Layout::vertical([Constraint::Length(list_h), Constraint::Fill(1)]).areas(area);
     let widths = [
+        Constraint::Length(1),
         Constraint::Length(12),
         Constraint::Length(14),
         Constraint::Fill(1),
@@ -66,29 +82,33 @@ pub fn draw(f: &mut Frame<'_>, app: &App, area: Rect) {
         Constraint::Length(5),
     ];
     let header =
-        Row::new(["ID", "SESSION", "TOOL", "RISK", "AGE", "EXPIRES", "APPR"]).style(theme.style(Role::TableHeader));
+        Row::new(["", "ID", "SESSION", "TOOL", "RISK", "AGE", "EXPIRES", "APPR"]).style(theme.style(Role::TableHeader));
     let height = usize::from(list_h.saturating_sub(1));
-    let offset = window(view.selected, view.offset, height, view.items.len());
-    let rows = view.items.iter().enumerate().skip(offset).take(height).map(|(i, a)| {
-        let style = if i == view.selected { theme.style(Role::Selected) } else { theme.style(Role::Base) };
-        let ids = [
-            Cell::from(truncate(&safe(&a.id), 12).into_owned()),
-            Cell::from(truncate(&safe(&a.session_id), 14).into_owned()),
-        ];
-        if a.unreadable.is_some() {
-            let unknown = || Cell::from("?");
-            let what = Cell::from("unreadable").style(theme.style(Role::Error));
-            return Row::new(ids.into_iter().chain([what, unknown(), unknown(), unknown(), unknown()])).style(style);
-        }
-        Row::new(ids.into_iter().chain([
-            Cell::from(a.tool.shown_line()),
-            Cell::from(a.risk.as_str()).style(theme.style(risk_role(a.risk))),
-            Cell::from(time::age(&a.requested_at, &app.now)),
-            Cell::from(countdown(&a.expires_at, &app.now)),
-            Cell::from(format!("{}/{}", a.approvals(), a.required_approvers.max(1))),
-        ]))
-        .style(style)
-    });
+    let offset = window(view.selected, view.offset, height, view.visible.len());
+    let rows = (offset..view.visible.len().min(offset + height)).filter_map(|i| Some((i, view.visible_item(i)?))).map(
+        |(i, a)| {
+            let style = if i == view.selected { theme.style(Role::Selected) } else { theme.style(Role::Base) };
+            let ids = [
+                Cell::from(if view.marked.contains(&a.id) { "●" } else { " " }),
+                Cell::from(truncate(&safe(&a.id), 12).into_owned()),
+                Cell::from(truncate(&safe(&a.session_id), 14).into_owned()),
+            ];
+            if a.unreadable.is_some() {
+                let unknown = || Cell::from("?");
+                let what = Cell::from("unreadable").style(theme.style(Role::Error));
+                return Row::new(ids.into_iter().chain([what, unknown(), unknown(), unknown(), unknown()]))
+                    .style(style);
+            }
+            Row::new(ids.into_iter().chain([
+                Cell::from(a.tool.shown_line()),
+                Cell::from(a.risk.as_str()).style(theme.style(risk_role(a.risk))),
+                Cell::from(time::age(&a.requested_at, &app.now)),
+                Cell::from(countdown(&a.expires_at, &app.now)),
+                Cell::from(format!("{}/{}", a.approvals(), a.required_approvers.max(1))),
+            ]))
+            .style(style)
+        },
+    );
     f.render_widget(Table::new(rows, widths).header(header).column_spacing(1), list_area);
 
     let Some(a) = view.selected_item() else { return };
@@ -106,11 +126,11 @@ pub fn draw(f: &mut Frame<'_>, app: &App, area: Rect) {
             Span::styled(format!("{} ", a.tool.shown_line()), theme.style(Role::TableHeader)),
             Span::styled(format!("{} risk", a.risk), theme.style(risk_role(a.risk))),
             Span::raw(format!(
-                " · session {} step {} · requested {} ago · expires in {} · approvers {}",
+                " · session {} step {} · requested {} ago · {} · approvers {}",
                 safe(&a.session_id),
                 a.step,
                 time::age(&a.requested_at, &app.now),
-                countdown(&a.expires_at, &app.now),
+                expiry(&a.expires_at, &app.now),
                 approvers(a)
             )),
         ]),
@@ -134,6 +154,29 @@ pub fn draw(f: &mut Frame<'_>, app: &App, area: Rect) {
     f.render_widget(Paragraph::new(lines).block(block).wrap(Wrap { trim: false }), detail_area);
 }
 
+/// The queue's line above the table: how many wait, how many are shown, marked, and the filters.
+fn summary(app: &App) -> String {
+    let view = &app.approvals;
+    let pending = view.pending_at(app.now);
+    let mut text = format!(" {pending} pending, next to expire first");
+    if view.visible.len() != view.items.len() {
+        text.push_str(&format!(" · {}/{} shown", view.visible.len(), view.items.len()));
+    }
+    if !view.filter.is_empty() {
+        text.push_str(&format!(
+            " · filter '{}'",
+            crate::model::untrusted::Untrusted::new(view.filter.as_str()).shown_line()
+        ));
+    }
+    if let Some(sel) = &view.selector {
+        text.push_str(&format!(" · selector {}", safe(&sel.to_string())));
+    }
+    if !view.marked.is_empty() {
+        text.push_str(&format!(" · {} marked (one decision takes them all)", view.marked.len()));
+    }
+    text
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -146,5 +189,7 @@ mod tests {
         assert_eq!(countdown(&at(42), &now), "42s");
         assert_eq!(countdown(&at(252), &now), "4m12s");
         assert_eq!(countdown(&at(7260), &now), "2h01m");
+        assert_eq!(expiry(&at(252), &now), "expires in 4m12s");
+        assert_eq!(expiry(&at(-5), &now), "expired 5s ago", "never \"expires in expired\"");
     }
 }

@@ -11,12 +11,32 @@ use ratatui::Frame;
 pub fn lines(app: &App) -> Vec<Line<'static>> {
     let theme = &app.theme;
     let mut out = Vec::new();
+    // First, so that a viewer knows at once why no action is listed.
+    if app.operator.is_read_only() {
+        out.push(Line::styled(" read-only console: actions are hidden and refused", theme.style(Role::Error)));
+    }
     for ctx in Context::ALL {
         let bindings: Vec<_> = app.keymap.bindings().iter().filter(|b| b.context == ctx && app.shows(b)).collect();
-        if bindings.is_empty() {
+        // Commands of another view that work here too, on one line: "p r x  also here: …".
+        let shared: Vec<_> =
+            app.keymap.bindings().iter().filter(|b| b.context != ctx && b.applies(ctx) && app.shows(b)).collect();
+        if bindings.is_empty() && shared.is_empty() {
             continue;
         }
         out.push(Line::styled(format!(" {}", ctx.title()), theme.style(Role::TableHeader)));
+        if !shared.is_empty() {
+            let keys: Vec<String> = shared.iter().filter_map(|b| b.keys.first()).map(ToString::to_string).collect();
+            let names: Vec<&str> = shared.iter().map(|b| b.name).collect();
+            let on = match ctx {
+                Context::Session => " on this session",
+                Context::Approvals => " (on the requests' sessions)",
+                _ => "",
+            };
+            out.push(Line::from(vec![
+                Span::styled(format!("   {:<16}", keys.join(" ")), theme.style(Role::KeyBarKey)),
+                Span::raw(format!(" also here{on}: {}", names.join(", "))),
+            ]));
+        }
         for b in bindings {
             let keys: Vec<String> = b.keys.iter().map(ToString::to_string).collect();
             let mark = if b.destructive { " (asks to confirm)" } else { "" };
@@ -25,9 +45,6 @@ pub fn lines(app: &App) -> Vec<Line<'static>> {
                 Span::raw(format!(" {}{mark}", b.help)),
             ]));
         }
-    }
-    if app.operator.is_read_only() {
-        out.push(Line::styled(" read-only console: actions are hidden and refused", theme.style(Role::Error)));
     }
     out.push(Line::styled(
         " keys are remappable in the config file's [keys] section, e.g. pause_fleet = \"ctrl-p\"",

@@ -88,9 +88,18 @@ pub fn draw(f: &mut Frame<'_>, app: &App, area: Rect) {
         Some(Ok(d)) => d,
     };
     let detail_h = if view.detail == Detail::None { 0 } else { area.height.saturating_sub(3) / 2 };
+    let mut top_lines = summary_lines(&view.id, data, app);
+    if view.follow {
+        top_lines
+            .first_mut()
+            .into_iter()
+            .for_each(|l| l.spans.push(Span::styled("· following ", theme.style(Role::Ok))));
+    }
+    top_lines.extend(pending_lines(app, &view.id));
+    let top_h = u16::try_from(top_lines.len()).unwrap_or(2);
     let [top, list_area, detail_area] =
-        Layout::vertical([Constraint::Length(2), Constraint::Fill(1), Constraint::Length(detail_h)]).areas(area);
-    f.render_widget(Paragraph::new(summary_lines(&view.id, data, app)), top);
+        Layout::vertical([Constraint::Length(top_h), Constraint::Fill(1), Constraint::Length(detail_h)]).areas(area);
+    f.render_widget(Paragraph::new(top_lines), top);
 
     let height = usize::from(list_area.height);
     let items = &data.items;
@@ -114,6 +123,35 @@ pub fn draw(f: &mut Frame<'_>, app: &App, area: Rect) {
     if detail_h > 0 {
         draw_detail(f, app, detail_area, &view.detail, view.selected_item(), view.detail_scroll);
     }
+}
+
+/// The session's pending approval requests with their countdown (at most three lines, then how
+/// many more): what this session waits for, and how long a decision can wait.
+pub fn pending_lines(app: &App, session_id: &str) -> Vec<Line<'static>> {
+    const SHOWN: usize = 3;
+    let pending = app.approvals.of_session(session_id, app.now);
+    let role = app.theme.style(Role::Waiting);
+    let queue = app.keymap.key_of(crate::interfaces::tui::keymap::Cmd::ViewApprovals);
+    let mut lines: Vec<Line<'static>> = pending
+        .iter()
+        .take(SHOWN)
+        .map(|a| {
+            Line::styled(
+                format!(
+                    " ? approval {} · {} · {} risk · {} ({queue}: the approvals queue)",
+                    safe(&a.id),
+                    a.tool.shown_line(),
+                    a.risk,
+                    super::approvals::expiry(&a.expires_at, &app.now)
+                ),
+                role,
+            )
+        })
+        .collect();
+    if pending.len() > SHOWN {
+        lines.push(Line::styled(format!(" … and {} more pending approvals", pending.len() - SHOWN), role));
+    }
+    lines
 }
 
 pub fn draw_detail(f: &mut Frame<'_>, app: &App, area: Rect, detail: &Detail, item: Option<&Item>, scroll: usize) {
