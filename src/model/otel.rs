@@ -151,23 +151,25 @@ impl SkipCounts {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum OtelKind {
+    #[serde(rename = "session_started")]
     SessionStart,
     LlmCall,
     ToolCall,
     ToolResult,
     Error,
+    #[serde(rename = "session_ended")]
     SessionEnd,
 }
 
 impl OtelKind {
     pub fn as_str(self) -> &'static str {
         match self {
-            OtelKind::SessionStart => "session_start",
+            OtelKind::SessionStart => "session_started",
             OtelKind::LlmCall => "llm_call",
             OtelKind::ToolCall => "tool_call",
             OtelKind::ToolResult => "tool_result",
             OtelKind::Error => "error",
-            OtelKind::SessionEnd => "session_end",
+            OtelKind::SessionEnd => "session_ended",
         }
     }
 }
@@ -657,7 +659,7 @@ mod tests {
         assert_eq!(sess.namespace.as_ref().map(Untrusted::raw), Some("ns"));
         assert_eq!((sess.input_tokens, sess.output_tokens, sess.llm_calls, sess.tool_calls), (12, 3, 1, 1));
         let kinds: Vec<&str> = sess.entries.iter().map(|e| e.kind.as_str()).collect();
-        assert_eq!(kinds, ["session_start", "llm_call", "tool_call", "tool_result", "session_end"]);
+        assert_eq!(kinds, ["session_started", "llm_call", "tool_call", "tool_result", "session_ended"]);
         let llm = &sess.entries[1];
         assert_eq!(llm.model.as_ref().map(Untrusted::raw), Some("fake-model"));
         assert_eq!(llm.tool_calls.len(), 1);
