@@ -30,11 +30,10 @@ pub fn load(sources: &[Arc<dyn SpanSource>]) -> Result<SpanSessions> {
         let read = src.read()?;
         if !read.skipped.is_empty() {
             warnings.push(format!(
-                "{}: skipped {} of {} records/parts: {}",
+                "{}: skipped {} ({} records read)",
                 src.describe(),
-                read.skipped.total(),
-                read.records,
-                read.skipped.describe()
+                read.skipped.describe(),
+                read.records
             ));
         }
         spans.extend(read.spans);
