@@ -278,7 +278,9 @@ fn operation(s: &Span) -> Op {
         return match op {
             "chat" | "text_completion" | "generate_content" | "inference" | "embeddings" => Op::Llm,
             "execute_tool" => Op::Tool,
-            "invoke_agent" | "create_agent" => Op::Agent,
+            "invoke_agent" => Op::Agent,
+            // Building an agent (Traceloop emits it as a trace of its own, without the thread
+            // id) is not a session.
             _ => Op::Other,
         };
     }
@@ -402,13 +404,21 @@ pub fn entries_of(s: &Span) -> Vec<OtelEntry> {
     match operation(s) {
         Op::Llm => {
             let mut e = entry(s, OtelKind::LlmCall, s.start_ns);
-            e.model = untrusted(s.first_str(&[
-                "gen_ai.response.model",
-                "gen_ai.request.model",
-                "llm.model_name",
-                "llm.response.model",
-                "llm.request.model",
-            ]));
+            // Traceloop's LangChain instrumentation writes `unknown` when the model has no
+            // name attribute; LangSmith's metadata (an association property) then names it.
+            e.model = untrusted(
+                [
+                    "gen_ai.response.model",
+                    "gen_ai.request.model",
+                    "llm.model_name",
+                    "llm.response.model",
+                    "llm.request.model",
+                    "traceloop.association.properties.ls_model_name",
+                ]
+                .iter()
+                .filter_map(|k| s.str(k))
+                .find(|m| *m != "unknown"),
+            );
             e.input_tokens =
                 s.first_u64(&["gen_ai.usage.input_tokens", "gen_ai.usage.prompt_tokens", "llm.token_count.prompt"]);
             e.output_tokens = s.first_u64(&[
@@ -767,6 +777,26 @@ mod tests {
         assert_eq!(out[0].errors, 1, "a repeated span counts once");
         assert_eq!(out[0].agent.as_ref().map(Untrusted::raw), Some("svc"), "service.name when no agent name");
         assert_eq!(out[0].entries.iter().map(|e| e.kind).collect::<Vec<_>>(), [OtelKind::LlmCall, OtelKind::Error]);
+    }
+
+    #[test]
+    fn create_agent_is_no_session_and_an_unknown_model_is_looked_up_further() {
+        let spans = vec![
+            span("t1", "a", 1, &[("gen_ai.operation.name", s("create_agent")), ("gen_ai.agent.name", s("x"))]),
+            span(
+                "t2",
+                "b",
+                2,
+                &[
+                    ("gen_ai.operation.name", s("chat")),
+                    ("gen_ai.response.model", s("unknown")),
+                    ("traceloop.association.properties.ls_model_name", s("real-model")),
+                ],
+            ),
+        ];
+        let out = sessions_of(&spans);
+        assert_eq!(out.len(), 1, "{out:?}");
+        assert_eq!(out[0].model.as_ref().map(Untrusted::raw), Some("real-model"));
     }
 
     #[test]
