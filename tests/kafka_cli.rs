@@ -6,27 +6,6 @@
 mod kafka_support;
 
 use kafka_support::*;
-use std::process::{Command, Output};
-
-fn quell(dir: &std::path::Path, args: &[&str], env: &[(&str, &str)]) -> Output {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_quell"));
-    c.args(args)
-        .env("QUELL_STORE", dir.join("quell.db"))
-        .env("QUELL_CONFIG", dir.join("none.toml"))
-        .env("QUELL_AS", "tester")
-        .env_remove("QUELL_KAFKA")
-        .env_remove("QUELL_AUDIT_TOPIC")
-        .env_remove("QUELL_REDIS");
-    for (k, v) in env {
-        c.env(k, v);
-    }
-    c.output().expect("run quell")
-}
-
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
-}
-
 #[test]
 fn demo_fills_a_real_topic_and_verify_and_replay_read_it() {
     let dir = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).expect("tempdir");

@@ -4,4 +4,5 @@ pub mod embedded;
 pub mod kafka;
 pub mod kubernetes;
 pub mod memory_cluster;
+pub mod otlp;
 pub mod redis;

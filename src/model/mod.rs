@@ -10,6 +10,7 @@ pub mod chain;
 pub mod checkpoint;
 pub mod control;
 pub mod operator;
+pub mod otel;
 pub mod selector;
 pub mod session;
 pub mod time;

@@ -3,6 +3,7 @@
 //! block (the console) call them from background threads.
 
 pub mod cluster;
+pub mod spans;
 
 use crate::model::approval::{Approval, DecideError, Decision};
 use crate::model::audit::{AuditEvent, EventKind};

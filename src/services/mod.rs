@@ -6,5 +6,6 @@ pub mod cluster;
 pub mod control;
 pub mod forensics;
 pub mod operator_log;
+pub mod otel;
 
 pub use crate::ports::{Result, StoreError};

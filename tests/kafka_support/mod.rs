@@ -99,3 +99,25 @@ pub fn add_partitions(topic: &str, total: usize) {
     let total = i32::try_from(total).expect("partition count");
     await_topic_ready(&KafkaConfig::new(brokers(), topic), total).expect("new partitions announced");
 }
+
+/// The `quell` binary on a store in `dir` (and `dir/none.toml` as its config), with no Kafka,
+/// Redis or span settings from the caller's environment but those in `env`.
+pub fn quell(dir: &std::path::Path, args: &[&str], env: &[(&str, &str)]) -> std::process::Output {
+    let mut c = std::process::Command::new(env!("CARGO_BIN_EXE_quell"));
+    c.args(args)
+        .env("QUELL_STORE", dir.join("quell.db"))
+        .env("QUELL_CONFIG", dir.join("none.toml"))
+        .env("QUELL_AS", "tester")
+        .env_remove("QUELL_KAFKA")
+        .env_remove("QUELL_AUDIT_TOPIC")
+        .env_remove("QUELL_OTLP_TOPIC")
+        .env_remove("QUELL_REDIS");
+    for (k, v) in env {
+        c.env(k, v);
+    }
+    c.output().expect("run quell")
+}
+
+pub fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}

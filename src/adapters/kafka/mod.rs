@@ -24,6 +24,7 @@
 mod health;
 mod murmur2;
 mod read;
+pub use read::read_topic;
 mod records;
 mod tails;
 mod write;

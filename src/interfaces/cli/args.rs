@@ -57,6 +57,15 @@ pub struct Global {
     /// The Kafka audit topic [default: quell.audit] [env: QUELL_AUDIT_TOPIC]
     #[arg(long = "audit-topic", global = true, value_name = "TOPIC")]
     pub audit_topic: Option<String>,
+    /// Kafka topic an OpenTelemetry Collector exports GenAI spans to (otlp_json or otlp_proto),
+    /// read as a second source of sessions; needs --kafka. The audit log stays where it is
+    /// configured: in Kafka only when an audit topic is named [env: QUELL_OTLP_TOPIC]
+    #[arg(long = "otlp-topic", global = true, value_name = "TOPIC")]
+    pub otlp_topic: Option<String>,
+    /// A file the Collector's file exporter wrote (OTLP JSON lines), read as a second source of
+    /// sessions; repeatable
+    #[arg(long = "otlp-file", global = true, value_name = "PATH")]
+    pub otlp_file: Vec<PathBuf>,
     #[command(flatten)]
     pub kube: KubeFlags,
 }
@@ -108,6 +117,7 @@ impl Global {
         path(&mut self.redis_ca, "QUELL_REDIS_CA");
         text(&mut self.kafka, "QUELL_KAFKA")?;
         text(&mut self.audit_topic, "QUELL_AUDIT_TOPIC")?;
+        text(&mut self.otlp_topic, "QUELL_OTLP_TOPIC")?;
         text(&mut self.kube.context, "QUELL_CONTEXT")?;
         text(&mut self.kube.namespace, "QUELL_NAMESPACE")?;
         path(&mut self.kube.kubeconfig, "QUELL_KUBECONFIG");

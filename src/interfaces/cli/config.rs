@@ -20,6 +20,8 @@ pub struct FileConfig {
     pub kafka: Option<crate::adapters::kafka::FileKafka>,
     /// The Kafka audit topic (`--audit-topic`, `QUELL_AUDIT_TOPIC`).
     pub audit_topic: Option<String>,
+    /// The Kafka topic of OpenTelemetry spans (`--otlp-topic`, `QUELL_OTLP_TOPIC`).
+    pub otlp_topic: Option<String>,
     /// Kubernetes: `[kube]` with context, namespace, kubeconfig, selector, enabled.
     pub kube: Option<FileKube>,
     /// Key remapping for the console: action name = key(s).

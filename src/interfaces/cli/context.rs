@@ -40,6 +40,10 @@ pub struct Context {
     pub audit_outage_ok: bool,
     /// Kubernetes (pod columns, hard stop, kill pod, quarantine): context, namespace, kubeconfig.
     pub kube: KubeSettings,
+    /// Where OpenTelemetry spans are read from (`--otlp-topic`, `--otlp-file`).
+    pub span_sources: Vec<Arc<dyn crate::ports::spans::SpanSource>>,
+    /// The sessions read from them, once per command, and the warnings of that read.
+    pub span_sessions: Option<Arc<crate::services::otel::SpanSessions>>,
     stores: Option<Stores>,
 }
 
@@ -139,12 +143,20 @@ pub fn resolve(cli: &Cli) -> Result<Context, Failure> {
         file.kube.as_ref(),
         cli.global.operator.is_some() || file.operator.is_some(),
     );
-    let operator = cli.global.operator.clone().or(file.operator).or_else(config::default_operator);
+    let operator = cli.global.operator.clone().or(file.operator.clone()).or_else(config::default_operator);
     if let Some(problem) = operator.as_deref().and_then(crate::model::untrusted::operator_identity_problem) {
         return Err(Failure::usage(format!("--as: {problem}")));
     }
     let operator = operator.unwrap_or_default();
     let readonly = cli.global.readonly || file.readonly.unwrap_or(false);
+    let kafka = crate::adapters::kafka::KafkaConfig::resolve(
+        cli.global.kafka.as_deref(),
+        cli.global.audit_topic.as_deref(),
+        file.kafka.as_ref(),
+        file.audit_topic.as_deref(),
+    )
+    .map_err(Failure::usage)?;
+    let (kafka, span_sources) = span_sources(cli, &file, kafka)?;
     Ok(Context {
         store_path: cli.global.store.clone().or(file.store).unwrap_or_else(config::default_store),
         store_mode: store_mode(cli, readonly),
@@ -154,19 +166,43 @@ pub fn resolve(cli: &Cli) -> Result<Context, Failure> {
         demo: file.demo.unwrap_or_default(),
         redis: cli.global.redis.clone().or(file.redis),
         redis_ca: cli.global.redis_ca.clone().or(file.redis_ca),
-        kafka: crate::adapters::kafka::KafkaConfig::resolve(
-            cli.global.kafka.as_deref(),
-            cli.global.audit_topic.as_deref(),
-            file.kafka.as_ref(),
-            file.audit_topic.as_deref(),
-        )
-        .map_err(Failure::usage)?,
+        kafka,
         kafka_audit: None,
         redis_store: None,
         audit_outage_ok: false,
         kube,
+        span_sources,
+        span_sessions: None,
         stores: None,
     })
+}
+
+type SpanSources = Vec<Arc<dyn crate::ports::spans::SpanSource>>;
+
+/// The span sources (`--otlp-topic` on the `--kafka` brokers, each `--otlp-file`) and the audit
+/// log's Kafka configuration: with an OTLP topic the audit log is in Kafka only when an audit
+/// topic is named (flag, variable or config), else it stays where it is without Kafka.
+fn span_sources(
+    cli: &Cli,
+    file: &config::FileConfig,
+    kafka: Option<crate::adapters::kafka::KafkaConfig>,
+) -> Result<(Option<crate::adapters::kafka::KafkaConfig>, SpanSources), Failure> {
+    use crate::adapters::otlp::{FileSpans, KafkaSpans};
+    let mut sources: SpanSources =
+        cli.global.otlp_file.iter().map(|p| Arc::new(FileSpans::new(p.clone())) as _).collect();
+    let topic = cli.global.otlp_topic.clone().or(file.otlp_topic.clone()).filter(|t| !t.trim().is_empty());
+    let Some(topic) = topic else { return Ok((kafka, sources)) };
+    let Some(cfg) = kafka else {
+        return Err(Failure::usage(format!(
+            "--otlp-topic {}: the span topic needs Kafka brokers (--kafka host:9092)",
+            crate::model::untrusted::Untrusted::new(topic).shown_line()
+        )));
+    };
+    let audit_named = cli.global.audit_topic.is_some()
+        || file.audit_topic.is_some()
+        || file.kafka.as_ref().is_some_and(|k| k.topic.is_some());
+    sources.push(Arc::new(KafkaSpans::new(crate::adapters::kafka::KafkaConfig { topic, ..cfg.clone() })));
+    Ok((audit_named.then_some(cfg), sources))
 }
 
 /// Only what starts a store on purpose creates one; actions (and the console, which can take

@@ -77,6 +77,17 @@ pub fn unreadable_line(u: &UnreadableEntry) -> String {
 }
 
 pub fn show(ctx: &mut Context, session: &str, format: TextFormat, out: &mut dyn Write) -> CliResult {
+    // A session also (or only) known from OpenTelemetry spans: both, each with its integrity.
+    if !ctx.span_sources.is_empty() {
+        let chain = |ctx: &mut Context, out: &mut dyn Write| show_chain(ctx, session, format, out);
+        if let Some(result) = super::otel::show(ctx, session, format, out, &chain) {
+            return result;
+        }
+    }
+    show_chain(ctx, session, format, out)
+}
+
+fn show_chain(ctx: &mut Context, session: &str, format: TextFormat, out: &mut dyn Write) -> CliResult {
     let stores = ctx.stores()?;
     let tl = forensics::timeline(&stores, session)?;
     if format == TextFormat::Json {
@@ -205,6 +216,15 @@ pub fn replay(
             })
             .collect::<Result<_, _>>()?,
     };
+    if !ctx.span_sources.is_empty() {
+        let spans = super::otel::sessions(ctx)?;
+        if let Some(id) = session.filter(|id| spans.get(id).is_some()) {
+            if !super::otel::has_quell_chain(ctx, id) {
+                super::otel::replay(&spans, Some(id), (query.since, query.until), kinds, format, out)?;
+                return Ok(exit::OK);
+            }
+        }
+    }
     let stores = ctx.stores()?;
     let mut count = 0u64;
     let mut io_err: Option<std::io::Error> = None;
@@ -235,6 +255,11 @@ pub fn replay(
         return Err(e.into());
     }
     result?;
+    // Then the span-derived entries, marked otel/unverified on every line.
+    if !ctx.span_sources.is_empty() {
+        let spans = super::otel::sessions(ctx)?;
+        count += super::otel::replay(&spans, session, (query.since, query.until), kinds, format, out)?;
+    }
     if count == 0 {
         if let Some(s) = session {
             if stores.sessions.session(s)?.is_none() && stores.audit.tail(s)?.is_none() {
@@ -246,6 +271,52 @@ pub fn replay(
 }
 
 pub fn verify(ctx: &mut Context, session: Option<&str>, format: TextFormat, out: &mut dyn Write) -> CliResult {
+    // Sessions from OpenTelemetry spans have no hash chain: said, never passed.
+    let unverifiable: Vec<String> = match ctx.span_sources.is_empty() {
+        true => Vec::new(),
+        false => super::otel::sessions(ctx)?
+            .sessions
+            .iter()
+            .filter(|s| session.is_none_or(|id| s.id == id))
+            .map(|s| s.id.clone())
+            .collect(),
+    };
+    if let Some(id) = session.filter(|id| unverifiable.iter().any(|u| u == id)) {
+        if !super::otel::has_quell_chain(ctx, id) {
+            let message = format!(
+                "cannot verify session {}: it is known only from OpenTelemetry spans (source otel, integrity \
+                 unverified), which are not hash-chained",
+                Untrusted::new(id).shown_line()
+            );
+            if format == TextFormat::Json {
+                super::json::write_pretty(
+                    out,
+                    &serde_json::json!({"intact": false, "verifiable": false, "unverified_otel_sessions": [id]}),
+                )?;
+            } else {
+                writeln!(out, "{}", Shown::line(&message))?;
+            }
+            return Err(Failure { code: exit::INTEGRITY, message });
+        }
+    }
+    let result = verify_chains(ctx, session, format, &unverifiable, out);
+    if !unverifiable.is_empty() && format == TextFormat::Text {
+        writeln!(
+            out,
+            "not verified: {} sessions from OpenTelemetry spans (source otel, integrity unverified): spans are not hash-chained",
+            table::thousands(unverifiable.len() as u64)
+        )?;
+    }
+    result
+}
+
+fn verify_chains(
+    ctx: &mut Context,
+    session: Option<&str>,
+    format: TextFormat,
+    unverifiable: &[String],
+    out: &mut dyn Write,
+) -> CliResult {
     let stores = ctx.stores()?;
     let report = forensics::verify(&stores, session)?;
     match format {
@@ -257,6 +328,7 @@ pub fn verify(ctx: &mut Context, session: Option<&str>, format: TextFormat, out:
                     "chains": report.chains,
                     "events": report.events,
                     "breaks": report.breaks,
+                    "unverified_otel_sessions": unverifiable,
                 }),
             )?;
         }

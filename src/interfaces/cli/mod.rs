@@ -10,6 +10,7 @@ mod control;
 mod demo;
 mod forensics;
 mod json;
+mod otel;
 pub mod outcome;
 pub mod output;
 mod sessions;
@@ -35,6 +36,15 @@ fn run(cli: Cli) -> CliResult {
         Some(Command::Show { .. } | Command::Replay { .. } | Command::Verify { .. })
             | Some(Command::Demo { .. } | Command::Agent { .. })
     );
+    // Pause, resume, kill and approvals on a session known only from spans: refused, saying why.
+    match &cli.command {
+        Some(Command::Pause(a)) => otel::refuse_control(&mut ctx, "pause", &a.targets.sessions)?,
+        Some(Command::Resume(a)) => otel::refuse_control(&mut ctx, "resume", &a.targets.sessions)?,
+        Some(Command::Kill(a)) => otel::refuse_control(&mut ctx, "kill", &a.targets.sessions)?,
+        Some(Command::Approve(a)) => otel::refuse_control(&mut ctx, "approve", &a.targets.ids)?,
+        Some(Command::Reject(a)) => otel::refuse_control(&mut ctx, "reject", &a.targets.ids)?,
+        _ => {}
+    }
     let code = match cli.command {
         None => demo::console(&mut ctx),
         Some(Command::Demo { agents, headless, duration, step_ms, steps, approval_ttl }) => {
@@ -68,7 +78,8 @@ fn run(cli: Cli) -> CliResult {
     // Kafka: topic warnings and records skipped as foreign; Redis: keys of other writers under
     // `checkpoint:` skipped. After the command's own output.
     let redis_lines = ctx.redis_store.iter().flat_map(|r| r.report_lines());
-    for line in ctx.kafka_audit.iter().flat_map(|k| k.report_lines()).chain(redis_lines) {
+    let span_lines = otel::report_lines(&ctx);
+    for line in ctx.kafka_audit.iter().flat_map(|k| k.report_lines()).chain(redis_lines).chain(span_lines) {
         let _ = writeln!(std::io::stderr(), "{}", crate::shown!("quell: warning: {line}"));
     }
     code

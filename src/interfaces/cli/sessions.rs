@@ -14,6 +14,36 @@ use std::collections::HashMap;
 use std::io::Write;
 
 pub fn list(ctx: &mut Context, selector: Option<&str>, format: ListFormat, out: &mut dyn Write) -> CliResult {
+    if ctx.span_sources.is_empty() {
+        return list_quell(ctx, selector, format, out);
+    }
+    // Span-derived sessions (docs/otel-mapping.md) after quell's own, marked.
+    let spans = super::otel::sessions(ctx)?;
+    let mut quell = Vec::new();
+    let code = match list_quell(ctx, selector, format, &mut quell) {
+        Ok(code) => code,
+        // No store of quell's own (an agent that never ran quell's library): the spans alone.
+        Err(e) if !spans.sessions.is_empty() && e.code != super::outcome::exit::USAGE => {
+            super::outcome::notice(&format!("notice: quell's own sessions not read: {}", e.message));
+            quell.clear();
+            0
+        }
+        Err(e) => return Err(e),
+    };
+    let selector = selector.map(Selector::parse).transpose().map_err(|e| Failure::usage(e.to_string()))?;
+    let now = time::now();
+    let shown: Vec<_> = spans
+        .sessions
+        .iter()
+        .filter(|s| selector.as_ref().is_none_or(|sel| sel.matches(&super::otel::as_session(s), now)))
+        .collect();
+    let also: std::collections::HashSet<String> =
+        shown.iter().filter(|s| super::otel::has_quell_chain(ctx, &s.id)).map(|s| s.id.clone()).collect();
+    super::otel::list(&shown, &also, format, Some(quell), out)?;
+    Ok(code)
+}
+
+fn list_quell(ctx: &mut Context, selector: Option<&str>, format: ListFormat, out: &mut dyn Write) -> CliResult {
     let selector = selector.map(Selector::parse).transpose().map_err(|e| Failure::usage(e.to_string()))?;
     let stores = ctx.stores()?;
     let now = time::now();

@@ -59,6 +59,8 @@ pub struct TuiOptions {
     pub kube_error: Option<String>,
     /// The console runs the demo's simulated fleet (`quell demo`): quitting stops it, so it asks.
     pub demo: bool,
+    /// A line shown on the status line when the console opens (e.g. what it does not show).
+    pub notice: Option<String>,
 }
 
 /// Frames are drawn at most this often, and only when something changed.
@@ -83,6 +85,9 @@ fn state_for(opts: &TuiOptions, no_color_env: bool) -> Result<App, String> {
     let mut app = App::new(operator, opts.readonly, keymap, theme, time::now());
     app.no_color = no_color;
     app.demo = opts.demo;
+    if let Some(n) = &opts.notice {
+        app.status = Some((app::Level::Info, crate::model::untrusted::Untrusted::new(n.as_str()).shown_line()));
+    }
     if let Some(k) = &opts.kube {
         let operator =
             k.operator.as_deref().map(str::trim).filter(|o| !o.is_empty() && !o.chars().any(char::is_control));
@@ -202,5 +207,14 @@ mod tests {
         assert!(kube.info.is_none(), "no pod action is offered without a cluster");
         assert!(kube.summary().contains("no context named \"x\"^["), "{}", kube.summary());
         assert!(state_for(&TuiOptions::default(), false).unwrap().kube.is_none(), "no kube: no pod columns");
+    }
+
+    #[test]
+    fn a_notice_is_on_the_status_line_when_the_console_opens() {
+        let opts = TuiOptions { notice: Some("spans not shown\u{1b}[2J".into()), ..TuiOptions::default() };
+        let app = state_for(&opts, false).unwrap();
+        let (_, line) = app.status.unwrap_or((app::Level::Error, String::new()));
+        assert_eq!(line, "spans not shown^[[2J");
+        assert!(state_for(&TuiOptions::default(), false).unwrap().status.is_none());
     }
 }
