@@ -75,15 +75,16 @@ impl Console {
         for e in effects {
             let msg = match e {
                 Effect::LoadTimeline(id) => {
-                    let data = Box::new(feed::load_timeline(&self.stores, &id));
+                    let data = Box::new(feed::load_timeline(&self.stores, &id, &Default::default()));
                     Msg::Timeline { id, data }
                 }
                 Effect::LoadWindow { id, since } => {
-                    let data = Box::new(feed::load_window(&self.stores, since, feed::WINDOW_EVENTS));
+                    let data =
+                        Box::new(feed::load_window(&self.stores, since, feed::WINDOW_EVENTS, &Default::default()));
                     Msg::Timeline { id, data }
                 }
                 Effect::LoadContext(session_id) => {
-                    let lines = feed::context_lines(&self.stores, &session_id);
+                    let lines = feed::context_lines(&self.stores, &session_id, &Default::default());
                     Msg::Context { session_id, lines }
                 }
                 Effect::Plan { kind, target } => Msg::Planned(
@@ -354,9 +355,10 @@ fn session_timeline_shows_the_injection_neutralised() {
         screen.contains("✘ checkpoint not covered by an audit event at steps 1, 3 (7 events verified)"),
         "{screen}"
     );
-    assert!(screen.contains("^[[2J^[]0;PWNED-TITLE^G^[]52;c;cm0gLXJmIC8="), "{screen}");
+    assert!(screen.contains("[prompt_injection +1] browser.open → ^[[2J^[]0;PWNED-TITLE"), "{screen}");
     assert!(screen.contains("[unexpected tool send_email]"), "{screen}");
-    assert!(screen.contains("[error]"));
+    // One tool error is not "repeated tool errors".
+    assert!(screen.contains("     7    4 02:56:00 error              send_email refused"), "{screen}");
     assert!(screen.contains("operator_action    operator:bob · pause session s-browser-0003"), "{screen}");
 }
 
@@ -477,6 +479,13 @@ fn replay_steps_and_jumps_to_the_first_anomaly() {
     let r = c.app.replay.as_ref().expect("replay");
     let data = r.data.as_ref().and_then(|d| d.as_ref().ok()).expect("loaded");
     let current = &data.items[r.current_index().expect("pos")];
+    // The injected page is the first anomaly (both of the tool result rules), the call of a
+    // tool the session may not use the next.
+    assert_eq!(current.anomaly.as_deref(), Some("prompt_injection +1"));
+    c.key(KeyCode::Char('a'));
+    let r = c.app.replay.as_ref().expect("replay");
+    let data = r.data.as_ref().and_then(|d| d.as_ref().ok()).expect("loaded");
+    let current = &data.items[r.current_index().expect("pos")];
     assert_eq!(current.anomaly.as_deref(), Some("unexpected tool send_email"));
     c.key(KeyCode::Char('f'));
     c.key(KeyCode::Char(' '));
@@ -513,15 +522,15 @@ fn replay_a_time_window_across_sessions() {
 fn a_window_replay_reads_a_bounded_number_of_events() {
     let c = console();
     let since = now() - chrono::Duration::seconds(270);
-    let all = feed::load_window(&c.stores, since, feed::WINDOW_EVENTS).expect("window");
+    let all = feed::load_window(&c.stores, since, feed::WINDOW_EVENTS, &Default::default()).expect("window");
     assert!(!all.more && all.items.len() == 9, "the fixture's window is whole: {} events", all.items.len());
     assert!(all.badge().1.starts_with("9 events in the window"), "{}", all.badge().1);
-    let cut = feed::load_window(&c.stores, since, 4).expect("window");
+    let cut = feed::load_window(&c.stores, since, 4, &Default::default()).expect("window");
     assert_eq!(cut.items.len(), 4, "no more than the bound is read");
     assert!(cut.more, "the window holds more than was read");
     let (ok, badge) = cut.badge();
     assert!(!ok && badge.contains("only the first 4 events of the window were read"), "{badge}");
-    let none = feed::load_window(&c.stores, since, 0).expect("window");
+    let none = feed::load_window(&c.stores, since, 0, &Default::default()).expect("window");
     assert!(none.items.is_empty() && none.more);
 }
 

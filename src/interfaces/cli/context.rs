@@ -38,6 +38,8 @@ pub struct Context {
     pub audit_outage_ok: bool,
     /// Kubernetes (pod columns, hard stop, kill pod, quarantine): context, namespace, kubeconfig.
     pub kube: KubeSettings,
+    /// The anomaly rules' thresholds and pinned models (`[anomaly]` in the config file).
+    pub rules: crate::model::anomaly::Rules,
     stores: Option<Stores>,
 }
 
@@ -162,6 +164,7 @@ pub fn resolve(cli: &Cli) -> Result<Context, Failure> {
         redis_store: None,
         audit_outage_ok: false,
         kube,
+        rules: file.anomaly.unwrap_or_default(),
         stores: None,
     })
 }

@@ -142,6 +142,7 @@ fn console_options(ctx: &Context) -> Result<crate::interfaces::tui::TuiOptions, 
         no_color: false,
         kube: None,
         kube_error: None,
+        rules: ctx.rules.clone(),
     };
     crate::interfaces::tui::initial_state(&opts).map_err(Failure::usage)?;
     Ok(opts)

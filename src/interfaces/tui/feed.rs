@@ -9,6 +9,7 @@ use super::fleet::Snapshot;
 use super::session::TimelineData;
 use super::theme::Theme;
 use crate::model::action::Domain;
+use crate::model::anomaly::Rules;
 use crate::model::operator::Operator;
 use crate::model::time::{self, Timestamp};
 use crate::ports::{AuditQuery, Stores};
@@ -61,6 +62,7 @@ pub fn start(
     operator: Operator,
     theme_dir: Option<PathBuf>,
     kube: Option<TuiKube>,
+    rules: Rules,
 ) -> std::io::Result<Feed> {
     let (watch_tx, watch_rx) = mpsc::channel();
     let (actions_tx, actions_rx) = mpsc::channel();
@@ -85,7 +87,7 @@ pub fn start(
         let (stores, tx) = (stores.clone(), tx.clone());
         thread::Builder::new().name("quell-audit-health".into()).spawn(move || audit_health(stores, tx))?;
     }
-    thread::Builder::new().name("quell-reads".into()).spawn(move || reads(stores, tx, reads_rx, theme_dir))?;
+    thread::Builder::new().name("quell-reads".into()).spawn(move || reads(stores, tx, reads_rx, theme_dir, rules))?;
     Ok(Feed { actions: actions_tx, reads: reads_tx })
 }
 
@@ -244,39 +246,39 @@ fn actions(
     }
 }
 
-pub fn load_timeline(stores: &Stores, id: &str) -> Result<TimelineData, String> {
-    forensics::timeline(stores, id).map(TimelineData::from_timeline).map_err(|e| e.to_string())
+pub fn load_timeline(stores: &Stores, id: &str, rules: &Rules) -> Result<TimelineData, String> {
+    forensics::timeline(stores, id).map(|t| TimelineData::from_timeline(t, rules)).map_err(|e| e.to_string())
 }
 
 /// Every session's events since `since`, for a replay of the window: at most `max` of them,
 /// and when the window holds more the data says so.
-pub fn load_window(stores: &Stores, since: Timestamp, max: usize) -> Result<TimelineData, String> {
+pub fn load_window(stores: &Stores, since: Timestamp, max: usize, rules: &Rules) -> Result<TimelineData, String> {
     let query = AuditQuery { since: Some(since), ..Default::default() };
     let (entries, more) = forensics::read_entries_at_most(stores, &query, max).map_err(|e| e.to_string())?;
-    Ok(TimelineData { more, ..TimelineData::from_window_entries(&entries) })
+    Ok(TimelineData { more, ..TimelineData::from_window_entries(&entries, rules) })
 }
 
 /// The last steps of a session, one line each, for the approvals view.
-pub fn context_lines(stores: &Stores, session_id: &str) -> Result<Vec<String>, String> {
-    load_timeline(stores, session_id).map(|d| {
+pub fn context_lines(stores: &Stores, session_id: &str, rules: &Rules) -> Result<Vec<String>, String> {
+    load_timeline(stores, session_id, rules).map(|d| {
         let skip = d.items.len().saturating_sub(CONTEXT_STEPS);
         d.items.iter().skip(skip).map(|i| format!("step {:>3} {:<18} {}", i.step, i.kind.label(), i.summary)).collect()
     })
 }
 
-fn reads(stores: Stores, tx: Sender<Msg>, rx: Receiver<Effect>, theme_dir: Option<PathBuf>) {
+fn reads(stores: Stores, tx: Sender<Msg>, rx: Receiver<Effect>, theme_dir: Option<PathBuf>, rules: Rules) {
     while let Ok(effect) = rx.recv() {
         let msg = match effect {
             Effect::LoadTimeline(id) => {
-                let data = Box::new(load_timeline(&stores, &id));
+                let data = Box::new(load_timeline(&stores, &id, &rules));
                 Msg::Timeline { id, data }
             }
             Effect::LoadWindow { id, since } => {
-                let data = load_window(&stores, since, WINDOW_EVENTS);
+                let data = load_window(&stores, since, WINDOW_EVENTS, &rules);
                 Msg::Timeline { id, data: Box::new(data) }
             }
             Effect::LoadContext(session_id) => {
-                let lines = context_lines(&stores, &session_id);
+                let lines = context_lines(&stores, &session_id, &rules);
                 Msg::Context { session_id, lines }
             }
             Effect::LoadTheme(name) => Msg::Theme(Theme::load(&name, theme_dir.as_deref())),

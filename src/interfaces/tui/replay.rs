@@ -221,6 +221,7 @@ mod tests {
             checkpoint_coverage: Vec::new(),
             window: false,
             more: false,
+            anomalies: Vec::new(),
         }));
         r
     }
