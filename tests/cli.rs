@@ -406,3 +406,109 @@ fn flags_from_the_environment_are_not_shown_as_required_and_bad_values_are_named
     let r = quell_env(&[("QUELL_STORE", &path), ("QUELL_AS", empty)], &["sessions", "-o", "json"]);
     assert_eq!(r.code, 0, "{}", r.stderr);
 }
+
+fn ids_of(r: &common::Run) -> Vec<String> {
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    r.json().as_array().unwrap().iter().map(|s| s["id"].as_str().unwrap().to_owned()).collect()
+}
+
+#[test]
+fn sessions_name_their_anomalies_and_select_on_them() {
+    let (path, stores) = temp_store();
+    fleet(&stores);
+    // s-alpha may call only execute_payment and asks for approval to send an e-mail.
+    let r = quell(&path, &["sessions", "-o", "json"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let doc = r.json();
+    let by_id = |id: &str| doc.as_array().unwrap().iter().find(|s| s["id"] == id).unwrap().clone();
+    assert_eq!(
+        by_id("s-alpha")["anomalies"],
+        json!([{"rule": "unexpected_tool", "severity": "high", "count": 1,
+                "detail": "unexpected approval asked for tool send_email"}])
+    );
+    assert_eq!(by_id("s-beta")["anomalies"], json!([]));
+
+    assert_eq!(ids_of(&quell(&path, &["sessions", "--where", "anomaly", "-o", "json"])), vec!["s-alpha"]);
+    assert_eq!(ids_of(&quell(&path, &["sessions", "--where", "!anomaly", "-o", "json"])), vec!["s-beta"]);
+    let r = quell(&path, &["sessions", "--where", "anomaly=unexpected_tool,agent=billing-agent", "-o", "json"]);
+    assert_eq!(ids_of(&r), vec!["s-alpha"]);
+    assert!(ids_of(&quell(&path, &["sessions", "--where", "anomaly=broken_chain", "-o", "json"])).is_empty());
+    let table = quell(&path, &["sessions", "--where", "anomaly in (unexpected_tool, tool_errors)"]);
+    assert_eq!(table.code, 0, "{}", table.stderr);
+    assert!(table.stdout.contains("s-alpha") && !table.stdout.contains("s-beta"), "{}", table.stdout);
+
+    let show = quell(&path, &["show", "s-alpha"]);
+    assert!(show.stdout.contains("anomalies: 1\n"), "{}", show.stdout);
+    assert!(show.stdout.contains("high     unexpected_tool  unexpected approval asked for tool send_email  at #"));
+    let show = quell(&path, &["show", "s-alpha", "-o", "json"]).json();
+    assert_eq!(show["anomalies"][0]["rule"], "unexpected_tool");
+    assert!(quell(&path, &["show", "s-beta"]).stdout.contains("anomalies: none"));
+
+    // Acting on them: the live sessions that break the rule now, named by id.
+    let r = quell(&path, &["pause", "--where", "!anomaly", "--reason", "clean ones", "--wait", "0"]);
+    assert_eq!(r.code, 3, "s-beta has ended: no live session matches: {}", r.stderr);
+    assert!(r.stderr.contains("no live session matches !anomaly"), "{}", r.stderr);
+    let args = ["pause", "--where", "anomaly=unexpected_tool", "--reason", "injected", "--wait", "0", "-o", "json"];
+    let r = quell(&path, &args);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_eq!(r.json()["sessions"], 1);
+    assert!(r.json()["scope"].as_str().unwrap().contains("s-alpha"), "{}", r.stdout);
+    let r = quell(&path, &["kill-pod", "--where", "anomaly", "--reason", "x"]);
+    assert_eq!(r.code, 2, "{}", r.stderr);
+}
+
+#[test]
+fn a_selector_value_no_session_can_have_is_a_usage_error_naming_the_valid_ones() {
+    let (path, stores) = temp_store();
+    fleet(&stores);
+    for (sel, says) in [
+        (
+            "state=runing",
+            "no state is 'runing' (valid: running, paused, waiting_approval, killed, finished, failed, stale)",
+        ),
+        ("state in (running,stoped)", "no state is 'stoped'"),
+        ("anomaly=unexpected-tool", "no anomaly is 'unexpected-tool' (valid: unexpected_tool, prompt_injection,"),
+    ] {
+        let r = quell(&path, &["sessions", "--where", sel]);
+        assert_eq!((r.code, r.stdout.as_str()), (2, ""), "{sel}: {}", r.stderr);
+        assert_eq!(r.stderr.lines().count(), 1, "{}", r.stderr);
+        assert!(r.stderr.contains(says), "{sel}: {}", r.stderr);
+        // The same selector never reaches an action.
+        let r = quell(&path, &["pause", "--where", sel, "--reason", "typo"]);
+        assert_eq!(r.code, 2, "{sel}: {}", r.stderr);
+    }
+    assert!(stores.control.control_changes(0).unwrap().is_empty(), "nothing was paused");
+}
+
+#[test]
+fn the_demo_fleets_injected_agents_are_found_by_their_approval_request() {
+    use quell::agent::sim::{Fleet, FleetConfig};
+    let (path, stores) = temp_store();
+    // Agent 3 of every 20 reads an injected page, then asks to e-mail the attacker.
+    let config = FleetConfig {
+        agents: 4,
+        step_ms: (5, 20),
+        max_steps: Some(4),
+        approval_ttl: Duration::from_secs(600),
+        ..FleetConfig::default()
+    };
+    let fleet = Fleet::start(stores.clone(), config).unwrap();
+    let injected = fleet.session_ids()[3].clone();
+    let asked = || {
+        let q = quell::ports::AuditQuery { chain: Some(injected.clone()), ..Default::default() };
+        stores.audit.read(&q).unwrap().iter().any(|e| e.body.kind == EventKind::ApprovalRequested)
+    };
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while !asked() {
+        assert!(std::time::Instant::now() < deadline, "the injected agent never asked for approval");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    fleet.stop().unwrap();
+    let r = quell(&path, &["sessions", "--where", "anomaly=unexpected_tool", "-o", "json"]);
+    assert_eq!(ids_of(&r), vec![injected.clone()]);
+    let found = &r.json()[0]["anomalies"];
+    let rules: Vec<&str> = found.as_array().unwrap().iter().map(|a| a["rule"].as_str().unwrap()).collect();
+    assert_eq!(rules, vec!["unexpected_tool", "prompt_injection", "terminal_escape"], "{found}");
+    let show = quell(&path, &["show", &injected]);
+    assert!(show.stdout.contains("unexpected approval asked for tool send_email"), "{}", show.stdout);
+}

@@ -390,10 +390,10 @@ impl<'r> Detector<'r> {
     }
 }
 
-fn summary(e: &AuditEvent) -> String {
-    let tool = e.body.tool.as_ref().map(|t| t.raw()).unwrap_or("?");
-    let what = e.body.output_summary.as_ref().map(|o| o.raw()).unwrap_or_default();
-    format!("{tool}: {what}")
+/// What an error event says, else the tool it is about.
+fn summary(e: &AuditEvent) -> &str {
+    let what = e.body.output_summary.as_ref().map(|o| o.raw()).filter(|w| !w.is_empty());
+    what.or(e.body.tool.as_ref().map(|t| t.raw())).unwrap_or("?")
 }
 
 /// `amount` per `unit_secs`, over the time from `from` to `to` but at least [`RATE_WINDOW_SECS`].
@@ -612,7 +612,7 @@ mod tests {
         bodies.push(error(4));
         let found = run(bodies, None);
         assert_eq!(ids(&found), vec![RuleId::ToolErrors]);
-        assert!(found[0].detail.starts_with("tool error 3 of this session: db_query"), "{}", found[0].detail);
+        assert_eq!(found[0].detail, "tool error 3 of this session: connection reset by peer");
     }
 
     #[test]

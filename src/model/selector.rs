@@ -3,9 +3,17 @@
 //!
 //! Operators: `=`/`==`, `!=`, `in (…)`, `notin (…)`, `field` (has a value), `!field` (has none).
 //! `tool` is multi-valued (every tool the session called): `tool=x` means "called x",
-//! `tool!=x` means "never called x".
+//! `tool!=x` means "never called x". `anomaly` is multi-valued too: the ids of the anomaly rules
+//! the session breaks ([`super::anomaly`]); `anomaly` alone means "breaks any rule". It is judged
+//! from the audit log, so a caller that matches a selector with [`Selector::needs_anomalies`]
+//! passes them to [`Selector::matches_with`]; without them an `anomaly` requirement matches
+//! nothing (never everything).
+//!
+//! `state` and `anomaly` take only the values a session can have: another value is an error
+//! naming the valid ones, not a selector that silently matches nothing.
 
-use super::session::Session;
+use super::anomaly::RuleId;
+use super::session::{Session, SessionState};
 use super::time::Timestamp;
 use super::untrusted::Untrusted;
 use std::fmt;
@@ -19,10 +27,11 @@ pub enum Field {
     Model,
     State,
     Tool,
+    Anomaly,
 }
 
 impl Field {
-    pub const ALL: [(&'static str, Field); 7] = [
+    pub const ALL: [(&'static str, Field); 8] = [
         ("id", Field::Id),
         ("agent", Field::Agent),
         ("namespace", Field::Namespace),
@@ -30,6 +39,7 @@ impl Field {
         ("model", Field::Model),
         ("state", Field::State),
         ("tool", Field::Tool),
+        ("anomaly", Field::Anomaly),
     ];
 
     fn parse(name: &str) -> Option<Field> {
@@ -38,6 +48,15 @@ impl Field {
 
     fn name(self) -> &'static str {
         Self::ALL.iter().find(|(_, f)| *f == self).map(|(n, _)| *n).unwrap_or("?")
+    }
+
+    /// The values an enumerated field can have; `None`: any text.
+    fn valid_values(self) -> Option<Vec<&'static str>> {
+        match self {
+            Field::State => Some(SessionState::ALL.iter().map(|s| s.as_str()).collect()),
+            Field::Anomaly => Some(RuleId::names()),
+            _ => None,
+        }
     }
 }
 
@@ -109,13 +128,31 @@ impl Selector {
         self.requirements.is_empty()
     }
 
+    /// For a selector without an `anomaly` requirement (see [`Selector::needs_anomalies`]).
     pub fn matches(&self, session: &Session, now: Timestamp) -> bool {
-        self.requirements.iter().all(|r| r.matches(session, now))
+        self.matches_with(session, now, None)
+    }
+
+    /// Whether the session meets every requirement but those on `anomaly` (to narrow a listing
+    /// before anomalies are judged).
+    pub fn matches_ignoring_anomalies(&self, session: &Session, now: Timestamp) -> bool {
+        self.requirements.iter().filter(|r| r.field != Field::Anomaly).all(|r| r.matches(session, now, None))
+    }
+
+    /// Whether matching needs the session's anomalies (an `anomaly` requirement).
+    pub fn needs_anomalies(&self) -> bool {
+        self.requirements.iter().any(|r| r.field == Field::Anomaly)
+    }
+
+    /// Matches with the rules the session breaks; `None`: not known, and then an `anomaly`
+    /// requirement matches nothing.
+    pub fn matches_with(&self, session: &Session, now: Timestamp, anomalies: Option<&[RuleId]>) -> bool {
+        self.requirements.iter().all(|r| r.matches(session, now, anomalies))
     }
 }
 
 impl Requirement {
-    fn matches(&self, s: &Session, now: Timestamp) -> bool {
+    fn matches(&self, s: &Session, now: Timestamp, anomalies: Option<&[RuleId]>) -> bool {
         let state;
         let values: Vec<&str> = match self.field {
             Field::Id => vec![s.id.as_str()],
@@ -128,6 +165,10 @@ impl Requirement {
                 vec![state.as_str()]
             }
             Field::Tool => s.tools.iter().map(Untrusted::raw).collect(),
+            Field::Anomaly => match anomalies {
+                Some(ids) => ids.iter().map(|id| id.as_str()).collect(),
+                None => return false,
+            },
         };
         match &self.op {
             Op::Eq(v) => values.iter().any(|x| x == v),
@@ -137,6 +178,21 @@ impl Requirement {
             Op::Exists => values.iter().any(|x| !x.is_empty()),
             Op::NotExists => values.iter().all(|x| x.is_empty()),
         }
+    }
+}
+
+/// A value an enumerated field can never have is an error naming the valid ones.
+fn check_values(field: Field, op: &Op) -> Result<(), String> {
+    let Some(valid) = field.valid_values() else { return Ok(()) };
+    let values: &[String] = match op {
+        Op::Eq(v) | Op::NotEq(v) => std::slice::from_ref(v),
+        Op::In(set) | Op::NotIn(set) => set,
+        Op::Exists | Op::NotExists => &[],
+    };
+    match values.iter().find(|v| !valid.contains(&v.as_str())) {
+        // Escaped as the whole text is: the value is the operator's input.
+        Some(v) => Err(format!("no {} is '{}' (valid: {})", field.name(), v.escape_debug(), valid.join(", "))),
+        None => Ok(()),
     }
 }
 
@@ -225,6 +281,7 @@ impl Parser<'_> {
         } else {
             return Err(format!("expected =, !=, in or notin after '{}' at position {}", field.name(), self.pos + 1));
         };
+        check_values(field, &op)?;
         Ok(Requirement { field, op })
     }
 
@@ -286,6 +343,39 @@ mod tests {
         s.last_seen = time::now() - chrono::Duration::seconds(120);
         assert!(Selector::parse("state=stale").unwrap().matches(&s, time::now()));
         assert_eq!(s.effective_state(time::now()), SessionState::Stale);
+    }
+
+    #[test]
+    fn anomaly_matches_the_rules_a_session_breaks_and_nothing_when_they_are_unknown() {
+        let sel = |t: &str| Selector::parse(t).unwrap();
+        let (s, now) = (session(), time::now());
+        let broke = [RuleId::UnexpectedTool, RuleId::TerminalEscape];
+        assert!(sel("anomaly").matches_with(&s, now, Some(&broke)));
+        assert!(!sel("anomaly").matches_with(&s, now, Some(&[])));
+        assert!(sel("!anomaly").matches_with(&s, now, Some(&[])));
+        assert!(sel("anomaly=unexpected_tool").matches_with(&s, now, Some(&broke)));
+        assert!(!sel("anomaly=broken_chain").matches_with(&s, now, Some(&broke)));
+        assert!(sel("anomaly in (broken_chain, terminal_escape),state=running").matches_with(&s, now, Some(&broke)));
+        assert!(sel("anomaly!=broken_chain").matches_with(&s, now, Some(&broke)));
+        // Unknown anomalies: neither `anomaly` nor `!anomaly` matches (never the whole fleet).
+        for t in ["anomaly", "!anomaly", "anomaly!=tool_errors", "anomaly notin (tool_errors)"] {
+            assert!(sel(t).needs_anomalies());
+            assert!(!sel(t).matches(&s, now), "{t}");
+        }
+        assert!(!sel("state=running,tool=send_email").needs_anomalies());
+    }
+
+    #[test]
+    fn a_value_an_enumerated_field_can_never_have_is_an_error_naming_the_valid_ones() {
+        let e = Selector::parse("state=runing").unwrap_err();
+        assert!(e.message.contains("no state is 'runing' (valid: running, paused, waiting_approval,"), "{e}");
+        let e = Selector::parse("state in (running, stopped)").unwrap_err();
+        assert!(e.message.contains("no state is 'stopped'"), "{e}");
+        let e = Selector::parse("anomaly=unexpected-tool").unwrap_err();
+        assert!(e.message.contains("no anomaly is 'unexpected-tool' (valid: unexpected_tool,"), "{e}");
+        assert!(Selector::parse("state!=stale,anomaly notin (tool_errors)").is_ok());
+        // Free-text fields take any value.
+        assert!(Selector::parse("model=gpt-9,agent=nobody").is_ok());
     }
 
     #[test]

@@ -4,8 +4,11 @@
 
 use super::forensics::{self, Entry, Timeline};
 use crate::model::anomaly::{Anomaly, Detector, RuleId, Rules};
+use crate::model::audit::EventKind;
 use crate::model::chain::ChainBreak;
+use crate::model::selector::Selector;
 use crate::model::session::Session;
+use crate::model::time::Timestamp;
 use crate::ports::{AuditQuery, Result, Stores};
 use std::collections::HashMap;
 
@@ -74,17 +77,27 @@ pub fn in_window(entries: &[Entry], rules: &Rules) -> Vec<Vec<Anomaly>> {
         .collect()
 }
 
+/// The kinds of event the rules read (a listing skips checkpoint, control and decision events).
+pub const JUDGED_KINDS: [EventKind; 6] = [
+    EventKind::SessionStarted,
+    EventKind::LlmCall,
+    EventKind::ToolCall,
+    EventKind::ToolResult,
+    EventKind::ApprovalRequested,
+    EventKind::Error,
+];
+
 /// Up to this many sessions are judged chain by chain (indexed reads); more are judged in one
 /// pass over the whole log.
 const PER_CHAIN_UP_TO: usize = 32;
 
 /// The anomalies of each listed session, by id (sessions with none are absent). Reads the audit
 /// log: call it only when the output or a selector needs anomalies.
-pub fn for_sessions(stores: &Stores, sessions: &[Session], rules: &Rules) -> Result<HashMap<String, Vec<Anomaly>>> {
+pub fn for_sessions(stores: &Stores, sessions: &[Session], rules: &Rules) -> Result<BySession> {
     let mut out = HashMap::new();
     if sessions.len() <= PER_CHAIN_UP_TO {
         for s in sessions {
-            let q = AuditQuery { chain: Some(s.id.clone()), ..Default::default() };
+            let q = AuditQuery { chain: Some(s.id.clone()), kinds: JUDGED_KINDS.to_vec(), ..Default::default() };
             let entries = forensics::read_entries(stores, &q)?;
             let integrity = forensics::verify_chain(stores, &s.id, forensics::anchor(s))?;
             let broken = integrity.as_ref().err();
@@ -106,7 +119,13 @@ pub fn for_sessions(stores: &Stores, sessions: &[Session], rules: &Rules) -> Res
     }
     let wanted: HashMap<&str, &Session> = sessions.iter().map(|s| (s.id.as_str(), s)).collect();
     let mut detectors: HashMap<String, Detector<'_>> = HashMap::new();
-    stores.audit.scan(&AuditQuery::default(), &mut |raw| {
+    let q = AuditQuery { kinds: JUDGED_KINDS.to_vec(), ..Default::default() };
+    stores.audit.scan(&q, &mut |raw| {
+        // Where the backend files events by chain, the events of sessions not listed are not
+        // parsed (the chain's integrity is verified on its own below).
+        if raw.filing.chain.is_some_and(|c| std::str::from_utf8(c).map_or(true, |c| !wanted.contains_key(c))) {
+            return Ok(());
+        }
         match raw.event() {
             Ok(e) => {
                 if let Some(s) = wanted.get(e.body.session_id.as_str()) {
@@ -136,4 +155,27 @@ pub fn for_sessions(stores: &Stores, sessions: &[Session], rules: &Rules) -> Res
         }
     }
     Ok(out)
+}
+
+/// What the rules found, by session id (sessions with none are absent).
+pub type BySession = HashMap<String, Vec<Anomaly>>;
+
+/// The rule ids a session breaks, from [`for_sessions`]'s answer.
+pub fn rule_ids(found: &BySession, session_id: &str) -> Vec<RuleId> {
+    found.get(session_id).map(|f| f.iter().map(|a| a.rule).collect()).unwrap_or_default()
+}
+
+/// The sessions `selector` matches, an `anomaly` requirement judged from the audit log (only
+/// for the sessions that meet the other requirements), with what was judged.
+pub fn select(
+    stores: &Stores,
+    mut sessions: Vec<Session>,
+    selector: &Selector,
+    rules: &Rules,
+    now: Timestamp,
+) -> Result<(Vec<Session>, BySession)> {
+    sessions.retain(|s| selector.matches_ignoring_anomalies(s, now));
+    let found = for_sessions(stores, &sessions, rules)?;
+    sessions.retain(|s| selector.matches_with(s, now, Some(&rule_ids(&found, &s.id))));
+    Ok((sessions, found))
 }
