@@ -512,3 +512,45 @@ fn the_demo_fleets_injected_agents_are_found_by_their_approval_request() {
     let show = quell(&path, &["show", &injected]);
     assert!(show.stdout.contains("unexpected approval asked for tool send_email"), "{}", show.stdout);
 }
+
+#[test]
+fn namespace_flag_narrows_sessions_with_or_without_a_kube_context() {
+    use quell::model::session::Session;
+    let (path, stores) = temp_store();
+    let now = quell::model::time::now();
+    let mut put = vec![];
+    for (id, ns) in [("s-prod-1", Some("genai-prod")), ("s-sandbox-1", Some("agent-sandbox-prod")), ("s-none", None)] {
+        let mut s = Session::new(id, "browser-agent", now);
+        s.namespace = ns.map(Into::into);
+        put.push(s);
+    }
+    stores.sessions.put_sessions(&put).unwrap();
+    let no_kube = path.parent().unwrap().join("no-kubeconfig");
+    let run = |bin: &str, env_ns: Option<&str>, args: &[&str]| {
+        let mut c = std::process::Command::new(bin);
+        c.env_remove("QUELL_STORE").env_remove("QUELL_NAMESPACE").env("USER", "tester");
+        c.env("XDG_CONFIG_HOME", path.parent().unwrap()).env("KUBECONFIG", &no_kube).env("HOME", &no_kube);
+        if let Some(ns) = env_ns {
+            c.env("QUELL_NAMESPACE", ns);
+        }
+        from_output(c.arg("--store").arg(&path).args(args).output().unwrap())
+    };
+    let quell_bin = env!("CARGO_BIN_EXE_quell");
+    let plugin = env!("CARGO_BIN_EXE_kubectl-quell");
+    for r in [
+        run(quell_bin, None, &["-n", "genai-prod", "sessions", "-o", "json"]),
+        run(quell_bin, None, &["sessions", "--namespace", "genai-prod", "-o", "json"]),
+        run(quell_bin, Some("genai-prod"), &["sessions", "-o", "json"]),
+        run(plugin, None, &["-n", "genai-prod", "sessions", "-o", "json"]),
+    ] {
+        // No kubeconfig: no pod columns (said on stderr), and still only that namespace.
+        assert_eq!(ids_of(&r), vec!["s-prod-1"], "{}", r.stderr);
+        assert!(r.stderr.contains("no pod columns"), "{}", r.stderr);
+    }
+    let table = run(quell_bin, None, &["-n", "agent-sandbox-prod", "sessions"]);
+    assert!(table.stdout.contains("s-sandbox-1") && !table.stdout.contains("s-prod-1"), "{}", table.stdout);
+    assert!(ids_of(&run(quell_bin, None, &["-n", "nowhere", "sessions", "-o", "json"])).is_empty());
+    let mut all = ids_of(&run(quell_bin, None, &["sessions", "-o", "json"]));
+    all.sort();
+    assert_eq!(all, vec!["s-none", "s-prod-1", "s-sandbox-1"], "without -n every namespace is listed");
+}
