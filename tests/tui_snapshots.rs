@@ -54,6 +54,9 @@ fn console_with(readonly: bool, theme: Theme) -> Console {
     let mut app = App::new("alice", readonly, Keymap::default(), theme, now());
     let fx = update(&mut app, Msg::Snapshot(Box::new(snapshot_of(&stores))));
     assert!(fx.is_empty(), "the fleet view asks for nothing: {fx:?}");
+    // What the feed's anomaly thread sends: the shared rules over the real store.
+    let found = feed::fleet_anomalies(&stores, &Default::default());
+    assert!(update(&mut app, Msg::Anomalies(Box::new(found))).is_empty());
     Console { app, stores, _dir: dir }
 }
 
@@ -393,14 +396,18 @@ fn session_raw_entry_and_checkpoint_diff() {
     assert!(screen.contains("-     \"goal\": \"refund policy\","), "{screen}");
 }
 
-#[test]
-fn broken_chain_badge_and_hostile_agent_name_in_full() {
-    let mut c = console();
-    // The evil session claims 3 audit events; the log has none.
+/// The evil session claims 3 audit events; the log has none: its chain is broken.
+fn break_the_evil_chain(c: &Console) {
     let mut evil = c.stores.sessions.session("s-evil-0011").expect("read").expect("exists");
     evil.audit_seq = 3;
     evil.audit_head = Some("ab".repeat(32));
     c.stores.sessions.put_sessions(&[evil]).expect("write");
+}
+
+#[test]
+fn broken_chain_badge_and_hostile_agent_name_in_full() {
+    let mut c = console();
+    break_the_evil_chain(&c);
     c.key(KeyCode::Char(':'));
     c.chars("session s-evil-0011");
     let fx = c.key(KeyCode::Enter);
@@ -409,6 +416,52 @@ fn broken_chain_badge_and_hostile_agent_name_in_full() {
     insta::assert_snapshot!("session_broken_chain", screen);
     assert!(screen.contains("✘ chain broken at seq"), "{screen}");
     assert!(screen.contains("evil^[]0;owned^Gbot\\u{202E}exe.txt"), "{screen}");
+}
+
+#[test]
+fn the_fleet_shows_anomalies_and_a_broken_chain_on_the_row_sorted_most_severe_first() {
+    let mut c = console();
+    break_the_evil_chain(&c);
+    update(&mut c.app, Msg::Snapshot(Box::new(snapshot_of(&c.stores))));
+    let found = feed::fleet_anomalies(&c.stores, &Default::default());
+    update(&mut c.app, Msg::Anomalies(Box::new(found)));
+    c.key(KeyCode::Char(':'));
+    c.chars("sort anomaly");
+    c.key(KeyCode::Enter);
+    let screen = c.screen(100, 12);
+    insta::assert_snapshot!("fleet_by_anomaly", screen);
+    let rows: Vec<&str> = screen.lines().skip(3).take(3).collect();
+    assert!(rows[0].contains("s-evil-0011") && rows[0].contains("✘ chain broken"), "{screen}");
+    assert!(rows[1].contains(BROWSER) && rows[1].contains("⚠ unexpected_tool+2"), "{screen}");
+    // `/` finds a rule id, though no column shows it whole.
+    c.key(KeyCode::Char('/'));
+    c.chars("prompt_injection");
+    c.key(KeyCode::Enter);
+    assert_eq!(c.app.fleet.selected_id().as_deref(), Some(BROWSER));
+    assert_eq!(c.app.fleet.visible.len(), 1);
+    c.key(KeyCode::Esc);
+    // The selector names rules too.
+    c.key(KeyCode::Char('s'));
+    c.chars("anomaly=broken_chain");
+    c.key(KeyCode::Enter);
+    assert_eq!(c.app.fleet.visible.len(), 1, "{:?}", c.app.status);
+    assert_eq!(c.app.fleet.selected_id().as_deref(), Some("s-evil-0011"));
+}
+
+#[test]
+fn ns_shows_one_namespace_and_ns_alone_shows_every_one() {
+    let mut c = console();
+    c.key(KeyCode::Char(':'));
+    c.chars("ns genai-staging");
+    c.key(KeyCode::Enter);
+    let screen = c.screen(100, 12);
+    assert!(screen.contains("2/11 shown · namespace genai-staging"), "{screen}");
+    assert!(screen.contains("s-research-0006") && !screen.contains("s-support-0001"), "{screen}");
+    c.key(KeyCode::Char(':'));
+    c.chars("ns");
+    c.key(KeyCode::Enter);
+    assert_eq!(c.app.fleet.visible.len(), 11);
+    assert!(c.app.status.as_ref().is_some_and(|(_, s)| s == "showing every namespace"), "{:?}", c.app.status);
 }
 
 #[test]
@@ -575,7 +628,7 @@ fn audit_degraded_banner_shows_while_the_audit_log_cannot_be_written_and_clears(
     // The backend itself is fine: both banners can show at once, each on its own row.
     update(&mut c.app, Msg::FeedDown { error: "store quell.db: disk I/O error".into(), retry: Duration::from_secs(2) });
     let both = c.screen(100, 12);
-    let banner_rows = both.lines().filter(|l| l.contains('⚠')).count();
+    let banner_rows = both.lines().filter(|l| l.starts_with("\" ⚠")).count();
     assert_eq!(banner_rows, 2, "{both}");
 
     update(&mut c.app, Msg::AuditHealth(Ok(())));
@@ -643,8 +696,8 @@ const ALL_POD_ACTIONS: [ActionKind; 5] = ActionKind::CLUSTER;
 #[test]
 fn fleet_with_pod_columns() {
     let c = kube_console(ALL_POD_ACTIONS.to_vec());
-    let wide = c.screen(170, 16);
-    insta::assert_snapshot!("fleet_kube_170x16", wide);
+    let wide = c.screen(192, 16);
+    insta::assert_snapshot!("fleet_kube_192x16", wide);
     for title in ["PHASE", "NODE", "RST", "POSTURE"] {
         assert!(wide.contains(title), "{title} missing:\n{wide}");
     }

@@ -5,7 +5,7 @@
 
 use super::app::{Effect, Msg};
 use super::cluster::TuiKube;
-use super::fleet::Snapshot;
+use super::fleet::{RowAnomalies, Snapshot};
 use super::session::TimelineData;
 use super::theme::Theme;
 use crate::model::action::Domain;
@@ -13,7 +13,8 @@ use crate::model::anomaly::Rules;
 use crate::model::operator::Operator;
 use crate::model::time::{self, Timestamp};
 use crate::ports::{AuditQuery, Stores};
-use crate::services::{approvals, control, forensics};
+use crate::services::{anomalies, approvals, control, forensics};
+use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
 use std::thread;
@@ -87,8 +88,34 @@ pub fn start(
         let (stores, tx) = (stores.clone(), tx.clone());
         thread::Builder::new().name("quell-audit-health".into()).spawn(move || audit_health(stores, tx))?;
     }
+    {
+        let (stores, tx, rules) = (stores.clone(), tx.clone(), rules.clone());
+        thread::Builder::new().name("quell-anomalies".into()).spawn(move || anomaly_judge(stores, tx, rules))?;
+    }
     thread::Builder::new().name("quell-reads".into()).spawn(move || reads(stores, tx, reads_rx, theme_dir, rules))?;
     Ok(Feed { actions: actions_tx, reads: reads_tx })
+}
+
+/// The anomaly rules over every session, for the fleet's column: one pass over the audit log.
+pub fn fleet_anomalies(stores: &Stores, rules: &Rules) -> Result<HashMap<String, RowAnomalies>, String> {
+    let sessions = stores.sessions.sessions().map_err(|e| e.to_string())?;
+    let found = anomalies::for_sessions(stores, &sessions, rules).map_err(|e| e.to_string())?;
+    Ok(found.into_iter().filter_map(|(id, f)| RowAnomalies::of(&f).map(|a| (id, a))).collect())
+}
+
+/// At least this long between two judgements of the fleet, and twice as long as the last one
+/// took: the rules read the whole audit log, the fleet's snapshots do not.
+const JUDGE_EVERY: Duration = Duration::from_secs(5);
+
+fn anomaly_judge(stores: Stores, tx: Sender<Msg>, rules: Rules) {
+    loop {
+        let started = Instant::now();
+        let found = fleet_anomalies(&stores, &rules);
+        if tx.send(Msg::Anomalies(Box::new(found))).is_err() {
+            return;
+        }
+        thread::sleep(JUDGE_EVERY.max(started.elapsed() * 2));
+    }
 }
 
 /// Reads everything the fleet and approvals views show.

@@ -71,6 +71,8 @@ pub enum Cmd {
     KindFilter,
     /// `:theme NAME` (no default key).
     Theme,
+    /// `:ns NAME`: the fleet shows only that namespace (no default key).
+    Namespace,
 }
 
 impl Cmd {
@@ -243,6 +245,7 @@ const SPECS: &[Spec] = &[
     spec(Cmd::KindFilter, "kind_filter", C::Replay, &["f"], "cycle the event-kind filter", Some("kind")),
     // No default key: `:theme NAME`. Help and the key bar list only commands with a key.
     spec(Cmd::Theme, "theme", C::Global, &[], "switch the theme (:theme NAME)", None),
+    spec(Cmd::Namespace, "ns", C::Fleet, &[], "show one namespace's sessions (:ns NAME; :ns alone: all)", None),
 ];
 
 /// A key with its modifiers, normalised (shift is part of the character).

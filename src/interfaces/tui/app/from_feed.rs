@@ -23,6 +23,19 @@ pub(super) fn apply(app: &mut App, msg: Msg, fx: &mut Vec<Effect>) {
             apply_approvals(app, approvals, fx);
             app.dirty = true;
         }
+        Msg::Anomalies(found) => {
+            match *found {
+                Ok(found) => {
+                    let now = app.now;
+                    app.fleet.set_anomalies(found, now);
+                    let h = app.list_height();
+                    scroll_into_view(app.fleet.selected, &mut app.fleet.offset, h);
+                }
+                // The last judgement stays; the column says nothing new.
+                Err(e) => app.set_status(Level::Error, format!("anomalies not judged: {}", safe(&e))),
+            }
+            app.dirty = true;
+        }
         Msg::FeedDown { error, retry } => {
             app.degraded = Some(format!(
                 "backend unavailable: {} — retrying in {:.1}s; showing the last data",
