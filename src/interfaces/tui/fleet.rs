@@ -329,15 +329,22 @@ impl FleetState {
             .copied()
             .filter(|&i| {
                 rows.get(i as usize).is_some_and(|r| {
-                    let found = anomalies.and_then(|a| a.get(&r.session.id));
-                    let text = needle.is_empty()
-                        || r.haystack.contains(&needle)
-                        || found.is_some_and(|f| f.rules.iter().any(|id| id.as_str().contains(&needle)));
+                    // Looked up only when a filter needs it (100,000 rows refilter per keystroke).
+                    let found = || anomalies.and_then(|a| a.get(&r.session.id));
                     let in_ns = ns.is_none_or(|ns| r.session.namespace.as_ref().is_some_and(|n| n.raw() == ns));
-                    text && in_ns
+                    let text = || {
+                        needle.is_empty()
+                            || r.haystack.contains(&needle)
+                            || found().is_some_and(|f| f.rules.iter().any(|id| id.as_str().contains(&needle)))
+                    };
+                    in_ns
+                        && text()
                         && sel.is_none_or(|s| {
                             // Not yet judged: an `anomaly` requirement matches nothing.
-                            let ids = anomalies.map(|_| found.map_or(&[][..], |f| f.rules.as_slice()));
+                            let ids = match s.needs_anomalies() {
+                                true => anomalies.map(|_| found().map_or(&[][..], |f| f.rules.as_slice())),
+                                false => None,
+                            };
                             s.matches_with(&r.session, now, ids)
                         })
                 })
