@@ -449,6 +449,21 @@ fn the_fleet_shows_anomalies_and_a_broken_chain_on_the_row_sorted_most_severe_fi
 }
 
 #[test]
+fn a_session_wide_finding_is_named_in_the_session_header() {
+    let mut c = console();
+    let mut s = c.stores.sessions.session(BROWSER).expect("read").expect("exists");
+    s.cost_usd = 90.0; // over a five-minute life: far above $30/hour
+    c.stores.sessions.put_sessions(&[s]).expect("write");
+    c.key(KeyCode::Char(':'));
+    c.chars(&format!("session {BROWSER}"));
+    let fx = c.key(KeyCode::Enter);
+    c.serve(fx);
+    let screen = c.screen(160, 10);
+    assert!(screen.contains("· ⚠ cost_rate: $"), "{screen}");
+    assert!(screen.contains("/hour (threshold $30.00)"), "{screen}");
+}
+
+#[test]
 fn ns_shows_one_namespace_and_ns_alone_shows_every_one() {
     let mut c = console();
     c.key(KeyCode::Char(':'));
