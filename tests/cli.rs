@@ -554,3 +554,32 @@ fn namespace_flag_narrows_sessions_with_or_without_a_kube_context() {
     all.sort();
     assert_eq!(all, vec!["s-none", "s-prod-1", "s-sandbox-1"], "without -n every namespace is listed");
 }
+
+#[test]
+fn pinned_models_and_thresholds_come_from_the_config_files_anomaly_table() {
+    let (path, stores) = temp_store();
+    fleet(&stores);
+    let config = path.parent().unwrap().join("quell").join("config.toml");
+    std::fs::create_dir_all(config.parent().unwrap()).unwrap();
+    let rules = |r: &common::Run, id: &str| -> Vec<String> {
+        assert_eq!(r.code, 0, "{}", r.stderr);
+        let doc = r.json();
+        let s = doc.as_array().unwrap().iter().find(|s| s["id"] == id).cloned().unwrap();
+        s["anomalies"].as_array().unwrap().iter().map(|a| a["rule"].as_str().unwrap().to_owned()).collect()
+    };
+    std::fs::write(
+        &config,
+        "[anomaly.pinned_models]\nbilling-agent = \"gpt-4o\"\nsupport-agent = \"claude-sonnet-4\"\n",
+    )
+    .unwrap();
+    let r = quell(&path, &["sessions", "-o", "json"]);
+    assert_eq!(rules(&r, "s-alpha"), vec!["unexpected_tool", "unpinned_model"]);
+    assert!(rules(&r, "s-beta").is_empty(), "support-agent runs its pinned model");
+    let show = quell(&path, &["show", "s-alpha"]).stdout;
+    assert!(show.contains("unpinned_model   model gpt-4.1 instead of the pinned gpt-4o  at #2"), "{show}");
+
+    std::fs::write(&config, "[anomaly]\nmax_tool_errors = 3\nmax_tokens_per_hour = 5\n").unwrap();
+    let r = quell(&path, &["sessions"]);
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    assert!(r.stderr.contains("max_tokens_per_hour"), "the unknown key is named: {}", r.stderr);
+}
