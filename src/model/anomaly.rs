@@ -256,6 +256,44 @@ fn escape_sequence(text: &str) -> Option<char> {
     })
 }
 
+/// What the rules read of an event: raw agent text, compared and neutralised here only.
+#[derive(Clone, Debug)]
+pub struct Observed<'a> {
+    pub seq: u64,
+    pub kind: EventKind,
+    pub time: Timestamp,
+    pub identity: &'a str,
+    pub model: Option<&'a str>,
+    pub tool: Option<&'a str>,
+    /// The names of the event's tool calls.
+    pub tool_calls: Vec<&'a str>,
+    pub output: Option<&'a str>,
+    pub input_tokens: Option<u64>,
+    pub output_tokens: Option<u64>,
+    /// `quell.allowed_tools` (of `session_started`).
+    pub allowed_tools: Option<Vec<&'a str>>,
+}
+
+impl<'a> Observed<'a> {
+    pub fn of(e: &'a AuditEvent) -> Observed<'a> {
+        let b = &e.body;
+        let allowed = b.attributes.get("quell.allowed_tools").and_then(serde_json::Value::as_array);
+        Observed {
+            seq: e.seq,
+            kind: b.kind,
+            time: b.time,
+            identity: b.identity.raw(),
+            model: b.model.as_ref().map(|m| m.raw()),
+            tool: b.tool.as_ref().map(|t| t.raw()),
+            tool_calls: b.tool_calls.iter().map(|c| c.name.raw()).collect(),
+            output: b.output_summary.as_ref().map(|o| o.raw()),
+            input_tokens: b.input_tokens,
+            output_tokens: b.output_tokens,
+            allowed_tools: allowed.map(|a| a.iter().filter_map(serde_json::Value::as_str).collect()),
+        }
+    }
+}
+
 /// Feeds on a session's events in chain order; see the module's documentation.
 #[derive(Clone, Debug)]
 pub struct Detector<'r> {
@@ -298,28 +336,33 @@ impl<'r> Detector<'r> {
 
     /// The rules `e` breaks (also kept for [`Detector::finish`]).
     pub fn event(&mut self, e: &AuditEvent) -> Vec<Anomaly> {
-        let b = &e.body;
+        self.observe(&Observed::of(e))
+    }
+
+    /// [`Detector::event`] on what the rules read of an event (read without building the
+    /// whole event, for a listing over the whole log).
+    pub fn observe(&mut self, e: &Observed<'_>) -> Vec<Anomaly> {
         let seq = Some(e.seq);
         let mut out = Vec::new();
-        self.first.get_or_insert(b.time);
-        match b.kind {
+        self.first.get_or_insert(e.time);
+        match e.kind {
             EventKind::SessionStarted => {
-                if let Some(tools) = b.attributes.get("quell.allowed_tools").and_then(serde_json::Value::as_array) {
-                    self.allowed = Some(tools.iter().filter_map(|v| v.as_str().map(str::to_owned)).collect());
+                if let Some(tools) = &e.allowed_tools {
+                    self.allowed = Some(tools.iter().map(|t| (*t).to_owned()).collect());
                 }
-                if let Some(name) = b.identity.raw().strip_prefix("agent:") {
+                if let Some(name) = e.identity.strip_prefix("agent:") {
                     self.agent = Some(name.to_owned());
                 }
             }
             EventKind::ToolCall | EventKind::ApprovalRequested => {
-                let names = b.tool_calls.iter().map(|c| c.name.raw()).chain(b.tool.as_ref().map(|t| t.raw()));
+                let names = e.tool_calls.iter().copied().chain(e.tool);
                 if let Some(bad) = names.into_iter().find(|n| !self.allowed(n)) {
-                    let what = if b.kind == EventKind::ToolCall { "tool" } else { "approval asked for tool" };
+                    let what = if e.kind == EventKind::ToolCall { "tool" } else { "approval asked for tool" };
                     out.push(Anomaly::new(RuleId::UnexpectedTool, seq, &format!("unexpected {what} {bad}")));
                 }
             }
             EventKind::ToolResult => {
-                let text = b.output_summary.as_ref().map(|o| o.raw()).unwrap_or_default();
+                let text = e.output.unwrap_or_default();
                 if let Some(m) = injection_marker(text) {
                     out.push(Anomaly::new(RuleId::PromptInjection, seq, &format!("tool result says \"{m}\"")));
                 }
@@ -330,15 +373,15 @@ impl<'r> Detector<'r> {
             }
             EventKind::LlmCall => {
                 let pinned = self.agent.as_deref().and_then(|a| self.rules.pinned_models.get(a));
-                if let (Some(pinned), Some(model)) = (pinned, b.model.as_ref()) {
-                    if model.raw() != pinned {
+                if let (Some(pinned), Some(model)) = (pinned, e.model) {
+                    if model != pinned {
                         self.model_flagged = true;
-                        let text = format!("model {} instead of the pinned {pinned}", model.raw());
+                        let text = format!("model {model} instead of the pinned {pinned}");
                         out.push(Anomaly::new(RuleId::UnpinnedModel, seq, &text));
                     }
                 }
-                self.tokens += b.input_tokens.unwrap_or(0) + b.output_tokens.unwrap_or(0);
-                let per_minute = rate_per(self.tokens as f64, self.first.unwrap_or(b.time), b.time, 60.0);
+                self.tokens += e.input_tokens.unwrap_or(0) + e.output_tokens.unwrap_or(0);
+                let per_minute = rate_per(self.tokens as f64, self.first.unwrap_or(e.time), e.time, 60.0);
                 if !self.token_rate_flagged && per_minute > self.rules.max_tokens_per_minute as f64 {
                     self.token_rate_flagged = true;
                     let max = self.rules.max_tokens_per_minute;
@@ -349,7 +392,9 @@ impl<'r> Detector<'r> {
             EventKind::Error => {
                 self.errors += 1;
                 if self.errors >= self.rules.max_tool_errors.max(1) {
-                    let text = format!("tool error {} of this session: {}", self.errors, summary(e));
+                    // What the error says, else the tool it is about.
+                    let what = e.output.filter(|w| !w.is_empty()).or(e.tool).unwrap_or("?");
+                    let text = format!("tool error {} of this session: {what}", self.errors);
                     out.push(Anomaly::new(RuleId::ToolErrors, seq, &text));
                 }
             }
@@ -388,12 +433,6 @@ impl<'r> Detector<'r> {
         }
         self.found
     }
-}
-
-/// What an error event says, else the tool it is about.
-fn summary(e: &AuditEvent) -> &str {
-    let what = e.body.output_summary.as_ref().map(|o| o.raw()).filter(|w| !w.is_empty());
-    what.or(e.body.tool.as_ref().map(|t| t.raw())).unwrap_or("?")
 }
 
 /// `amount` per `unit_secs`, over the time from `from` to `to` but at least [`RATE_WINDOW_SECS`].
