@@ -223,7 +223,7 @@ pub fn for_sessions(stores: &Stores, sessions: &[Session], rules: &Rules) -> Res
         Ok(())
     })?;
     // The chains' integrity in one streaming pass (every break, with its seq).
-    let breaks = forensics::verify(stores, None)?.breaks;
+    let breaks = forensics::verify_with_sessions(stores, sessions)?.breaks;
     for s in sessions {
         let d = detectors.remove(&s.id).unwrap_or_else(|| Detector::for_session(rules, Some(s)));
         let mut found = d.finish(Some(s));
