@@ -464,6 +464,18 @@ fn a_session_wide_finding_is_named_in_the_session_header() {
 }
 
 #[test]
+fn a_failed_judgement_is_said_once_and_the_last_one_stays_on_screen() {
+    let mut c = console();
+    let status = |c: &Console| c.app.status.as_ref().map(|(_, s)| s.clone()).unwrap_or_default();
+    update(&mut c.app, Msg::Anomalies(Box::new(Err("brokers unreachable".into()))));
+    assert_eq!(status(&c), "anomalies not judged: brokers unreachable");
+    c.key(KeyCode::Char('o')); // says "sorted by …"
+    update(&mut c.app, Msg::Anomalies(Box::new(Err("brokers unreachable".into()))));
+    assert!(status(&c).starts_with("sorted by"), "not repeated: {}", status(&c));
+    assert!(c.screen(100, 12).contains("⚠ unexpected_tool+2"), "the last judgement stays");
+}
+
+#[test]
 fn ns_shows_one_namespace_and_ns_alone_shows_every_one() {
     let mut c = console();
     c.key(KeyCode::Char(':'));

@@ -238,6 +238,8 @@ pub struct FleetState {
     /// What the anomaly rules found, by session id (judged on their own thread, less often than
     /// snapshots arrive); `None` until the first judgement.
     pub anomalies: Option<HashMap<String, RowAnomalies>>,
+    /// Why the last judgement failed (said once on the status line).
+    pub anomalies_error: Option<String>,
     /// `:ns NAME`: only sessions that report this namespace.
     pub namespace: Option<String>,
 }
@@ -261,6 +263,7 @@ impl Default for FleetState {
             loaded: false,
             taken_at: None,
             anomalies: None,
+            anomalies_error: None,
             namespace: None,
         }
     }
