@@ -69,6 +69,13 @@ impl Console {
         update(&mut self.app, Msg::Key(KeyEvent::new(code, KeyModifiers::NONE)))
     }
 
+    /// A `:` command typed and entered; the effects of the Enter.
+    fn command(&mut self, line: &str) -> Vec<Effect> {
+        self.key(KeyCode::Char(':'));
+        self.chars(line);
+        self.key(KeyCode::Enter)
+    }
+
     fn chars(&mut self, text: &str) -> Vec<Effect> {
         text.chars().flat_map(|c| self.key(KeyCode::Char(c))).collect()
     }
@@ -425,9 +432,7 @@ fn the_fleet_shows_anomalies_and_a_broken_chain_on_the_row_sorted_most_severe_fi
     update(&mut c.app, Msg::Snapshot(Box::new(snapshot_of(&c.stores))));
     let found = feed::fleet_anomalies(&c.stores, &Default::default());
     update(&mut c.app, Msg::Anomalies(Box::new(found)));
-    c.key(KeyCode::Char(':'));
-    c.chars("sort anomaly");
-    c.key(KeyCode::Enter);
+    c.command("sort anomaly");
     let screen = c.screen(100, 12);
     insta::assert_snapshot!("fleet_by_anomaly", screen);
     let rows: Vec<&str> = screen.lines().skip(3).take(3).collect();
@@ -454,9 +459,7 @@ fn a_session_wide_finding_is_named_in_the_session_header() {
     let mut s = c.stores.sessions.session(BROWSER).expect("read").expect("exists");
     s.cost_usd = 90.0; // over a five-minute life: far above $30/hour
     c.stores.sessions.put_sessions(&[s]).expect("write");
-    c.key(KeyCode::Char(':'));
-    c.chars(&format!("session {BROWSER}"));
-    let fx = c.key(KeyCode::Enter);
+    let fx = c.command(&format!("session {BROWSER}"));
     c.serve(fx);
     let screen = c.screen(160, 10);
     assert!(screen.contains("· ⚠ cost_rate: $"), "{screen}");
@@ -476,17 +479,28 @@ fn a_failed_judgement_is_said_once_and_the_last_one_stays_on_screen() {
 }
 
 #[test]
+fn pause_on_an_anomaly_selector_names_the_sessions_that_break_the_rule() {
+    let mut c = console();
+    let fx = c.command("pause anomaly=unexpected_tool");
+    let [Effect::Plan { kind: ActionKind::Pause, target: Target::Sessions(ids) }] = &fx[..] else { panic!("{fx:?}") };
+    assert_eq!(ids, &vec![BROWSER.to_owned()]);
+    c.serve(fx);
+    assert!(c.screen(100, 24).contains(&format!("pause session {BROWSER}")), "{}", c.screen(100, 24));
+    c.key(KeyCode::Esc);
+    let fx = c.command("pause anomaly=cost_rate");
+    assert!(fx.is_empty(), "{fx:?}");
+    let status = c.app.status.as_ref().map(|(_, s)| s.clone()).unwrap_or_default();
+    assert_eq!(status, "no live session matches anomaly=cost_rate");
+}
+
+#[test]
 fn ns_shows_one_namespace_and_ns_alone_shows_every_one() {
     let mut c = console();
-    c.key(KeyCode::Char(':'));
-    c.chars("ns genai-staging");
-    c.key(KeyCode::Enter);
+    c.command("ns genai-staging");
     let screen = c.screen(100, 12);
     assert!(screen.contains("2/11 shown · namespace genai-staging"), "{screen}");
     assert!(screen.contains("s-research-0006") && !screen.contains("s-support-0001"), "{screen}");
-    c.key(KeyCode::Char(':'));
-    c.chars("ns");
-    c.key(KeyCode::Enter);
+    c.command("ns");
     assert_eq!(c.app.fleet.visible.len(), 11);
     assert!(c.app.status.as_ref().is_some_and(|(_, s)| s == "showing every namespace"), "{:?}", c.app.status);
 }

@@ -375,6 +375,18 @@ impl FleetState {
         });
     }
 
+    /// The ids of the live sessions `selector` matches, anomalies as last judged; `None` before
+    /// the first judgement.
+    pub fn live_matching(&self, selector: &Selector, now: Timestamp) -> Option<Vec<String>> {
+        let found = self.anomalies.as_ref()?;
+        let ids = self.rows.iter().filter(|r| !r.session.state.is_terminal() && r.session.unreadable.is_none());
+        let matching = ids.filter(|r| {
+            let rules = found.get(&r.session.id).map_or(&[][..], |f| f.rules.as_slice());
+            selector.matches_with(&r.session, now, Some(rules))
+        });
+        Some(matching.map(|r| r.session.id.clone()).collect())
+    }
+
     pub fn row_anomalies(&self, id: &str) -> Option<&RowAnomalies> {
         self.anomalies.as_ref().and_then(|a| a.get(id))
     }
