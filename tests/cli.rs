@@ -466,3 +466,180 @@ fn the_approval_queue_is_cleared_by_selector_and_by_ids_exactly_once() {
     let (path, stores) = temp_store();
     approvals_bulk::scenario(&|| quell_cmd(&path), &stores);
 }
+
+fn ids_of(r: &common::Run) -> Vec<String> {
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    r.json().as_array().unwrap().iter().map(|s| s["id"].as_str().unwrap().to_owned()).collect()
+}
+
+#[test]
+fn sessions_name_their_anomalies_and_select_on_them() {
+    let (path, stores) = temp_store();
+    fleet(&stores);
+    // s-alpha may call only execute_payment and asks for approval to send an e-mail.
+    let r = quell(&path, &["sessions", "-o", "json"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let doc = r.json();
+    let by_id = |id: &str| doc.as_array().unwrap().iter().find(|s| s["id"] == id).unwrap().clone();
+    assert_eq!(
+        by_id("s-alpha")["anomalies"],
+        json!([{"rule": "unexpected_tool", "severity": "high", "count": 1,
+                "detail": "unexpected approval asked for tool send_email"}])
+    );
+    assert_eq!(by_id("s-beta")["anomalies"], json!([]));
+
+    assert_eq!(ids_of(&quell(&path, &["sessions", "--where", "anomaly", "-o", "json"])), vec!["s-alpha"]);
+    assert_eq!(ids_of(&quell(&path, &["sessions", "--where", "!anomaly", "-o", "json"])), vec!["s-beta"]);
+    let r = quell(&path, &["sessions", "--where", "anomaly=unexpected_tool,agent=billing-agent", "-o", "json"]);
+    assert_eq!(ids_of(&r), vec!["s-alpha"]);
+    assert!(ids_of(&quell(&path, &["sessions", "--where", "anomaly=broken_chain", "-o", "json"])).is_empty());
+    let table = quell(&path, &["sessions", "--where", "anomaly in (unexpected_tool, tool_errors)"]);
+    assert_eq!(table.code, 0, "{}", table.stderr);
+    assert!(table.stdout.contains("s-alpha") && !table.stdout.contains("s-beta"), "{}", table.stdout);
+
+    let show = quell(&path, &["show", "s-alpha"]);
+    assert!(show.stdout.contains("anomalies: 1\n"), "{}", show.stdout);
+    assert!(show.stdout.contains("high     unexpected_tool  unexpected approval asked for tool send_email  at #"));
+    let show = quell(&path, &["show", "s-alpha", "-o", "json"]).json();
+    assert_eq!(show["anomalies"][0]["rule"], "unexpected_tool");
+    assert!(quell(&path, &["show", "s-beta"]).stdout.contains("anomalies: none"));
+
+    // Acting on them: the live sessions that break the rule now, named by id.
+    let r = quell(&path, &["pause", "--where", "!anomaly", "--reason", "clean ones", "--wait", "0"]);
+    assert_eq!(r.code, 3, "s-beta has ended: no live session matches: {}", r.stderr);
+    assert!(r.stderr.contains("no live session matches !anomaly"), "{}", r.stderr);
+    let args = ["pause", "--where", "anomaly=unexpected_tool", "--reason", "injected", "--wait", "0", "-o", "json"];
+    let r = quell(&path, &args);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_eq!(r.json()["sessions"], 1);
+    assert!(r.json()["scope"].as_str().unwrap().contains("s-alpha"), "{}", r.stdout);
+    let r = quell(&path, &["kill-pod", "--where", "anomaly", "--reason", "x"]);
+    assert_eq!(r.code, 2, "{}", r.stderr);
+}
+
+#[test]
+fn a_selector_value_no_session_can_have_is_a_usage_error_naming_the_valid_ones() {
+    let (path, stores) = temp_store();
+    fleet(&stores);
+    for (sel, says) in [
+        (
+            "state=runing",
+            "no state is 'runing' (valid: running, paused, waiting_approval, killed, finished, failed, stale)",
+        ),
+        ("state in (running,stoped)", "no state is 'stoped'"),
+        ("anomaly=unexpected-tool", "no anomaly is 'unexpected-tool' (valid: unexpected_tool, prompt_injection,"),
+    ] {
+        let r = quell(&path, &["sessions", "--where", sel]);
+        assert_eq!((r.code, r.stdout.as_str()), (2, ""), "{sel}: {}", r.stderr);
+        assert_eq!(r.stderr.lines().count(), 1, "{}", r.stderr);
+        assert!(r.stderr.contains(says), "{sel}: {}", r.stderr);
+        // The same selector never reaches an action.
+        let r = quell(&path, &["pause", "--where", sel, "--reason", "typo"]);
+        assert_eq!(r.code, 2, "{sel}: {}", r.stderr);
+    }
+    assert!(stores.control.control_changes(0).unwrap().is_empty(), "nothing was paused");
+}
+
+#[test]
+fn the_demo_fleets_injected_agents_are_found_by_their_approval_request() {
+    use quell::agent::sim::{Fleet, FleetConfig};
+    let (path, stores) = temp_store();
+    // Agent 3 of every 20 reads an injected page, then asks to e-mail the attacker.
+    let config = FleetConfig {
+        agents: 4,
+        step_ms: (5, 20),
+        max_steps: Some(4),
+        approval_ttl: Duration::from_secs(600),
+        ..FleetConfig::default()
+    };
+    let fleet = Fleet::start(stores.clone(), config).unwrap();
+    let injected = fleet.session_ids()[3].clone();
+    let asked = || {
+        let q = quell::ports::AuditQuery { chain: Some(injected.clone()), ..Default::default() };
+        stores.audit.read(&q).unwrap().iter().any(|e| e.body.kind == EventKind::ApprovalRequested)
+    };
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while !asked() {
+        assert!(std::time::Instant::now() < deadline, "the injected agent never asked for approval");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    fleet.stop().unwrap();
+    let r = quell(&path, &["sessions", "--where", "anomaly=unexpected_tool", "-o", "json"]);
+    assert_eq!(ids_of(&r), vec![injected.clone()]);
+    let found = &r.json()[0]["anomalies"];
+    let rules: Vec<&str> = found.as_array().unwrap().iter().map(|a| a["rule"].as_str().unwrap()).collect();
+    assert_eq!(rules, vec!["unexpected_tool", "prompt_injection", "terminal_escape"], "{found}");
+    let show = quell(&path, &["show", &injected]);
+    assert!(show.stdout.contains("unexpected approval asked for tool send_email"), "{}", show.stdout);
+}
+
+#[test]
+fn namespace_flag_narrows_sessions_with_or_without_a_kube_context() {
+    use quell::model::session::Session;
+    let (path, stores) = temp_store();
+    let now = quell::model::time::now();
+    let mut put = vec![];
+    for (id, ns) in [("s-prod-1", Some("genai-prod")), ("s-sandbox-1", Some("agent-sandbox-prod")), ("s-none", None)] {
+        let mut s = Session::new(id, "browser-agent", now);
+        s.namespace = ns.map(Into::into);
+        put.push(s);
+    }
+    stores.sessions.put_sessions(&put).unwrap();
+    let no_kube = path.parent().unwrap().join("no-kubeconfig");
+    let run = |bin: &str, env_ns: Option<&str>, args: &[&str]| {
+        let mut c = std::process::Command::new(bin);
+        c.env_remove("QUELL_STORE").env_remove("QUELL_NAMESPACE").env("USER", "tester");
+        c.env("XDG_CONFIG_HOME", path.parent().unwrap()).env("KUBECONFIG", &no_kube).env("HOME", &no_kube);
+        if let Some(ns) = env_ns {
+            c.env("QUELL_NAMESPACE", ns);
+        }
+        from_output(c.arg("--store").arg(&path).args(args).output().unwrap())
+    };
+    let quell_bin = env!("CARGO_BIN_EXE_quell");
+    let plugin = env!("CARGO_BIN_EXE_kubectl-quell");
+    for r in [
+        run(quell_bin, None, &["-n", "genai-prod", "sessions", "-o", "json"]),
+        run(quell_bin, None, &["sessions", "--namespace", "genai-prod", "-o", "json"]),
+        run(quell_bin, Some("genai-prod"), &["sessions", "-o", "json"]),
+        run(plugin, None, &["-n", "genai-prod", "sessions", "-o", "json"]),
+    ] {
+        // No kubeconfig: no pod columns (said on stderr), and still only that namespace.
+        assert_eq!(ids_of(&r), vec!["s-prod-1"], "{}", r.stderr);
+        assert!(r.stderr.contains("no pod columns"), "{}", r.stderr);
+    }
+    let table = run(quell_bin, None, &["-n", "agent-sandbox-prod", "sessions"]);
+    assert!(table.stdout.contains("s-sandbox-1") && !table.stdout.contains("s-prod-1"), "{}", table.stdout);
+    assert!(ids_of(&run(quell_bin, None, &["-n", "nowhere", "sessions", "-o", "json"])).is_empty());
+    let mut all = ids_of(&run(quell_bin, None, &["sessions", "-o", "json"]));
+    all.sort();
+    assert_eq!(all, vec!["s-none", "s-prod-1", "s-sandbox-1"], "without -n every namespace is listed");
+}
+
+#[test]
+fn pinned_models_and_thresholds_come_from_the_config_files_anomaly_table() {
+    let (path, stores) = temp_store();
+    fleet(&stores);
+    let config = path.parent().unwrap().join("quell").join("config.toml");
+    std::fs::create_dir_all(config.parent().unwrap()).unwrap();
+    let rules = |r: &common::Run, id: &str| -> Vec<String> {
+        assert_eq!(r.code, 0, "{}", r.stderr);
+        let doc = r.json();
+        let s = doc.as_array().unwrap().iter().find(|s| s["id"] == id).cloned().unwrap();
+        s["anomalies"].as_array().unwrap().iter().map(|a| a["rule"].as_str().unwrap().to_owned()).collect()
+    };
+    std::fs::write(
+        &config,
+        "[anomaly.pinned_models]\nbilling-agent = \"gpt-4o\"\nsupport-agent = \"claude-sonnet-4\"\n",
+    )
+    .unwrap();
+    let r = quell(&path, &["sessions", "-o", "json"]);
+    assert_eq!(rules(&r, "s-alpha"), vec!["unexpected_tool", "unpinned_model"]);
+    assert!(rules(&r, "s-beta").is_empty(), "support-agent runs its pinned model");
+    let show = quell(&path, &["show", "s-alpha"]).stdout;
+    assert!(show.contains("unpinned_model   model gpt-4.1 instead of the pinned gpt-4o  at #2"), "{show}");
+
+    std::fs::write(&config, "[anomaly]\nmax_tool_errors = 3\nmax_tokens_per_hour = 5\n").unwrap();
+    let r = quell(&path, &["sessions"]);
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    assert!(r.stderr.contains("max_tokens_per_hour"), "the unknown key is named: {}", r.stderr);
+}

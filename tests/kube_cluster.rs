@@ -786,9 +786,15 @@ fn the_console_offers_the_admin_its_pod_actions_and_the_viewer_none() {
 
     // The same through the console's feed threads: release, then the pod columns catch up.
     let (tx, rx) = std::sync::mpsc::channel();
-    let feed =
-        quell::interfaces::tui::feed::start(stores.clone(), tx, Operator::new("alice"), None, Some(as_admin.clone()))
-            .expect("feed");
+    let feed = quell::interfaces::tui::feed::start(
+        stores.clone(),
+        tx,
+        Operator::new("alice"),
+        None,
+        Some(as_admin.clone()),
+        Default::default(),
+    )
+    .expect("feed");
     let release = OperatorAction::new(ActionKind::Release, planned.scope.clone(), "false alarm", "alice").expect("ok");
     feed.run(Effect::Execute(release));
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);

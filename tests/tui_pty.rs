@@ -168,6 +168,27 @@ fn operator_filters_opens_approves_pauses_the_fleet_and_quits() {
 }
 
 #[test]
+fn the_fleet_marks_the_injected_session_sorts_by_anomaly_and_narrows_to_a_namespace() {
+    let (_dir, path, _stores) = store();
+    let mut c = Console::open_sized(&path, &[], (120, 30));
+    // The anomaly thread's first judgement of the fleet reaches the row.
+    c.wait_for("⚠ unexpected_tool+2");
+    c.send(":sort anomaly\r");
+    let screen = c.wait_for("sort anomaly");
+    let first = screen.lines().nth(3).unwrap_or_default();
+    assert!(first.contains("s-browser-0003"), "the injected session sorts first:\n{screen}");
+    c.send("/prompt_injection\r");
+    c.wait_for("1 session matches 'prompt_injection'");
+    c.send("\x1b");
+    c.wait_for("11/11 shown");
+    c.send(":ns genai-staging\r");
+    let screen = c.wait_for("2/11 shown");
+    assert!(screen.contains("namespace genai-staging") && !screen.contains("s-browser-0003"), "{screen}");
+    c.send("q");
+    assert_eq!(c.wait_exit(), 0);
+}
+
+#[test]
 fn injected_escape_sequences_never_reach_the_terminal() {
     let (_dir, path, _stores) = store();
     let mut c = Console::open_sized(&path, &[], (120, 40));

@@ -54,6 +54,9 @@ fn console_with(readonly: bool, theme: Theme) -> Console {
     let mut app = App::new("alice", readonly, Keymap::default(), theme, now());
     let fx = update(&mut app, Msg::Snapshot(Box::new(snapshot_of(&stores))));
     assert!(fx.is_empty(), "the fleet view asks for nothing: {fx:?}");
+    // What the feed's anomaly thread sends: the shared rules over the real store.
+    let found = feed::fleet_anomalies(&stores, &Default::default());
+    assert!(update(&mut app, Msg::Anomalies(Box::new(found))).is_empty());
     Console { app, stores, _dir: dir }
 }
 
@@ -66,6 +69,13 @@ impl Console {
         update(&mut self.app, Msg::Key(KeyEvent::new(code, KeyModifiers::NONE)))
     }
 
+    /// A `:` command typed and entered; the effects of the Enter.
+    fn command(&mut self, line: &str) -> Vec<Effect> {
+        self.key(KeyCode::Char(':'));
+        self.chars(line);
+        self.key(KeyCode::Enter)
+    }
+
     fn chars(&mut self, text: &str) -> Vec<Effect> {
         text.chars().flat_map(|c| self.key(KeyCode::Char(c))).collect()
     }
@@ -75,15 +85,16 @@ impl Console {
         for e in effects {
             let msg = match e {
                 Effect::LoadTimeline(id) => {
-                    let data = Box::new(feed::load_timeline(&self.stores, &id));
+                    let data = Box::new(feed::load_timeline(&self.stores, &id, &Default::default()));
                     Msg::Timeline { id, data }
                 }
                 Effect::LoadWindow { id, since } => {
-                    let data = Box::new(feed::load_window(&self.stores, since, feed::WINDOW_EVENTS));
+                    let data =
+                        Box::new(feed::load_window(&self.stores, since, feed::WINDOW_EVENTS, &Default::default()));
                     Msg::Timeline { id, data }
                 }
                 Effect::LoadContext(session_id) => {
-                    let lines = feed::context_lines(&self.stores, &session_id);
+                    let lines = feed::context_lines(&self.stores, &session_id, &Default::default());
                     Msg::Context { session_id, lines }
                 }
                 Effect::Plan { kind, target } => Msg::Planned(
@@ -358,9 +369,10 @@ fn session_timeline_shows_the_injection_neutralised() {
         screen.contains("✘ checkpoint not covered by an audit event at steps 1, 3 (7 events verified)"),
         "{screen}"
     );
-    assert!(screen.contains("^[[2J^[]0;PWNED-TITLE^G^[]52;c;cm0gLXJmIC8="), "{screen}");
+    assert!(screen.contains("[prompt_injection +1] browser.open → ^[[2J^[]0;PWNED-TITLE"), "{screen}");
     assert!(screen.contains("[unexpected tool send_email]"), "{screen}");
-    assert!(screen.contains("[error]"));
+    // One tool error is not "repeated tool errors".
+    assert!(screen.contains("     7    4 02:56:00 error              send_email refused"), "{screen}");
     assert!(screen.contains("operator_action    operator:bob · pause session s-browser-0003"), "{screen}");
 }
 
@@ -395,14 +407,18 @@ fn session_raw_entry_and_checkpoint_diff() {
     assert!(screen.contains("-     \"goal\": \"refund policy\","), "{screen}");
 }
 
-#[test]
-fn broken_chain_badge_and_hostile_agent_name_in_full() {
-    let mut c = console();
-    // The evil session claims 3 audit events; the log has none.
+/// The evil session claims 3 audit events; the log has none: its chain is broken.
+fn break_the_evil_chain(c: &Console) {
     let mut evil = c.stores.sessions.session("s-evil-0011").expect("read").expect("exists");
     evil.audit_seq = 3;
     evil.audit_head = Some("ab".repeat(32));
     c.stores.sessions.put_sessions(&[evil]).expect("write");
+}
+
+#[test]
+fn broken_chain_badge_and_hostile_agent_name_in_full() {
+    let mut c = console();
+    break_the_evil_chain(&c);
     c.key(KeyCode::Char(':'));
     c.chars("session s-evil-0011");
     let fx = c.key(KeyCode::Enter);
@@ -411,6 +427,86 @@ fn broken_chain_badge_and_hostile_agent_name_in_full() {
     insta::assert_snapshot!("session_broken_chain", screen);
     assert!(screen.contains("✘ chain broken at seq"), "{screen}");
     assert!(screen.contains("evil^[]0;owned^Gbot\\u{202E}exe.txt"), "{screen}");
+}
+
+#[test]
+fn the_fleet_shows_anomalies_and_a_broken_chain_on_the_row_sorted_most_severe_first() {
+    let mut c = console();
+    break_the_evil_chain(&c);
+    update(&mut c.app, Msg::Snapshot(Box::new(snapshot_of(&c.stores))));
+    let found = feed::fleet_anomalies(&c.stores, &Default::default());
+    update(&mut c.app, Msg::Anomalies(Box::new(found)));
+    c.command("sort anomaly");
+    let screen = c.screen(100, 12);
+    insta::assert_snapshot!("fleet_by_anomaly", screen);
+    let rows: Vec<&str> = screen.lines().skip(3).take(3).collect();
+    assert!(rows[0].contains("s-evil-0011") && rows[0].contains("✘ chain broken"), "{screen}");
+    assert!(rows[1].contains(BROWSER) && rows[1].contains("⚠ unexpected_tool+2"), "{screen}");
+    // `/` finds a rule id, though no column shows it whole.
+    c.key(KeyCode::Char('/'));
+    c.chars("prompt_injection");
+    c.key(KeyCode::Enter);
+    assert_eq!(c.app.fleet.selected_id().as_deref(), Some(BROWSER));
+    assert_eq!(c.app.fleet.visible.len(), 1);
+    c.key(KeyCode::Esc);
+    // The selector names rules too.
+    c.key(KeyCode::Char('s'));
+    c.chars("anomaly=broken_chain");
+    c.key(KeyCode::Enter);
+    assert_eq!(c.app.fleet.visible.len(), 1, "{:?}", c.app.status);
+    assert_eq!(c.app.fleet.selected_id().as_deref(), Some("s-evil-0011"));
+}
+
+#[test]
+fn a_session_wide_finding_is_named_in_the_session_header() {
+    let mut c = console();
+    let mut s = c.stores.sessions.session(BROWSER).expect("read").expect("exists");
+    s.cost_usd = 90.0; // over a five-minute life: far above $30/hour
+    c.stores.sessions.put_sessions(&[s]).expect("write");
+    let fx = c.command(&format!("session {BROWSER}"));
+    c.serve(fx);
+    let screen = c.screen(160, 10);
+    assert!(screen.contains("· ⚠ cost_rate: $"), "{screen}");
+    assert!(screen.contains("/hour (threshold $30.00)"), "{screen}");
+}
+
+#[test]
+fn a_failed_judgement_is_said_once_and_the_last_one_stays_on_screen() {
+    let mut c = console();
+    let status = |c: &Console| c.app.status.as_ref().map(|(_, s)| s.clone()).unwrap_or_default();
+    update(&mut c.app, Msg::Anomalies(Box::new(Err("brokers unreachable".into()))));
+    assert_eq!(status(&c), "anomalies not judged: brokers unreachable");
+    c.key(KeyCode::Char('o')); // says "sorted by …"
+    update(&mut c.app, Msg::Anomalies(Box::new(Err("brokers unreachable".into()))));
+    assert!(status(&c).starts_with("sorted by"), "not repeated: {}", status(&c));
+    assert!(c.screen(100, 12).contains("⚠ unexpected_tool+2"), "the last judgement stays");
+}
+
+#[test]
+fn pause_on_an_anomaly_selector_names_the_sessions_that_break_the_rule() {
+    let mut c = console();
+    let fx = c.command("pause anomaly=unexpected_tool");
+    let [Effect::Plan { kind: ActionKind::Pause, target: Target::Sessions(ids) }] = &fx[..] else { panic!("{fx:?}") };
+    assert_eq!(ids, &vec![BROWSER.to_owned()]);
+    c.serve(fx);
+    assert!(c.screen(100, 24).contains(&format!("pause session {BROWSER}")), "{}", c.screen(100, 24));
+    c.key(KeyCode::Esc);
+    let fx = c.command("pause anomaly=cost_rate");
+    assert!(fx.is_empty(), "{fx:?}");
+    let status = c.app.status.as_ref().map(|(_, s)| s.clone()).unwrap_or_default();
+    assert_eq!(status, "no live session matches anomaly=cost_rate");
+}
+
+#[test]
+fn ns_shows_one_namespace_and_ns_alone_shows_every_one() {
+    let mut c = console();
+    c.command("ns genai-staging");
+    let screen = c.screen(100, 12);
+    assert!(screen.contains("2/11 shown · namespace genai-staging"), "{screen}");
+    assert!(screen.contains("s-research-0006") && !screen.contains("s-support-0001"), "{screen}");
+    c.command("ns");
+    assert_eq!(c.app.fleet.visible.len(), 11);
+    assert!(c.app.status.as_ref().is_some_and(|(_, s)| s == "showing every namespace"), "{:?}", c.app.status);
 }
 
 #[test]
@@ -520,6 +616,13 @@ fn replay_steps_and_jumps_to_the_first_anomaly() {
     let r = c.app.replay.as_ref().expect("replay");
     let data = r.data.as_ref().and_then(|d| d.as_ref().ok()).expect("loaded");
     let current = &data.items[r.current_index().expect("pos")];
+    // The injected page is the first anomaly (both of the tool result rules), the call of a
+    // tool the session may not use the next.
+    assert_eq!(current.anomaly.as_deref(), Some("prompt_injection +1"));
+    c.key(KeyCode::Char('a'));
+    let r = c.app.replay.as_ref().expect("replay");
+    let data = r.data.as_ref().and_then(|d| d.as_ref().ok()).expect("loaded");
+    let current = &data.items[r.current_index().expect("pos")];
     assert_eq!(current.anomaly.as_deref(), Some("unexpected tool send_email"));
     c.key(KeyCode::Char('f'));
     c.key(KeyCode::Char(' '));
@@ -556,15 +659,15 @@ fn replay_a_time_window_across_sessions() {
 fn a_window_replay_reads_a_bounded_number_of_events() {
     let c = console();
     let since = now() - chrono::Duration::seconds(270);
-    let all = feed::load_window(&c.stores, since, feed::WINDOW_EVENTS).expect("window");
+    let all = feed::load_window(&c.stores, since, feed::WINDOW_EVENTS, &Default::default()).expect("window");
     assert!(!all.more && all.items.len() == 9, "the fixture's window is whole: {} events", all.items.len());
     assert!(all.badge().1.starts_with("9 events in the window"), "{}", all.badge().1);
-    let cut = feed::load_window(&c.stores, since, 4).expect("window");
+    let cut = feed::load_window(&c.stores, since, 4, &Default::default()).expect("window");
     assert_eq!(cut.items.len(), 4, "no more than the bound is read");
     assert!(cut.more, "the window holds more than was read");
     let (ok, badge) = cut.badge();
     assert!(!ok && badge.contains("only the first 4 events of the window were read"), "{badge}");
-    let none = feed::load_window(&c.stores, since, 0).expect("window");
+    let none = feed::load_window(&c.stores, since, 0, &Default::default()).expect("window");
     assert!(none.items.is_empty() && none.more);
 }
 
@@ -609,7 +712,7 @@ fn audit_degraded_banner_shows_while_the_audit_log_cannot_be_written_and_clears(
     // The backend itself is fine: both banners can show at once, each on its own row.
     update(&mut c.app, Msg::FeedDown { error: "store quell.db: disk I/O error".into(), retry: Duration::from_secs(2) });
     let both = c.screen(100, 12);
-    let banner_rows = both.lines().filter(|l| l.contains('⚠')).count();
+    let banner_rows = both.lines().filter(|l| l.starts_with("\" ⚠")).count();
     assert_eq!(banner_rows, 2, "{both}");
 
     update(&mut c.app, Msg::AuditHealth(Ok(())));
@@ -677,8 +780,8 @@ const ALL_POD_ACTIONS: [ActionKind; 5] = ActionKind::CLUSTER;
 #[test]
 fn fleet_with_pod_columns() {
     let c = kube_console(ALL_POD_ACTIONS.to_vec());
-    let wide = c.screen(170, 16);
-    insta::assert_snapshot!("fleet_kube_170x16", wide);
+    let wide = c.screen(192, 16);
+    insta::assert_snapshot!("fleet_kube_192x16", wide);
     for title in ["PHASE", "NODE", "RST", "POSTURE"] {
         assert!(wide.contains(title), "{title} missing:\n{wide}");
     }

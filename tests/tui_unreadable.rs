@@ -99,7 +99,7 @@ fn one_bad_record_of_each_kind_never_blinds_the_console() {
     update(&mut app, Msg::Key(KeyEvent::new(KeyCode::Esc, KeyModifiers::NONE)));
 
     // The session view: the deep event is one unreadable entry, the chain is verified.
-    let data = feed::load_timeline(&stores, BROWSER).expect("the timeline loads");
+    let data = feed::load_timeline(&stores, BROWSER, &Default::default()).expect("the timeline loads");
     let unreadable: Vec<_> = data.items.iter().filter(|i| i.kind == ItemKind::Unreadable).collect();
     assert_eq!(unreadable.len(), 1, "{:?}", data.items);
     assert_eq!((unreadable[0].seq, unreadable[0].step), (Some(8), 9));

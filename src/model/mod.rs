@@ -2,6 +2,7 @@
 //! on nothing else in the crate.
 
 pub mod action;
+pub mod anomaly;
 pub mod approval;
 pub mod approval_selector;
 pub mod audit;

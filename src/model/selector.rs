@@ -3,9 +3,17 @@
 //!
 //! Operators: `=`/`==`, `!=`, `in (…)`, `notin (…)`, `field` (has a value), `!field` (has none).
 //! `tool` is multi-valued (every tool the session called): `tool=x` means "called x",
-//! `tool!=x` means "never called x".
+//! `tool!=x` means "never called x". `anomaly` is multi-valued too: the ids of the anomaly rules
+//! the session breaks ([`super::anomaly`]); `anomaly` alone means "breaks any rule". It is judged
+//! from the audit log, so a caller that matches a selector with [`Selector::needs_anomalies`]
+//! passes them to [`Selector::matches_with`]; without them an `anomaly` requirement matches
+//! nothing (never everything).
+//!
+//! `state` and `anomaly` take only the values a session can have: another value is an error
+//! naming the valid ones, not a selector that silently matches nothing.
 
-use super::session::Session;
+use super::anomaly::RuleId;
+use super::session::{Session, SessionState};
 use super::time::Timestamp;
 use super::untrusted::Untrusted;
 use std::fmt;
@@ -19,10 +27,11 @@ pub enum Field {
     Model,
     State,
     Tool,
+    Anomaly,
 }
 
 impl Field {
-    pub const ALL: [(&'static str, Field); 7] = [
+    pub const ALL: [(&'static str, Field); 8] = [
         ("id", Field::Id),
         ("agent", Field::Agent),
         ("namespace", Field::Namespace),
@@ -30,11 +39,26 @@ impl Field {
         ("model", Field::Model),
         ("state", Field::State),
         ("tool", Field::Tool),
+        ("anomaly", Field::Anomaly),
     ];
 }
 
 impl Fields for Field {
     const NAMES: &'static [(&'static str, Self)] = &Self::ALL;
+
+    /// `state` and `anomaly` take only the values a session can have.
+    fn check_value(self, value: &str) -> Result<(), String> {
+        let valid: Vec<&'static str> = match self {
+            Field::State => SessionState::ALL.iter().map(|s| s.as_str()).collect(),
+            Field::Anomaly => RuleId::names(),
+            _ => return Ok(()),
+        };
+        if valid.contains(&value) {
+            return Ok(());
+        }
+        // Escaped as the whole text is: the value is the operator's input.
+        Err(format!("no {} is '{}' (valid: {})", self.name(), value.escape_debug(), valid.join(", ")))
+    }
 }
 
 /// The fields a selector language names: sessions' ([`Field`]) or approvals'
@@ -109,8 +133,26 @@ impl Selector {
         self.requirements.is_empty()
     }
 
+    /// For a selector without an `anomaly` requirement (see [`Selector::needs_anomalies`]).
     pub fn matches(&self, session: &Session, now: Timestamp) -> bool {
-        self.requirements.iter().all(|r| r.matches(session, now))
+        self.matches_with(session, now, None)
+    }
+
+    /// Whether the session meets every requirement but those on `anomaly` (to narrow a listing
+    /// before anomalies are judged).
+    pub fn matches_ignoring_anomalies(&self, session: &Session, now: Timestamp) -> bool {
+        self.requirements.iter().filter(|r| r.field != Field::Anomaly).all(|r| r.matches(session, now, None))
+    }
+
+    /// Whether matching needs the session's anomalies (an `anomaly` requirement).
+    pub fn needs_anomalies(&self) -> bool {
+        self.requirements.iter().any(|r| r.field == Field::Anomaly)
+    }
+
+    /// Matches with the rules the session breaks; `None`: not known, and then an `anomaly`
+    /// requirement matches nothing.
+    pub fn matches_with(&self, session: &Session, now: Timestamp, anomalies: Option<&[RuleId]>) -> bool {
+        self.requirements.iter().all(|r| r.matches(session, now, anomalies))
     }
 }
 
@@ -165,7 +207,7 @@ impl Op {
 }
 
 impl Requirement {
-    fn matches(&self, s: &Session, now: Timestamp) -> bool {
+    fn matches(&self, s: &Session, now: Timestamp, anomalies: Option<&[RuleId]>) -> bool {
         let state;
         let values: Vec<&str> = match self.field {
             Field::Id => vec![s.id.as_str()],
@@ -178,6 +220,10 @@ impl Requirement {
                 vec![state.as_str()]
             }
             Field::Tool => s.tools.iter().map(Untrusted::raw).collect(),
+            Field::Anomaly => match anomalies {
+                Some(ids) => ids.iter().map(|id| id.as_str()).collect(),
+                None => return false,
+            },
         };
         self.op.holds(&values)
     }
@@ -333,6 +379,39 @@ mod tests {
         s.last_seen = time::now() - chrono::Duration::seconds(120);
         assert!(Selector::parse("state=stale").unwrap().matches(&s, time::now()));
         assert_eq!(s.effective_state(time::now()), SessionState::Stale);
+    }
+
+    #[test]
+    fn anomaly_matches_the_rules_a_session_breaks_and_nothing_when_they_are_unknown() {
+        let sel = |t: &str| Selector::parse(t).unwrap();
+        let (s, now) = (session(), time::now());
+        let broke = [RuleId::UnexpectedTool, RuleId::TerminalEscape];
+        assert!(sel("anomaly").matches_with(&s, now, Some(&broke)));
+        assert!(!sel("anomaly").matches_with(&s, now, Some(&[])));
+        assert!(sel("!anomaly").matches_with(&s, now, Some(&[])));
+        assert!(sel("anomaly=unexpected_tool").matches_with(&s, now, Some(&broke)));
+        assert!(!sel("anomaly=broken_chain").matches_with(&s, now, Some(&broke)));
+        assert!(sel("anomaly in (broken_chain, terminal_escape),state=running").matches_with(&s, now, Some(&broke)));
+        assert!(sel("anomaly!=broken_chain").matches_with(&s, now, Some(&broke)));
+        // Unknown anomalies: neither `anomaly` nor `!anomaly` matches (never the whole fleet).
+        for t in ["anomaly", "!anomaly", "anomaly!=tool_errors", "anomaly notin (tool_errors)"] {
+            assert!(sel(t).needs_anomalies());
+            assert!(!sel(t).matches(&s, now), "{t}");
+        }
+        assert!(!sel("state=running,tool=send_email").needs_anomalies());
+    }
+
+    #[test]
+    fn a_value_an_enumerated_field_can_never_have_is_an_error_naming_the_valid_ones() {
+        let e = Selector::parse("state=runing").unwrap_err();
+        assert!(e.message.contains("no state is 'runing' (valid: running, paused, waiting_approval,"), "{e}");
+        let e = Selector::parse("state in (running, stopped)").unwrap_err();
+        assert!(e.message.contains("no state is 'stopped'"), "{e}");
+        let e = Selector::parse("anomaly=unexpected-tool").unwrap_err();
+        assert!(e.message.contains("no anomaly is 'unexpected-tool' (valid: unexpected_tool,"), "{e}");
+        assert!(Selector::parse("state!=stale,anomaly notin (tool_errors)").is_ok());
+        // Free-text fields take any value.
+        assert!(Selector::parse("model=gpt-9,agent=nobody").is_ok());
     }
 
     #[test]

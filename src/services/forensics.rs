@@ -348,6 +348,21 @@ enum Verdict {
 /// re-read to name the first broken link precisely. Sessions' reported heads catch a truncated
 /// tail. An event that cannot be read breaks the chain it is filed under; the pass goes on.
 pub fn verify(stores: &Stores, only: Option<&str>) -> Result<VerifyReport> {
+    // Read before the log: a head reported later than the events read would look truncated.
+    let sessions: Vec<Session> = match only {
+        Some(id) => stores.sessions.session(id)?.into_iter().collect(),
+        None => stores.sessions.sessions()?,
+    };
+    verify_against(stores, only, &sessions)
+}
+
+/// [`verify`] of the whole log with the session records already read (their reported heads),
+/// for a caller that holds them (a listing): the fleet is not read twice.
+pub fn verify_with_sessions(stores: &Stores, sessions: &[Session]) -> Result<VerifyReport> {
+    verify_against(stores, None, sessions)
+}
+
+fn verify_against(stores: &Stores, only: Option<&str>, sessions: &[Session]) -> Result<VerifyReport> {
     let mut state: HashMap<String, Running> = HashMap::new();
     let mut events = 0u64;
     stores.audit.scan(&AuditQuery { chain: only.map(str::to_owned), ..Default::default() }, &mut |raw| {
@@ -385,14 +400,11 @@ pub fn verify(stores: &Stores, only: Option<&str>) -> Result<VerifyReport> {
         Ok(())
     })?;
     let mut report = VerifyReport { chains: state.len(), events, breaks: Vec::new() };
-    let sessions: HashMap<String, Session> = match only {
-        Some(id) => stores.sessions.session(id)?.map(|s| (s.id.clone(), s)).into_iter().collect(),
-        None => stores.sessions.sessions()?.into_iter().map(|s| (s.id.clone(), s)).collect(),
-    };
+    let sessions: HashMap<&str, &Session> = sessions.iter().map(|s| (s.id.as_str(), s)).collect();
     let mut runs: Vec<_> = state.iter().collect();
     runs.sort_by_key(|&(chain_id, _)| chain_id);
     for (chain_id, run) in runs {
-        let anchor = sessions.get(chain_id).and_then(anchor);
+        let anchor = sessions.get(chain_id.as_str()).and_then(|s| anchor(s));
         if let Verdict::Found(b) = &run.verdict {
             report.breaks.push(b.clone());
         } else if matches!(run.verdict, Verdict::Broken) {
@@ -410,9 +422,9 @@ pub fn verify(stores: &Stores, only: Option<&str>) -> Result<VerifyReport> {
     }
     // A session that reported events of which none are stored.
     for (id, s) in &sessions {
-        if !state.contains_key(id) && s.audit_seq > 0 {
+        if !state.contains_key(*id) && s.audit_seq > 0 {
             report.breaks.push(ChainBreak {
-                session_id: id.clone(),
+                session_id: (*id).to_owned(),
                 seq: 1,
                 kind: chain::BreakKind::TailMissing,
                 detail: format!("the session reported {} events, the log has none", s.audit_seq),

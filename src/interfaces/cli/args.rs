@@ -131,8 +131,9 @@ pub struct KubeFlags {
     /// Kubernetes context, as kubectl's --context [default: the kubeconfig's current context] [env: QUELL_CONTEXT]
     #[arg(long, global = true, value_name = "NAME")]
     pub context: Option<String>,
-    /// Kubernetes namespace, as kubectl's -n: narrows pod discovery to it [default: the
-    /// context's namespace for sessions that report none] [env: QUELL_NAMESPACE]
+    /// Kubernetes namespace, as kubectl's -n: `sessions` lists only the sessions in it (with or
+    /// without a kube context) and pod discovery is narrowed to it [default: every namespace;
+    /// a session that reports none is in the context's namespace] [env: QUELL_NAMESPACE]
     #[arg(short = 'n', long, global = true, value_name = "NS")]
     pub namespace: Option<String>,
     /// Kubeconfig file, as kubectl's --kubeconfig [default: $KUBECONFIG, else ~/.kube/config] [env: QUELL_KUBECONFIG]

@@ -12,6 +12,7 @@ use crate::model::session::Session;
 use crate::model::untrusted::Shown;
 use crate::ports::cluster::{Cluster, ClusterError};
 use crate::services::cluster as service;
+use crate::services::control::Target;
 use std::io::Write;
 
 pub fn hard_stop(ctx: &mut Context, args: HardStopArgs, out: &mut dyn Write) -> CliResult {
@@ -38,6 +39,11 @@ pub fn act(ctx: &mut Context, kind: ActionKind, args: PodActionArgs, out: &mut d
     let acting = ctx.acting(kind)?;
     let reason = super::targets::reason(kind, args.reason.as_deref())?;
     let target = super::targets::target(false, args.targets.selector.as_deref(), &args.targets.sessions)?;
+    if matches!(&target, Target::Selector(sel) if sel.needs_anomalies()) {
+        return Err(Failure::usage(format!(
+            "{kind} --where cannot select on anomaly; list them with `quell sessions --where anomaly…` and name their ids"
+        )));
+    }
     let stores = ctx.stores()?;
     let kube = ctx.cluster()?;
     let who = ctx.cluster_operator(&kube);
@@ -104,17 +110,33 @@ pub fn act(ctx: &mut Context, kind: ActionKind, args: PodActionArgs, out: &mut d
     Ok(super::outcome::unrecorded(&plan.action.describe(), report.audit_error.as_deref(), code))
 }
 
-/// When Kubernetes is configured: narrows `sessions` to the `-n` namespace (when given) and
-/// joins them with their pods. A cluster that cannot be reached or listed is a warning on
-/// stderr, never a failure of the listing.
-pub fn pod_columns(ctx: &mut Context, sessions: &mut Vec<Session>) -> Result<Option<PodColumns>, Failure> {
+fn warn(m: &str) {
+    let line = crate::model::untrusted::neutralize(m, crate::model::untrusted::Lines::Escape);
+    let _ = writeln!(std::io::stderr(), "quell: warning: {line}");
+}
+
+/// `-n NS` (or `QUELL_NAMESPACE`, or the config's `[kube] namespace`) keeps the sessions in that
+/// namespace, with or without a cluster, as kubectl's `-n` does. A session that reports no
+/// namespace is in the kube context's namespace when a kubeconfig can be read, else in none.
+pub fn narrow_to_namespace(ctx: &mut Context, sessions: &mut Vec<Session>) {
+    let Some(ns) = ctx.kube.options.namespace.clone() else { return };
+    let default = match ctx.kube.configured {
+        // Reading the kubeconfig makes no request to the cluster.
+        true => ctx.cluster().ok().map(|k| k.namespace_or_default(None)),
+        false => None,
+    };
+    sessions.retain(|s| match s.namespace.as_ref().map(|n| n.raw()).filter(|n| !n.is_empty()) {
+        Some(n) => n == ns,
+        None => default.as_deref() == Some(ns.as_str()),
+    });
+}
+
+/// When Kubernetes is configured: joins `sessions` with their pods. A cluster that cannot be
+/// reached or listed is a warning on stderr, never a failure of the listing.
+pub fn pod_columns(ctx: &mut Context, sessions: &[Session]) -> Result<Option<PodColumns>, Failure> {
     if !ctx.kube.configured {
         return Ok(None);
     }
-    let warn = |m: &str| {
-        let line = crate::model::untrusted::neutralize(m, crate::model::untrusted::Lines::Escape);
-        let _ = writeln!(std::io::stderr(), "quell: warning: {line}");
-    };
     let kube = match ctx.cluster() {
         Ok(k) => k,
         Err(f) => {
@@ -122,10 +144,6 @@ pub fn pod_columns(ctx: &mut Context, sessions: &mut Vec<Session>) -> Result<Opt
             return Ok(None);
         }
     };
-    if kube.namespace_explicit {
-        let ns = kube.namespace.clone();
-        sessions.retain(|s| kube.namespace_or_default(s.namespace.as_ref().map(|n| n.raw())) == ns);
-    }
     match service::join(kube.as_ref(), sessions, ctx.kube.selector.as_deref()) {
         Ok(j) => {
             for w in &j.warnings {

@@ -26,6 +26,10 @@ pub struct FileConfig {
     pub kube: Option<FileKube>,
     /// Key remapping for the console: action name = key(s).
     pub keys: Option<toml::Table>,
+    /// The anomaly rules' thresholds and pinned models: `[anomaly]` with
+    /// `max_tokens_per_minute`, `max_cost_usd_per_hour`, `max_tool_errors` and a
+    /// `[anomaly.pinned_models]` table of agent name = model (see docs/anomalies.md).
+    pub anomaly: Option<crate::model::anomaly::Rules>,
     /// `quell demo`: `[demo]` with approval_ttl.
     pub demo: Option<FileDemo>,
 }

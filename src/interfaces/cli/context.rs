@@ -44,6 +44,8 @@ pub struct Context {
     pub span_sources: Vec<Arc<dyn crate::ports::spans::SpanSource>>,
     /// The sessions read from them, once per command, and the warnings of that read.
     pub span_sessions: Option<Arc<crate::services::otel::SpanSessions>>,
+    /// The anomaly rules' thresholds and pinned models (`[anomaly]` in the config file).
+    pub rules: crate::model::anomaly::Rules,
     stores: Option<Stores>,
 }
 
@@ -173,6 +175,7 @@ pub fn resolve(cli: &Cli) -> Result<Context, Failure> {
         kube,
         span_sources,
         span_sessions: None,
+        rules: file.anomaly.unwrap_or_default(),
         stores: None,
     })
 }

@@ -14,6 +14,7 @@ pub fn run(ctx: &mut Context, kind: ActionKind, args: ControlArgs, out: &mut dyn
         return Err(Failure::usage("--wait takes seconds from 0 to 3600"));
     }
     let target = super::targets::target(args.targets.all, args.targets.selector.as_deref(), &args.targets.sessions)?;
+    let target = super::targets::resolve_anomalies(ctx, target)?;
     let stores = ctx.stores()?;
     let action = control::plan(&stores, kind, &target, &reason, acting.name())?;
     let issued = control::execute(&stores, &acting, &action)?;

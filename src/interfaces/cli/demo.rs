@@ -206,6 +206,7 @@ fn console_options(ctx: &Context) -> Result<crate::interfaces::tui::TuiOptions, 
             "sessions from OpenTelemetry spans are not shown in the console: see `quell sessions`, `quell show`"
                 .to_owned()
         }),
+        rules: ctx.rules.clone(),
     };
     crate::interfaces::tui::initial_state(&opts).map_err(Failure::usage)?;
     Ok(opts)

@@ -90,6 +90,7 @@ pub fn show(ctx: &mut Context, session: &str, format: TextFormat, out: &mut dyn 
 fn show_chain(ctx: &mut Context, session: &str, format: TextFormat, out: &mut dyn Write) -> CliResult {
     let stores = ctx.stores()?;
     let tl = forensics::timeline(&stores, session)?;
+    let found = crate::services::anomalies::in_timeline(&tl, &ctx.rules).all;
     if format == TextFormat::Json {
         let mut integrity = match &tl.integrity {
             Ok(n) => serde_json::json!({"intact": tl.intact(), "events": n}),
@@ -113,6 +114,7 @@ fn show_chain(ctx: &mut Context, session: &str, format: TextFormat, out: &mut dy
         let doc = serde_json::json!({
             "session": session,
             "integrity": integrity,
+            "anomalies": found,
             "entries": tl.entries,
             "operator_actions": tl.operator_actions,
         });
@@ -155,6 +157,25 @@ fn show_chain(ctx: &mut Context, session: &str, format: TextFormat, out: &mut dy
             writeln!(out, "{}", crate::shown!("integrity: BROKEN at seq {}: {} ({})", b.seq, b.kind, b.detail))?
         }
         (Ok(_), Ok(words) | Err(words)) => writeln!(out, "integrity: {words}")?,
+    }
+    // Per rule, most severe first, with the events it fired on.
+    match found.len() {
+        0 => writeln!(out, "anomalies: none")?,
+        n => writeln!(out, "anomalies: {n}")?,
+    }
+    for sum in crate::model::anomaly::summarize(&found) {
+        let seqs: Vec<String> =
+            found.iter().filter(|a| a.rule == sum.rule).filter_map(|a| a.seq).map(|s| format!("#{s}")).collect();
+        let at = match seqs.len() {
+            0 => "the session".to_owned(),
+            n if n > 8 => format!("{} … ({n} events)", seqs.iter().take(8).cloned().collect::<Vec<_>>().join(" ")),
+            _ => seqs.join(" "),
+        };
+        writeln!(
+            out,
+            "{}",
+            crate::shown!("  {:<8} {:<16} {}  at {at}", sum.severity.as_str(), sum.rule.as_str(), sum.detail)
+        )?;
     }
     writeln!(out)?;
     for entry in &tl.entries {

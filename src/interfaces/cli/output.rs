@@ -38,6 +38,9 @@ pub struct SessionOut<'a> {
     /// The fleet-wide hold every session is under (`pause --all`), or `null`: the same on
     /// every object, so scripts that read the array see it without a wrapping object.
     pub fleet_hold: Option<FleetHold>,
+    /// What the anomaly rules found, per rule (most severe first); `null` when the audit log
+    /// could not be read (a warning on stderr says why).
+    pub anomalies: Option<Vec<crate::model::anomaly::Summary>>,
 }
 
 /// A fleet-wide control record that holds every session.
@@ -97,6 +100,7 @@ impl<'a> SessionOut<'a> {
             detail: k.and_then(|s| s.detail.as_ref().map(|d| d.raw())),
             unreadable: s.unreadable.as_deref(),
             fleet_hold: None,
+            anomalies: None,
         }
     }
 }

@@ -5,11 +5,12 @@ use super::context::Context;
 use super::outcome::{CliResult, Failure};
 use super::output::{FleetHold, PodColumns, SessionOut};
 use super::table;
+use crate::model::anomaly;
 use crate::model::selector::Selector;
 use crate::model::session::Session;
 use crate::model::time;
 use crate::model::untrusted::Shown;
-use crate::services::approvals;
+use crate::services::{anomalies, approvals};
 use std::collections::HashMap;
 use std::io::Write;
 
@@ -55,14 +56,33 @@ fn list_quell(ctx: &mut Context, selector: Option<&str>, format: ListFormat, out
         .sessions
         .sessions()?
         .into_iter()
-        .filter(|s| selector.as_ref().is_none_or(|sel| sel.matches(s, now)))
+        .filter(|s| selector.as_ref().is_none_or(|sel| sel.matches_ignoring_anomalies(s, now)))
         .collect();
+    super::cluster::narrow_to_namespace(ctx, &mut sessions);
+    // Anomalies are judged from the audit log: read only for JSON and for a selector on them.
+    let found = match (selector.as_ref().filter(|s| s.needs_anomalies()), format) {
+        (Some(sel), _) => {
+            let (chosen, found) = anomalies::select(&stores, sessions, sel, &ctx.rules, now)
+                .map_err(|e| Failure { message: format!("cannot judge anomalies for --where: {e}"), ..e.into() })?;
+            sessions = chosen;
+            Some(found)
+        }
+        (None, ListFormat::Json) => match anomalies::for_sessions(&stores, &sessions, &ctx.rules) {
+            Ok(found) => Some(found),
+            Err(e) => {
+                super::outcome::notice(&format!("warning: anomalies not judged (null in the output): {e}"));
+                None
+            }
+        },
+        (None, ListFormat::Table) => None,
+    };
     let hold = FleetHold::of(stores.control.fleet_control()?);
-    let pods = super::cluster::pod_columns(ctx, &mut sessions)?;
+    let pods = super::cluster::pod_columns(ctx, &sessions)?;
     let rows: Vec<SessionOut> = sessions
         .iter()
         .map(|s| SessionOut {
             fleet_hold: hold.clone(),
+            anomalies: found.as_ref().map(|f| f.get(&s.id).map(|a| anomaly::summarize(a)).unwrap_or_default()),
             ..SessionOut::new(s, pending.get(&s.id).copied().unwrap_or(0), now)
         })
         .collect();

@@ -5,14 +5,16 @@
 
 use super::app::{Effect, Msg};
 use super::cluster::TuiKube;
-use super::fleet::Snapshot;
+use super::fleet::{RowAnomalies, Snapshot};
 use super::session::TimelineData;
 use super::theme::Theme;
 use crate::model::action::{Domain, Scope};
+use crate::model::anomaly::Rules;
 use crate::model::operator::Operator;
 use crate::model::time::{self, Timestamp};
 use crate::ports::{AuditQuery, Stores};
-use crate::services::{approvals, control, forensics};
+use crate::services::{anomalies, approvals, control, forensics};
+use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
 use std::thread;
@@ -63,6 +65,7 @@ pub fn start(
     operator: Operator,
     theme_dir: Option<PathBuf>,
     kube: Option<TuiKube>,
+    rules: Rules,
 ) -> std::io::Result<Feed> {
     let (watch_tx, watch_rx) = mpsc::channel();
     let (actions_tx, actions_rx) = mpsc::channel();
@@ -87,8 +90,35 @@ pub fn start(
         let (stores, tx) = (stores.clone(), tx.clone());
         thread::Builder::new().name("quell-audit-health".into()).spawn(move || audit_health(stores, tx))?;
     }
-    thread::Builder::new().name("quell-reads".into()).spawn(move || reads(stores, tx, reads_rx, theme_dir))?;
+    {
+        let (stores, tx, rules) = (stores.clone(), tx.clone(), rules.clone());
+        thread::Builder::new().name("quell-anomalies".into()).spawn(move || anomaly_judge(stores, tx, rules))?;
+    }
+    thread::Builder::new().name("quell-reads".into()).spawn(move || reads(stores, tx, reads_rx, theme_dir, rules))?;
     Ok(Feed { actions: actions_tx, reads: reads_tx })
+}
+
+/// The anomaly rules over every session, for the fleet's column: one pass over the audit log.
+pub fn fleet_anomalies(stores: &Stores, rules: &Rules) -> Result<HashMap<String, RowAnomalies>, String> {
+    let sessions = stores.sessions.sessions().map_err(|e| e.to_string())?;
+    let found = anomalies::for_sessions(stores, &sessions, rules).map_err(|e| e.to_string())?;
+    Ok(found.into_iter().filter_map(|(id, f)| RowAnomalies::of(&f).map(|a| (id, a))).collect())
+}
+
+/// At least this long between two judgements of the fleet, and four times as long as the last
+/// one took: the rules read the whole audit log (a Kafka topic, say), the fleet's snapshots do
+/// not, so judging never takes more than a fifth of a core.
+const JUDGE_EVERY: Duration = Duration::from_secs(5);
+
+fn anomaly_judge(stores: Stores, tx: Sender<Msg>, rules: Rules) {
+    loop {
+        let started = Instant::now();
+        let found = fleet_anomalies(&stores, &rules);
+        if tx.send(Msg::Anomalies(Box::new(found))).is_err() {
+            return;
+        }
+        thread::sleep(JUDGE_EVERY.max(started.elapsed() * 4));
+    }
 }
 
 /// Reads everything the fleet and approvals views show.
@@ -279,39 +309,39 @@ pub fn plan_decisions(
     (action, left_out)
 }
 
-pub fn load_timeline(stores: &Stores, id: &str) -> Result<TimelineData, String> {
-    forensics::timeline(stores, id).map(TimelineData::from_timeline).map_err(|e| e.to_string())
+pub fn load_timeline(stores: &Stores, id: &str, rules: &Rules) -> Result<TimelineData, String> {
+    forensics::timeline(stores, id).map(|t| TimelineData::from_timeline(t, rules)).map_err(|e| e.to_string())
 }
 
 /// Every session's events since `since`, for a replay of the window: at most `max` of them,
 /// and when the window holds more the data says so.
-pub fn load_window(stores: &Stores, since: Timestamp, max: usize) -> Result<TimelineData, String> {
+pub fn load_window(stores: &Stores, since: Timestamp, max: usize, rules: &Rules) -> Result<TimelineData, String> {
     let query = AuditQuery { since: Some(since), ..Default::default() };
     let (entries, more) = forensics::read_entries_at_most(stores, &query, max).map_err(|e| e.to_string())?;
-    Ok(TimelineData { more, ..TimelineData::from_window_entries(&entries) })
+    Ok(TimelineData { more, ..TimelineData::from_window_entries(&entries, rules) })
 }
 
 /// The last steps of a session, one line each, for the approvals view.
-pub fn context_lines(stores: &Stores, session_id: &str) -> Result<Vec<String>, String> {
-    load_timeline(stores, session_id).map(|d| {
+pub fn context_lines(stores: &Stores, session_id: &str, rules: &Rules) -> Result<Vec<String>, String> {
+    load_timeline(stores, session_id, rules).map(|d| {
         let skip = d.items.len().saturating_sub(CONTEXT_STEPS);
         d.items.iter().skip(skip).map(|i| format!("step {:>3} {:<18} {}", i.step, i.kind.label(), i.summary)).collect()
     })
 }
 
-fn reads(stores: Stores, tx: Sender<Msg>, rx: Receiver<Effect>, theme_dir: Option<PathBuf>) {
+fn reads(stores: Stores, tx: Sender<Msg>, rx: Receiver<Effect>, theme_dir: Option<PathBuf>, rules: Rules) {
     while let Ok(effect) = rx.recv() {
         let msg = match effect {
             Effect::LoadTimeline(id) => {
-                let data = Box::new(load_timeline(&stores, &id));
+                let data = Box::new(load_timeline(&stores, &id, &rules));
                 Msg::Timeline { id, data }
             }
             Effect::LoadWindow { id, since } => {
-                let data = load_window(&stores, since, WINDOW_EVENTS);
+                let data = load_window(&stores, since, WINDOW_EVENTS, &rules);
                 Msg::Timeline { id, data: Box::new(data) }
             }
             Effect::LoadContext(session_id) => {
-                let lines = context_lines(&stores, &session_id);
+                let lines = context_lines(&stores, &session_id, &rules);
                 Msg::Context { session_id, lines }
             }
             Effect::LoadTheme(name) => Msg::Theme(Theme::load(&name, theme_dir.as_deref())),

@@ -5,6 +5,7 @@
 //! order; drawing touches only the visible window.
 
 use super::text::safe;
+use crate::model::anomaly::{self, Anomaly, RuleId, Severity};
 use crate::model::approval::Approval;
 use crate::model::control::ControlRecord;
 use crate::model::selector::Selector;
@@ -41,12 +42,55 @@ impl FleetRow {
         let model = session.model.as_ref().map(|m| m.shown_line()).unwrap_or_default();
         let state = session.effective_state(now);
         let shown_state = if session.unreadable.is_some() { "unreadable" } else { state.as_str() };
-        let haystack = format!("{id} {agent} {place} {model} {shown_state}").to_lowercase();
+        // Every field of the session, not only the columns shown: `/` finds a session by a tool
+        // it called or the reason it failed too.
+        let tools: Vec<String> = session.tools.iter().map(|t| t.shown_line()).collect();
+        let detail = session.detail.as_ref().map(|d| d.shown_line()).unwrap_or_default();
+        let unreadable = session.unreadable.as_deref().map(safe).unwrap_or_default();
+        let haystack = format!(
+            "{id} {agent} {place} {model} {shown_state} step {} tools {} {detail} {unreadable}",
+            session.step,
+            tools.join(" ")
+        )
+        .to_lowercase();
         FleetRow { session, id, agent, place, model, state, pending, haystack }
     }
 
     pub fn tokens(&self) -> u64 {
         self.session.input_tokens.saturating_add(self.session.output_tokens)
+    }
+}
+
+/// What the anomaly rules found in one session, for its row.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RowAnomalies {
+    pub worst: Severity,
+    /// The rules broken, most severe first.
+    pub rules: Vec<RuleId>,
+    /// Findings in all.
+    pub count: usize,
+    /// The cell: `✘ chain broken` when the chain is, else the worst rule and how many more.
+    pub text: String,
+}
+
+impl RowAnomalies {
+    /// `None` when nothing was found.
+    pub fn of(found: &[Anomaly]) -> Option<RowAnomalies> {
+        let summary = anomaly::summarize(found);
+        let worst = summary.first()?;
+        let rules: Vec<RuleId> = summary.iter().map(|s| s.rule).collect();
+        let text = match (rules.contains(&RuleId::BrokenChain), rules.len()) {
+            (true, 1) => "✘ chain broken".to_owned(),
+            (true, n) => format!("✘ chain broken +{}", n - 1),
+            (false, 1) => format!("⚠ {}", worst.rule),
+            (false, n) => format!("⚠ {}+{}", worst.rule, n - 1),
+        };
+        Some(RowAnomalies { worst: worst.severity, rules, count: found.len(), text })
+    }
+
+    /// One integer that orders rows most severe first (then most findings), no finding last.
+    fn rank(found: Option<&RowAnomalies>) -> u64 {
+        found.map_or(0, |a| (a.worst as u64 + 1) << 32 | (a.count.min(u32::MAX as usize) as u64))
     }
 }
 
@@ -95,10 +139,11 @@ pub enum SortKey {
     Tokens,
     Cost,
     Pending,
+    Anomaly,
 }
 
 impl SortKey {
-    pub const ALL: [SortKey; 10] = [
+    pub const ALL: [SortKey; 11] = [
         SortKey::Id,
         SortKey::Agent,
         SortKey::Place,
@@ -109,6 +154,7 @@ impl SortKey {
         SortKey::Tokens,
         SortKey::Cost,
         SortKey::Pending,
+        SortKey::Anomaly,
     ];
 
     pub fn name(self) -> &'static str {
@@ -123,6 +169,7 @@ impl SortKey {
             SortKey::Tokens => "tokens",
             SortKey::Cost => "cost",
             SortKey::Pending => "approvals",
+            SortKey::Anomaly => "anomaly",
         }
     }
 
@@ -137,7 +184,7 @@ impl SortKey {
 
     /// One integer per row that orders like the column (ascending). Text columns are ranked
     /// through their distinct values, so sorting 100,000 rows compares integers, not strings.
-    fn keys(self, rows: &[FleetRow]) -> Vec<u64> {
+    fn keys(self, rows: &[FleetRow], anomalies: &HashMap<String, RowAnomalies>) -> Vec<u64> {
         let text = |f: fn(&FleetRow) -> &str| -> Vec<u64> {
             let mut distinct: Vec<&str> = rows.iter().map(f).collect::<HashSet<&str>>().into_iter().collect();
             distinct.sort_unstable();
@@ -161,6 +208,8 @@ impl SortKey {
             SortKey::Tokens => rows.iter().map(|r| desc(r.tokens())).collect(),
             SortKey::Cost => rows.iter().map(|r| desc(r.session.cost_usd.max(0.0).to_bits())).collect(),
             SortKey::Pending => rows.iter().map(|r| desc(u64::from(r.pending))).collect(),
+            // Most severe first.
+            SortKey::Anomaly => rows.iter().map(|r| desc(RowAnomalies::rank(anomalies.get(&r.session.id)))).collect(),
         }
     }
 }
@@ -186,6 +235,13 @@ pub struct FleetState {
     pub fleet_control: Option<ControlRecord>,
     pub loaded: bool,
     pub taken_at: Option<Timestamp>,
+    /// What the anomaly rules found, by session id (judged on their own thread, less often than
+    /// snapshots arrive); `None` until the first judgement.
+    pub anomalies: Option<HashMap<String, RowAnomalies>>,
+    /// Why the last judgement failed (said once on the status line).
+    pub anomalies_error: Option<String>,
+    /// `:ns NAME`: only sessions that report this namespace.
+    pub namespace: Option<String>,
 }
 
 impl Default for FleetState {
@@ -206,6 +262,9 @@ impl Default for FleetState {
             fleet_control: None,
             loaded: false,
             taken_at: None,
+            anomalies: None,
+            anomalies_error: None,
+            namespace: None,
         }
     }
 }
@@ -249,7 +308,8 @@ impl FleetState {
     }
 
     pub fn resort(&mut self) {
-        let keys = self.sort.keys(&self.rows);
+        let none = HashMap::new();
+        let keys = self.sort.keys(&self.rows, self.anomalies.as_ref().unwrap_or(&none));
         // The index breaks ties, so the order is total and the same on every refresh.
         let mut keyed: Vec<(u64, u32)> = keys.into_iter().zip(0..self.rows.len() as u32).collect();
         keyed.sort_unstable();
@@ -264,17 +324,71 @@ impl FleetState {
         let needle = self.filter.to_lowercase();
         let rows = &self.rows;
         let sel = self.selector.as_ref();
+        let anomalies = self.anomalies.as_ref();
+        let ns = self.namespace.as_deref();
         self.visible = self
             .order
             .iter()
             .copied()
             .filter(|&i| {
                 rows.get(i as usize).is_some_and(|r| {
-                    (needle.is_empty() || r.haystack.contains(&needle))
-                        && sel.is_none_or(|s| s.matches(&r.session, now))
+                    // Looked up only when a filter needs it (100,000 rows refilter per keystroke).
+                    let found = || anomalies.and_then(|a| a.get(&r.session.id));
+                    let in_ns = ns.is_none_or(|ns| r.session.namespace.as_ref().is_some_and(|n| n.raw() == ns));
+                    let text = || {
+                        needle.is_empty()
+                            || r.haystack.contains(&needle)
+                            || found().is_some_and(|f| f.rules.iter().any(|id| id.as_str().contains(&needle)))
+                    };
+                    in_ns
+                        && text()
+                        && sel.is_none_or(|s| {
+                            // Not yet judged: an `anomaly` requirement matches nothing.
+                            let ids = match s.needs_anomalies() {
+                                true => anomalies.map(|_| found().map_or(&[][..], |f| f.rules.as_slice())),
+                                false => None,
+                            };
+                            s.matches_with(&r.session, now, ids)
+                        })
                 })
             })
             .collect();
+    }
+
+    /// What the anomaly rules found; re-sorts (when sorted by anomaly) and re-filters keeping
+    /// the cursor on its session.
+    pub fn set_anomalies(&mut self, found: HashMap<String, RowAnomalies>, now: Timestamp) {
+        self.keep_cursor(|s| {
+            s.anomalies = Some(found);
+            if s.sort == SortKey::Anomaly {
+                s.resort();
+            }
+            s.refilter(now);
+        });
+    }
+
+    /// `:ns NAME` (`None`: every namespace).
+    pub fn set_namespace(&mut self, namespace: Option<String>, now: Timestamp) {
+        self.keep_cursor(|s| {
+            s.namespace = namespace;
+            s.refilter(now);
+        });
+    }
+
+    /// The ids of the live sessions `selector` matches, anomalies as last judged; `None` before
+    /// the first judgement.
+    pub fn live_matching(&self, selector: &Selector, now: Timestamp) -> Option<Vec<String>> {
+        let found = self.anomalies.as_ref()?;
+        let ids = self.rows.iter().filter(|r| !r.session.state.is_terminal() && r.session.unreadable.is_none());
+        let matching = ids.filter(|r| {
+            let rules = found.get(&r.session.id).map_or(&[][..], |f| f.rules.as_slice());
+            selector.matches_with(&r.session, now, Some(rules))
+        });
+        Some(matching.map(|r| r.session.id.clone()).collect())
+    }
+
+    pub fn row_anomalies(&self, id: &str) -> Option<&RowAnomalies> {
+        self.anomalies.as_ref().and_then(|a| a.get(id))
     }
 
     fn reselect(&mut self, id: Option<&str>) {
@@ -422,6 +536,66 @@ mod tests {
         f.set_selector(Some(Selector::parse("state=running").unwrap()), now);
         assert_eq!(ids(&f), ["a", "c"]);
         assert_eq!(f.counts.iter().find(|(s, _)| *s == SessionState::Running).map(|c| c.1), Some(2));
+    }
+
+    fn found(rules: &[RuleId]) -> Vec<Anomaly> {
+        rules.iter().map(|r| Anomaly::new(*r, Some(1), "x")).collect()
+    }
+
+    #[test]
+    fn anomalies_sort_most_severe_first_and_filter_by_text_selector_and_namespace() {
+        let now = time::now();
+        let mut f = fleet();
+        let mut map = HashMap::new();
+        map.insert("c".to_owned(), RowAnomalies::of(&found(&[RuleId::ToolErrors])).unwrap());
+        let b = RowAnomalies::of(&found(&[RuleId::UnexpectedTool, RuleId::BrokenChain, RuleId::UnexpectedTool]));
+        map.insert("b".to_owned(), b.unwrap());
+        assert_eq!(RowAnomalies::of(&[]), None);
+        f.set_sort(SortKey::Anomaly, now);
+        f.set_anomalies(map, now);
+        assert_eq!(ids(&f), ["b", "c", "a"], "broken chain first, no finding last");
+        assert_eq!(f.row_anomalies("b").map(|a| a.text.as_str()), Some("✘ chain broken +1"));
+        let two = RowAnomalies::of(&found(&[RuleId::ToolErrors, RuleId::PromptInjection])).unwrap();
+        assert_eq!((two.text.as_str(), two.worst), ("⚠ prompt_injection+1", Severity::High));
+        assert_eq!(f.row_anomalies("c").map(|a| a.text.as_str()), Some("⚠ tool_errors"));
+        f.reverse(now);
+        assert_eq!(ids(&f), ["a", "c", "b"]);
+        f.set_filter("unexpected_tool", now);
+        assert_eq!(ids(&f), ["b"], "/ finds a rule id");
+        f.set_filter("", now);
+        f.set_selector(Some(Selector::parse("anomaly").unwrap()), now);
+        assert_eq!(ids(&f), ["c", "b"]);
+        f.set_selector(Some(Selector::parse("!anomaly").unwrap()), now);
+        assert_eq!(ids(&f), ["a"]);
+        f.set_selector(None, now);
+        f.set_namespace(Some("staging".into()), now);
+        assert_eq!(ids(&f), ["c"]);
+        f.set_namespace(Some("nowhere".into()), now);
+        assert!(ids(&f).is_empty());
+        f.set_namespace(None, now);
+        assert_eq!(ids(&f).len(), 3);
+    }
+
+    #[test]
+    fn an_anomaly_selector_matches_nothing_until_anomalies_are_judged() {
+        let now = time::now();
+        let mut f = fleet();
+        f.set_selector(Some(Selector::parse("!anomaly").unwrap()), now);
+        assert!(ids(&f).is_empty());
+    }
+
+    #[test]
+    fn the_text_filter_searches_every_field_not_only_the_columns() {
+        let now = time::now();
+        let mut s = session("d", SessionState::Failed, 3, "prod");
+        s.tools = vec!["send_email".into()];
+        s.detail = Some("gave up after 3 tool errors".into());
+        let mut f = FleetState::default();
+        f.apply(Snapshot::build(vec![s, session("e", SessionState::Running, 1, "prod")], None, vec![], now), now);
+        for needle in ["send_email", "GAVE UP", "tools send"] {
+            f.set_filter(needle, now);
+            assert_eq!(ids(&f), ["d"], "{needle}");
+        }
     }
 
     #[test]

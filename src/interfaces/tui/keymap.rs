@@ -75,6 +75,8 @@ pub enum Cmd {
     MarkAll,
     /// Keep the session view on its newest entry as entries arrive (`logs -f`).
     Follow,
+    /// `:ns NAME`: the fleet shows only that namespace (no default key).
+    Namespace,
 }
 
 impl Cmd {
@@ -301,6 +303,7 @@ const SPECS: &[Spec] = &[
     spec(Cmd::KindFilter, "kind_filter", C::Replay, &["f"], "cycle the event-kind filter", Some("kind")),
     // No default key: `:theme NAME`. Help and the key bar list only commands with a key.
     spec(Cmd::Theme, "theme", C::Global, &[], "switch the theme (:theme NAME)", None),
+    spec(Cmd::Namespace, "ns", C::Fleet, &[], "show one namespace's sessions (:ns NAME; :ns alone: all)", None),
 ];
 
 /// A key with its modifiers, normalised (shift is part of the character).

@@ -61,6 +61,8 @@ pub struct TuiOptions {
     pub demo: bool,
     /// A line shown on the status line when the console opens (e.g. what it does not show).
     pub notice: Option<String>,
+    /// The anomaly rules' thresholds and pinned models (the config file's `[anomaly]`).
+    pub rules: crate::model::anomaly::Rules,
 }
 
 /// Frames are drawn at most this often, and only when something changed.
@@ -104,7 +106,14 @@ fn state_for(opts: &TuiOptions, no_color_env: bool) -> Result<App, String> {
 pub fn run(stores: Stores, opts: TuiOptions) -> io::Result<i32> {
     let mut app = initial_state(&opts).map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
     let (tx, rx) = mpsc::channel();
-    let feed = feed::start(stores, tx.clone(), app.operator.clone(), opts.theme_dir.clone(), opts.kube.clone())?;
+    let feed = feed::start(
+        stores,
+        tx.clone(),
+        app.operator.clone(),
+        opts.theme_dir.clone(),
+        opts.kube.clone(),
+        opts.rules.clone(),
+    )?;
     let signals = terminal::Signals::register()?;
     let guard = terminal::TerminalGuard::enter()?;
     let stop = Arc::new(AtomicBool::new(false));

@@ -244,6 +244,7 @@ mod tests {
             checkpoint_coverage: Vec::new(),
             window: false,
             more: false,
+            anomalies: Vec::new(),
         }));
         r
     }
@@ -287,7 +288,7 @@ mod tests {
         r.reload(Err("gone".into()));
         assert_eq!(r.shown.len(), 10, "a failed re-read keeps what is shown");
         let mut window = ReplayState::new("last 10m");
-        window.load(Ok(TimelineData { window: true, ..TimelineData::from_window_entries(&[]) }));
+        window.load(Ok(TimelineData { window: true, ..TimelineData::from_window_entries(&[], &Default::default()) }));
         assert!(!window.is_live(), "a window is read once");
     }
 

@@ -2,12 +2,14 @@
 //! into display items (neutralised text, anomalies marked) on the feed thread. Pure.
 
 use super::text::{safe, thousands};
+use crate::model::anomaly::{Anomaly, Rules};
 use crate::model::audit::{AuditEvent, EventKind};
 use crate::model::chain::ChainBreak;
 use crate::model::checkpoint::{Checkpoint, Coverage};
 use crate::model::session::Session;
 use crate::model::time::{self, Timestamp};
 use crate::model::untrusted::{Untrusted, UntrustedJson};
+use crate::services::anomalies;
 use crate::services::forensics::{self, Entry, Timeline, UnreadableEntry};
 use serde_json::Value;
 
@@ -58,6 +60,9 @@ pub struct TimelineData {
     pub window: bool,
     /// The window holds more events than were read (reads of a window are bounded).
     pub more: bool,
+    /// What the shared rules found in the session, session-wide findings included (empty for
+    /// a window).
+    pub anomalies: Vec<Anomaly>,
 }
 
 fn attr(e: &AuditEvent, key: &str) -> String {
@@ -146,29 +151,24 @@ fn to_raw<T: serde::Serialize>(value: &T) -> UntrustedJson {
     UntrustedJson::new(serde_json::to_value(value).unwrap_or(Value::Null))
 }
 
-fn event_item(e: &AuditEvent, allowed: Option<&[String]>, broken: Option<&ChainBreak>) -> Item {
-    let mut anomaly = None;
-    if let Some(b) = broken.filter(|b| b.seq == e.seq) {
-        anomaly = Some(format!("chain broken here ({}): {}", b.kind, safe(&b.detail)));
-    } else if !e.is_intact() {
-        anomaly = Some("content does not match its hash".into());
-    } else if e.body.kind == EventKind::Error {
-        anomaly = Some("error".into());
-    } else if e.body.kind == EventKind::ToolCall {
-        if let Some(allowed) = allowed {
-            let names = e.body.tool_calls.iter().map(|c| c.name.raw()).chain(e.body.tool.as_ref().map(|t| t.raw()));
-            if let Some(bad) = names.into_iter().find(|n| !allowed.iter().any(|a| a == n)) {
-                anomaly = Some(format!("unexpected tool {}", Untrusted::new(bad).shown_line()));
-            }
-        }
-    }
+/// The rules' findings as a line's tag: the one finding's detail, or the most severe rule's
+/// id and how many more (the summary stays readable beside it).
+fn anomaly_text(found: &[Anomaly]) -> Option<String> {
+    let worst = found.iter().rev().max_by_key(|a| a.severity)?;
+    Some(match found.len() {
+        1 => worst.detail.clone(),
+        n => format!("{} +{}", worst.rule, n - 1),
+    })
+}
+
+fn event_item(e: &AuditEvent, found: &[Anomaly]) -> Item {
     Item {
         kind: ItemKind::Event(e.body.kind),
         seq: (!e.body.session_id.starts_with("operator:")).then_some(e.seq),
         step: e.body.step,
         time: Some(e.body.time),
         summary: summarize_event(e),
-        anomaly,
+        anomaly: anomaly_text(found),
         raw: to_raw(e),
         checkpoint: None,
     }
@@ -188,8 +188,8 @@ fn checkpoint_item(c: &Checkpoint) -> Item {
 }
 
 /// One event of a time window, naming its session.
-fn window_item(e: &AuditEvent) -> Item {
-    let mut item = event_item(e, None, None);
+fn window_item(e: &AuditEvent, found: &[Anomaly]) -> Item {
+    let mut item = event_item(e, found);
     if e.body.kind != EventKind::OperatorAction {
         item.summary = format!("{} · {}", safe(&e.body.session_id), item.summary);
     }
@@ -197,49 +197,42 @@ fn window_item(e: &AuditEvent) -> Item {
 }
 
 /// An entry that could not be read, flagged as an anomaly, its reason in place of a summary.
-fn unreadable_item(u: &UnreadableEntry) -> Item {
+fn unreadable_item(u: &UnreadableEntry, found: &[Anomaly]) -> Item {
     Item {
         kind: ItemKind::Unreadable,
         seq: u.seq,
         step: u.step.unwrap_or(0),
         time: u.time,
         summary: format!("{} at {}", u.what, safe(&u.position)),
-        anomaly: Some(format!("unreadable: {}", safe(&u.reason))),
+        anomaly: anomaly_text(found),
         raw: to_raw(u),
         checkpoint: None,
     }
 }
 
 impl TimelineData {
-    /// Display items from the service's timeline; operator actions are placed by time.
-    pub fn from_timeline(t: Timeline) -> TimelineData {
-        let broken = t.integrity.as_ref().err();
-        let allowed: Option<Vec<String>> = t.entries.iter().find_map(|e| match e {
-            Entry::Event(ev) if ev.body.kind == EventKind::SessionStarted => ev
-                .body
-                .attributes
-                .get("quell.allowed_tools")
-                .and_then(Value::as_array)
-                .map(|a| a.iter().filter_map(|v| v.as_str().map(str::to_owned)).collect()),
-            _ => None,
-        });
+    /// Display items from the service's timeline, marked by the shared anomaly rules; operator
+    /// actions are placed by time.
+    pub fn from_timeline(t: Timeline, rules: &Rules) -> TimelineData {
+        let found = anomalies::in_timeline(&t, rules);
         let mut items: Vec<Item> = Vec::with_capacity(t.entries.len() + t.operator_actions.len());
-        for entry in &t.entries {
+        for (entry, here) in t.entries.iter().zip(&found.per_entry) {
             items.push(match entry {
-                Entry::Event(e) => event_item(e, allowed.as_deref(), broken),
+                Entry::Event(e) => event_item(e, here),
                 Entry::Checkpoint(c) => {
                     let mut item = checkpoint_item(c);
+                    // Integrity, shown where it is (the badge says it too), not a rule of its own.
                     item.anomaly = t
                         .checkpoint_coverage
                         .contains(&(c.step, Coverage::Edited))
                         .then(|| "checkpoint edited".to_owned());
                     item
                 }
-                Entry::Unreadable(u) => unreadable_item(u),
+                Entry::Unreadable(u) => unreadable_item(u, here),
             });
         }
         for op in &t.operator_actions {
-            let item = event_item(op, None, None);
+            let item = event_item(op, &[]);
             let at = items.iter().position(|i| i.time.is_some_and(|t| t > op.body.time)).unwrap_or(items.len());
             items.insert(at, item);
         }
@@ -250,19 +243,22 @@ impl TimelineData {
             checkpoint_coverage: t.checkpoint_coverage,
             window: false,
             more: false,
+            anomalies: found.all,
         }
     }
 
     /// Every session's events in a time window, each line naming its session, read leniently:
     /// an event that could not be read is an unreadable line, the rest of the window is shown.
-    pub fn from_window_entries(entries: &[Entry]) -> TimelineData {
+    pub fn from_window_entries(entries: &[Entry], rules: &Rules) -> TimelineData {
+        let found = anomalies::in_window(entries, rules);
         Self::window_of(
             entries
                 .iter()
-                .map(|e| match e {
-                    Entry::Event(e) => window_item(e),
+                .zip(&found)
+                .map(|(e, here)| match e {
+                    Entry::Event(e) => window_item(e, here),
                     Entry::Checkpoint(c) => checkpoint_item(c),
-                    Entry::Unreadable(u) => unreadable_item(u),
+                    Entry::Unreadable(u) => unreadable_item(u, here),
                 })
                 .collect(),
         )
@@ -279,6 +275,7 @@ impl TimelineData {
             checkpoint_coverage: Vec::new(),
             window: true,
             more: false,
+            anomalies: Vec::new(),
         }
     }
 
@@ -512,6 +509,7 @@ mod tests {
             checkpoint_coverage: coverage,
             window: false,
             more: false,
+            anomalies: Vec::new(),
         };
         assert_eq!(data(vec![(1, Coverage::Verified)]).badge(), (true, "✔ chain verified (7 events)".into()));
         let (ok, text) = data(vec![(1, Coverage::Verified), (3, Coverage::Edited)]).badge();

@@ -74,6 +74,13 @@ pub(super) fn act(app: &mut App, cmd: Cmd, arg: &str, fx: &mut Vec<Effect>) {
         "--all" | "all" if !kind.is_cluster() => Some(Target::All),
         _ if kind.verdict().is_some() => None,
         text => match Selector::parse(text) {
+            Ok(sel) if sel.needs_anomalies() => match anomaly_target(app, kind, &sel) {
+                Ok(target) => Some(target),
+                Err(why) => {
+                    app.set_status(Level::Error, why);
+                    return;
+                }
+            },
             Ok(sel) => Some(Target::Selector(sel)),
             Err(e) => {
                 app.set_status(Level::Error, safe(&e.to_string()).into_owned());
@@ -95,6 +102,20 @@ pub(super) fn act(app: &mut App, cmd: Cmd, arg: &str, fx: &mut Vec<Effect>) {
             None => act_on_rows(app, kind, fx),
         },
     }
+}
+
+/// A selector naming `anomaly` (`:pause anomaly=unexpected_tool`): the services match selectors
+/// on session records, which do not carry anomalies, so the live sessions it matches on the
+/// fleet's last judgement are named by id, as the CLI does; the dialog shows them.
+fn anomaly_target(app: &App, kind: ActionKind, sel: &Selector) -> Result<Target, String> {
+    if kind.is_cluster() {
+        return Err(format!("{kind} cannot select on anomaly: mark the rows (s, then space) and act on them"));
+    }
+    let ids = app.fleet.live_matching(sel, app.now).ok_or("anomalies are not judged yet: try again in a moment")?;
+    if ids.is_empty() {
+        return Err(format!("no live session matches {}", safe(&sel.to_string())));
+    }
+    Ok(Target::Sessions(ids))
 }
 
 fn open_dialog(app: &mut App, kind: ActionKind, effect: Effect, fx: &mut Vec<Effect>) {

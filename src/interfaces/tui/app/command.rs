@@ -13,7 +13,7 @@ use crate::interfaces::tui::text::safe;
 /// `:` commands: `WORD [ARG]`, where WORD is a command's name in the keymap (the one table of
 /// commands) or one of its other words. Operations open the same confirmation dialog as their
 /// keys; a few commands take an argument (`:open ID`, `:replay ID|AGE`, `:theme NAME`,
-/// `:filter TEXT`, `:selector SEL`, `:sort KEY`, `:pause SELECTOR|all`).
+/// `:filter TEXT`, `:selector SEL`, `:sort KEY`, `:ns NAME`, `:pause SELECTOR|all`).
 pub(super) fn run_command(app: &mut App, line: &str, fx: &mut Vec<Effect>) {
     let (word, rest) = line.split_once(char::is_whitespace).unwrap_or((line, ""));
     let rest = rest.trim();
@@ -69,6 +69,17 @@ pub(super) fn run_command(app: &mut App, line: &str, fx: &mut Vec<Effect>) {
         Cmd::SelectorFilter => {
             apply_selector(app, rest);
             app.go(View::Fleet);
+        }
+        Cmd::Namespace => {
+            let now = app.now;
+            let ns = (!rest.is_empty() && rest != "all" && rest != "-").then(|| rest.to_owned());
+            let said = match &ns {
+                Some(ns) => format!("namespace {}", safe(ns)),
+                None => "every namespace".to_owned(),
+            };
+            app.fleet.set_namespace(ns, now);
+            app.go(View::Fleet);
+            app.set_status(Level::Info, format!("showing {said}"));
         }
         Cmd::Sort => match SortKey::parse(rest) {
             Some(k) => {

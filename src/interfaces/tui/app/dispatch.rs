@@ -111,6 +111,7 @@ pub(super) fn on_cmd(app: &mut App, cmd: Cmd, fx: &mut Vec<Effect>) {
         }
         Cmd::Act(_) | Cmd::ActFleet(_) => act(app, cmd, "", fx),
         Cmd::Theme => app.input = Some(Input { kind: InputKind::Command, text: "theme ".into() }),
+        Cmd::Namespace => app.input = Some(Input { kind: InputKind::Command, text: "ns ".into() }),
         Cmd::Raw => toggle_raw(app),
         Cmd::Diff => {
             if let Some(s) = app.session.as_mut() {

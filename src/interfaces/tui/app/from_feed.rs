@@ -27,6 +27,27 @@ pub(super) fn apply(app: &mut App, msg: Msg, fx: &mut Vec<Effect>) {
             reload_open_views(app, fx);
             app.dirty = true;
         }
+        Msg::Anomalies(found) => {
+            match *found {
+                Ok(found) => {
+                    let now = app.now;
+                    app.fleet.set_anomalies(found, now);
+                    let h = app.list_height();
+                    scroll_into_view(app.fleet.selected, &mut app.fleet.offset, h);
+                }
+                // The last judgement stays; the failure is said once, not at every retry.
+                Err(e) => {
+                    if app.fleet.anomalies_error.as_deref() != Some(e.as_str()) {
+                        app.set_status(Level::Error, format!("anomalies not judged: {}", safe(&e)));
+                    }
+                    app.fleet.anomalies_error = Some(e);
+                    app.dirty = true;
+                    return;
+                }
+            }
+            app.fleet.anomalies_error = None;
+            app.dirty = true;
+        }
         Msg::FeedDown { error, retry } => {
             app.degraded = Some(format!(
                 "backend unavailable: {} — retrying in {:.1}s; showing the last data",

@@ -2,7 +2,7 @@
 //! hands out (work for the feed threads).
 
 use crate::interfaces::tui::cluster::KubeInfo;
-use crate::interfaces::tui::fleet::Snapshot;
+use crate::interfaces::tui::fleet::{RowAnomalies, Snapshot};
 use crate::interfaces::tui::session::TimelineData;
 use crate::interfaces::tui::theme::Theme;
 use crate::model::action::{ActionKind, OperatorAction};
@@ -10,6 +10,7 @@ use crate::model::approval::Verdict;
 use crate::model::time::Timestamp;
 use crate::services::control::{AckReport, Issued, Target};
 use crossterm::event::KeyEvent;
+use std::collections::HashMap;
 use std::time::Duration;
 
 /// Messages: input, time, and results from the background.
@@ -19,6 +20,8 @@ pub enum Msg {
     Resize(u16, u16),
     Tick(Timestamp),
     Snapshot(Box<Snapshot>),
+    /// What the anomaly rules found, by session id (a session without findings is absent).
+    Anomalies(Box<Result<HashMap<String, RowAnomalies>, String>>),
     /// The backend could not be read; what is on screen stays. `retry` is the next attempt.
     FeedDown {
         error: String,

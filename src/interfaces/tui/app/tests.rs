@@ -64,6 +64,7 @@ fn timeline(s: Session, steps: usize) -> Result<TimelineData, String> {
         checkpoint_coverage: Vec::new(),
         window: false,
         more: false,
+        anomalies: Vec::new(),
     };
     let item = |step: u64| crate::interfaces::tui::session::Item {
         kind: crate::interfaces::tui::session::ItemKind::Checkpoint,

@@ -6,6 +6,7 @@ use crate::interfaces::tui::app::App;
 use crate::interfaces::tui::fleet::{FleetRow, SortKey};
 use crate::interfaces::tui::text::{compact, safe, thousands, truncate};
 use crate::interfaces::tui::theme::{Role, Theme};
+use crate::model::anomaly::Severity;
 use crate::model::time;
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::text::Line;
@@ -30,13 +31,14 @@ impl Col {
 }
 
 /// (column, title, width, priority: lower survives longer). Pod columns go first when narrow.
-const COLS: [(Col, &str, u16, u8); 15] = [
+const COLS: [(Col, &str, u16, u8); 16] = [
     (Col::Mark, "", 2, 0),
     (Col::Sort(SortKey::Id), "ID", 16, 0),
     (Col::Sort(SortKey::Agent), "AGENT", 13, 1),
     (Col::Sort(SortKey::Place), "NAMESPACE/POD", 17, 2),
     (Col::Sort(SortKey::Model), "MODEL", 12, 4),
     (Col::Sort(SortKey::State), "STATE", 10, 0),
+    (Col::Sort(SortKey::Anomaly), "ANOMALY", 20, 1),
     (Col::Phase, "PHASE", 9, 7),
     (Col::Node, "NODE", 12, 9),
     (Col::Restarts, "RST", 3, 8),
@@ -45,7 +47,7 @@ const COLS: [(Col, &str, u16, u8); 15] = [
     (Col::Sort(SortKey::LastSeen), "SEEN", 5, 1),
     (Col::Sort(SortKey::Tokens), "TOKENS", 7, 5),
     (Col::Sort(SortKey::Cost), "COST", 7, 6),
-    (Col::Sort(SortKey::Pending), "APPR", 4, 2),
+    (Col::Sort(SortKey::Pending), "APPR", 4, 1),
 ];
 
 /// The columns that fit, in display order; pod columns only when kube is configured.
@@ -105,6 +107,15 @@ fn cell<'a>(app: &App, theme: &Theme, col: Col, r: &'a FleetRow, w: u16, outstan
         Col::Sort(SortKey::LastSeen) => Cell::from(Line::from(time::age(&s.last_seen, &app.now)).right_aligned()),
         Col::Sort(SortKey::Tokens) => Cell::from(Line::from(compact(r.tokens())).right_aligned()),
         Col::Sort(SortKey::Cost) => Cell::from(Line::from(format!("${:.2}", s.cost_usd)).right_aligned()),
+        Col::Sort(SortKey::Anomaly) => match app.fleet.row_anomalies(&s.id) {
+            Some(a) => {
+                let role = if a.worst >= Severity::High { Role::Error } else { Role::Waiting };
+                Cell::from(truncate(&a.text, w).into_owned()).style(theme.style(role))
+            }
+            // Not judged yet (the first pass runs after the console opens).
+            None if app.fleet.anomalies.is_none() => Cell::from("…").style(theme.style(Role::Dim)),
+            None => Cell::from(""),
+        },
         Col::Sort(SortKey::Pending) => {
             if r.pending > 0 {
                 Cell::from(Line::from(r.pending.to_string()).right_aligned()).style(theme.style(Role::Waiting))
@@ -127,6 +138,9 @@ pub fn draw(f: &mut Frame<'_>, app: &App, area: Rect) {
     }
     if let Some(sel) = &fleet.selector {
         parts.push(format!("selector {}", safe(&sel.to_string())));
+    }
+    if let Some(ns) = &fleet.namespace {
+        parts.push(format!("namespace {}", safe(ns)));
     }
     parts.push(format!("sort {}{}", fleet.sort.name(), if fleet.descending { " ↑" } else { "" }));
     if !fleet.marked.is_empty() {
@@ -200,7 +214,9 @@ mod tests {
         let kube = |w| fitting(w, true).iter().map(|c| c.1).collect::<Vec<_>>();
         assert_eq!(kube(200).len(), COLS.len());
         assert_eq!(kube(80), at80, "at 80 columns the pod columns are dropped first");
-        let at130 = kube(130);
-        assert!(at130.contains(&"PHASE") && !at130.contains(&"NODE"), "{at130:?}");
+        let at150 = kube(150);
+        assert!(at150.contains(&"PHASE") && !at150.contains(&"NODE"), "{at150:?}");
+        // The anomaly column outlives model, step, tokens and cost.
+        assert!(at80.contains(&"ANOMALY") && !at80.contains(&"MODEL"), "{at80:?}");
     }
 }

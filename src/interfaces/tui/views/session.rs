@@ -67,6 +67,10 @@ pub fn summary_lines(id: &str, data: &TimelineData, app: &App) -> Vec<Line<'stat
     } else {
         second.push(Span::styled(" no live record (from checkpoints and audit only) ", theme.style(Role::Dim)));
     }
+    // What the rules find in the session as a whole (no line of the chain to mark).
+    for a in data.anomalies.iter().filter(|a| a.seq.is_none()) {
+        first.push(Span::styled(format!("· ⚠ {}: {} ", a.rule, safe(&a.detail)), theme.style(Role::Anomaly)));
+    }
     vec![Line::from(first), Line::from(second)]
 }
 
