@@ -210,14 +210,15 @@ def test_the_console_shows_the_tool_result_neutralised_and_never_writes_its_sequ
         c.send(f":session {SID}\r")
         c.wait_for("chain verified")
         c.send("jjjjj")  # session_started, llm_call, its checkpoint, the checkpoint event, tool_call
-        # The row, neutralised as on one line (clipped to the window); then the entry as JSON.
-        listed = c.wait_for("tool_result        lookup → " + SHOWN[:60])
+        # The row, flagged by the anomaly rules and neutralised as on one line (clipped to the
+        # window); then the entry as JSON.
+        listed = c.wait_for("tool_result        [tool result holds control U+202E] lookup → " + SHOWN[:30])
         c.send("v")
         entry = c.wait_for('"ok\\u{202E}gnp.exe\\u0007\\u{9B}2J\\u{9D}0;x\\u{9C}\\u001b[2J\\u001b]52;c;cm0=\\u0007')
         assert any("tool_result · whole entry" in r for r in entry), "\n".join(entry)
         for rows in (listed, entry):
             assert not any(r.lstrip("│ ").startswith("$ rm") for r in rows), "no fake prompt line"
-        c.send("q")
+        c.send(":quit\r")  # `q` in a sub-view goes back; the command quits from anywhere
         assert c.proc.wait(DEADLINE_S) == 0, "the console quits cleanly"
         c.reader.join(DEADLINE_S)
     finally:
