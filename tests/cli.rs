@@ -541,6 +541,25 @@ fn a_selector_value_no_session_can_have_is_a_usage_error_naming_the_valid_ones()
 }
 
 #[test]
+fn a_negated_value_no_session_holds_is_refused_rather_than_acting_on_every_session() {
+    let (path, stores) = temp_store();
+    fleet(&stores);
+    for sel in ["agent!=biling-agent", "namespace notin (genai-prod, genai-prdo)"] {
+        let r = quell(&path, &["pause", "--where", sel, "--reason", "typo", "--wait", "0"]);
+        assert_eq!((r.code, r.stdout.as_str()), (2, ""), "{sel}: {}", r.stderr);
+        assert_eq!(r.stderr.lines().count(), 1, "{}", r.stderr);
+        assert!(r.stderr.contains("would exclude nothing and select every session"), "{sel}: {}", r.stderr);
+    }
+    assert!(stores.control.control_changes(0).unwrap().is_empty(), "nothing was paused");
+    // A negation of a value some session holds selects as written, even one held only by an
+    // ended session (s-beta): the live s-alpha.
+    let args = ["pause", "--where", "agent!=support-agent", "--reason", "the others", "--wait", "0", "-o", "json"];
+    let r = quell(&path, &args);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_eq!(r.json()["sessions"], 1, "{}", r.stdout);
+}
+
+#[test]
 fn the_demo_fleets_injected_agents_are_found_by_their_approval_request() {
     use quell::agent::sim::{Fleet, FleetConfig};
     let (path, stores) = temp_store();

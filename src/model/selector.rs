@@ -149,6 +149,28 @@ impl Selector {
         self.requirements.iter().any(|r| r.field == Field::Anomaly)
     }
 
+    /// Why the selector must be refused as a target: a value named by `!=`/`notin` on a
+    /// free-text field that no session (live or ended) holds excludes nothing as written, so a
+    /// typo (`agent!=biling-agent`) would select the whole fleet. `state` and `anomaly` values
+    /// are checked when parsed; unreadable records hold nothing.
+    pub fn vacuous_negation(&self, sessions: &[Session], now: Timestamp) -> Option<String> {
+        let negated = self.requirements.iter().filter(|r| r.op.is_negative());
+        for r in negated.filter(|r| !matches!(r.field, Field::State | Field::Anomaly)) {
+            for v in r.op.values() {
+                let held = Requirement { field: r.field, op: Op::Eq(v.clone()) };
+                if !sessions.iter().any(|s| s.unreadable.is_none() && held.matches(s, now, None)) {
+                    return Some(format!(
+                        "no session has {} '{}', so '{}' would exclude nothing and select every session; check the spelling",
+                        r.field.name(),
+                        v.escape_debug(),
+                        self.source.escape_debug()
+                    ));
+                }
+            }
+        }
+        None
+    }
+
     /// Matches with the rules the session breaks; `None`: not known, and then an `anomaly`
     /// requirement matches nothing.
     pub fn matches_with(&self, session: &Session, now: Timestamp, anomalies: Option<&[RuleId]>) -> bool {

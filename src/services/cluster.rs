@@ -132,6 +132,9 @@ pub fn plan(
             return Err(StoreError::Invalid(crate::model::selector::EMPTY.into()).into())
         }
         Target::Selector(sel) => {
+            if let Some(why) = sel.vacuous_negation(&all, now) {
+                return Err(StoreError::Invalid(why).into());
+            }
             for s in all.iter().filter(|s| sel.matches(s, now)) {
                 match pod_of(cluster, s) {
                     Some(pod) => pods.push((s.id.clone(), pod)),

@@ -78,6 +78,9 @@ pub fn plan(
         }
         Target::Selector(sel) if sel.is_empty() => return Err(StoreError::Invalid(selector::EMPTY.into())),
         Target::Selector(sel) => {
+            if let Some(why) = sel.vacuous_negation(&all, now) {
+                return Err(StoreError::Invalid(why));
+            }
             let chosen: Vec<&Session> = all.iter().filter(|s| is_live(s) && sel.matches(s, now)).collect();
             Scope::Sessions {
                 sessions: chosen.iter().map(|s| s.id.clone()).collect(),
