@@ -682,6 +682,13 @@ fn help_is_generated_from_the_keymap() {
     insta::assert_snapshot!("help", screen);
     assert!(screen.contains("ctrl-p"), "remapped key shows in help");
     assert!(screen.contains("pause the whole fleet (asks to confirm)"));
+    // The end of help: every `:` command, from the same table.
+    c.key(KeyCode::End);
+    let commands = c.screen(90, 50);
+    insta::assert_snapshot!("help_commands", commands);
+    for word in [":theme NAME", ":ns [NAME]", ":sort [KEY]", ":pause [SELECTOR|all]", ":replay [ID|AGE]"] {
+        assert!(commands.contains(word), "{word} is listed");
+    }
     c.key(KeyCode::Esc);
     assert_eq!(c.app.view, View::Fleet);
     assert!(c.key(KeyCode::Char('P')).is_empty(), "the old key no longer pauses");

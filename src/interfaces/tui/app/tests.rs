@@ -319,3 +319,89 @@ fn the_session_view_lists_its_pending_approvals_with_their_countdown() {
     assert_eq!(lines.len(), 1, "the expired request is not pending: {lines:?}");
     assert_eq!(lines[0], " ? approval a-late · send_email · high risk · expires in 10m00s (A: the approvals queue)");
 }
+
+fn input_text(app: &App) -> String {
+    app.input.as_ref().map(|i| i.text.clone()).unwrap_or_default()
+}
+
+/// Opens the `:` line, types `typed`, presses Tab: the line as Tab left it.
+fn tab(app: &mut App, typed: &str) -> String {
+    key(app, KeyCode::Esc);
+    key(app, KeyCode::Char(':'));
+    chars(app, typed);
+    key(app, KeyCode::Tab);
+    input_text(app)
+}
+
+#[test]
+fn tab_completes_command_words_and_closed_arguments() {
+    let mut app = console();
+    assert_eq!(tab(&mut app, "approv"), "approv", "approve and approvals both fit");
+    assert!(status(&app).contains("approvals") && status(&app).contains("approve"), "{}", status(&app));
+    chars(&mut app, "a");
+    key(&mut app, KeyCode::Tab);
+    assert_eq!(input_text(&app), "approvals ");
+    assert_eq!(tab(&mut app, "hard"), "hard-stop ", "names are typed with a dash");
+    assert_eq!(tab(&mut app, "theme l"), "theme light");
+    assert_eq!(tab(&mut app, "sort st"), "sort st", "state and step");
+    chars(&mut app, "a");
+    key(&mut app, KeyCode::Tab);
+    assert_eq!(input_text(&app), "sort state");
+    key(&mut app, KeyCode::Enter);
+    assert_eq!(app.fleet.sort, crate::interfaces::tui::fleet::SortKey::State);
+
+    // Namespaces seen in the fleet; one with a control character is never offered.
+    let now = app.now;
+    let mut a = session("n-1", SessionState::Running, now);
+    a.namespace = Some("genai-prod".into());
+    let mut b = session("n-2", SessionState::Running, now);
+    b.namespace = Some("genai-\u{1b}[2Jevil".into());
+    update(&mut app, Msg::Snapshot(Box::new(Snapshot::build(vec![a, b], None, vec![], now))));
+    assert_eq!(tab(&mut app, "ns gen"), "ns genai-prod");
+    assert_eq!(tab(&mut app, "zzz"), "zzz", "nothing fits: the line is left alone");
+    assert_eq!(tab(&mut app, "pause st"), "pause st", "a selector is not a closed set");
+}
+
+#[test]
+fn up_and_down_walk_the_commands_of_this_run() {
+    let mut app = console();
+    for line in ["sort state", "approvals", "fleet"] {
+        key(&mut app, KeyCode::Char(':'));
+        chars(&mut app, line);
+        key(&mut app, KeyCode::Enter);
+    }
+    key(&mut app, KeyCode::Char(':'));
+    chars(&mut app, "the");
+    key(&mut app, KeyCode::Up);
+    assert_eq!(input_text(&app), "fleet");
+    key(&mut app, KeyCode::Up);
+    key(&mut app, KeyCode::Up);
+    assert_eq!(input_text(&app), "sort state");
+    key(&mut app, KeyCode::Down);
+    assert_eq!(input_text(&app), "approvals");
+    key(&mut app, KeyCode::Down);
+    key(&mut app, KeyCode::Down);
+    assert_eq!(input_text(&app), "the", "past the newest: what was typed");
+    assert_eq!(app.view, View::Fleet, "walking the history runs nothing");
+}
+
+#[test]
+fn help_lists_every_colon_command_from_the_keymap() {
+    let mut app = console();
+    key(&mut app, KeyCode::Char('?'));
+    assert_eq!(app.view, View::Help);
+    let text: Vec<String> = crate::interfaces::tui::views::help::lines(&app)
+        .iter()
+        .map(|l| l.spans.iter().map(|s| s.content.as_ref()).collect::<String>())
+        .collect();
+    let all = text.join("\n");
+    // Pod actions are offered only where the API server allows them (no kube here).
+    let offered: Vec<_> = app.keymap.bindings().iter().filter(|b| app.offers(b)).collect();
+    assert_eq!(offered.len(), app.keymap.bindings().len() - 5, "all but the five pod actions");
+    for b in offered {
+        let word = format!(":{}", b.name.replace('_', "-"));
+        let line = text.iter().find(|l| l.trim_start().starts_with(&format!("{word} ")));
+        assert!(line.is_some_and(|l| l.contains(b.help)), "{word} is listed with its description:\n{all}");
+    }
+    assert!(all.contains(":theme NAME") && all.contains(":quit") && all.contains("(also :q :exit)"), "{all}");
+}
