@@ -77,6 +77,8 @@ pub enum Cmd {
     Follow,
     /// `:ns NAME`: the fleet shows only that namespace (no default key).
     Namespace,
+    /// Copy the selected session's full id to the terminal's clipboard (OSC 52).
+    Copy,
 }
 
 impl Cmd {
@@ -178,6 +180,10 @@ const SPECS: &[Spec] = &[
     ),
     arg(spec(Cmd::Sort, "sort", C::Fleet, &["o"], "sort by the next column", None), "[KEY]"),
     spec(Cmd::SortReverse, "sort_reverse", C::Fleet, &["O"], "reverse the sort order", None),
+    also(
+        spec(Cmd::Copy, "copy", C::Fleet, &["c"], "copy the session's full id to the clipboard (OSC 52)", Some("copy")),
+        &[C::Session],
+    ),
     also(spec(Cmd::Mark, "mark", C::Fleet, &["space"], "mark or unmark the row", Some("mark")), &[C::Approvals]),
     also(spec(Cmd::ClearMarks, "clear_marks", C::Fleet, &["u"], "clear all marks", None), &[C::Approvals]),
     arg(

@@ -405,3 +405,25 @@ fn help_lists_every_colon_command_from_the_keymap() {
     }
     assert!(all.contains(":theme NAME") && all.contains(":quit") && all.contains("(also :q :exit)"), "{all}");
 }
+
+#[test]
+fn c_copies_the_selected_full_id_and_refuses_one_with_control_characters() {
+    let now = time::now();
+    let mut app = console();
+    let long = "7f3c2a10-5b1e-4c7a-9d2e-0a1b2c3d4e5f";
+    let evil = "s-\u{1b}]52;c;ZXZpbA==\u{7}";
+    let sessions = vec![session(long, SessionState::Running, now), session(evil, SessionState::Running, now)];
+    update(&mut app, Msg::Snapshot(Box::new(Snapshot::build(sessions, None, vec![], now))));
+    assert_eq!(app.fleet.selected_id().as_deref(), Some(long));
+    let fx = key(&mut app, KeyCode::Char('c'));
+    let want = crate::interfaces::tui::terminal::osc52(long);
+    assert!(matches!(fx.as_slice(), [Effect::Copy(seq)] if Some(seq) == want.as_ref()), "{fx:?}");
+    assert_eq!(status(&app), format!("copied session id {long} to the clipboard (OSC 52)"));
+    key(&mut app, KeyCode::Down);
+    assert_eq!(app.fleet.selected_id().as_deref(), Some(evil));
+    let fx = key(&mut app, KeyCode::Char('c'));
+    assert!(fx.is_empty(), "nothing reaches the terminal: {fx:?}");
+    let said = status(&app);
+    assert!(said.starts_with("not copied: the session id s-^[]52;c;ZXZpbA==^G holds control"), "{said}");
+    assert!(app.status.as_ref().is_some_and(|(l, _)| *l == Level::Error));
+}
