@@ -493,9 +493,9 @@ fn command_mode_completes_and_remembers_and_c_copies_the_full_id() {
     let (_dir, path, _stores) = store();
     let mut c = Console::open_sized(&path, &[], (120, 30));
     c.wait_for("s-billing-0004");
-    // Tab completes as far as the words agree (sort, sort-reverse), then the sort key.
+    // Tab completes as far as the words agree (sort, sort-agent, …), then the sort key.
     c.send(":so\t");
-    c.wait_for("tab: sort  sort-reverse");
+    c.wait_for("tab: sort  sort-agent  sort-anomaly");
     c.wait_for(":sort▏");
     c.send(" sta\t");
     c.wait_for(":sort state▏");
@@ -513,6 +513,7 @@ fn command_mode_completes_and_remembers_and_c_copies_the_full_id() {
     assert!(first.starts_with("s-"), "{screen}");
     c.send("c");
     c.wait_for(&format!("copied session id {first} to the clipboard (OSC 52)"));
+    c.wait_for("row 1/11 · 11/11 shown");
     let want = format!("\x1b]52;c;{}\x07", base64(first.as_bytes()));
     let raw = c.raw();
     assert!(raw.windows(want.len()).any(|w| w == want.as_bytes()), "the OSC 52 sequence for {first} was written");
@@ -537,4 +538,25 @@ fn base64(bytes: &[u8]) -> String {
         out.push('=');
     }
     out
+}
+
+#[test]
+fn shift_letter_sorts_by_a_column_and_the_border_says_where_the_cursor_is() {
+    let (_dir, path, _stores) = store();
+    let mut c = Console::open_sized(&path, &[], (80, 24));
+    c.wait_for("row 1/11 · 11/11 shown · sort id ↑");
+    c.send("T");
+    let screen = c.wait_for("sort tokens ↓");
+    assert!(screen.contains("sorted by tokens ↓"), "{screen}");
+    c.send("S");
+    let screen = c.wait_for("sort state ↑");
+    assert!(screen.contains("STATE↑"), "the header's arrow is the info line's:\n{screen}");
+    c.send("S");
+    c.wait_for("sort state ↓");
+    c.send("G");
+    c.wait_for("row 11/11");
+    c.send("/crm\r");
+    c.wait_for("row 2/2 · 2/11 shown");
+    c.send("q");
+    assert_eq!(c.wait_exit(), 0);
 }

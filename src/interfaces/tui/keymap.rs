@@ -3,6 +3,7 @@
 //! from it. An action's command *is* its operation ([`Cmd::Act`]): the console has no second
 //! list of what a key does.
 
+use super::fleet::SortKey;
 use crate::model::action::ActionKind;
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use std::fmt;
@@ -77,6 +78,8 @@ pub enum Cmd {
     Follow,
     /// `:ns NAME`: the fleet shows only that namespace (no default key).
     Namespace,
+    /// Sort the fleet by this column (shift+letter); again: reverse.
+    SortBy(SortKey),
     /// Copy the selected session's full id to the terminal's clipboard (OSC 52).
     Copy,
 }
@@ -116,6 +119,11 @@ const fn spec(
     bar: Option<&'static str>,
 ) -> Spec {
     Spec { cmd, name, context, help, bar, keys, words: &[], also: &[], arg: "" }
+}
+
+/// A fleet column's own sort command.
+const fn sort_by(key: SortKey, name: &'static str, keys: &'static [&'static str], help: &'static str) -> Spec {
+    spec(Cmd::SortBy(key), name, Context::Fleet, keys, help, None)
 }
 
 const fn arg(mut s: Spec, arg: &'static str) -> Spec {
@@ -180,6 +188,19 @@ const SPECS: &[Spec] = &[
     ),
     arg(spec(Cmd::Sort, "sort", C::Fleet, &["o"], "sort by the next column", None), "[KEY]"),
     spec(Cmd::SortReverse, "sort_reverse", C::Fleet, &["O"], "reverse the sort order", None),
+    // Shift and the column's first letter; where that letter means something else already, the
+    // next free letter of the column's title (agEnt, anomalY); step and approvals have none.
+    sort_by(SortKey::Id, "sort_id", &["I"], "sort by id (again: reverse)"),
+    sort_by(SortKey::Agent, "sort_agent", &["E"], "sort by agent (again: reverse)"),
+    sort_by(SortKey::Place, "sort_namespace", &["N"], "sort by namespace/pod (again: reverse)"),
+    sort_by(SortKey::Model, "sort_model", &["M"], "sort by model (again: reverse)"),
+    sort_by(SortKey::State, "sort_state", &["S"], "sort by state (again: reverse)"),
+    sort_by(SortKey::Anomaly, "sort_anomaly", &["Y"], "sort by anomaly, most severe first (again: reverse)"),
+    sort_by(SortKey::Step, "sort_step", &[], "sort by step (again: reverse)"),
+    sort_by(SortKey::LastSeen, "sort_seen", &["W"], "sort by when last seen, latest first (again: reverse)"),
+    sort_by(SortKey::Tokens, "sort_tokens", &["T"], "sort by tokens, most first (again: reverse)"),
+    sort_by(SortKey::Cost, "sort_cost", &["C"], "sort by cost, most first (again: reverse)"),
+    sort_by(SortKey::Pending, "sort_approvals", &[], "sort by pending approvals, most first (again: reverse)"),
     also(
         spec(Cmd::Copy, "copy", C::Fleet, &["c"], "copy the session's full id to the clipboard (OSC 52)", Some("copy")),
         &[C::Session],

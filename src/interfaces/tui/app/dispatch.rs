@@ -75,14 +75,15 @@ pub(super) fn on_cmd(app: &mut App, cmd: Cmd, fx: &mut Vec<Effect>) {
             let text = text.unwrap_or_default();
             app.input = Some(Input { kind: InputKind::Selector, text });
         }
-        Cmd::Sort => {
+        Cmd::Sort | Cmd::SortReverse | Cmd::SortBy(_) => {
             let now = app.now;
-            app.fleet.cycle_sort(now);
-            app.set_status(Level::Info, format!("sorted by {}", app.fleet.sort.name()));
-        }
-        Cmd::SortReverse => {
-            let now = app.now;
-            app.fleet.reverse(now);
+            match cmd {
+                Cmd::SortBy(key) => app.fleet.sort_by(key, now),
+                Cmd::SortReverse => app.fleet.reverse(now),
+                _ => app.fleet.cycle_sort(now),
+            }
+            let said = format!("sorted by {} {}", app.fleet.sort.name(), app.fleet.sort_arrow());
+            app.set_status(Level::Info, said);
         }
         Cmd::Mark if app.view == View::Approvals => {
             app.approvals.toggle_mark();

@@ -427,3 +427,44 @@ fn c_copies_the_selected_full_id_and_refuses_one_with_control_characters() {
     assert!(said.starts_with("not copied: the session id s-^[]52;c;ZXZpbA==^G holds control"), "{said}");
     assert!(app.status.as_ref().is_some_and(|(l, _)| *l == Level::Error));
 }
+
+#[test]
+fn shift_letter_sorts_by_its_column_again_reverses_and_one_arrow_says_which_way() {
+    use crate::interfaces::tui::fleet::SortKey;
+    let mut app = console();
+    assert_eq!((app.fleet.sort, app.fleet.sort_arrow()), (SortKey::Id, "↑"), "A to Z");
+    key(&mut app, KeyCode::Char('S'));
+    assert_eq!((app.fleet.sort, app.fleet.descending), (SortKey::State, false));
+    assert_eq!(status(&app), "sorted by state ↑");
+    key(&mut app, KeyCode::Char('S'));
+    assert_eq!((app.fleet.sort, app.fleet.descending), (SortKey::State, true), "again: reversed");
+    assert_eq!(status(&app), "sorted by state ↓");
+    // A column that starts largest first shows it with the same arrow; another letter starts
+    // its column in its natural order.
+    key(&mut app, KeyCode::Char('T'));
+    assert_eq!((app.fleet.sort, app.fleet.descending, app.fleet.sort_arrow()), (SortKey::Tokens, false, "↓"));
+    key(&mut app, KeyCode::Char('Y'));
+    assert_eq!((app.fleet.sort, app.fleet.sort_arrow()), (SortKey::Anomaly, "↓"), "most severe first");
+    key(&mut app, KeyCode::Char('O'));
+    assert_eq!(app.fleet.sort_arrow(), "↑", "O reverses too, and the arrow follows");
+    for (letter, want) in [('I', SortKey::Id), ('E', SortKey::Agent), ('N', SortKey::Place), ('W', SortKey::LastSeen)] {
+        key(&mut app, KeyCode::Char(letter));
+        assert_eq!(app.fleet.sort, want, "{letter}");
+    }
+    // `:sort-state` is the same command by name.
+    key(&mut app, KeyCode::Char(':'));
+    chars(&mut app, "sort-state");
+    key(&mut app, KeyCode::Enter);
+    assert_eq!(app.fleet.sort, SortKey::State);
+}
+
+#[test]
+fn the_row_position_follows_the_cursor_over_the_rows_shown() {
+    let mut app = console();
+    assert_eq!(app.fleet.position(), (1, 3));
+    key(&mut app, KeyCode::Char('G'));
+    assert_eq!(app.fleet.position(), (3, 3));
+    key(&mut app, KeyCode::Char('/'));
+    chars(&mut app, "no such session");
+    assert_eq!(app.fleet.position(), (0, 0), "no row shown: no position");
+}

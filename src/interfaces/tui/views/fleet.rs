@@ -175,8 +175,11 @@ pub fn draw(f: &mut Frame<'_>, app: &App, area: Rect) {
     let fleet = &app.fleet;
     let [info, table_area] = Layout::vertical([Constraint::Length(1), Constraint::Fill(1)]).areas(area);
 
-    let mut parts =
-        vec![format!("{}/{} shown", thousands(fleet.visible.len() as u64), thousands(fleet.total() as u64))];
+    let (at, of) = fleet.position();
+    let mut parts = vec![
+        format!("row {}/{}", thousands(at as u64), thousands(of as u64)),
+        format!("{}/{} shown", thousands(fleet.visible.len() as u64), thousands(fleet.total() as u64)),
+    ];
     if !fleet.filter.is_empty() {
         parts.push(format!("filter '{}'", safe(&fleet.filter)));
     }
@@ -186,7 +189,7 @@ pub fn draw(f: &mut Frame<'_>, app: &App, area: Rect) {
     if let Some(ns) = &fleet.namespace {
         parts.push(format!("namespace {}", safe(ns)));
     }
-    parts.push(format!("sort {}{}", fleet.sort.name(), if fleet.descending { " ↑" } else { "" }));
+    parts.push(format!("sort {} {}", fleet.sort.name(), fleet.sort_arrow()));
     if !fleet.marked.is_empty() {
         parts.push(format!("{} marked", thousands(fleet.marked.len() as u64)));
     }
@@ -204,11 +207,7 @@ pub fn draw(f: &mut Frame<'_>, app: &App, area: Rect) {
     let cols = fitting(table_area.width, app.kube.is_some(), id_width(&shown, table_area.width, cap));
     let sorted = Col::Sort(fleet.sort);
     let header = Row::new(cols.iter().map(|(c, title, _)| {
-        let t = if *c == sorted {
-            format!("{title}{}", if fleet.descending { "↑" } else { "↓" })
-        } else {
-            (*title).into()
-        };
+        let t = if *c == sorted { format!("{title}{}", fleet.sort_arrow()) } else { (*title).into() };
         Cell::from(t)
     }))
     .style(theme.style(Role::TableHeader));
