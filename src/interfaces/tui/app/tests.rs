@@ -383,6 +383,11 @@ fn up_and_down_walk_the_commands_of_this_run() {
     key(&mut app, KeyCode::Down);
     assert_eq!(input_text(&app), "the", "past the newest: what was typed");
     assert_eq!(app.view, View::Fleet, "walking the history runs nothing");
+    key(&mut app, KeyCode::Esc);
+    key(&mut app, KeyCode::Char(':'));
+    chars(&mut app, "paws");
+    key(&mut app, KeyCode::Enter);
+    assert_eq!(status(&app), "unknown command :paws (tab completes a command; ? lists them all)");
 }
 
 #[test]
