@@ -487,3 +487,76 @@ fn the_demo_incident_in_under_forty_keys() {
     let fleet = stores.control.fleet_control().expect("read").expect("fleet record");
     assert_eq!(fleet.desired, Desired::Run, "the rest resumed");
 }
+
+#[test]
+fn command_mode_completes_and_remembers_and_c_copies_the_full_id() {
+    let (_dir, path, _stores) = store();
+    let mut c = Console::open_sized(&path, &[], (120, 30));
+    c.wait_for("s-billing-0004");
+    // Tab completes as far as the words agree (sort, sort-agent, …), then the sort key.
+    c.send(":so\t");
+    c.wait_for("tab: sort  sort-agent  sort-anomaly");
+    c.wait_for(":sort▏");
+    c.send(" sta\t");
+    c.wait_for(":sort state▏");
+    c.send("\r");
+    c.wait_for("sort state");
+    // Up brings the command back; esc leaves it unrun.
+    c.send(":\x1b[A");
+    c.wait_for(":sort state▏");
+    c.send("\x1b");
+    c.wait_until(":sort state▏", false, Duration::from_secs(10));
+    // `c` sends the selected row's whole id to the terminal's clipboard, and says so.
+    c.send("g");
+    let screen = c.wait_for("sort state");
+    let first = screen.lines().nth(3).unwrap_or_default().split_whitespace().next().unwrap_or_default().to_owned();
+    assert!(first.starts_with("s-"), "{screen}");
+    c.send("c");
+    c.wait_for(&format!("copied session id {first} to the clipboard (OSC 52)"));
+    c.wait_for("row 1/11 · 11/11 shown");
+    let want = format!("\x1b]52;c;{}\x07", base64(first.as_bytes()));
+    let raw = c.raw();
+    assert!(raw.windows(want.len()).any(|w| w == want.as_bytes()), "the OSC 52 sequence for {first} was written");
+    c.send("q");
+    assert_eq!(c.wait_exit(), 0);
+}
+
+/// Standard base64, written out again here so that the test does not trust the encoder it checks.
+fn base64(bytes: &[u8]) -> String {
+    let abc = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut bits = String::new();
+    for b in bytes {
+        bits.push_str(&format!("{b:08b}"));
+    }
+    while !bits.len().is_multiple_of(6) {
+        bits.push('0');
+    }
+    let mut out: String = (0..bits.len() / 6)
+        .map(|i| char::from(abc[usize::from_str_radix(&bits[i * 6..i * 6 + 6], 2).unwrap_or(0)]))
+        .collect();
+    while !out.len().is_multiple_of(4) {
+        out.push('=');
+    }
+    out
+}
+
+#[test]
+fn shift_letter_sorts_by_a_column_and_the_border_says_where_the_cursor_is() {
+    let (_dir, path, _stores) = store();
+    let mut c = Console::open_sized(&path, &[], (80, 24));
+    c.wait_for("row 1/11 · 11/11 shown · sort id ↑");
+    c.send("T");
+    let screen = c.wait_for("sort tokens ↓");
+    assert!(screen.contains("sorted by tokens ↓"), "{screen}");
+    c.send("S");
+    let screen = c.wait_for("sort state ↑");
+    assert!(screen.contains("STATE↑"), "the header's arrow is the info line's:\n{screen}");
+    c.send("S");
+    c.wait_for("sort state ↓");
+    c.send("G");
+    c.wait_for("row 11/11");
+    c.send("/crm\r");
+    c.wait_for("row 2/2 · 2/11 shown");
+    c.send("q");
+    assert_eq!(c.wait_exit(), 0);
+}

@@ -18,6 +18,7 @@ use quell::interfaces::tui::view;
 use quell::model::action::{ActionKind, OperatorAction};
 use quell::model::approval::{ApprovalStatus, Decision, Verdict};
 use quell::model::control::{ControlTarget, Desired};
+use quell::model::session::Session;
 use quell::model::untrusted::needs_escape;
 use quell::ports::Stores;
 use quell::services::approvals::Decided;
@@ -154,6 +155,23 @@ fn fleet_at_80x24() {
     // The hostile agent name is visible as escapes, never as control codes.
     assert!(screen.contains("evil^[]0;"), "{screen}");
     assert!(!screen.contains("COST"), "the cost column yields at 80 columns");
+}
+
+#[test]
+fn long_ids_are_whole_from_120_columns_and_cut_only_to_what_tells_them_apart() {
+    let mut c = console();
+    let ids = ["7f3c2a10-5b1e-4c7a-9d2e-0a1b2c3d4e5f", "7f3c2a10-5b1e-4c7a-9d2e-ffffffffffff", "0b9d-short"];
+    let sessions: Vec<Session> = ids.iter().map(|id| Session::new(*id, "uuid-agent", now())).collect();
+    update(&mut c.app, Msg::Snapshot(Box::new(Snapshot::build(sessions, None, vec![], now()))));
+    let wide = c.screen(120, 10);
+    insta::assert_snapshot!("fleet_long_ids_120", wide);
+    for id in ids {
+        assert!(wide.contains(id), "{id} whole at 120 columns:\n{wide}");
+    }
+    let narrow = c.screen(80, 10);
+    insta::assert_snapshot!("fleet_long_ids_80", narrow);
+    assert!(!narrow.contains(ids[0]), "cut below 120 columns:\n{narrow}");
+    assert!(narrow.contains("7f3c2a10-5b1e-4c7a-9d2e-0…") && narrow.contains("7f3c2a10-5b1e-4c7a-9d2e-f…"), "{narrow}");
 }
 
 #[test]
@@ -682,6 +700,13 @@ fn help_is_generated_from_the_keymap() {
     insta::assert_snapshot!("help", screen);
     assert!(screen.contains("ctrl-p"), "remapped key shows in help");
     assert!(screen.contains("pause the whole fleet (asks to confirm)"));
+    // The end of help: every `:` command, from the same table.
+    c.key(KeyCode::End);
+    let commands = c.screen(90, 50);
+    insta::assert_snapshot!("help_commands", commands);
+    for word in [":theme NAME", ":ns [NAME]", ":sort [KEY]", ":pause [SELECTOR|all]", ":replay [ID|AGE]"] {
+        assert!(commands.contains(word), "{word} is listed");
+    }
     c.key(KeyCode::Esc);
     assert_eq!(c.app.view, View::Fleet);
     assert!(c.key(KeyCode::Char('P')).is_empty(), "the old key no longer pauses");

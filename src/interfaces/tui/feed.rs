@@ -47,6 +47,8 @@ impl Feed {
     /// Hands an effect to its worker. Never blocks.
     pub fn run(&self, effect: Effect) {
         let to = match effect {
+            // The terminal is the UI thread's: the main loop writes it.
+            Effect::Copy(_) => return,
             Effect::Plan { .. } | Effect::PlanDecision { .. } | Effect::PlanDecisions { .. } | Effect::Execute(_) => {
                 &self.actions
             }

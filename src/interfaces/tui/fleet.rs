@@ -127,7 +127,7 @@ impl Snapshot {
     }
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum SortKey {
     Id,
     Agent,
@@ -175,6 +175,12 @@ impl SortKey {
 
     pub fn parse(text: &str) -> Option<SortKey> {
         Self::ALL.into_iter().find(|k| k.name() == text || (text == "namespace" && *k == SortKey::Place))
+    }
+
+    /// Columns whose natural order is largest first (most tokens, most severe); the others
+    /// start smallest first (A to Z, the most recently seen, the youngest, first).
+    fn largest_first(self) -> bool {
+        matches!(self, SortKey::Tokens | SortKey::Cost | SortKey::Pending | SortKey::Anomaly)
     }
 
     fn next(self) -> SortKey {
@@ -424,6 +430,32 @@ impl FleetState {
             s.resort();
             s.refilter(now);
         });
+    }
+
+    /// The sort's one arrow, in the header and the info line alike: `↑` smallest first (A to Z,
+    /// youngest first), `↓` largest first.
+    pub fn sort_arrow(&self) -> &'static str {
+        if self.sort.largest_first() != self.descending {
+            "↓"
+        } else {
+            "↑"
+        }
+    }
+
+    /// Sorts by a column (shift+letter); by the column already sorted on, reverses.
+    pub fn sort_by(&mut self, key: SortKey, now: Timestamp) {
+        if self.sort == key {
+            self.reverse(now);
+        } else {
+            self.descending = false;
+            self.set_sort(key, now);
+        }
+    }
+
+    /// Where the cursor is among the rows shown: `(position from 1, rows)`, `(0, 0)` when none.
+    pub fn position(&self) -> (usize, usize) {
+        let n = self.visible.len();
+        (if n == 0 { 0 } else { self.selected.min(n - 1) + 1 }, n)
     }
 
     pub fn reverse(&mut self, now: Timestamp) {

@@ -3,6 +3,7 @@
 //! from it. An action's command *is* its operation ([`Cmd::Act`]): the console has no second
 //! list of what a key does.
 
+use super::fleet::SortKey;
 use crate::model::action::ActionKind;
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use std::fmt;
@@ -77,6 +78,10 @@ pub enum Cmd {
     Follow,
     /// `:ns NAME`: the fleet shows only that namespace (no default key).
     Namespace,
+    /// Sort the fleet by this column (shift+letter); again: reverse.
+    SortBy(SortKey),
+    /// Copy the selected session's full id to the terminal's clipboard (OSC 52).
+    Copy,
 }
 
 impl Cmd {
@@ -101,6 +106,8 @@ struct Spec {
     words: &'static [&'static str],
     /// Other views the command also applies in, with the same keys (pause in the session view).
     also: &'static [Context],
+    /// What the `:` command takes after its word, as help shows it (`NAME`, `[SELECTOR]`).
+    arg: &'static str,
 }
 
 const fn spec(
@@ -111,7 +118,17 @@ const fn spec(
     help: &'static str,
     bar: Option<&'static str>,
 ) -> Spec {
-    Spec { cmd, name, context, help, bar, keys, words: &[], also: &[] }
+    Spec { cmd, name, context, help, bar, keys, words: &[], also: &[], arg: "" }
+}
+
+/// A fleet column's own sort command.
+const fn sort_by(key: SortKey, name: &'static str, keys: &'static [&'static str], help: &'static str) -> Spec {
+    spec(Cmd::SortBy(key), name, Context::Fleet, keys, help, None)
+}
+
+const fn arg(mut s: Spec, arg: &'static str) -> Spec {
+    s.arg = arg;
+    s
 }
 
 const fn words(mut s: Spec, words: &'static [&'static str]) -> Spec {
@@ -133,17 +150,13 @@ use Context as C;
 /// The one key list. Order is the order of help and of the key bar.
 const SPECS: &[Spec] = &[
     words(spec(Cmd::Help, "help", C::Global, &["?"], "show this help", Some("help")), &["h"]),
-    spec(
-        Cmd::Command,
-        "command",
-        C::Global,
-        &[":"],
-        "command mode (:fleet :approvals :replay ID :theme NAME :quit)",
-        Some("cmd"),
-    ),
+    spec(Cmd::Command, "command", C::Global, &[":"], "command mode (tab completes, ↑ ↓ history)", Some("cmd")),
     words(spec(Cmd::Quit, "quit", C::Global, &["q"], "quit", Some("quit")), &["q", "exit"]),
     spec(Cmd::Back, "back", C::Global, &["esc"], "back to the previous view", None),
-    words(spec(Cmd::Open, "open", C::Global, &["enter"], "open the selected row", None), &["session", "s"]),
+    arg(
+        words(spec(Cmd::Open, "open", C::Global, &["enter"], "open the selected row", None), &["session", "s"]),
+        "[ID]",
+    ),
     spec(Cmd::Up, "up", C::Global, &["up", "k"], "move up", None),
     spec(Cmd::Down, "down", C::Global, &["down", "j"], "move down", None),
     spec(Cmd::PageUp, "page_up", C::Global, &["pageup", "ctrl-b"], "page up", None),
@@ -155,132 +168,182 @@ const SPECS: &[Spec] = &[
         spec(Cmd::ViewApprovals, "view_approvals", C::Global, &["A"], "approvals queue", Some("approvals")),
         &["approvals", "a"],
     ),
-    also(spec(Cmd::Filter, "filter", C::Fleet, &["/"], "filter by text", Some("filter")), &[C::Approvals]),
-    also(
-        words(
-            spec(
-                Cmd::SelectorFilter,
-                "selector",
-                C::Fleet,
-                &["s"],
-                "filter by selector (state=running,tool in (send_email))",
-                Some("selector"),
+    arg(also(spec(Cmd::Filter, "filter", C::Fleet, &["/"], "filter by text", Some("filter")), &[C::Approvals]), "TEXT"),
+    arg(
+        also(
+            words(
+                spec(
+                    Cmd::SelectorFilter,
+                    "selector",
+                    C::Fleet,
+                    &["s"],
+                    "filter by selector (state=running,tool in (send_email))",
+                    Some("selector"),
+                ),
+                &["select"],
             ),
-            &["select"],
+            &[C::Approvals],
         ),
-        &[C::Approvals],
+        "SELECTOR",
     ),
-    spec(Cmd::Sort, "sort", C::Fleet, &["o"], "sort by the next column", None),
+    arg(spec(Cmd::Sort, "sort", C::Fleet, &["o"], "sort by the next column", None), "[KEY]"),
     spec(Cmd::SortReverse, "sort_reverse", C::Fleet, &["O"], "reverse the sort order", None),
+    // Shift and the column's first letter; where that letter means something else already, the
+    // next free letter of the column's title (agEnt, anomalY); step and approvals have none.
+    sort_by(SortKey::Id, "sort_id", &["I"], "sort by id (again: reverse)"),
+    sort_by(SortKey::Agent, "sort_agent", &["E"], "sort by agent (again: reverse)"),
+    sort_by(SortKey::Place, "sort_namespace", &["N"], "sort by namespace/pod (again: reverse)"),
+    sort_by(SortKey::Model, "sort_model", &["M"], "sort by model (again: reverse)"),
+    sort_by(SortKey::State, "sort_state", &["S"], "sort by state (again: reverse)"),
+    sort_by(SortKey::Anomaly, "sort_anomaly", &["Y"], "sort by anomaly, most severe first (again: reverse)"),
+    sort_by(SortKey::Step, "sort_step", &[], "sort by step (again: reverse)"),
+    sort_by(SortKey::LastSeen, "sort_seen", &["W"], "sort by when last seen, latest first (again: reverse)"),
+    sort_by(SortKey::Tokens, "sort_tokens", &["T"], "sort by tokens, most first (again: reverse)"),
+    sort_by(SortKey::Cost, "sort_cost", &["C"], "sort by cost, most first (again: reverse)"),
+    sort_by(SortKey::Pending, "sort_approvals", &[], "sort by pending approvals, most first (again: reverse)"),
+    also(
+        spec(Cmd::Copy, "copy", C::Fleet, &["c"], "copy the session's full id to the clipboard (OSC 52)", Some("copy")),
+        &[C::Session],
+    ),
     also(spec(Cmd::Mark, "mark", C::Fleet, &["space"], "mark or unmark the row", Some("mark")), &[C::Approvals]),
     also(spec(Cmd::ClearMarks, "clear_marks", C::Fleet, &["u"], "clear all marks", None), &[C::Approvals]),
-    also(
-        spec(
-            Cmd::Act(ActionKind::Pause),
-            "pause",
-            C::Fleet,
-            &["p"],
-            "pause marked rows, else the selected session",
-            Some("pause"),
+    arg(
+        also(
+            spec(
+                Cmd::Act(ActionKind::Pause),
+                "pause",
+                C::Fleet,
+                &["p"],
+                "pause marked rows, else the selected session",
+                Some("pause"),
+            ),
+            WHERE_YOU_LOOK,
         ),
-        WHERE_YOU_LOOK,
+        "[SELECTOR|all]",
     ),
-    also(
-        spec(
-            Cmd::Act(ActionKind::Resume),
-            "resume",
-            C::Fleet,
-            &["r"],
-            "resume marked rows, else the selected session",
-            Some("resume"),
+    arg(
+        also(
+            spec(
+                Cmd::Act(ActionKind::Resume),
+                "resume",
+                C::Fleet,
+                &["r"],
+                "resume marked rows, else the selected session",
+                Some("resume"),
+            ),
+            WHERE_YOU_LOOK,
         ),
-        WHERE_YOU_LOOK,
+        "[SELECTOR|all]",
     ),
-    also(
-        spec(
-            Cmd::Act(ActionKind::Kill),
-            "kill",
-            C::Fleet,
-            &["x"],
-            "kill marked rows, else the selected session",
-            Some("kill"),
+    arg(
+        also(
+            spec(
+                Cmd::Act(ActionKind::Kill),
+                "kill",
+                C::Fleet,
+                &["x"],
+                "kill marked rows, else the selected session",
+                Some("kill"),
+            ),
+            WHERE_YOU_LOOK,
         ),
-        WHERE_YOU_LOOK,
+        "[SELECTOR|all]",
     ),
     spec(Cmd::ActFleet(ActionKind::Pause), "pause_fleet", C::Fleet, &["P"], "pause the whole fleet", Some("pause all")),
     spec(Cmd::ActFleet(ActionKind::Resume), "resume_fleet", C::Fleet, &["R"], "resume the whole fleet", None),
     // Kubernetes: shown only when a kube context is configured and the API server says the user
     // may (SelfSubjectAccessReview).
-    also(
-        spec(
-            Cmd::Act(ActionKind::HardStop),
-            "hard_stop",
-            C::Fleet,
-            &["H"],
-            "hard stop: scale the StatefulSets of marked rows, else the selected session, to zero",
-            Some("hard stop"),
+    arg(
+        also(
+            spec(
+                Cmd::Act(ActionKind::HardStop),
+                "hard_stop",
+                C::Fleet,
+                &["H"],
+                "hard stop: scale the StatefulSets of marked rows, else the selected session, to zero",
+                Some("hard stop"),
+            ),
+            WHERE_YOU_LOOK,
         ),
-        WHERE_YOU_LOOK,
+        "[SELECTOR]",
     ),
-    also(
-        spec(
-            Cmd::Act(ActionKind::KillPod { grace: None }),
-            "kill_pod",
-            C::Fleet,
-            &["K"],
-            "kill the pods of marked rows, else the selected session",
-            Some("kill pod"),
+    arg(
+        also(
+            spec(
+                Cmd::Act(ActionKind::KillPod { grace: None }),
+                "kill_pod",
+                C::Fleet,
+                &["K"],
+                "kill the pods of marked rows, else the selected session",
+                Some("kill pod"),
+            ),
+            WHERE_YOU_LOOK,
         ),
-        WHERE_YOU_LOOK,
+        "[SELECTOR]",
     ),
-    also(
-        spec(
-            Cmd::Act(ActionKind::Quarantine),
-            "quarantine",
-            C::Fleet,
-            &["Q"],
-            "quarantine the pods (deny-all NetworkPolicy) of marked rows, else the selected session",
-            Some("quarantine"),
+    arg(
+        also(
+            spec(
+                Cmd::Act(ActionKind::Quarantine),
+                "quarantine",
+                C::Fleet,
+                &["Q"],
+                "quarantine the pods (deny-all NetworkPolicy) of marked rows, else the selected session",
+                Some("quarantine"),
+            ),
+            WHERE_YOU_LOOK,
         ),
-        WHERE_YOU_LOOK,
+        "[SELECTOR]",
     ),
-    also(
-        spec(
-            Cmd::Act(ActionKind::Release),
-            "release",
-            C::Fleet,
-            &["L"],
-            "release the pods of marked rows, else the selected session, from quarantine",
-            None,
+    arg(
+        also(
+            spec(
+                Cmd::Act(ActionKind::Release),
+                "release",
+                C::Fleet,
+                &["L"],
+                "release the pods of marked rows, else the selected session, from quarantine",
+                None,
+            ),
+            WHERE_YOU_LOOK,
         ),
-        WHERE_YOU_LOOK,
+        "[SELECTOR]",
     ),
-    also(
-        spec(
-            Cmd::Act(ActionKind::Restore),
-            "restore",
-            C::Fleet,
-            &["U"],
-            "undo a hard stop: scale the StatefulSets back to their remembered replica counts",
-            None,
+    arg(
+        also(
+            spec(
+                Cmd::Act(ActionKind::Restore),
+                "restore",
+                C::Fleet,
+                &["U"],
+                "undo a hard stop: scale the StatefulSets back to their remembered replica counts",
+                None,
+            ),
+            WHERE_YOU_LOOK,
         ),
-        WHERE_YOU_LOOK,
+        "[SELECTOR]",
     ),
-    spec(
-        Cmd::Act(ActionKind::Approve),
-        "approve",
-        C::Approvals,
-        &["y"],
-        "approve the marked requests, else the selected one",
-        Some("approve"),
+    arg(
+        spec(
+            Cmd::Act(ActionKind::Approve),
+            "approve",
+            C::Approvals,
+            &["y"],
+            "approve the marked requests, else the selected one",
+            Some("approve"),
+        ),
+        "[ID]",
     ),
-    spec(
-        Cmd::Act(ActionKind::Reject),
-        "reject",
-        C::Approvals,
-        &["n"],
-        "reject the marked requests, else the selected one",
-        Some("reject"),
+    arg(
+        spec(
+            Cmd::Act(ActionKind::Reject),
+            "reject",
+            C::Approvals,
+            &["n"],
+            "reject the marked requests, else the selected one",
+            Some("reject"),
+        ),
+        "[ID]",
     ),
     spec(Cmd::MarkAll, "mark_all", C::Approvals, &["a"], "mark every visible request", Some("mark all")),
     spec(
@@ -293,7 +356,10 @@ const SPECS: &[Spec] = &[
     ),
     spec(Cmd::Raw, "raw", C::Session, &["v"], "show the selected entry whole (raw event)", Some("raw")),
     spec(Cmd::Diff, "diff", C::Session, &["d"], "diff this checkpoint against the previous one", Some("diff")),
-    words(spec(Cmd::Replay, "replay", C::Session, &["R"], "replay this session", Some("replay")), &["r"]),
+    arg(
+        words(spec(Cmd::Replay, "replay", C::Session, &["R"], "replay this session", Some("replay")), &["r"]),
+        "[ID|AGE]",
+    ),
     spec(Cmd::Play, "play", C::Replay, &["space"], "play or pause", Some("play")),
     spec(Cmd::StepForward, "step_forward", C::Replay, &["right", "l"], "one step forward", Some("step")),
     spec(Cmd::StepBack, "step_back", C::Replay, &["left", "h"], "one step back", None),
@@ -302,8 +368,11 @@ const SPECS: &[Spec] = &[
     spec(Cmd::Anomaly, "anomaly", C::Replay, &["a"], "jump to the next anomaly", Some("anomaly")),
     spec(Cmd::KindFilter, "kind_filter", C::Replay, &["f"], "cycle the event-kind filter", Some("kind")),
     // No default key: `:theme NAME`. Help and the key bar list only commands with a key.
-    spec(Cmd::Theme, "theme", C::Global, &[], "switch the theme (:theme NAME)", None),
-    spec(Cmd::Namespace, "ns", C::Fleet, &[], "show one namespace's sessions (:ns NAME; :ns alone: all)", None),
+    arg(spec(Cmd::Theme, "theme", C::Global, &[], "switch the theme", None), "NAME"),
+    arg(
+        spec(Cmd::Namespace, "ns", C::Fleet, &[], "show one namespace's sessions (alone: every namespace)", None),
+        "[NAME]",
+    ),
 ];
 
 /// A key with its modifiers, normalised (shift is part of the character).
@@ -414,6 +483,8 @@ pub struct Binding {
     pub words: &'static [&'static str],
     /// Views besides `context` where the same keys start the same command.
     pub also: &'static [Context],
+    /// What the `:` command takes after its word (`NAME`, `[SELECTOR]`), for help.
+    pub arg: &'static str,
 }
 
 impl Binding {
@@ -441,6 +512,7 @@ impl Default for Keymap {
                 destructive: s.cmd.action().is_some(),
                 words: s.words,
                 also: s.also,
+                arg: s.arg,
                 // The defaults are constants checked by a test.
                 keys: s.keys.iter().filter_map(|k| Key::parse(k).ok()).collect(),
             })
@@ -521,6 +593,13 @@ impl Keymap {
     /// The `:` word of a command as help and messages show it (`hard-stop`).
     pub fn word_of(&self, cmd: Cmd) -> Option<String> {
         self.binding(cmd).map(|b| b.name.replace('_', "-"))
+    }
+
+    /// Every `:` word (names as typed, `hard-stop`, then the other words), for completion.
+    pub fn command_words(&self) -> impl Iterator<Item = String> + '_ {
+        self.bindings
+            .iter()
+            .flat_map(|b| std::iter::once(b.name.replace('_', "-")).chain(b.words.iter().map(|w| (*w).to_owned())))
     }
 
     /// The first key of a command, for hints ("press P to pause the fleet").

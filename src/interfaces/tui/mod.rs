@@ -26,11 +26,11 @@ pub mod views;
 
 use crate::model::time;
 use crate::ports::Stores;
-use app::{update, App, Msg};
+use app::{update, App, Effect, Msg};
 use crossterm::event::{self, Event};
 use ratatui::backend::CrosstermBackend;
 use ratatui::Terminal;
-use std::io;
+use std::io::{self, Write};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{self, RecvTimeoutError, Sender};
@@ -151,7 +151,14 @@ fn main_loop(
         }
         for m in msgs {
             for effect in update(app, m) {
-                feed.run(effect);
+                match effect {
+                    Effect::Copy(seq) => {
+                        let out = terminal.backend_mut();
+                        out.write_all(seq.as_bytes())?;
+                        out.flush()?;
+                    }
+                    other => feed.run(other),
+                }
             }
         }
         if let Some(sig) = signals.pending() {

@@ -47,6 +47,32 @@ impl Drop for TerminalGuard {
     }
 }
 
+/// The OSC 52 sequence that puts `text` on the terminal's clipboard, or `None` when `text` is
+/// not plain: a session id is quell-generated or agent-chosen, and one holding a control, bidi
+/// or invisible character (anything the one sanitiser would escape) is refused, not copied.
+pub fn osc52(text: &str) -> Option<String> {
+    if text.is_empty() || !crate::model::untrusted::is_inert(text) || text.chars().any(char::is_control) {
+        return None;
+    }
+    Some(format!("\x1b]52;c;{}\x07", base64(text.as_bytes())))
+}
+
+/// Standard base64 with padding (RFC 4648), for [`osc52`].
+fn base64(bytes: &[u8]) -> String {
+    const ABC: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let sym = |n: u32| char::from(ABC.get((n & 63) as usize).copied().unwrap_or(b'='));
+    let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
+    for chunk in bytes.chunks(3) {
+        let b = |i: usize| u32::from(chunk.get(i).copied().unwrap_or(0));
+        let n = b(0) << 16 | b(1) << 8 | b(2);
+        out.push(sym(n >> 18));
+        out.push(sym(n >> 12));
+        out.push(if chunk.len() > 1 { sym(n >> 6) } else { '=' });
+        out.push(if chunk.len() > 2 { sym(n) } else { '=' });
+    }
+    out
+}
+
 /// Termination signals, recorded for the main loop. Unregistered on drop.
 pub struct Signals {
     received: Arc<AtomicUsize>,
@@ -76,6 +102,24 @@ impl Drop for Signals {
     fn drop(&mut self) {
         for id in self.ids.drain(..) {
             signal_hook::low_level::unregister(id);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn osc52_encodes_plain_ids_and_refuses_the_rest() {
+        assert_eq!(base64(b""), "");
+        assert_eq!(base64(b"f"), "Zg==");
+        assert_eq!(base64(b"fo"), "Zm8=");
+        assert_eq!(base64(b"foo"), "Zm9v");
+        assert_eq!(base64("sess-ü".as_bytes()), "c2Vzcy3DvA==");
+        assert_eq!(osc52("s-1").as_deref(), Some("\x1b]52;c;cy0x\x07"));
+        for bad in ["", "s-1\x1b]52;c;ZXZpbA==\x07", "s\u{202e}1", "s\u{200b}1", "s\u{85}1", "s-1\n", "s\t1"] {
+            assert_eq!(osc52(bad), None, "{bad:?} is refused");
         }
     }
 }

@@ -121,7 +121,7 @@ fn bottom(f: &mut Frame<'_>, app: &App, area: Rect) {
         let (prompt, hint) = match input.kind {
             InputKind::Filter => ("/", "  enter: keep · esc: clear"),
             InputKind::Selector => ("selector: ", "  e.g. state=running,tool in (send_email) · enter: apply"),
-            InputKind::Command => (":", "  :fleet :approvals :replay ID :theme NAME :pause SELECTOR :quit"),
+            InputKind::Command => (":", "  tab: complete · ↑ ↓: history · enter: run · esc: cancel"),
         };
         let text = crate::model::untrusted::Untrusted::new(input.text.as_str()).shown_line();
         let spans = vec![

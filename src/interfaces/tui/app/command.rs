@@ -24,8 +24,9 @@ pub(super) fn run_command(app: &mut App, line: &str, fx: &mut Vec<Effect>) {
         app.set_status(
             Level::Error,
             format!(
-                "unknown command :{} (try :fleet :approvals :replay ID :session ID :theme NAME :pause SELECTOR :quit)",
-                safe(word)
+                "unknown command :{} (tab completes a command; {} lists them all)",
+                safe(word),
+                app.keymap.key_of(Cmd::Help)
             ),
         );
         return;

@@ -6,6 +6,7 @@ use super::navigate::{move_by, open_replay, open_session, request_context};
 use super::{App, Effect, Input, InputKind, Level, View};
 use crate::interfaces::tui::keymap::Cmd;
 use crate::interfaces::tui::session::Detail;
+use crate::interfaces::tui::text::safe;
 use crate::model::action::ActionKind;
 
 pub(super) fn on_cmd(app: &mut App, cmd: Cmd, fx: &mut Vec<Effect>) {
@@ -74,14 +75,15 @@ pub(super) fn on_cmd(app: &mut App, cmd: Cmd, fx: &mut Vec<Effect>) {
             let text = text.unwrap_or_default();
             app.input = Some(Input { kind: InputKind::Selector, text });
         }
-        Cmd::Sort => {
+        Cmd::Sort | Cmd::SortReverse | Cmd::SortBy(_) => {
             let now = app.now;
-            app.fleet.cycle_sort(now);
-            app.set_status(Level::Info, format!("sorted by {}", app.fleet.sort.name()));
-        }
-        Cmd::SortReverse => {
-            let now = app.now;
-            app.fleet.reverse(now);
+            match cmd {
+                Cmd::SortBy(key) => app.fleet.sort_by(key, now),
+                Cmd::SortReverse => app.fleet.reverse(now),
+                _ => app.fleet.cycle_sort(now),
+            }
+            let said = format!("sorted by {} {}", app.fleet.sort.name(), app.fleet.sort_arrow());
+            app.set_status(Level::Info, said);
         }
         Cmd::Mark if app.view == View::Approvals => {
             app.approvals.toggle_mark();
@@ -113,6 +115,7 @@ pub(super) fn on_cmd(app: &mut App, cmd: Cmd, fx: &mut Vec<Effect>) {
         Cmd::Theme => app.input = Some(Input { kind: InputKind::Command, text: "theme ".into() }),
         Cmd::Namespace => app.input = Some(Input { kind: InputKind::Command, text: "ns ".into() }),
         Cmd::Raw => toggle_raw(app),
+        Cmd::Copy => copy_id(app, fx),
         Cmd::Diff => {
             if let Some(s) = app.session.as_mut() {
                 match s.diff_selected() {
@@ -186,6 +189,29 @@ pub(super) fn request_quit(app: &mut App, from_command: bool) {
         return;
     }
     app.quit = true;
+}
+
+/// `c`: the full id of the open session, else the selected row, to the terminal's clipboard;
+/// the status line says what was sent, or why nothing was.
+fn copy_id(app: &mut App, fx: &mut Vec<Effect>) {
+    let id = match app.view {
+        View::Session => app.session.as_ref().map(|s| s.id.clone()),
+        _ => app.fleet.selected_id(),
+    };
+    let Some(id) = id else {
+        app.set_status(Level::Info, "no session selected: nothing copied");
+        return;
+    };
+    match crate::interfaces::tui::terminal::osc52(&id) {
+        Some(seq) => {
+            fx.push(Effect::Copy(seq));
+            app.set_status(Level::Ok, format!("copied session id {} to the clipboard (OSC 52)", safe(&id)));
+        }
+        None => app.set_status(
+            Level::Error,
+            format!("not copied: the session id {} holds control or invisible characters", safe(&id)),
+        ),
+    }
 }
 
 fn toggle_raw(app: &mut App) {

@@ -1,5 +1,6 @@
 //! The input line: live filter, label selector and `:` command, typed in and applied.
 
+use super::complete::complete;
 use super::filters::{apply_approvals_selector, apply_selector, matching, requests_matching};
 use super::navigate::request_context;
 use super::{command, App, Effect, InputKind, Level, View};
@@ -14,6 +15,7 @@ pub(super) fn on_input_key(app: &mut App, key: &KeyEvent, fx: &mut Vec<Effect>) 
     match key.code {
         KeyCode::Esc => {
             app.input = None;
+            app.history.reset();
             if kind == InputKind::Filter {
                 set_filter(app, "", fx);
             }
@@ -21,6 +23,7 @@ pub(super) fn on_input_key(app: &mut App, key: &KeyEvent, fx: &mut Vec<Effect>) 
         }
         KeyCode::Char('c') if ctrl => {
             app.input = None;
+            app.history.reset();
             return;
         }
         KeyCode::Enter => {
@@ -40,7 +43,33 @@ pub(super) fn on_input_key(app: &mut App, key: &KeyEvent, fx: &mut Vec<Effect>) 
                     request_context(app, fx);
                 }
                 InputKind::Selector => apply_selector(app, &text),
-                InputKind::Command => command::run_command(app, &text, fx),
+                InputKind::Command => {
+                    app.history.push(&text);
+                    command::run_command(app, &text, fx);
+                }
+            }
+            return;
+        }
+        KeyCode::Tab if kind == InputKind::Command => {
+            let typed = input.text.clone();
+            let done = complete(app, &typed);
+            if !done.candidates.is_empty() {
+                app.set_status(Level::Info, candidates_line(&done.candidates));
+            }
+            if let Some(input) = app.input.as_mut() {
+                input.text = done.text;
+            }
+            return;
+        }
+        KeyCode::Up if kind == InputKind::Command => {
+            if let Some(line) = app.history.older(&input.text) {
+                input.text = line.to_owned();
+            }
+            return;
+        }
+        KeyCode::Down if kind == InputKind::Command => {
+            if let Some(line) = app.history.newer() {
+                input.text = line.to_owned();
             }
             return;
         }
@@ -60,6 +89,17 @@ pub(super) fn on_input_key(app: &mut App, key: &KeyEvent, fx: &mut Vec<Effect>) 
         let text = input.text.clone();
         set_filter(app, &text, fx);
     }
+}
+
+/// The values Tab could complete to, on the status line (neutralised: namespaces are
+/// agent-chosen, though only inert ones are offered).
+fn candidates_line(candidates: &[String]) -> String {
+    const SHOWN: usize = 12;
+    let mut line: Vec<String> = candidates.iter().take(SHOWN).map(|c| safe(c).into_owned()).collect();
+    if candidates.len() > SHOWN {
+        line.push(format!("… {} more", candidates.len() - SHOWN));
+    }
+    format!("tab: {}", line.join("  "))
 }
 
 /// The `/` filter of the current view (the approvals queue or the fleet), applied live.

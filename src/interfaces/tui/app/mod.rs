@@ -8,6 +8,7 @@
 
 mod actions;
 mod command;
+mod complete;
 mod dispatch;
 mod filters;
 mod from_feed;
@@ -124,6 +125,8 @@ pub struct App {
     pub replay: Option<ReplayState>,
     pub help_offset: usize,
     pub input: Option<Input>,
+    /// The `:` commands entered in this run (Up and Down on the `:` line).
+    pub history: complete::History,
     /// The confirmation of one operation: the dialog holds the operation it confirms.
     pub dialog: Option<ConfirmDialog>,
     pub progress: Option<Progress>,
@@ -162,6 +165,7 @@ impl App {
             replay: None,
             help_offset: 0,
             input: None,
+            history: complete::History::default(),
             dialog: None,
             progress: None,
             status: None,
@@ -206,9 +210,11 @@ impl App {
     /// Whether help and the key bar show a binding: one with a key; no actions on a read-only
     /// console, and a pod action only when the API server says the user may take it.
     pub fn shows(&self, b: &Binding) -> bool {
-        if b.keys.is_empty() {
-            return false;
-        }
+        !b.keys.is_empty() && self.offers(b)
+    }
+
+    /// Whether help lists a binding's `:` command: as [`App::shows`], with or without a key.
+    pub fn offers(&self, b: &Binding) -> bool {
         match b.cmd.action() {
             Some(_) if self.operator.is_read_only() => false,
             Some(kind) if kind.is_cluster() => self.kube.as_ref().is_some_and(|k| k.allows(kind)),

@@ -88,4 +88,7 @@ pub enum Effect {
     },
     LoadContext(String),
     LoadTheme(String),
+    /// Written to the terminal by the UI thread: an OSC 52 sequence that sets the clipboard
+    /// (built by [`crate::interfaces::tui::terminal::osc52`], which refuses unsafe text).
+    Copy(String),
 }

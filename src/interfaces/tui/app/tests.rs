@@ -319,3 +319,157 @@ fn the_session_view_lists_its_pending_approvals_with_their_countdown() {
     assert_eq!(lines.len(), 1, "the expired request is not pending: {lines:?}");
     assert_eq!(lines[0], " ? approval a-late · send_email · high risk · expires in 10m00s (A: the approvals queue)");
 }
+
+fn input_text(app: &App) -> String {
+    app.input.as_ref().map(|i| i.text.clone()).unwrap_or_default()
+}
+
+/// Opens the `:` line, types `typed`, presses Tab: the line as Tab left it.
+fn tab(app: &mut App, typed: &str) -> String {
+    key(app, KeyCode::Esc);
+    key(app, KeyCode::Char(':'));
+    chars(app, typed);
+    key(app, KeyCode::Tab);
+    input_text(app)
+}
+
+#[test]
+fn tab_completes_command_words_and_closed_arguments() {
+    let mut app = console();
+    assert_eq!(tab(&mut app, "approv"), "approv", "approve and approvals both fit");
+    assert!(status(&app).contains("approvals") && status(&app).contains("approve"), "{}", status(&app));
+    chars(&mut app, "a");
+    key(&mut app, KeyCode::Tab);
+    assert_eq!(input_text(&app), "approvals ");
+    assert_eq!(tab(&mut app, "hard"), "hard-stop ", "names are typed with a dash");
+    assert_eq!(tab(&mut app, "theme l"), "theme light");
+    assert_eq!(tab(&mut app, "sort st"), "sort st", "state and step");
+    chars(&mut app, "a");
+    key(&mut app, KeyCode::Tab);
+    assert_eq!(input_text(&app), "sort state");
+    key(&mut app, KeyCode::Enter);
+    assert_eq!(app.fleet.sort, crate::interfaces::tui::fleet::SortKey::State);
+
+    // Namespaces seen in the fleet; one with a control character is never offered.
+    let now = app.now;
+    let mut a = session("n-1", SessionState::Running, now);
+    a.namespace = Some("genai-prod".into());
+    let mut b = session("n-2", SessionState::Running, now);
+    b.namespace = Some("genai-\u{1b}[2Jevil".into());
+    update(&mut app, Msg::Snapshot(Box::new(Snapshot::build(vec![a, b], None, vec![], now))));
+    assert_eq!(tab(&mut app, "ns gen"), "ns genai-prod");
+    assert_eq!(tab(&mut app, "zzz"), "zzz", "nothing fits: the line is left alone");
+    assert_eq!(tab(&mut app, "pause st"), "pause st", "a selector is not a closed set");
+}
+
+#[test]
+fn up_and_down_walk_the_commands_of_this_run() {
+    let mut app = console();
+    for line in ["sort state", "approvals", "fleet"] {
+        key(&mut app, KeyCode::Char(':'));
+        chars(&mut app, line);
+        key(&mut app, KeyCode::Enter);
+    }
+    key(&mut app, KeyCode::Char(':'));
+    chars(&mut app, "the");
+    key(&mut app, KeyCode::Up);
+    assert_eq!(input_text(&app), "fleet");
+    key(&mut app, KeyCode::Up);
+    key(&mut app, KeyCode::Up);
+    assert_eq!(input_text(&app), "sort state");
+    key(&mut app, KeyCode::Down);
+    assert_eq!(input_text(&app), "approvals");
+    key(&mut app, KeyCode::Down);
+    key(&mut app, KeyCode::Down);
+    assert_eq!(input_text(&app), "the", "past the newest: what was typed");
+    assert_eq!(app.view, View::Fleet, "walking the history runs nothing");
+    key(&mut app, KeyCode::Esc);
+    key(&mut app, KeyCode::Char(':'));
+    chars(&mut app, "paws");
+    key(&mut app, KeyCode::Enter);
+    assert_eq!(status(&app), "unknown command :paws (tab completes a command; ? lists them all)");
+}
+
+#[test]
+fn help_lists_every_colon_command_from_the_keymap() {
+    let mut app = console();
+    key(&mut app, KeyCode::Char('?'));
+    assert_eq!(app.view, View::Help);
+    let text: Vec<String> = crate::interfaces::tui::views::help::lines(&app)
+        .iter()
+        .map(|l| l.spans.iter().map(|s| s.content.as_ref()).collect::<String>())
+        .collect();
+    let all = text.join("\n");
+    // Pod actions are offered only where the API server allows them (no kube here).
+    let offered: Vec<_> = app.keymap.bindings().iter().filter(|b| app.offers(b)).collect();
+    assert_eq!(offered.len(), app.keymap.bindings().len() - 5, "all but the five pod actions");
+    for b in offered {
+        let word = format!(":{}", b.name.replace('_', "-"));
+        let line = text.iter().find(|l| l.trim_start().starts_with(&format!("{word} ")));
+        assert!(line.is_some_and(|l| l.contains(b.help)), "{word} is listed with its description:\n{all}");
+    }
+    assert!(all.contains(":theme NAME") && all.contains(":quit") && all.contains("(also :q :exit)"), "{all}");
+}
+
+#[test]
+fn c_copies_the_selected_full_id_and_refuses_one_with_control_characters() {
+    let now = time::now();
+    let mut app = console();
+    let long = "7f3c2a10-5b1e-4c7a-9d2e-0a1b2c3d4e5f";
+    let evil = "s-\u{1b}]52;c;ZXZpbA==\u{7}";
+    let sessions = vec![session(long, SessionState::Running, now), session(evil, SessionState::Running, now)];
+    update(&mut app, Msg::Snapshot(Box::new(Snapshot::build(sessions, None, vec![], now))));
+    assert_eq!(app.fleet.selected_id().as_deref(), Some(long));
+    let fx = key(&mut app, KeyCode::Char('c'));
+    let want = crate::interfaces::tui::terminal::osc52(long);
+    assert!(matches!(fx.as_slice(), [Effect::Copy(seq)] if Some(seq) == want.as_ref()), "{fx:?}");
+    assert_eq!(status(&app), format!("copied session id {long} to the clipboard (OSC 52)"));
+    key(&mut app, KeyCode::Down);
+    assert_eq!(app.fleet.selected_id().as_deref(), Some(evil));
+    let fx = key(&mut app, KeyCode::Char('c'));
+    assert!(fx.is_empty(), "nothing reaches the terminal: {fx:?}");
+    let said = status(&app);
+    assert!(said.starts_with("not copied: the session id s-^[]52;c;ZXZpbA==^G holds control"), "{said}");
+    assert!(app.status.as_ref().is_some_and(|(l, _)| *l == Level::Error));
+}
+
+#[test]
+fn shift_letter_sorts_by_its_column_again_reverses_and_one_arrow_says_which_way() {
+    use crate::interfaces::tui::fleet::SortKey;
+    let mut app = console();
+    assert_eq!((app.fleet.sort, app.fleet.sort_arrow()), (SortKey::Id, "↑"), "A to Z");
+    key(&mut app, KeyCode::Char('S'));
+    assert_eq!((app.fleet.sort, app.fleet.descending), (SortKey::State, false));
+    assert_eq!(status(&app), "sorted by state ↑");
+    key(&mut app, KeyCode::Char('S'));
+    assert_eq!((app.fleet.sort, app.fleet.descending), (SortKey::State, true), "again: reversed");
+    assert_eq!(status(&app), "sorted by state ↓");
+    // A column that starts largest first shows it with the same arrow; another letter starts
+    // its column in its natural order.
+    key(&mut app, KeyCode::Char('T'));
+    assert_eq!((app.fleet.sort, app.fleet.descending, app.fleet.sort_arrow()), (SortKey::Tokens, false, "↓"));
+    key(&mut app, KeyCode::Char('Y'));
+    assert_eq!((app.fleet.sort, app.fleet.sort_arrow()), (SortKey::Anomaly, "↓"), "most severe first");
+    key(&mut app, KeyCode::Char('O'));
+    assert_eq!(app.fleet.sort_arrow(), "↑", "O reverses too, and the arrow follows");
+    for (letter, want) in [('I', SortKey::Id), ('E', SortKey::Agent), ('N', SortKey::Place), ('W', SortKey::LastSeen)] {
+        key(&mut app, KeyCode::Char(letter));
+        assert_eq!(app.fleet.sort, want, "{letter}");
+    }
+    // `:sort-state` is the same command by name.
+    key(&mut app, KeyCode::Char(':'));
+    chars(&mut app, "sort-state");
+    key(&mut app, KeyCode::Enter);
+    assert_eq!(app.fleet.sort, SortKey::State);
+}
+
+#[test]
+fn the_row_position_follows_the_cursor_over_the_rows_shown() {
+    let mut app = console();
+    assert_eq!(app.fleet.position(), (1, 3));
+    key(&mut app, KeyCode::Char('G'));
+    assert_eq!(app.fleet.position(), (3, 3));
+    key(&mut app, KeyCode::Char('/'));
+    chars(&mut app, "no such session");
+    assert_eq!(app.fleet.position(), (0, 0), "no row shown: no position");
+}

@@ -4,7 +4,7 @@
 use super::{line, state_label, state_symbol, window};
 use crate::interfaces::tui::app::App;
 use crate::interfaces::tui::fleet::{FleetRow, SortKey};
-use crate::interfaces::tui::text::{compact, safe, thousands, truncate};
+use crate::interfaces::tui::text::{compact, safe, thousands, truncate, width};
 use crate::interfaces::tui::theme::{Role, Theme};
 use crate::model::anomaly::Severity;
 use crate::model::time;
@@ -50,16 +50,60 @@ const COLS: [(Col, &str, u16, u8); 16] = [
     (Col::Sort(SortKey::Pending), "APPR", 4, 1),
 ];
 
-/// The columns that fit, in display order; pod columns only when kube is configured.
-fn fitting(width: u16, kube: bool) -> Vec<(Col, &'static str, u16)> {
-    let mut keep: Vec<&(Col, &'static str, u16, u8)> = COLS.iter().filter(|c| kube || !c.0.is_pod()).collect();
-    let total = |keep: &[&(Col, &str, u16, u8)]| keep.iter().map(|c| c.2 + 1).sum::<u16>();
+/// From this width on, session ids are shown whole.
+pub const WHOLE_IDS_FROM: u16 = 120;
+
+/// The ID column's width for the ids on screen (already neutralised): from
+/// [`WHOLE_IDS_FROM`] columns on, the longest whole; narrower, the default width, but never
+/// less than the shortest prefix that tells the shown ids apart (and never more than the
+/// longest). At most `cap`, so that an agent-chosen id of any length leaves room for the state.
+fn id_width(ids: &[&str], table_width: u16, cap: u16) -> u16 {
+    let to_u16 = |w: usize| u16::try_from(w).unwrap_or(u16::MAX);
+    let whole = to_u16(ids.iter().map(|id| width(id)).max().unwrap_or(0)).max(2);
+    let w = if table_width >= WHOLE_IDS_FROM {
+        whole
+    } else {
+        let mut sorted: Vec<&str> = ids.to_vec();
+        sorted.sort_unstable();
+        sorted.dedup();
+        let shared = |a: &str, b: &str| a.chars().zip(b.chars()).take_while(|(x, y)| x == y).count();
+        // Each id needs one character more than it shares with its neighbours, plus the `…`.
+        let need = (0..sorted.len())
+            .map(|i| {
+                let id = sorted.get(i).copied().unwrap_or_default();
+                let before = i.checked_sub(1).and_then(|j| sorted.get(j)).map_or(0, |p| shared(p, id));
+                let after = sorted.get(i + 1).map_or(0, |n| shared(id, n));
+                let keep = before.max(after) + 1;
+                match id.char_indices().nth(keep) {
+                    Some((cut, _)) => width(id.get(..cut).unwrap_or(id)) + 1,
+                    None => width(id),
+                }
+            })
+            .max()
+            .unwrap_or(0);
+        whole.min(DEFAULT_ID_WIDTH.max(to_u16(need)))
+    };
+    w.min(cap.max(DEFAULT_ID_WIDTH))
+}
+
+/// The ID column's width below [`WHOLE_IDS_FROM`] when a shorter prefix tells the ids apart.
+const DEFAULT_ID_WIDTH: u16 = 16;
+
+/// The columns that fit, in display order; pod columns only when kube is configured; the ID
+/// column `id_w` wide.
+fn fitting(width: u16, kube: bool, id_w: u16) -> Vec<(Col, &'static str, u16)> {
+    let mut keep: Vec<(Col, &'static str, u16, u8)> = COLS
+        .iter()
+        .filter(|c| kube || !c.0.is_pod())
+        .map(|&(col, t, w, p)| (col, t, if col == Col::Sort(SortKey::Id) { id_w } else { w }, p))
+        .collect();
+    let total = |keep: &[(Col, &str, u16, u8)]| keep.iter().map(|c| c.2 + 1).sum::<u16>();
     while total(&keep) > width && keep.len() > 3 {
         // Drop the column with the highest priority number (the last one among equals).
         let Some(pos) = keep.iter().enumerate().max_by_key(|(n, c)| (c.3, *n)).map(|(n, _)| n) else { break };
         keep.remove(pos);
     }
-    keep.into_iter().map(|&(col, title, width, _)| (col, title, width)).collect()
+    keep.into_iter().map(|(col, title, width, _)| (col, title, width)).collect()
 }
 
 fn cell<'a>(app: &App, theme: &Theme, col: Col, r: &'a FleetRow, w: u16, outstanding: bool) -> Cell<'a> {
@@ -131,8 +175,11 @@ pub fn draw(f: &mut Frame<'_>, app: &App, area: Rect) {
     let fleet = &app.fleet;
     let [info, table_area] = Layout::vertical([Constraint::Length(1), Constraint::Fill(1)]).areas(area);
 
-    let mut parts =
-        vec![format!("{}/{} shown", thousands(fleet.visible.len() as u64), thousands(fleet.total() as u64))];
+    let (at, of) = fleet.position();
+    let mut parts = vec![
+        format!("row {}/{}", thousands(at as u64), thousands(of as u64)),
+        format!("{}/{} shown", thousands(fleet.visible.len() as u64), thousands(fleet.total() as u64)),
+    ];
     if !fleet.filter.is_empty() {
         parts.push(format!("filter '{}'", safe(&fleet.filter)));
     }
@@ -142,7 +189,7 @@ pub fn draw(f: &mut Frame<'_>, app: &App, area: Rect) {
     if let Some(ns) = &fleet.namespace {
         parts.push(format!("namespace {}", safe(ns)));
     }
-    parts.push(format!("sort {}{}", fleet.sort.name(), if fleet.descending { " ↑" } else { "" }));
+    parts.push(format!("sort {} {}", fleet.sort.name(), fleet.sort_arrow()));
     if !fleet.marked.is_empty() {
         parts.push(format!("{} marked", thousands(fleet.marked.len() as u64)));
     }
@@ -151,19 +198,20 @@ pub fn draw(f: &mut Frame<'_>, app: &App, area: Rect) {
     }
     line(f, info, &format!(" {}", parts.join(" · ")), theme.style(Role::Dim));
 
-    let cols = fitting(table_area.width, app.kube.is_some());
+    let height = usize::from(table_area.height.saturating_sub(1));
+    let offset = window(fleet.selected, fleet.offset, height, fleet.visible.len());
+    let end = (offset + height).min(fleet.visible.len());
+    let shown: Vec<&str> = (offset..end).filter_map(|i| fleet.row_at(i)).map(|r| r.id.as_str()).collect();
+    // Room for the mark and the state beside the id, whatever its length.
+    let cap = table_area.width.saturating_sub(2 + 1 + 10 + 1 + 1);
+    let cols = fitting(table_area.width, app.kube.is_some(), id_width(&shown, table_area.width, cap));
     let sorted = Col::Sort(fleet.sort);
     let header = Row::new(cols.iter().map(|(c, title, _)| {
-        let t = if *c == sorted {
-            format!("{title}{}", if fleet.descending { "↑" } else { "↓" })
-        } else {
-            (*title).into()
-        };
+        let t = if *c == sorted { format!("{title}{}", fleet.sort_arrow()) } else { (*title).into() };
         Cell::from(t)
     }))
     .style(theme.style(Role::TableHeader));
 
-    let height = usize::from(table_area.height.saturating_sub(1));
     if fleet.visible.is_empty() {
         let msg = if !fleet.loaded {
             "loading sessions…".to_owned()
@@ -177,9 +225,8 @@ pub fn draw(f: &mut Frame<'_>, app: &App, area: Rect) {
         f.render_widget(Paragraph::new(format!(" {msg}")).style(theme.style(Role::Dim)), rest);
         return;
     }
-    let offset = window(fleet.selected, fleet.offset, height, fleet.visible.len());
     let outstanding = app.progress.as_ref().map(|p| &p.outstanding);
-    let rows = (offset..(offset + height).min(fleet.visible.len())).filter_map(|i| {
+    let rows = (offset..end).filter_map(|i| {
         let r = fleet.row_at(i)?;
         let is_out = outstanding.is_some_and(|o| o.contains(&r.session.id));
         let style = if i == fleet.selected {
@@ -204,19 +251,38 @@ mod tests {
 
     #[test]
     fn columns_drop_by_priority() {
-        let names = |w| fitting(w, false).iter().map(|c| c.1).collect::<Vec<_>>();
+        let names = |w| fitting(w, false, DEFAULT_ID_WIDTH).iter().map(|c| c.1).collect::<Vec<_>>();
         assert_eq!(names(200).len(), COLS.len() - 4, "no pod columns without kube");
         let at80 = names(80);
         assert!(at80.contains(&"ID") && at80.contains(&"STATE") && at80.contains(&"AGENT"));
         assert!(!at80.contains(&"COST"));
-        assert!(fitting(80, false).iter().map(|c| c.2 + 1).sum::<u16>() <= 80);
+        assert!(fitting(80, false, DEFAULT_ID_WIDTH).iter().map(|c| c.2 + 1).sum::<u16>() <= 80);
         assert_eq!(names(20), vec!["", "ID", "STATE"]);
-        let kube = |w| fitting(w, true).iter().map(|c| c.1).collect::<Vec<_>>();
+        let kube = |w| fitting(w, true, DEFAULT_ID_WIDTH).iter().map(|c| c.1).collect::<Vec<_>>();
         assert_eq!(kube(200).len(), COLS.len());
         assert_eq!(kube(80), at80, "at 80 columns the pod columns are dropped first");
         let at150 = kube(150);
         assert!(at150.contains(&"PHASE") && !at150.contains(&"NODE"), "{at150:?}");
         // The anomaly column outlives model, step, tokens and cost.
         assert!(at80.contains(&"ANOMALY") && !at80.contains(&"MODEL"), "{at80:?}");
+    }
+
+    #[test]
+    fn ids_are_whole_from_120_columns_and_never_cut_below_what_tells_them_apart() {
+        let uuids = ["7f3c2a10-5b1e-4c7a-9d2e-0a1b2c3d4e5f", "7f3c2a10-5b1e-4c7a-9d2e-ffffffffffff"];
+        assert_eq!(id_width(&uuids, 120, 200), 36, "whole at 120 columns");
+        assert_eq!(id_width(&uuids, 119, 200), 26, "narrower: 24 shared characters, one more, and the …");
+        let w = usize::from(id_width(&uuids, 80, 200));
+        let cut: Vec<_> = uuids.iter().map(|id| truncate(id, w)).collect();
+        assert_ne!(cut[0], cut[1], "the cut ids still differ: {cut:?}");
+        let short = ["s-001", "s-002"];
+        assert_eq!(id_width(&short, 80, 200), 5, "never wider than the longest");
+        let distinct = ["alpha-0000000000000000000001", "beta-000000000000000000000001"];
+        assert_eq!(id_width(&distinct, 80, 200), DEFAULT_ID_WIDTH, "a short prefix tells them apart");
+        assert_eq!(id_width(&[], 200, 200), 2);
+        assert_eq!(id_width(&["x".repeat(500).as_str()], 130, 100), 100, "an id of any length leaves room");
+        // The ID column keeps its place while others give way.
+        let cols = fitting(120, false, 36);
+        assert!(cols.iter().any(|c| c.1 == "ID" && c.2 == 36) && cols.iter().map(|c| c.2 + 1).sum::<u16>() <= 120);
     }
 }

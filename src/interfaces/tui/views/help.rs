@@ -46,6 +46,17 @@ pub fn lines(app: &App) -> Vec<Line<'static>> {
             ]));
         }
     }
+    // Every `:` command, from the same table: the word, what it takes, what it does.
+    out.push(Line::styled(" : commands (tab completes)", theme.style(Role::TableHeader)));
+    for b in app.keymap.bindings().iter().filter(|b| app.offers(b)) {
+        let word = format!(":{} {}", b.name.replace('_', "-"), b.arg);
+        let aliases: Vec<String> = b.words.iter().map(|w| format!(":{w}")).collect();
+        let aka = if aliases.is_empty() { String::new() } else { format!(" (also {})", aliases.join(" ")) };
+        out.push(Line::from(vec![
+            Span::styled(format!("   {:<26}", word.trim_end()), theme.style(Role::KeyBarKey)),
+            Span::raw(format!(" {}{aka}", b.help)),
+        ]));
+    }
     out.push(Line::styled(
         " keys are remappable in the config file's [keys] section, e.g. pause_fleet = \"ctrl-p\"",
         theme.style(Role::Dim),
