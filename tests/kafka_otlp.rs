@@ -270,4 +270,17 @@ fn json_and_proto_records_on_one_topic_become_marked_sessions_and_bad_records_ar
     let nobrokers = quell(dir.path(), &["--otlp-topic", &t, "sessions"], &[]);
     assert_eq!(nobrokers.status.code(), Some(2));
     assert!(text(&nobrokers.stderr).contains("needs Kafka brokers"), "{}", text(&nobrokers.stderr));
+
+    // A span topic that does not exist is named as the OTLP topic, never as the audit topic.
+    let missing = format!("{t}-missing");
+    let gone = quell(dir.path(), &["--kafka", &b, "--otlp-topic", &missing, "sessions"], &[]);
+    assert_ne!(gone.status.code(), Some(0));
+    let err = text(&gone.stderr);
+    assert!(err.contains(&format!("OTLP topic '{missing}'")) && err.contains("--otlp-topic"), "{err}");
+    assert!(!err.contains("audit topic"), "{err}");
+    // So is it when the brokers cannot be reached (nothing listens on port 1 of loopback).
+    let down = quell(dir.path(), &["--kafka", "127.0.0.1:1", "--otlp-topic", &t, "sessions"], &[]);
+    assert_eq!(down.status.code(), Some(6), "{}", text(&down.stderr));
+    let err = text(&down.stderr);
+    assert!(err.contains(&format!("OTLP topic '{t}'")) && !err.contains("audit topic"), "{err}");
 }

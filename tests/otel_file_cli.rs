@@ -61,6 +61,11 @@ fn a_conversation_with_a_chain_and_spans_shows_both_each_with_its_integrity() {
     let pause = quell(&path, &["--otlp-file", f, "pause", "s-spans-only", "--reason", "r"]);
     assert_eq!(pause.code, 4, "{}", pause.stderr);
     assert!(pause.stderr.contains("pod is not known"), "{}", pause.stderr);
+    assert!(
+        pause.stderr.contains("skipped 1 not OTLP"),
+        "a refusal still says what the span read skipped: {}",
+        pause.stderr
+    );
     let approve = quell(&path, &["--otlp-file", f, "approve", "s-spans-only", "--reason", "r"]);
     assert_eq!(approve.code, 4, "{}", approve.stderr);
     assert!(approve.stderr.contains("approve refused"), "{}", approve.stderr);

@@ -48,12 +48,43 @@ pub const DEFAULT_TOPIC: &str = "quell.audit";
 const OWNED: [&str; 6] =
     ["acks", "request.required.acks", "enable.idempotence", "group.id", "enable.auto.commit", "bootstrap.servers"];
 
-/// Where the audit log lives and how to reach it.
+/// What a topic is read for: every error and warning names the topic with its role, so an
+/// outage of the span topic never reads as one of the audit log.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum TopicRole {
+    /// quell's audit log (`--audit-topic`).
+    #[default]
+    Audit,
+    /// The OpenTelemetry Collector's span topic (`--otlp-topic`).
+    OtlpSpans,
+}
+
+impl TopicRole {
+    /// `audit topic`, `OTLP topic`: how messages name a topic of this role.
+    pub fn label(self) -> &'static str {
+        match self {
+            TopicRole::Audit => "audit topic",
+            TopicRole::OtlpSpans => "OTLP topic",
+        }
+    }
+
+    /// The flag that names a topic of this role.
+    pub fn flag(self) -> &'static str {
+        match self {
+            TopicRole::Audit => "--audit-topic",
+            TopicRole::OtlpSpans => "--otlp-topic",
+        }
+    }
+}
+
+/// Where the audit log (or another topic quell reads) lives and how to reach it.
 #[derive(Clone, Default)]
 pub struct KafkaConfig {
     /// `host:port[,host:port…]`
     pub brokers: String,
     pub topic: String,
+    /// What the topic is read for: named with the topic in every error.
+    pub role: TopicRole,
     /// librdkafka settings passed through as they are (`security.protocol`, `sasl.*`, `ssl.*`,
     /// `message.timeout.ms`, ...). Secret values are never printed.
     pub settings: BTreeMap<String, String>,
@@ -71,6 +102,7 @@ impl fmt::Debug for KafkaConfig {
         f.debug_struct("KafkaConfig")
             .field("brokers", &self.brokers)
             .field("topic", &self.topic)
+            .field("role", &self.role)
             .field("settings", &shown)
             .finish()
     }
@@ -143,9 +175,12 @@ impl KafkaConfig {
     }
 
     fn error(&self, what: &str, e: impl fmt::Display) -> StoreError {
-        StoreError::Unavailable(
-            self.redact(&format!("Kafka {what} (brokers {}, audit topic '{}'): {e}", self.brokers, self.topic)),
-        )
+        StoreError::Unavailable(self.redact(&format!(
+            "Kafka {what} (brokers {}, {} '{}'): {e}",
+            self.brokers,
+            self.role.label(),
+            self.topic
+        )))
     }
 }
 
@@ -199,6 +234,7 @@ impl KafkaConfig {
             brokers,
             topic: topic.unwrap_or_else(|| DEFAULT_TOPIC.to_owned()),
             settings: file.map(|f| f.settings.clone()).unwrap_or_default(),
+            role: TopicRole::Audit,
             connect_timeout: None,
         }))
     }
@@ -448,10 +484,16 @@ fn partitions_of(consumer: &BaseConsumer, cfg: &KafkaConfig) -> Result<Vec<i32>>
 }
 
 fn missing_topic(cfg: &KafkaConfig) -> StoreError {
+    let advice = match cfg.role {
+        TopicRole::Audit => "quell does not create it: create it with cleanup.policy=delete, or name another with",
+        TopicRole::OtlpSpans => "check the topic the Collector's Kafka exporter writes to, or name another with",
+    };
     StoreError::NotFound(format!(
-        "Kafka audit topic '{}' does not exist on brokers {} (quell does not create it: create it with \
-         cleanup.policy=delete, or name another with --audit-topic)",
-        cfg.topic, cfg.brokers
+        "Kafka {} '{}' does not exist on brokers {} ({advice} {})",
+        cfg.role.label(),
+        cfg.topic,
+        cfg.brokers,
+        cfg.role.flag()
     ))
 }
 

@@ -3,7 +3,7 @@
 
 pub mod decode;
 
-use crate::adapters::kafka::KafkaConfig;
+use crate::adapters::kafka::{KafkaConfig, TopicRole};
 use crate::ports::spans::{SpanRead, SpanSource};
 use crate::ports::{Result, StoreError};
 use std::io::BufRead;
@@ -21,31 +21,27 @@ pub struct KafkaSpans {
 }
 
 impl KafkaSpans {
-    /// `cfg` names the brokers (and settings) and the span topic.
+    /// `cfg` names the brokers (and settings) and the span topic; every error names it as the
+    /// OTLP topic, never as the audit topic.
     pub fn new(cfg: KafkaConfig) -> Self {
-        KafkaSpans { cfg }
+        KafkaSpans { cfg: KafkaConfig { role: TopicRole::OtlpSpans, ..cfg } }
     }
 }
 
 impl SpanSource for KafkaSpans {
     fn describe(&self) -> String {
-        format!("OTLP topic {}", self.cfg.topic)
+        format!("{} {}", self.cfg.role.label(), self.cfg.topic)
     }
 
     fn read(&self) -> Result<SpanRead> {
         let mut out = SpanRead::default();
-        let result = crate::adapters::kafka::read_topic(&self.cfg, &mut |value| {
+        // Errors (a missing topic, unreachable brokers, a stalled read) name the OTLP topic.
+        crate::adapters::kafka::read_topic(&self.cfg, &mut |value| {
             out.records += 1;
             decode::decode(value.unwrap_or_default(), &mut out.spans, &mut out.skipped);
             Ok(())
-        });
-        match result {
-            Err(StoreError::NotFound(_)) => Err(StoreError::NotFound(format!(
-                "OTLP topic '{}' does not exist on brokers {} (--otlp-topic names another)",
-                self.cfg.topic, self.cfg.brokers
-            ))),
-            other => other.map(|()| out),
-        }
+        })?;
+        Ok(out)
     }
 }
 

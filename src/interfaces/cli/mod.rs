@@ -36,14 +36,19 @@ fn run(cli: Cli) -> CliResult {
         Some(Command::Show { .. } | Command::Replay { .. } | Command::Verify { .. })
             | Some(Command::Demo { .. } | Command::Agent { .. })
     );
-    // Pause, resume, kill and approvals on a session known only from spans: refused, saying why.
-    match &cli.command {
-        Some(Command::Pause(a)) => otel::refuse_control(&mut ctx, "pause", &a.targets.sessions)?,
-        Some(Command::Resume(a)) => otel::refuse_control(&mut ctx, "resume", &a.targets.sessions)?,
-        Some(Command::Kill(a)) => otel::refuse_control(&mut ctx, "kill", &a.targets.sessions)?,
-        Some(Command::Approve(a)) => otel::refuse_control(&mut ctx, "approve", &a.targets.ids)?,
-        Some(Command::Reject(a)) => otel::refuse_control(&mut ctx, "reject", &a.targets.ids)?,
-        _ => {}
+    // Pause, resume, kill and approvals on a session known only from spans: refused, saying why
+    // (after what the span read skipped, as every command says it).
+    let refused = match &cli.command {
+        Some(Command::Pause(a)) => otel::refuse_control(&mut ctx, "pause", &a.targets.sessions),
+        Some(Command::Resume(a)) => otel::refuse_control(&mut ctx, "resume", &a.targets.sessions),
+        Some(Command::Kill(a)) => otel::refuse_control(&mut ctx, "kill", &a.targets.sessions),
+        Some(Command::Approve(a)) => otel::refuse_control(&mut ctx, "approve", &a.targets.ids),
+        Some(Command::Reject(a)) => otel::refuse_control(&mut ctx, "reject", &a.targets.ids),
+        _ => Ok(()),
+    };
+    if let Err(f) = refused {
+        report_warnings(&ctx);
+        return Err(f);
     }
     let code = match cli.command {
         None => demo::console(&mut ctx),
@@ -75,14 +80,18 @@ fn run(cli: Cli) -> CliResult {
         }
     };
     out.flush()?;
-    // Kafka: topic warnings and records skipped as foreign; Redis: keys of other writers under
-    // `checkpoint:` skipped. After the command's own output.
+    report_warnings(&ctx);
+    code
+}
+
+/// Kafka: topic warnings and records skipped as foreign; Redis: keys of other writers under
+/// `checkpoint:` skipped; span sources: records skipped. On stderr, after the command's output.
+fn report_warnings(ctx: &Context) {
     let redis_lines = ctx.redis_store.iter().flat_map(|r| r.report_lines());
-    let span_lines = otel::report_lines(&ctx);
+    let span_lines = otel::report_lines(ctx);
     for line in ctx.kafka_audit.iter().flat_map(|k| k.report_lines()).chain(redis_lines).chain(span_lines) {
         let _ = writeln!(std::io::stderr(), "{}", crate::shown!("quell: warning: {line}"));
     }
-    code
 }
 
 /// Entry point of the `quell` binary; returns the exit code.
